@@ -1,0 +1,65 @@
+"""fssync: keep two trees in step, from the command line, from Python, or through plugins.
+
+    >>> import fssync
+    >>> report = fssync.sync("photos", "s3://bucket/photos", delete=True)  # doctest: +SKIP
+    >>> report.copied, report.failed  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from .config import Config
+from .errors import ExitCode, FatalError, FssyncError, LocationError, UsageError
+from .hooks import hookimpl
+from .location import Capabilities, Location
+from .model import Action, Entry, Event, Failure, Kind, Outcome, Plan, Report, redact
+from .planning import BUILTIN_MODES, Comparator, KeyFilter, Policy
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BUILTIN_MODES", "Action", "Capabilities", "Comparator", "Config", "Entry", "Event",
+    "ExitCode", "Failure", "FatalError", "FssyncError", "KeyFilter", "Kind", "Location",
+    "LocationError", "Outcome", "Plan", "Policy", "Report", "UsageError", "check", "hookimpl",
+    "plan", "redact", "sync",
+]
+
+
+def _hooks(plugins: Iterable[object]) -> Any:
+    from .hooks.manager import Hooks, make_plugin_manager
+
+    return Hooks(make_plugin_manager(plugins=plugins))
+
+
+def sync(src: str, dst: str, *, plugins: Iterable[object] = (), **options: Any) -> Report:
+    """Make `dst` hold what `src` holds and return what was done.
+
+    Keywords are the command-line options by their Python names (``delete=True``,
+    ``dry_run=True``, ``transfers=32``, ``endpoint_url=...``). `plugins` are extra plugin objects
+    registered for this call only.
+    """
+    from .engine import run_sync
+    from .options import config_from_api
+
+    hooks = _hooks(plugins)
+    return run_sync(config_from_api(hooks, "sync", src, dst, options), hooks)
+
+
+def plan(src: str, dst: str, *, plugins: Iterable[object] = (), **options: Any) -> Plan:
+    """The plan `sync` would carry out, without running it."""
+    from .engine import make_plan
+    from .options import config_from_api
+
+    hooks = _hooks(plugins)
+    return make_plan(config_from_api(hooks, "sync", src, dst, options), hooks)
+
+
+def check(src: str, dst: str, *, plugins: Iterable[object] = (), **options: Any) -> Plan:
+    """Compare the two sides; the plan's non-skip actions are the differences."""
+    from .engine import make_plan
+    from .options import config_from_api
+
+    hooks = _hooks(plugins)
+    return make_plan(config_from_api(hooks, "check", src, dst, options), hooks)

@@ -1,0 +1,119 @@
+"""The command line: a thin front end over the Python API. Parses, runs, maps errors to exit
+codes; every decision lives elsewhere."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from . import __version__
+from .errors import ExitCode, FssyncError, UsageError
+from .options import Parser, add_sync_options
+
+COMMANDS = ("sync", "check", "ls", "plugins", "demo")
+
+
+def build_parser(hooks: object | None = None) -> Parser:
+    from .hooks.manager import Hooks, make_plugin_manager
+
+    hooks = hooks or Hooks(make_plugin_manager())
+    parser = Parser(prog="fssync", description="Keep two trees in step: local folders, S3 and any fsspec filesystem.")
+    parser.add_argument("--version", action="version", version=f"fssync {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    p = sub.add_parser("sync", help="make DST hold what SRC holds", description="Make DST hold what SRC holds. Deletes only with --delete.")
+    add_sync_options(p, hooks, command="sync")  # type: ignore[arg-type]
+    p = sub.add_parser("check", help="compare SRC and DST; exit 1 when they differ", description="Compare without transferring. Exit code 1 when they differ.")
+    add_sync_options(p, hooks, command="check")  # type: ignore[arg-type]
+    p.add_argument("--combined", action="store_true", help="also list equal files, as '= key'")
+    p = sub.add_parser("ls", help="list a location")
+    p.add_argument("url", metavar="URL")
+    p.add_argument("-r", "--recursive", action="store_true", help="list every file below (default: one level)")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    hooks.add_options(p)  # type: ignore[attr-defined]
+    p = sub.add_parser("plugins", help="the loaded plugins and the hooks each implements")
+    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("demo", help="the whole job on an embedded local S3 server")
+    p.add_argument("--keep", metavar="DIR", help="keep the demo's local folder here")
+    parser.set_defaults(_hooks=hooks)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        return _main(argv)
+    except FssyncError as exc:
+        from .secrets import scrub
+
+        print(f"fssync: error: {scrub(str(exc))}", file=sys.stderr)
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        print("fssync: interrupted", file=sys.stderr)
+        return int(ExitCode.INTERRUPTED)
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, no traceback
+        if debug:
+            raise
+        from .diagnose import first_line
+
+        print(f"fssync: unexpected error: {type(exc).__name__}: {first_line(exc)} "
+              "(run with --debug for details)", file=sys.stderr)
+        return int(ExitCode.FATAL)
+
+
+def _main(argv: list[str]) -> int:
+    if not argv:
+        argv = ["--help"]
+    parser = build_parser()
+    try:
+        ns = parser.parse_args(argv)
+    except SystemExit as exc:  # --help and --version
+        return int(exc.code or 0)
+    hooks = ns._hooks
+    command = ns.command
+    if command is None:
+        raise UsageError("no command given: try 'fssync sync SRC DST' or 'fssync --help'")
+    if command in ("sync", "check"):
+        return _sync_like(ns, hooks)
+    if command == "ls":
+        from .commands import ls
+
+        return ls(ns, hooks)
+    if command == "plugins":
+        from .commands import plugins
+
+        return plugins(ns, hooks)
+    if command == "demo":
+        from .demo import run_demo
+
+        return run_demo(keep=ns.keep)
+    raise UsageError(f"unknown command {command!r}")
+
+
+def _options(ns: argparse.Namespace) -> dict[str, object]:
+    values = {k: v for k, v in vars(ns).items() if not k.startswith("_")}
+    for k in ("command", "debug", "src", "dst"):
+        values.pop(k, None)
+    values["console"] = True
+    return values
+
+
+def _sync_like(ns: argparse.Namespace, hooks: object) -> int:
+    from .config import Config
+    from .engine import make_plan, run_sync
+
+    config = Config(command=ns.command, src=ns.src, dst=ns.dst, options=_options(ns))
+    if ns.command == "sync":
+        report = run_sync(config, hooks)  # type: ignore[arg-type]
+        return int(ExitCode.OK if report.ok else ExitCode.PARTIAL)
+    from .commands import print_check
+
+    plan = make_plan(config, hooks)  # type: ignore[arg-type]
+    return print_check(plan, config)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
+

@@ -1,0 +1,105 @@
+"""Turn exceptions from any backend into one line a user can act on, and say whether the run can
+go on (a per-file failure) or must stop (credentials, missing bucket, unreachable endpoint)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import attrs
+
+from .errors import AuthError, FatalError, FssyncError, MissingBucketError, UnreachableError
+from .secrets import scrub
+
+_AUTH = {
+    "InvalidAccessKeyId": "the store does not know this access key id; check --access-key-id, "
+    "AWS_ACCESS_KEY_ID or the profile",
+    "SignatureDoesNotMatch": "the request signature was rejected: the secret key does not match "
+    "the access key id",
+    "InvalidToken": "the session token was rejected; pass the token that came with these "
+    "temporary credentials (--session-token)",
+    "ExpiredToken": "the temporary credentials have expired; get new ones, or let fssync fetch "
+    "and refresh them (--role-arn / --sts)",
+    "TokenRefreshRequired": "the temporary credentials have expired and must be refreshed",
+    "InvalidClientTokenId": "the security token or access key id is invalid",
+    "AuthorizationHeaderMalformed": "the authorization header was malformed; check --region",
+}
+_RETRYABLE = {"SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout", "Throttling"}
+
+
+@attrs.frozen
+class Diagnosis:
+    message: str
+    fatal: bool
+    error: type[FssyncError] = FatalError
+    code: str | None = None
+    retryable: bool = True
+
+    def exception(self) -> FssyncError:
+        return self.error(self.message)
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def _client_error(exc: BaseException) -> tuple[str, int, str] | None:
+    for e in _chain(exc):
+        response = getattr(e, "response", None)
+        if isinstance(response, dict) and "Error" in response:
+            err = response["Error"]
+            status = int(response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+            return str(err.get("Code", "")), status, str(err.get("Message", ""))
+    return None
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return scrub(text[0] if text else type(exc).__name__)
+
+
+def diagnose(exc: BaseException, *, where: str, listing: bool = False) -> Diagnosis:
+    """Classify an exception raised while working on `where` (a URL or key)."""
+    if isinstance(exc, FssyncError):
+        return Diagnosis(scrub(str(exc)), fatal=True, error=type(exc), retryable=False)
+    client = _client_error(exc)
+    if client is not None:
+        code, status, message = client
+        if code in _AUTH:
+            return Diagnosis(f"{where}: {_AUTH[code]} ({code})", True, AuthError, code, False)
+        if code == "NoSuchBucket":
+            return Diagnosis(
+                f"{where}: the bucket does not exist; create it or check the name",
+                True, MissingBucketError, code, False,
+            )
+        if code in ("AccessDenied", "AllAccessDisabled") or status == 403:
+            return Diagnosis(
+                f"{where}: access denied ({code or status}); the credentials lack permission",
+                listing, AuthError, code, False,
+            )
+        retry = code in _RETRYABLE or status >= 500 or status == 429
+        text = scrub(f"{where}: {code or status}: {message}".strip().rstrip(":"))
+        return Diagnosis(text, False, FatalError, code, retry)
+    names = {type(e).__name__ for e in _chain(exc)}
+    if names & {"EndpointConnectionError", "ClientConnectorError", "ConnectionRefusedError",
+                "ConnectTimeoutError"}:
+        return Diagnosis(
+            f"{where}: cannot connect to the endpoint; is the server running and is "
+            "--endpoint-url right?",
+            listing, UnreachableError, None, True,
+        )
+    if "NoCredentialsError" in names:
+        return Diagnosis(
+            f"{where}: no credentials found; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+            "use --profile, or --anonymous for a public bucket",
+            True, AuthError, None, False,
+        )
+    if isinstance(exc, PermissionError):
+        return Diagnosis(f"{where}: permission denied", listing, AuthError, None, False)
+    if isinstance(exc, FileNotFoundError):
+        return Diagnosis(f"{where}: not found", listing, FatalError, None, False)
+    return Diagnosis(f"{where}: {type(exc).__name__}: {first_line(exc)}", listing, FatalError)

@@ -1,0 +1,268 @@
+"""Wire the stages together for one run. Decides nothing itself: planning decides, transfer
+writes, plugins report."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+
+from . import location as loc
+from .config import Config
+from .diagnose import diagnose
+from .errors import FssyncError, UsageError
+from .hooks.manager import Hooks
+from .model import Action, Event, Failure, Kind, Outcome, Plan, Report
+from .planning import Policy, build_plan
+from .secrets import scrub
+from .state import StateStore, enrich
+from .stores import Listing, Store, open_store
+from .transfer import Abort, TransferSettings, run_deletes, run_transfers
+
+
+@attrs.frozen
+class Sides:
+    src: loc.Location
+    dst: loc.Location
+
+
+def resolve(config: Config) -> Sides:
+    src = loc.parse(config.src)
+    dst = loc.parse(config.dst or "")
+    if src.protocol == dst.protocol and _overlaps(src.root, dst.root):
+        raise UsageError(
+            f"source {src.url!r} and destination {dst.url!r} overlap: "
+            "sync between folders that do not contain each other"
+        )
+    return Sides(src, dst)
+
+
+def _overlaps(a: str, b: str) -> bool:
+    a, b = a.rstrip("/") + "/", b.rstrip("/") + "/"
+    return a.startswith(b) or b.startswith(a)
+
+
+class Run:
+    """One sync or check: owns the stores and the event loop's work."""
+
+    def __init__(self, config: Config, hooks: Hooks) -> None:
+        self.config = config
+        self.hooks = hooks
+        self.sides = resolve(config)
+        self.state = StateStore() if config.get("state", True) else None
+        self._held: str | None = None
+
+    def emit(self, event: Event) -> None:
+        self.hooks.event(event, self.config)
+
+    async def _open(self, location: loc.Location, is_source: bool) -> Store:
+        options = self.hooks.storage_options(location, self.config)
+        try:
+            store = await open_store(
+                location, options, transfers=self.config.transfers, is_source=is_source
+            )
+        except FssyncError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise diagnose(exc, where=location.url, listing=True).exception() from None
+        fs = getattr(store, "fs", None)
+        if fs is not None:
+            self.hooks.filesystem_ready(location, fs, self.config)
+        return store
+
+    async def _list(self, store: Store) -> Listing:
+        self.emit(Event("listing", {"url": store.location.url}))
+        try:
+            listing = await store.list()
+        except FssyncError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise diagnose(exc, where=store.location.url, listing=True).exception() from None
+        entries = listing.entries
+        if self.state is not None and not store.location.capabilities.listing_has_mtime:
+            records = await asyncio.to_thread(self.state.load, store.identity, store.location.root)
+            entries = enrich(entries, records)
+        for key, reason in listing.rejected:
+            self.emit(Event("rejected", {"key": scrub(key), "reason": reason}))
+        for key, reason in listing.errors:
+            self.emit(Event("error", {"key": key, "error": f"cannot read: {reason}"}))
+        return attrs.evolve(listing, entries=entries)
+
+    def make_plan(self, src: Listing, dst: Listing) -> Plan:
+        policy = Policy(
+            delete=self.config.delete or self.config.command == "check",
+            delete_excluded=bool(self.config.get("delete_excluded", False)),
+            ignore_existing=bool(self.config.get("ignore_existing", False)),
+            src_caps=self.sides.src.capabilities,
+            dst_caps=self.sides.dst.capabilities,
+        )
+        compare = self.hooks.comparator(self.config.compare)
+        accept = self.hooks.key_filter(self.config)
+        return build_plan(
+            self.sides.src.url, self.sides.dst.url, src.entries, dst.entries, policy, compare, accept
+        )
+
+    async def plan_async(self) -> tuple[Plan, Store, Store, Listing, Listing]:
+        src_store = await self._open(self.sides.src, is_source=True)
+        try:
+            dst_store = await self._open(self.sides.dst, is_source=False)
+        except BaseException:
+            await src_store.close()
+            raise
+        try:
+            src, dst = await asyncio.gather(self._list(src_store), self._list(dst_store))
+            plan = self.make_plan(src, dst)
+        except BaseException:
+            await asyncio.gather(src_store.close(), dst_store.close())
+            raise
+        return plan, src_store, dst_store, src, dst
+
+    async def execute(self) -> tuple[Plan, Report]:
+        started = time.monotonic()
+        plan, src_store, dst_store, src, dst = await self.plan_async()
+        try:
+            self._check_delete_safety(plan, src, dst)
+            self.hooks.plan_ready(plan, self.config)
+            counts = plan.counts()
+            self.emit(Event("plan", {**counts, "bytes": plan.bytes}))
+            if self.config.dry_run:
+                for a in plan.actions:
+                    if a.kind is not Kind.SKIP:
+                        self.emit(Event("would", {"kind": a.kind.name.lower(), "sigil": a.kind.value,
+                                                  "key": a.key, "reason": a.reason}))
+                return plan, self._report(plan, [], started, dry_run=True)
+            outcomes = await self._transfer(plan, src_store, dst_store, src, dst)
+            await asyncio.to_thread(self._remember, src_store, dst_store, outcomes)
+            return plan, self._report(plan, outcomes, started, dry_run=False, src=src, dst=dst)
+        finally:
+            await asyncio.gather(src_store.close(), dst_store.close())
+
+    def _check_delete_safety(self, plan: Plan, src: Listing, dst: Listing) -> None:
+        if not self.config.delete or not plan.deletes:
+            return
+        if not src.entries and not self.config.get("allow_empty_source", False):
+            raise UsageError(
+                f"refusing --delete: the source {self.sides.src.url!r} is empty, which would "
+                "delete every file at the destination; pass --allow-empty-source if you mean it"
+            )
+
+    async def _transfer(
+        self, plan: Plan, src_store: Store, dst_store: Store, src: Listing, dst: Listing
+    ) -> list[Outcome]:
+        settings = TransferSettings(
+            transfers=self.config.transfers,
+            retries=int(self.config.get("retries", 3)),
+            retry_sleep=float(self.config.get("retries_sleep", 0.2)),
+        )
+        dst_loc = self.sides.dst
+
+        def options_for(action: Action) -> dict[str, Any]:
+            return self.hooks.transfer_options(action, dst_loc, self.config)
+
+        try:
+            outcomes = await run_transfers(
+                src_store, dst_store, plan.transfers, options_for, self.emit, settings
+            )
+            deletes = list(plan.deletes)
+            if deletes:
+                held = self._hold_deletes(outcomes, src, dst)
+                if held:
+                    self.emit(Event("deletes_held", {"reason": held, "count": len(deletes)}))
+                    self._held = held
+                else:
+                    outcomes += await run_deletes(dst_store, deletes, self.emit)
+        except* Abort as group:
+            raise group.exceptions[0].error from None  # type: ignore[attr-defined]
+        return outcomes
+
+    def _hold_deletes(self, outcomes: list[Outcome], src: Listing, dst: Listing) -> str | None:
+        if src.errors or dst.errors:
+            return "a listing was incomplete"
+        if any(not o.ok for o in outcomes):
+            return "some transfers failed"
+        return None
+
+    def _remember(self, src_store: Store, dst_store: Store, outcomes: list[Outcome]) -> None:
+        if self.state is None:
+            return
+        written = [o.written for o in outcomes if o.ok and o.written is not None]
+        if not dst_store.location.capabilities.listing_has_mtime:
+            self.state.save(dst_store.identity, dst_store.location.root, written)
+            gone = [o.action.key for o in outcomes if o.ok and o.action.kind is Kind.DELETE]
+            if gone:
+                self.state.forget(dst_store.identity, dst_store.location.root, gone)
+
+    def _report(
+        self,
+        plan: Plan,
+        outcomes: list[Outcome],
+        started: float,
+        *,
+        dry_run: bool,
+        src: Listing | None = None,
+        dst: Listing | None = None,
+    ) -> Report:
+        counts = {Kind.COPY: 0, Kind.UPDATE: 0, Kind.DELETE: 0}
+        failures = []
+        moved = 0
+        for o in outcomes:
+            if o.ok:
+                counts[o.action.kind] += 1
+                moved += o.bytes
+            else:
+                failures.append(Failure(o.action.key, o.action.kind.name.lower(), o.error or ""))
+        if src is not None and dst is not None:
+            for key, reason in (*src.errors, *dst.errors):
+                failures.append(Failure(key, "list", f"cannot read: {reason}"))
+        plan_counts = plan.counts()
+        return Report(
+            copied=counts[Kind.COPY],
+            updated=counts[Kind.UPDATE],
+            deleted=counts[Kind.DELETE],
+            skipped=plan_counts["skip"],
+            excluded=plan_counts["exclude"],
+            failed=len(failures),
+            bytes=moved,
+            seconds=time.monotonic() - started,
+            dry_run=dry_run,
+            failures=tuple(failures),
+            deletes_held=self._held,
+        )
+
+
+def run_sync(config: Config, hooks: Hooks) -> Report:
+    """Run one sync in a fresh event loop, with the plugins' per-run objects registered."""
+    hooks.configure(config)
+    with hooks.session(config):
+        run = Run(config, hooks)
+        _, report = _run_loop(run.execute, config)
+        hooks.run_finished(report, config)
+    return report
+
+
+def make_plan(config: Config, hooks: Hooks) -> Plan:
+    hooks.configure(config)
+    run = Run(config, hooks)
+
+    async def only_plan() -> Plan:
+        plan, s, d, _, _ = await run.plan_async()
+        await asyncio.gather(s.close(), d.close())
+        return plan
+
+    return _run_loop(only_plan, config)
+
+
+def _run_loop(fn: Callable[[], Any], config: Config) -> Any:
+    import concurrent.futures
+
+    async def main() -> Any:
+        loop = asyncio.get_running_loop()
+        pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(4, config.transfers + 2))
+        loop.set_default_executor(pool)
+        return await fn()
+
+    return asyncio.run(main())
+

@@ -1,0 +1,44 @@
+"""The exception tree and the exit-code table of the CLI contract."""
+
+from __future__ import annotations
+
+import enum
+
+
+class ExitCode(enum.IntEnum):
+    OK = 0
+    DIFFERENT = 1  # check found differences
+    USAGE = 2  # bad flag, URL, plugin, remote, config; missing local source; unsafe delete
+    PARTIAL = 3  # the run finished but some files failed, or deletions were held back
+    FATAL = 4  # could not start or continue: auth, missing bucket, unreachable endpoint
+    INTERRUPTED = 130
+
+
+class FssyncError(Exception):
+    """An error the user can act on; its message is one line naming the problem and the fix."""
+
+    exit_code: ExitCode = ExitCode.FATAL
+
+
+class UsageError(FssyncError):
+    exit_code = ExitCode.USAGE
+
+
+class LocationError(UsageError):
+    """A URL or path that cannot be used (malformed, unknown protocol, missing source)."""
+
+
+class FatalError(FssyncError):
+    exit_code = ExitCode.FATAL
+
+
+class AuthError(FatalError):
+    """The store rejected the credentials."""
+
+
+class UnreachableError(FatalError):
+    """The endpoint did not answer."""
+
+
+class MissingBucketError(FatalError):
+    """The bucket does not exist."""

@@ -1,0 +1,114 @@
+"""Build a plugin manager and give the engine typed calls instead of ``pm.hook.x`` strings."""
+
+from __future__ import annotations
+
+from argparse import ArgumentParser
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import pluggy
+
+from ..config import Config
+from ..errors import UsageError
+from ..location import Location
+from ..model import Action, Event, Plan, Report
+from ..planning import Comparator, KeyFilter
+from . import PROJECT, specs
+
+
+def make_plugin_manager(
+    *, entry_points: bool = True, plugins: Iterable[object] = (), disable: Iterable[str] = ()
+) -> pluggy.PluginManager:
+    """A fresh manager: the built-ins and third-party plugins arrive through the entry points."""
+    pm = pluggy.PluginManager(PROJECT)
+    pm.add_hookspecs(specs)
+    for name in disable:
+        pm.set_blocked(name)
+    if entry_points:
+        pm.load_setuptools_entrypoints(PROJECT)
+    for plugin in plugins:
+        pm.register(plugin)
+    return pm
+
+
+def _merge(results: list[Mapping[str, Any] | None]) -> dict[str, Any]:
+    """Merge mapping results so the plugin called first (third-party before built-in) wins."""
+    merged: dict[str, Any] = {}
+    for result in reversed(results):
+        if result:
+            merged.update(result)
+    return merged
+
+
+class Hooks:
+    """Typed facade over a plugin manager: the only way the engine calls plugins."""
+
+    def __init__(self, pm: pluggy.PluginManager) -> None:
+        self.pm = pm
+        self._h = pm.hook
+
+    def add_options(self, parser: ArgumentParser) -> None:
+        self._h.fssync_add_options(parser=parser)
+
+    def configure(self, config: Config) -> None:
+        self._h.fssync_configure(config=config)
+
+    def storage_options(self, location: Location, config: Config) -> dict[str, Any]:
+        return _merge(self._h.fssync_storage_options(location=location, config=config))
+
+    def filesystem_ready(self, location: Location, filesystem: Any, config: Config) -> None:
+        self._h.fssync_filesystem_ready(location=location, filesystem=filesystem, config=config)
+
+    def compare_modes(self) -> dict[str, Comparator]:
+        modes: dict[str, Comparator] = {}
+        for result in reversed(self._h.fssync_compare_modes()):
+            modes.update(result or {})
+        return modes
+
+    def comparator(self, name: str) -> Comparator:
+        modes = self.compare_modes()
+        if name not in modes:
+            known = ", ".join(sorted(modes)) or "none"
+            raise UsageError(f"unknown compare mode {name!r}: choose one of {known}")
+        return modes[name]
+
+    def key_filter(self, config: Config) -> KeyFilter | None:
+        filters = [f for result in self._h.fssync_key_filters(config=config) for f in result or ()]
+        if not filters:
+            return None
+        if len(filters) == 1:
+            return filters[0]
+
+        def first_opinion(key, src, dst):  # type: ignore[no-untyped-def]
+            for f in filters:
+                verdict = f(key, src, dst)
+                if verdict is not None:
+                    return verdict
+            return None
+
+        return first_opinion
+
+    def plan_ready(self, plan: Plan, config: Config) -> None:
+        self._h.fssync_plan_ready(plan=plan, config=config)
+
+    def transfer_options(self, action: Action, location: Location, config: Config) -> dict[str, Any]:
+        return _merge(self._h.fssync_transfer_options(action=action, location=location, config=config))
+
+    def event(self, event: Event, config: Config) -> None:
+        self._h.fssync_event(event=event, config=config)
+
+    def run_finished(self, report: Report, config: Config) -> None:
+        self._h.fssync_run_finished(report=report, config=config)
+
+    @contextmanager
+    def session(self, config: Config) -> Iterator[None]:
+        """Register the per-run objects plugins return, and unregister them afterwards."""
+        objects = [o for o in self._h.fssync_session(config=config) if o is not None]
+        for obj in objects:
+            self.pm.register(obj)
+        try:
+            yield
+        finally:
+            for obj in objects:
+                self.pm.unregister(obj)

@@ -1,0 +1,168 @@
+"""fssync's hook specifications: the single source of the hook reference in docs/.
+
+Hooks are called with keyword arguments only, so a specification can grow a parameter without
+breaking plugins that do not take it. Built-in plugins implement them with ``trylast=True`` so any
+third-party plugin runs first and can override them.
+"""
+
+from __future__ import annotations
+
+from argparse import ArgumentParser
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from . import hookspec
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from ..location import Location
+    from ..model import Action, Event, Plan, Report
+    from ..planning import Comparator, KeyFilter
+
+
+# -------------------------------------------------------------------------------------------------
+# Start-up and configuration
+# -------------------------------------------------------------------------------------------------
+
+
+@hookspec
+def fssync_add_options(parser: ArgumentParser) -> None:
+    """Add command-line options to the commands that run a sync (``sync``, ``check``).
+
+    Every option becomes a keyword of the Python API (``fssync.sync(..., name=value)``) and is
+    readable from ``config.get(name)``.
+
+    :param parser: the argparse parser (or argument group) of a sync-like command.
+    """
+
+
+@hookspec
+def fssync_configure(config: Config) -> None:
+    """Check the resolved configuration before anything runs.
+
+    Raise ``fssync.UsageError`` for a bad value: the user sees one line and exit code 2.
+
+    :param config: the options of this run (command line, environment, config file, defaults).
+    """
+
+
+# -------------------------------------------------------------------------------------------------
+# Locations and filesystems
+# -------------------------------------------------------------------------------------------------
+
+
+@hookspec
+def fssync_storage_options(location: Location, config: Config) -> Mapping[str, Any] | None:
+    """Return keyword arguments for the fsspec filesystem of a location.
+
+    Credentials, endpoint, region and client settings. All results are merged; where two plugins
+    set the same key, the one called first wins (third-party plugins before built-ins).
+
+    :param location: the parsed location (protocol, root).
+    :param config: the options of this run.
+    """
+
+
+@hookspec
+def fssync_filesystem_ready(location: Location, filesystem: Any, config: Config) -> None:
+    """Adjust a live filesystem before it is used, e.g. register request-signing handlers.
+
+    For S3 the filesystem is an ``s3fs.S3FileSystem`` whose session is already set up, so
+    ``filesystem.s3.meta.events`` can be used.
+
+    :param location: the location the filesystem serves.
+    :param filesystem: the fsspec filesystem instance.
+    :param config: the options of this run.
+    """
+
+
+# -------------------------------------------------------------------------------------------------
+# Planning
+# -------------------------------------------------------------------------------------------------
+
+
+@hookspec
+def fssync_compare_modes() -> Mapping[str, Comparator] | None:
+    """Return comparison modes by name, selectable with ``--compare NAME``.
+
+    A comparator is ``fn(src: Entry, dst: Entry, policy: Policy) -> str | None`` and returns the
+    reason the destination must be updated, or None when the two count as equal. It must be pure:
+    it is called once per key present on both sides.
+    """
+
+
+@hookspec
+def fssync_key_filters(config: Config) -> Iterable[KeyFilter] | None:
+    """Return key filters for this run.
+
+    A filter is ``fn(key, src_entry, dst_entry) -> (include: bool, reason: str) | None``; None
+    means no opinion. The first filter (in plugin order) with an opinion decides. Excluded keys
+    stay in the plan as ``!`` with the reason, and excluded destination files are not deleted.
+
+    :param config: the options of this run.
+    """
+
+
+@hookspec
+def fssync_plan_ready(plan: Plan, config: Config) -> None:
+    """Called with the finished plan before anything is transferred (also on ``--dry-run``).
+
+    :param plan: the immutable plan.
+    :param config: the options of this run.
+    """
+
+
+# -------------------------------------------------------------------------------------------------
+# Transfer
+# -------------------------------------------------------------------------------------------------
+
+
+@hookspec
+def fssync_transfer_options(
+    action: Action, location: Location, config: Config
+) -> Mapping[str, Any] | None:
+    """Return per-object write options, e.g. ``{"ContentType": ..., "StorageClass": ...}``.
+
+    For S3 these are arguments of PutObject / CreateMultipartUpload / CopyObject; ``Metadata`` is
+    merged with fssync's own. All results are merged, the first plugin called winning a key.
+
+    :param action: the copy or update about to run.
+    :param location: the destination location.
+    :param config: the options of this run.
+    """
+
+
+# -------------------------------------------------------------------------------------------------
+# Reporting
+# -------------------------------------------------------------------------------------------------
+
+
+@hookspec
+def fssync_session(config: Config) -> object | None:
+    """Return an object whose ``fssync_*`` hook implementations live for this run only.
+
+    Use it for reporters with state (progress bars, log files): fssync registers the object when
+    the run starts and unregisters it when the run ends.
+
+    :param config: the options of this run.
+    """
+
+
+@hookspec
+def fssync_event(event: Event, config: Config) -> None:
+    """Receive one event: ``plan``, ``copy``, ``update``, ``delete``, ``failed``, ``skip``, ...
+
+    ``event.to_json()`` gives the JSON object of the ``--json`` stream. Events never hold secrets.
+
+    :param event: the event.
+    :param config: the options of this run.
+    """
+
+
+@hookspec
+def fssync_run_finished(report: Report, config: Config) -> None:
+    """Called once at the end of a run with the final report (also after a dry run).
+
+    :param report: the frozen report.
+    :param config: the options of this run.
+    """

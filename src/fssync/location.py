@@ -1,0 +1,148 @@
+"""Turn what the user typed into a `Location`, and map keys to paths safely.
+
+A location is a protocol, a root inside that filesystem and the backend's capabilities. Opening
+the filesystem itself happens later, inside the run's event loop (see `stores`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+import attrs
+
+from .errors import LocationError
+
+# Protocols fsspec treats as the local disk.
+LOCAL = frozenset({"file", "local"})
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://(.*)$", re.S)
+
+
+@attrs.frozen
+class Capabilities:
+    """What a backend can remember and how precisely, so `decide` can compare fairly.
+
+    `mtime_window` is the difference in seconds below which two modification times count as
+    equal. `keeps_mtime` says whether fssync can store a file's mtime there (local: utime; S3:
+    object metadata). `stamp_window` is the precision of the store's own write time.
+    """
+
+    keeps_mtime: bool
+    mtime_window: float = 0.001
+    stamp_window: float = 1.0
+    listing_has_mtime: bool = True
+
+
+_CAPS = {
+    "file": Capabilities(keeps_mtime=True, mtime_window=0.001, stamp_window=0.001),
+    "s3": Capabilities(keeps_mtime=True, mtime_window=0.001, stamp_window=1.0, listing_has_mtime=False),
+    "memory": Capabilities(keeps_mtime=False, stamp_window=0.001),
+}
+_DEFAULT_CAPS = Capabilities(keeps_mtime=False, stamp_window=1.0)
+
+
+@attrs.frozen
+class Location:
+    url: str  # as the user wrote it
+    protocol: str  # canonical: "file", "s3", "memory", ...
+    root: str  # path inside the filesystem, no trailing slash ("" means the whole store)
+    capabilities: Capabilities
+
+    @property
+    def is_local(self) -> bool:
+        return self.protocol == "file"
+
+    @property
+    def is_s3(self) -> bool:
+        return self.protocol == "s3"
+
+    def path(self, key: str) -> str:
+        """The filesystem path of a (safe) key under this root."""
+        if self.is_local:
+            return os.path.join(self.root, *key.split("/"))
+        return f"{self.root}/{key}" if self.root else key
+
+    def display(self, key: str = "") -> str:
+        base = self.url.rstrip("/")
+        return f"{base}/{key}" if key else base
+
+
+def parse(url: str) -> Location:
+    """Parse a location. Raises `LocationError` with a one-line hint for anything unusable."""
+    if not url or not url.strip():
+        raise LocationError("empty location: give a folder path or a URL such as s3://bucket/prefix")
+    m = _SCHEME.match(url)
+    if m is None:
+        return _local(url, url)
+    protocol, rest = m.group(1).lower(), m.group(2)
+    if protocol in LOCAL:
+        return _local(url, rest if rest.startswith("/") else "/" + rest)
+    if protocol in ("s3", "s3a"):
+        return _s3(url, rest)
+    return _other(url, protocol, rest)
+
+
+def _local(url: str, path: str) -> Location:
+    if "\x00" in path:
+        raise LocationError(f"invalid path {url!r}: it contains a NUL character")
+    root = os.path.abspath(os.path.expanduser(path))
+    return Location(url=url, protocol="file", root=root, capabilities=_CAPS["file"])
+
+
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-_]{1,254}$", re.I)
+
+
+def _s3(url: str, rest: str) -> Location:
+    bucket, _, prefix = rest.partition("/")
+    if not bucket:
+        raise LocationError(f"invalid S3 URL {url!r}: it names no bucket; use s3://BUCKET/PREFIX")
+    if not _BUCKET.match(bucket):
+        raise LocationError(f"invalid S3 URL {url!r}: {bucket!r} is not a valid bucket name")
+    prefix = prefix.strip("/")
+    if "//" in prefix:
+        raise LocationError(f"invalid S3 URL {url!r}: empty path segment ('//')")
+    root = f"{bucket}/{prefix}" if prefix else bucket
+    return Location(url=url, protocol="s3", root=root, capabilities=_CAPS["s3"])
+
+
+def _other(url: str, protocol: str, rest: str) -> Location:
+    import fsspec.registry
+
+    known = set(fsspec.registry.known_implementations) | set(fsspec.registry.registry)
+    if protocol not in known:
+        raise LocationError(
+            f"unknown protocol {protocol!r} in {url!r}: use a local path, s3://, memory:// "
+            "or a protocol of an installed fsspec package"
+        )
+    try:
+        cls = fsspec.get_filesystem_class(protocol)
+    except ImportError as exc:
+        raise LocationError(
+            f"protocol {protocol!r} needs an extra package: {exc}".splitlines()[0]
+        ) from None
+    canonical = cls.protocol if isinstance(cls.protocol, str) else cls.protocol[0]
+    root = cls._strip_protocol(url).rstrip("/")
+    return Location(
+        url=url, protocol=canonical, root=root, capabilities=_CAPS.get(canonical, _DEFAULT_CAPS)
+    )
+
+
+_BAD_PART = frozenset({"", ".", ".."})
+
+
+def unsafe_reason(key: str) -> str | None:
+    """Why a key may not be written under a destination root, or None when it is safe.
+
+    Keys come from remote listings and may be hostile: they must never climb out of the root.
+    """
+    if not key:
+        return "empty key"
+    if "\\" in key:
+        return "backslash in key"
+    if key.startswith("/"):
+        return "absolute key"
+    if any(ord(c) < 32 or c == "\x7f" for c in key):
+        return "control character in key"
+    if any(part in _BAD_PART for part in key.split("/")):
+        return "empty, '.' or '..' path segment"
+    return None

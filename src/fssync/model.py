@@ -1,0 +1,164 @@
+"""Immutable values that flow through the pipeline.
+
+Nothing here does I/O: listing turns fsspec info dicts into `Entry` values, the pure stages turn
+entries into a `Plan`, and the transfer stage turns actions into `Outcome`s.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+
+class Side(enum.Enum):
+    SRC = "src"
+    DST = "dst"
+
+
+@attrs.frozen(slots=True)
+class Entry:
+    """One file on one side, keyed by its POSIX path relative to the location root.
+
+    `mtime` is the file's own modification time when it is known exactly (a local file, or an
+    object whose original mtime fssync or another tool recorded). `stamp` is when the store last
+    wrote it (S3 `LastModified`); it only says "not older than". `etag` is the store's entity tag
+    without quotes.
+    """
+
+    key: str
+    size: int
+    mtime: float | None = None
+    stamp: float | None = None
+    etag: str | None = None
+
+
+class Kind(enum.Enum):
+    """What the plan says to do with one key; the value is the sigil users see."""
+
+    COPY = "+"
+    UPDATE = "*"
+    DELETE = "-"
+    SKIP = "="
+    EXCLUDE = "!"
+
+
+@attrs.frozen(slots=True)
+class Action:
+    kind: Kind
+    key: str
+    src: Entry | None
+    dst: Entry | None
+    reason: str
+
+    @property
+    def size(self) -> int:
+        """Bytes this action moves (0 for deletes and skips)."""
+        if self.kind in (Kind.COPY, Kind.UPDATE) and self.src is not None:
+            return self.src.size
+        return 0
+
+
+@attrs.frozen
+class Plan:
+    """Everything a run would do, decided before anything is written."""
+
+    src: str
+    dst: str
+    actions: tuple[Action, ...]
+    src_count: int = 0
+    dst_count: int = 0
+
+    def of(self, *kinds: Kind) -> tuple[Action, ...]:
+        return tuple(a for a in self.actions if a.kind in kinds)
+
+    @property
+    def transfers(self) -> tuple[Action, ...]:
+        return self.of(Kind.COPY, Kind.UPDATE)
+
+    @property
+    def deletes(self) -> tuple[Action, ...]:
+        return self.of(Kind.DELETE)
+
+    @property
+    def bytes(self) -> int:
+        return sum(a.size for a in self.actions)
+
+    def counts(self) -> Mapping[str, int]:
+        out = {k.name.lower(): 0 for k in Kind}
+        for a in self.actions:
+            out[a.kind.name.lower()] += 1
+        return out
+
+
+@attrs.frozen(slots=True)
+class Outcome:
+    """The result of one action: done, or failed with a one-line reason."""
+
+    action: Action
+    ok: bool
+    bytes: int = 0
+    error: str | None = None
+    # What the destination looks like now, when the transfer learned it (for the state store).
+    written: Entry | None = None
+
+
+@attrs.frozen
+class Failure:
+    key: str
+    kind: str
+    error: str
+
+
+@attrs.frozen
+class Report:
+    """What a run did. `failed` counts failures; `failures` names them."""
+
+    copied: int = 0
+    updated: int = 0
+    deleted: int = 0
+    skipped: int = 0
+    failed: int = 0
+    bytes: int = 0
+    seconds: float = 0.0
+    dry_run: bool = False
+    failures: tuple[Failure, ...] = ()
+    excluded: int = 0
+    deletes_held: str | None = None  # why deletions were not run, when they were planned
+
+    @property
+    def ok(self) -> bool:
+        return self.failed == 0 and self.deletes_held is None
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "event": "summary",
+            "copied": self.copied,
+            "updated": self.updated,
+            "deleted": self.deleted,
+            "skipped": self.skipped,
+            "failed": self.failed,
+            "bytes": self.bytes,
+            "seconds": round(self.seconds, 3),
+            "dry_run": self.dry_run,
+        }
+
+
+@attrs.frozen
+class Event:
+    """A reporting event: `name` plus JSON-ready fields (never secrets)."""
+
+    name: str
+    fields: Mapping[str, Any] = attrs.field(factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"event": self.name, **self.fields}
+
+
+def redact(secret: str | None) -> str:
+    """Show at most the last four characters of a secret."""
+    if not secret:
+        return ""
+    return "****" + (secret[-4:] if len(secret) > 12 else "")

@@ -1,0 +1,86 @@
+"""The command-line parser, built from core options plus every plugin's, and the bridge that
+gives the Python API the same options with the same defaults."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping
+from typing import Any
+
+from .config import Config
+from .errors import UsageError
+from .hooks.manager import Hooks
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that raises instead of exiting, so every entry point maps errors the same way."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(message)
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
+def add_sync_options(parser: argparse.ArgumentParser, hooks: Hooks, *, command: str) -> None:
+    parser.add_argument("src", metavar="SRC", help="source folder or URL (s3://bucket/prefix, memory://x, ...)")
+    parser.add_argument("dst", metavar="DST", help="destination folder or URL")
+    core = parser.add_argument_group("what to compare")
+    core.add_argument(
+        "--compare", default="size-mtime", metavar="MODE",
+        help="how to decide that a file changed: size-mtime (default), size, update, existence, "
+        "or a mode added by a plugin (see 'fssync plugins')",
+    )
+    core.add_argument("--size-only", dest="compare", action="store_const", const="size",
+                      help="compare sizes only (same as --compare size)")
+    core.add_argument("--ignore-existing", action="store_true",
+                      help="never update files that already exist at the destination")
+    if command == "sync":
+        run = parser.add_argument_group("what to do")
+        run.add_argument("--delete", action="store_true",
+                         help="delete destination files the source lacks (after all copies succeed)")
+        run.add_argument("--allow-empty-source", action="store_true",
+                         help="allow --delete even when the source is empty")
+        run.add_argument("-n", "--dry-run", action="store_true",
+                         help="print what would happen and change nothing")
+        run.add_argument("--transfers", type=positive_int, default=16, metavar="N",
+                         help="files transferred at once (default 16)")
+        run.add_argument("--retries", type=int, default=3, metavar="N",
+                         help="retries of a failing transfer (default 3)")
+        run.add_argument("--retries-sleep", type=float, default=0.2, metavar="SECONDS",
+                         help="first retry delay, doubled each time (default 0.2)")
+    out = parser.add_argument_group("output")
+    out.add_argument("--json", action="store_true", help="one JSON object per line on stdout")
+    out.add_argument("-v", "--verbose", action="count", default=0, help="say more (repeatable)")
+    out.add_argument("-q", "--quiet", action="store_true", help="print errors only")
+    out.add_argument("--no-state", dest="state", action="store_false",
+                     help="do not use or update the local record of synced objects")
+    hooks.add_options(parser)
+
+
+def sync_parser(hooks: Hooks, command: str = "sync") -> Parser:
+    parser = Parser(prog=f"fssync {command}")
+    add_sync_options(parser, hooks, command=command)
+    return parser
+
+
+def config_from_api(
+    hooks: Hooks, command: str, src: str, dst: str, options: Mapping[str, Any]
+) -> Config:
+    """Defaults exactly as the CLI has them, overridden by the caller's keywords."""
+    parser = sync_parser(hooks, command)
+    defaults = vars(parser.parse_args([src, dst]))
+    defaults["console"] = False  # print like the CLI does
+    unknown = sorted(set(options) - set(defaults))
+    if unknown:
+        raise UsageError(f"unknown option(s) {', '.join(unknown)}: see 'fssync {command} --help'")
+    values = {**defaults, **options}
+    values.pop("src"), values.pop("dst")
+    return Config(command=command, src=src, dst=dst, options=values)

@@ -1,0 +1,126 @@
+"""Decide what to do with each key (pure): compare rules and the plan builder.
+
+Every rule is spelled out here and table-tested. Comparators answer "why must the destination
+be updated?" with a short reason, or None when the two entries count as equal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import attrs
+
+from .location import Capabilities
+from .matching import match
+from .model import Action, Entry, Kind, Plan
+
+
+@attrs.frozen
+class Policy:
+    """What the user asked for, passed in: decisions read nothing global."""
+
+    delete: bool = False
+    delete_excluded: bool = False
+    ignore_existing: bool = False
+    src_caps: Capabilities = Capabilities(keeps_mtime=True)
+    dst_caps: Capabilities = Capabilities(keeps_mtime=True)
+
+    @property
+    def mtime_window(self) -> float:
+        return max(self.src_caps.mtime_window, self.dst_caps.mtime_window)
+
+    @property
+    def stamp_window(self) -> float:
+        return max(self.src_caps.stamp_window, self.dst_caps.stamp_window)
+
+
+Comparator = Callable[[Entry, Entry, Policy], str | None]
+# A filter answers for one key: True include, False exclude, None no opinion. The reason string
+# is shown with --dry-run -v.
+Verdict = tuple[bool, str] | None
+KeyFilter = Callable[[str, Entry | None, Entry | None], Verdict]
+
+
+def compare_size(src: Entry, dst: Entry, policy: Policy) -> str | None:
+    return "size differs" if src.size != dst.size else None
+
+
+def compare_size_mtime(src: Entry, dst: Entry, policy: Policy) -> str | None:
+    """Size first; then exact mtimes when both sides know them; else the store's write time.
+
+    - both mtimes known (a local file, or an object whose mtime fssync recorded): they must agree
+      within the coarser backend's precision;
+    - otherwise the destination's write time (S3 LastModified) says "not older than": update only
+      when the source is newer than it, beyond that store's precision.
+    """
+    if src.size != dst.size:
+        return "size differs"
+    if src.mtime is not None and dst.mtime is not None:
+        if abs(src.mtime - dst.mtime) > policy.mtime_window:
+            return "modification time differs"
+        return None
+    when = src.mtime if src.mtime is not None else src.stamp
+    if when is not None and dst.stamp is not None and when > dst.stamp + policy.stamp_window:
+        return "source is newer"
+    return None
+
+
+def compare_update(src: Entry, dst: Entry, policy: Policy) -> str | None:
+    """Like size-mtime, but never replace a destination file that is newer than the source."""
+    s = src.mtime if src.mtime is not None else src.stamp
+    d = dst.mtime if dst.mtime is not None else dst.stamp
+    if s is not None and d is not None and d > s + policy.mtime_window:
+        return None
+    return compare_size_mtime(src, dst, policy)
+
+
+def compare_existence(src: Entry, dst: Entry, policy: Policy) -> str | None:
+    """Present on both sides means equal."""
+    return None
+
+
+BUILTIN_MODES: Mapping[str, Comparator] = {
+    "size-mtime": compare_size_mtime,
+    "size": compare_size,
+    "update": compare_update,
+    "existence": compare_existence,
+}
+
+
+def build_plan(
+    src_name: str,
+    dst_name: str,
+    src: Mapping[str, Entry],
+    dst: Mapping[str, Entry],
+    policy: Policy,
+    compare: Comparator,
+    accept: KeyFilter | None = None,
+) -> Plan:
+    """One action per key on either side (destination-only keys only when deleting)."""
+    actions: list[Action] = []
+    add = actions.append
+    for key, s, d in match(src, dst):
+        if accept is not None:
+            verdict = accept(key, s, d)
+            if verdict is not None and not verdict[0]:
+                if d is not None and s is None and policy.delete and policy.delete_excluded:
+                    add(Action(Kind.DELETE, key, None, d, f"excluded ({verdict[1]})"))
+                else:
+                    add(Action(Kind.EXCLUDE, key, s, d, verdict[1]))
+                continue
+        if s is None:
+            if policy.delete:
+                add(Action(Kind.DELETE, key, None, d, "not in source"))
+            continue
+        if d is None:
+            add(Action(Kind.COPY, key, s, None, "new file"))
+            continue
+        if policy.ignore_existing:
+            add(Action(Kind.SKIP, key, s, d, "exists (--ignore-existing)"))
+            continue
+        reason = compare(s, d, policy)
+        if reason is None:
+            add(Action(Kind.SKIP, key, s, d, "unchanged"))
+        else:
+            add(Action(Kind.UPDATE, key, s, d, reason))
+    return Plan(src=src_name, dst=dst_name, actions=tuple(actions), src_count=len(src), dst_count=len(dst))

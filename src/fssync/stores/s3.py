@@ -1,0 +1,299 @@
+"""S3 and S3-compatible stores through s3fs's async client.
+
+Calls go through `S3FileSystem._call_s3`, the lowest s3fs layer: it adds the configured extra
+arguments and retries, while fssync keeps control of listing, metadata and multipart uploads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+from collections.abc import Mapping
+from typing import Any
+
+from ..location import Location
+from ..model import Entry
+from .base import Listing, Reader, Store
+
+MTIME_KEY = "mtime"  # stored as x-amz-meta-mtime, seconds since the epoch (rclone's convention)
+PART_SIZE = 8 << 20
+MULTIPART_THRESHOLD = 16 << 20
+MAX_PARTS = 10_000
+COPY_LIMIT = 5 << 30  # CopyObject limit; larger objects are copied part by part
+PART_BUFFERS = 8  # parts held in memory at once for the whole store (bounds peak memory)
+
+
+def parse_mtime(meta: Mapping[str, str] | None) -> float | None:
+    if not meta:
+        return None
+    raw = meta.get(MTIME_KEY)
+    if raw is None:
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        return None
+
+
+def format_mtime(mtime: float) -> str:
+    return f"{mtime:.9f}".rstrip("0").rstrip(".")
+
+
+def part_size_for(size: int) -> int:
+    part = PART_SIZE
+    while part * MAX_PARTS < size:
+        part *= 2
+    return part
+
+
+def _split(path: str) -> tuple[str, str]:
+    bucket, _, key = path.partition("/")
+    return bucket, key
+
+
+class S3Reader(Reader):
+    ranged = True
+
+    def __init__(self, store: S3Store, bucket: str, key: str, entry: Entry) -> None:
+        self._store, self._bucket, self._key = store, bucket, key
+        self.size = entry.size
+        self.etag = entry.etag
+        self.mtime = entry.mtime
+        self._body: Any = None
+        self._pos = 0
+
+    async def start(self) -> None:
+        """One GET: the response carries the metadata, so no HEAD is needed."""
+        resp = await self._store.call("get_object", Bucket=self._bucket, Key=self._key)
+        self._body = resp["Body"]
+        self.size = resp.get("ContentLength", self.size)
+        self.etag = resp.get("ETag", "").strip('"') or self.etag
+        self.mtime = parse_mtime(resp.get("Metadata"))
+
+    async def head_only(self) -> None:
+        resp = await self._store.call("head_object", Bucket=self._bucket, Key=self._key)
+        self.mtime = parse_mtime(resp.get("Metadata"))
+
+    async def read(self, n: int = -1) -> bytes:
+        if self._body is None:
+            await self.start()
+        data: bytes = await (self._body.read() if n < 0 else self._body.read(n))
+        self._pos += len(data)
+        return data
+
+    async def read_range(self, offset: int, length: int) -> bytes | None:
+        if length <= 0:
+            return b""
+        resp = await self._store.call(
+            "get_object",
+            Bucket=self._bucket,
+            Key=self._key,
+            Range=f"bytes={offset}-{offset + length - 1}",
+        )
+        async with resp["Body"] as body:
+            data: bytes = await body.read()
+        return data
+
+    async def close(self) -> None:
+        if self._body is not None:
+            self._body.close()
+            self._body = None
+
+
+class S3Store(Store):
+    def __init__(self, location: Location, fs: Any, client: Any) -> None:
+        self.location = location
+        self.fs = fs
+        self.client = client
+        self.identity = f"s3|{fs.endpoint_url or client.meta.endpoint_url}"
+        self.bucket, prefix = _split(location.root)
+        self.prefix = prefix + "/" if prefix else ""
+        self._buffers = asyncio.Semaphore(PART_BUFFERS)
+
+    @classmethod
+    async def connect(
+        cls, location: Location, options: Mapping[str, Any], *, transfers: int
+    ) -> S3Store:
+        import s3fs
+
+        opts = dict(options)
+        config = dict(opts.pop("config_kwargs", {}) or {})
+        config.setdefault("max_pool_connections", max(transfers * 2, 10))
+        config.setdefault("retries", {"max_attempts": 5, "mode": "standard"})
+        fs = s3fs.S3FileSystem(
+            asynchronous=True,
+            loop=asyncio.get_running_loop(),
+            skip_instance_cache=True,
+            use_listings_cache=False,
+            config_kwargs=config,
+            **opts,
+        )
+        client = await fs.set_session()
+        return cls(location, fs, client)
+
+    async def call(self, method: str, **kwargs: Any) -> Any:
+        return await self.fs._call_s3(method, **kwargs)
+
+    def _key(self, key: str) -> str:
+        return self.prefix + key
+
+    async def list(self) -> Listing:
+        from .. import location as loc
+
+        entries: dict[str, Entry] = {}
+        rejected: list[tuple[str, str]] = []
+        cut = len(self.prefix)
+        token: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": self.prefix, "MaxKeys": 1000}
+            if token:
+                kwargs["ContinuationToken"] = token
+            resp = await self.call("list_objects_v2", **kwargs)
+            for obj in resp.get("Contents", ()):
+                full = obj["Key"]
+                key = full[cut:]
+                if key.endswith("/") and obj.get("Size", 0) == 0:
+                    continue  # a folder marker, not a file
+                reason = loc.unsafe_reason(key)
+                if reason:
+                    rejected.append((full, reason))
+                    continue
+                entries[key] = Entry(
+                    key=key,
+                    size=int(obj.get("Size", 0)),
+                    stamp=obj["LastModified"].timestamp(),
+                    etag=obj.get("ETag", "").strip('"') or None,
+                )
+            if not resp.get("IsTruncated"):
+                break
+            token = resp.get("NextContinuationToken")
+        return Listing(entries=entries, rejected=tuple(rejected))
+
+    async def open(self, entry: Entry) -> Reader:
+        return S3Reader(self, self.bucket, self._key(entry.key), entry)
+
+    async def write(self, entry: Entry, reader: Reader, options: Mapping[str, Any]) -> Entry:
+        mtime = reader.mtime if reader.mtime is not None else entry.mtime or entry.stamp
+        extra = dict(options)
+        meta = dict(extra.pop("Metadata", {}) or {})
+        if mtime is not None:
+            meta[MTIME_KEY] = format_mtime(mtime)
+        key = self._key(entry.key)
+        if entry.size < MULTIPART_THRESHOLD:
+            data = await reader.read(-1)
+            digest = hashlib.md5(data, usedforsecurity=False).digest()
+            resp = await self.call(
+                "put_object",
+                Bucket=self.bucket,
+                Key=key,
+                Body=data,
+                Metadata=meta,
+                ContentMD5=base64.b64encode(digest).decode(),
+                **extra,
+            )
+            etag = resp.get("ETag", "").strip('"') or digest.hex()
+            size = len(data)
+        else:
+            etag, size = await self._multipart(key, reader, entry.size, meta, extra)
+        return Entry(key=entry.key, size=size, mtime=mtime, etag=etag)
+
+    async def _multipart(
+        self, key: str, reader: Reader, size: int, meta: dict[str, str], extra: dict[str, Any]
+    ) -> tuple[str, int]:
+        """Upload in parts with a bounded number of part buffers; abort on any failure."""
+        part_size = part_size_for(size)
+        resp = await self.call(
+            "create_multipart_upload", Bucket=self.bucket, Key=key, Metadata=meta, **extra
+        )
+        upload_id = resp["UploadId"]
+        parts: dict[int, str] = {}
+        total = 0
+
+        async def send(number: int, data: bytes) -> None:
+            try:
+                digest = hashlib.md5(data, usedforsecurity=False).digest()
+                r = await self.call(
+                    "upload_part",
+                    Bucket=self.bucket,
+                    Key=key,
+                    UploadId=upload_id,
+                    PartNumber=number,
+                    Body=data,
+                    ContentMD5=base64.b64encode(digest).decode(),
+                )
+                parts[number] = r["ETag"]
+            finally:
+                self._buffers.release()
+
+        try:
+            async with asyncio.TaskGroup() as tg:
+                number = 0
+                while True:
+                    await self._buffers.acquire()
+                    data = await reader.read(part_size)
+                    if not data:
+                        self._buffers.release()
+                        break
+                    number += 1
+                    total += len(data)
+                    tg.create_task(send(number, data))
+            done = await self.call(
+                "complete_multipart_upload",
+                Bucket=self.bucket,
+                Key=key,
+                UploadId=upload_id,
+                MultipartUpload={
+                    "Parts": [{"PartNumber": n, "ETag": parts[n]} for n in sorted(parts)]
+                },
+            )
+        except BaseException:
+            await asyncio.shield(self._abort(key, upload_id))
+            raise
+        return done.get("ETag", "").strip('"'), total
+
+    async def _abort(self, key: str, upload_id: str) -> None:
+        try:
+            await self.call(
+                "abort_multipart_upload", Bucket=self.bucket, Key=key, UploadId=upload_id
+            )
+        except Exception:  # noqa: BLE001 - best effort; the original error matters more
+            pass
+
+    async def copy_within(
+        self, source: Store, entry: Entry, options: Mapping[str, Any]
+    ) -> Entry | None:
+        if not isinstance(source, S3Store) or source.identity != self.identity:
+            return None
+        if entry.size >= COPY_LIMIT:
+            return None  # streamed through this process instead, part by part
+        resp = await self.call(
+            "copy_object",
+            Bucket=self.bucket,
+            Key=self._key(entry.key),
+            CopySource={"Bucket": source.bucket, "Key": source._key(entry.key)},
+            MetadataDirective="COPY",
+            **dict(options),
+        )
+        etag = resp.get("CopyObjectResult", {}).get("ETag", "").strip('"') or None
+        return Entry(key=entry.key, size=entry.size, mtime=entry.mtime, etag=etag)
+
+    async def delete(self, keys: list[str]) -> list[tuple[str, str]]:
+        failed: list[tuple[str, str]] = []
+        for start in range(0, len(keys), 1000):
+            batch = keys[start : start + 1000]
+            resp = await self.call(
+                "delete_objects",
+                Bucket=self.bucket,
+                Delete={"Objects": [{"Key": self._key(k)} for k in batch], "Quiet": True},
+            )
+            cut = len(self.prefix)
+            for err in resp.get("Errors", ()):
+                failed.append((err.get("Key", "")[cut:], err.get("Message", "delete failed")))
+        return failed
+
+    async def close(self) -> None:
+        try:
+            await self.client.close()
+        except Exception:  # noqa: BLE001 - closing must not hide the run's result
+            pass

@@ -1,0 +1,1 @@
+"""fssync testing helpers."""

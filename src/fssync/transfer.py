@@ -1,0 +1,119 @@
+"""Execute a plan: bounded concurrent copies with retries, then deletions. The only code that
+writes to a destination."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import attrs
+
+from .diagnose import diagnose
+from .errors import FssyncError
+from .model import Action, Entry, Event, Kind, Outcome
+from .stores import Store
+
+Emit = Callable[[Event], None]
+OptionsFor = Callable[[Action], Mapping[str, Any]]
+
+
+class Abort(Exception):
+    """A failure that stops the whole run (bad credentials, missing bucket, ...)."""
+
+    def __init__(self, error: FssyncError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+@attrs.frozen
+class TransferSettings:
+    transfers: int = 16
+    retries: int = 3
+    retry_sleep: float = 0.2
+
+
+async def copy_one(src: Store, dst: Store, action: Action, options: Mapping[str, Any]) -> Entry:
+    """Server-side copy when the store can, else stream from source to destination."""
+    entry = action.src
+    assert entry is not None
+    written = await dst.copy_within(src, entry, options)
+    if written is not None:
+        return written
+    reader = await src.open(entry)
+    try:
+        return await dst.write(entry, reader, options)
+    finally:
+        await reader.close()
+
+
+async def _attempt(
+    src: Store, dst: Store, action: Action, options: Mapping[str, Any], settings: TransferSettings
+) -> Outcome:
+    attempt = 0
+    while True:
+        try:
+            written = await copy_one(src, dst, action, options)
+            return Outcome(action, ok=True, bytes=written.size, written=written)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - every failure is diagnosed and recorded
+            diag = diagnose(exc, where=action.key)
+            if diag.fatal:
+                raise Abort(diag.exception()) from None
+            if not diag.retryable or attempt >= settings.retries:
+                return Outcome(action, ok=False, error=diag.message)
+            attempt += 1
+            delay = settings.retry_sleep * (2 ** (attempt - 1))
+            await asyncio.sleep(delay * (0.5 + random.random()))
+
+
+async def run_transfers(
+    src: Store,
+    dst: Store,
+    actions: Iterable[Action],
+    options_for: OptionsFor,
+    emit: Emit,
+    settings: TransferSettings,
+) -> list[Outcome]:
+    """Run copies and updates with at most `settings.transfers` in flight."""
+    queue = iter(actions)
+    outcomes: list[Outcome] = []
+
+    async def worker() -> None:
+        for action in queue:
+            emit(Event("start", {"key": action.key, "size": action.size}))
+            outcome = await _attempt(src, dst, action, options_for(action), settings)
+            outcomes.append(outcome)
+            if outcome.ok:
+                name = "copy" if action.kind is Kind.COPY else "update"
+                emit(Event(name, {"key": action.key, "bytes": outcome.bytes, "reason": action.reason}))
+            else:
+                emit(Event("failed", {"key": action.key, "error": outcome.error}))
+
+    async with asyncio.TaskGroup() as tg:
+        for _ in range(max(1, settings.transfers)):
+            tg.create_task(worker())
+    return outcomes
+
+
+async def run_deletes(dst: Store, actions: list[Action], emit: Emit) -> list[Outcome]:
+    if not actions:
+        return []
+    try:
+        failed = dict(await dst.delete([a.key for a in actions]))
+    except Exception as exc:  # noqa: BLE001
+        diag = diagnose(exc, where=dst.location.url)
+        if diag.fatal:
+            raise Abort(diag.exception()) from None
+        failed = {a.key: diag.message for a in actions}
+    outcomes = []
+    for a in actions:
+        if a.key in failed:
+            outcomes.append(Outcome(a, ok=False, error=f"{a.key}: {failed[a.key]}"))
+            emit(Event("failed", {"key": a.key, "error": failed[a.key]}))
+        else:
+            outcomes.append(Outcome(a, ok=True))
+            emit(Event("delete", {"key": a.key, "reason": a.reason}))
+    return outcomes
