@@ -106,9 +106,10 @@ def _s3(url: str, rest: str) -> Location:
 
 
 def _other(url: str, protocol: str, rest: str) -> Location:
-    import fsspec.registry
+    import fsspec
+    from fsspec.registry import known_implementations, registry
 
-    known = set(fsspec.registry.known_implementations) | set(fsspec.registry.registry)
+    known = set(known_implementations) | set(registry)
     if protocol not in known:
         raise LocationError(
             f"unknown protocol {protocol!r} in {url!r}: use a local path, s3://, memory:// "
@@ -121,7 +122,10 @@ def _other(url: str, protocol: str, rest: str) -> Location:
             f"protocol {protocol!r} needs an extra package: {exc}".splitlines()[0]
         ) from None
     canonical = cls.protocol if isinstance(cls.protocol, str) else cls.protocol[0]
-    root = cls._strip_protocol(url).rstrip("/")
+    root = cls._strip_protocol(url)
+    if root.startswith(f"{protocol}://"):  # an implementation that only knows its own name
+        root = "/" + root.split("://", 1)[1].lstrip("/")
+    root = root.rstrip("/")
     return Location(
         url=url, protocol=canonical, root=root, capabilities=_CAPS.get(canonical, _DEFAULT_CAPS)
     )

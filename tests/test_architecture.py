@@ -1,0 +1,75 @@
+"""The design's rules, checked: pure stages stay pure, built-ins come through entry points, and
+every hook is documented."""
+
+from __future__ import annotations
+
+import ast
+import importlib.metadata
+import inspect
+from pathlib import Path
+
+import pytest
+
+import fssync
+from fssync.hooks import specs
+
+ROOT = Path(__file__).resolve().parents[1]
+SRC = ROOT / "src" / "fssync"
+
+
+def imports_of(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+@pytest.mark.parametrize("module", ["model", "matching", "planning", "config", "errors"])
+def test_pure_stages_import_no_io_or_plugin_libraries(module):
+    assert not imports_of(SRC / f"{module}.py") & {"fsspec", "s3fs", "pluggy", "botocore", "aiobotocore"}
+
+
+def test_only_stores_touch_s3fs():
+    for path in SRC.rglob("*.py"):
+        if "stores" in path.parts or "testing" in path.parts:
+            continue
+        assert "s3fs" not in imports_of(path), path
+
+
+def test_every_plugin_folder_is_an_entry_point():
+    folders = {p.name for p in (ROOT / "plugins").iterdir() if (p / "__init__.py").exists()}
+    eps = {ep.value: ep for ep in importlib.metadata.entry_points(group="fssync")}
+    assert folders <= set(eps), f"plugins without an entry point: {folders - set(eps)}"
+    for folder in folders:
+        assert eps[folder].load().__name__ == folder
+
+
+def test_builtin_plugins_use_only_the_public_api():
+    allowed = {"fssync", "fssync.secrets"}
+    for path in (ROOT / "plugins").rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("fssync."):
+                assert node.module in allowed, f"{path}: private import {node.module}"
+
+
+def test_every_hook_has_a_documented_parameter_list():
+    hooks = [f for name, f in inspect.getmembers(specs, inspect.isfunction) if name.startswith("fssync_")]
+    assert len(hooks) >= 10
+    for hook in hooks:
+        doc = inspect.getdoc(hook) or ""
+        assert doc, hook.__name__
+        for param in inspect.signature(hook).parameters:
+            assert f":param {param}:" in doc, f"{hook.__name__} does not document {param}"
+
+
+def test_public_api():
+    for name in ("sync", "plan", "check", "hookimpl", "Report", "Entry"):
+        assert hasattr(fssync, name)
+    report = fssync.Report()
+    with pytest.raises(AttributeError):
+        report.copied = 3  # type: ignore[misc]

@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from fssync import LocationError
+from fssync.location import parse, unsafe_reason
+
+
+@pytest.mark.parametrize(
+    ("url", "protocol", "root"),
+    [
+        ("s3://bucket/some/prefix/", "s3", "bucket/some/prefix"),
+        ("s3://bucket", "s3", "bucket"),
+        ("memory://x/y", "memory", "/x/y"),
+        ("/tmp/a/", "file", "/tmp/a"),
+        ("file:///tmp/a", "file", "/tmp/a"),
+    ],
+)
+def test_parse(url, protocol, root):
+    loc = parse(url)
+    assert (loc.protocol, loc.root) == (protocol, root)
+
+
+def test_relative_local_path_is_made_absolute():
+    assert parse("some/dir").root == os.path.abspath("some/dir")
+
+
+@pytest.mark.parametrize(
+    ("url", "words"),
+    [
+        ("s3://", "names no bucket"),
+        ("s3:///prefix", "names no bucket"),
+        ("s3://a/x", "not a valid bucket name"),
+        ("nosuchproto://x", "unknown protocol"),
+        ("", "empty location"),
+        ("s3://bucket/a//b", "empty path segment"),
+    ],
+)
+def test_bad_urls_give_one_clear_line(url, words):
+    with pytest.raises(LocationError) as info:
+        parse(url)
+    assert words in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["../x", "a/../../x", "/etc/passwd", "a\\..\\b", "a//b", "a/./b", "x\x00y", "tab\there", "..", ""],
+)
+def test_hostile_keys_are_unsafe(key):
+    assert unsafe_reason(key) is not None
+
+
+@pytest.mark.parametrize("key", ["a", "a/b/c.txt", "..hidden", "x..y/z", "sp ace/é", "日本/語"])
+def test_ordinary_keys_are_safe(key):
+    assert unsafe_reason(key) is None
