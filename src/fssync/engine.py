@@ -188,7 +188,16 @@ class Run:
     def _remember(self, src_store: Store, dst_store: Store, outcomes: list[Outcome]) -> None:
         if self.state is None:
             return
-        written = [o.written for o in outcomes if o.ok and o.written is not None]
+        done = [o for o in outcomes if o.ok and o.written is not None]
+        if not src_store.location.capabilities.listing_has_mtime:
+            # A download learned each object's mtime from its GET: remember it for the source.
+            learned = [
+                attrs.evolve(o.action.src, mtime=o.written.mtime)
+                for o in done
+                if o.action.src is not None and o.written is not None and o.written.mtime is not None
+            ]
+            self.state.save(src_store.identity, src_store.location.root, learned)
+        written = [o.written for o in done if o.written is not None]
         if not dst_store.location.capabilities.listing_has_mtime:
             self.state.save(dst_store.identity, dst_store.location.root, written)
             gone = [o.action.key for o in outcomes if o.ok and o.action.kind is Kind.DELETE]

@@ -110,7 +110,6 @@ class LocalStore(Store):
         final = self.location.path(entry.key)
         folder = os.path.dirname(final)
         temp = os.path.join(folder, f".{os.path.basename(final)[:60]}{TEMP_MARK}{uuid.uuid4().hex[:12]}")
-        mtime = reader.mtime if reader.mtime is not None else entry.mtime or entry.stamp
         try:
             if entry.size <= SMALL:
                 data = await reader.read(-1)
@@ -118,6 +117,8 @@ class LocalStore(Store):
             else:
                 await asyncio.to_thread(os.makedirs, folder, exist_ok=True)
                 await _write_large(temp, reader, entry.size)
+            # After reading: a remote reader learns the stored mtime from its first response.
+            mtime = reader.mtime if reader.mtime is not None else entry.mtime or entry.stamp
             written = await asyncio.to_thread(_finish, temp, final, mtime)
         except BaseException:
             _discard(temp)

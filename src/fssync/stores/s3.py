@@ -69,11 +69,13 @@ class S3Reader(Reader):
         self._body = resp["Body"]
         self.size = resp.get("ContentLength", self.size)
         self.etag = resp.get("ETag", "").strip('"') or self.etag
-        self.mtime = parse_mtime(resp.get("Metadata"))
+        self._learn(resp)
 
-    async def head_only(self) -> None:
-        resp = await self._store.call("head_object", Bucket=self._bucket, Key=self._key)
-        self.mtime = parse_mtime(resp.get("Metadata"))
+    def _learn(self, resp: Mapping[str, Any]) -> None:
+        """Every GET response carries the object's metadata: take the stored mtime from it."""
+        mtime = parse_mtime(resp.get("Metadata"))
+        if mtime is not None:
+            self.mtime = mtime
 
     async def read(self, n: int = -1) -> bytes:
         if self._body is None:
@@ -91,6 +93,7 @@ class S3Reader(Reader):
             Key=self._key,
             Range=f"bytes={offset}-{offset + length - 1}",
         )
+        self._learn(resp)
         async with resp["Body"] as body:
             data: bytes = await body.read()
         return data
