@@ -27,9 +27,7 @@ def read_tree(root: Path) -> dict[str, bytes]:
 
 def mtimes(root: Path) -> dict[str, float]:
     return {
-        p.relative_to(root).as_posix(): p.stat().st_mtime
-        for p in root.rglob("*")
-        if p.is_file()
+        p.relative_to(root).as_posix(): p.stat().st_mtime for p in root.rglob("*") if p.is_file()
     }
 
 

@@ -30,7 +30,13 @@ def imports_of(path: Path) -> set[str]:
 
 @pytest.mark.parametrize("module", ["model", "matching", "planning", "config", "errors"])
 def test_pure_stages_import_no_io_or_plugin_libraries(module):
-    assert not imports_of(SRC / f"{module}.py") & {"fsspec", "s3fs", "pluggy", "botocore", "aiobotocore"}
+    assert not imports_of(SRC / f"{module}.py") & {
+        "fsspec",
+        "s3fs",
+        "pluggy",
+        "botocore",
+        "aiobotocore",
+    }
 
 
 def test_only_stores_touch_s3fs():
@@ -53,12 +59,18 @@ def test_builtin_plugins_use_only_the_public_api():
     for path in (ROOT / "plugins").rglob("*.py"):
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("fssync."):
+            if (
+                isinstance(node, ast.ImportFrom)
+                and node.module
+                and node.module.startswith("fssync.")
+            ):
                 assert node.module in allowed, f"{path}: private import {node.module}"
 
 
 def test_every_hook_has_a_documented_parameter_list():
-    hooks = [f for name, f in inspect.getmembers(specs, inspect.isfunction) if name.startswith("fssync_")]
+    hooks = [
+        f for name, f in inspect.getmembers(specs, inspect.isfunction) if name.startswith("fssync_")
+    ]
     assert len(hooks) >= 10
     for hook in hooks:
         doc = inspect.getdoc(hook) or ""

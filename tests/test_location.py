@@ -47,7 +47,18 @@ def test_bad_urls_give_one_clear_line(url, words):
 
 @pytest.mark.parametrize(
     "key",
-    ["../x", "a/../../x", "/etc/passwd", "a\\..\\b", "a//b", "a/./b", "x\x00y", "tab\there", "..", ""],
+    [
+        "../x",
+        "a/../../x",
+        "/etc/passwd",
+        "a\\..\\b",
+        "a//b",
+        "a/./b",
+        "x\x00y",
+        "tab\there",
+        "..",
+        "",
+    ],
 )
 def test_hostile_keys_are_unsafe(key):
     assert unsafe_reason(key) is not None

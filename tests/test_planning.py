@@ -12,7 +12,9 @@ S3 = Capabilities(keeps_mtime=True, mtime_window=0.001, stamp_window=1.0, listin
 MEM = Capabilities(keeps_mtime=False, stamp_window=0.001)
 
 
-def E(size: int = 10, mtime: float | None = None, stamp: float | None = None, etag: str | None = None) -> Entry:  # noqa: N802
+def E(
+    size: int = 10, mtime: float | None = None, stamp: float | None = None, etag: str | None = None
+) -> Entry:  # noqa: N802
     return Entry(key="k", size=size, mtime=mtime, stamp=stamp, etag=etag)
 
 
@@ -23,23 +25,46 @@ SIZE_MTIME = [
     ("mtime within window", E(10, 100.0), E(10, 100.0005), LOCAL, LOCAL, None),
     ("mtime beyond window", E(10, 100.0), E(10, 100.01), LOCAL, LOCAL, "modification time differs"),
     ("dst older mtime", E(10, 200.0), E(10, 100.0), LOCAL, LOCAL, "modification time differs"),
-    ("dst newer exact mtime still differs", E(10, 100.0), E(10, 200.0), LOCAL, LOCAL, "modification time differs"),
+    (
+        "dst newer exact mtime still differs",
+        E(10, 100.0),
+        E(10, 200.0),
+        LOCAL,
+        LOCAL,
+        "modification time differs",
+    ),
     # S3 object without a known mtime: LastModified is the upload time, "not older than"
     ("uploaded after edit", E(10, 100.0, 100.0), E(10, None, 150.0), LOCAL, S3, None),
     ("edited after upload", E(10, 200.0, 200.0), E(10, None, 150.0), LOCAL, S3, "source is newer"),
     ("edit within S3's 1 s precision", E(10, 150.5, 150.5), E(10, None, 150.0), LOCAL, S3, None),
     ("S3 object with recorded mtime equal", E(10, 100.0), E(10, 100.0, 150.0), LOCAL, S3, None),
-    ("S3 object with recorded mtime differs", E(10, 90.0), E(10, 100.0, 150.0), LOCAL, S3, "modification time differs"),
+    (
+        "S3 object with recorded mtime differs",
+        E(10, 90.0),
+        E(10, 100.0, 150.0),
+        LOCAL,
+        S3,
+        "modification time differs",
+    ),
     # download: S3 source without recorded mtime, local copy stamped with LastModified
     ("downloaded copy", E(10, None, 150.0), E(10, 150.0, 150.0), S3, LOCAL, None),
-    ("object replaced later", E(10, None, 300.0), E(10, 150.0, 150.0), S3, LOCAL, "source is newer"),
+    (
+        "object replaced later",
+        E(10, None, 300.0),
+        E(10, 150.0, 150.0),
+        S3,
+        LOCAL,
+        "source is newer",
+    ),
     # stores that cannot keep mtimes (memory): the copy's creation time is "not older than"
     ("memory copy", E(10, 100.0, 100.0), E(10, None, 120.0), LOCAL, MEM, None),
     ("nothing known", E(10), E(10), MEM, MEM, None),
 ]
 
 
-@pytest.mark.parametrize(("name", "src", "dst", "sc", "dc", "expected"), SIZE_MTIME, ids=[c[0] for c in SIZE_MTIME])
+@pytest.mark.parametrize(
+    ("name", "src", "dst", "sc", "dc", "expected"), SIZE_MTIME, ids=[c[0] for c in SIZE_MTIME]
+)
 def test_size_mtime(name, src, dst, sc, dc, expected):
     assert compare_size_mtime(src, dst, Policy(src_caps=sc, dst_caps=dc)) == expected
 
@@ -68,14 +93,22 @@ def kinds(plan) -> dict[str, Kind]:
 
 
 def test_plan_copies_updates_skips_and_keeps_extra_files_without_delete():
-    plan = build_plan("a", "b", entries(new=1, same=2, changed=3), entries(same=2, changed=4, extra=5),
-                      Policy(), compare_size_mtime)
+    plan = build_plan(
+        "a",
+        "b",
+        entries(new=1, same=2, changed=3),
+        entries(same=2, changed=4, extra=5),
+        Policy(),
+        compare_size_mtime,
+    )
     assert kinds(plan) == {"new": Kind.COPY, "same": Kind.SKIP, "changed": Kind.UPDATE}
     assert plan.bytes == 1 + 3
 
 
 def test_plan_deletes_only_when_asked():
-    plan = build_plan("a", "b", entries(x=1), entries(x=1, extra=5), Policy(delete=True), compare_size_mtime)
+    plan = build_plan(
+        "a", "b", entries(x=1), entries(x=1, extra=5), Policy(delete=True), compare_size_mtime
+    )
     assert kinds(plan) == {"x": Kind.SKIP, "extra": Kind.DELETE}
 
 
@@ -86,12 +119,16 @@ def test_excluded_destination_file_is_not_deleted_unless_delete_excluded():
     src, dst = entries(a=1, b_tmp=1), entries(**{"c.tmp": 2})
     plan = build_plan("a", "b", src, dst, Policy(delete=True), compare_size_mtime, no_tmp)
     assert kinds(plan)["c.tmp"] is Kind.EXCLUDE
-    plan = build_plan("a", "b", src, dst, Policy(delete=True, delete_excluded=True), compare_size_mtime, no_tmp)
+    plan = build_plan(
+        "a", "b", src, dst, Policy(delete=True, delete_excluded=True), compare_size_mtime, no_tmp
+    )
     assert kinds(plan)["c.tmp"] is Kind.DELETE
 
 
 def test_ignore_existing_skips_changed_files():
-    plan = build_plan("a", "b", entries(x=1), entries(x=2), Policy(ignore_existing=True), compare_size_mtime)
+    plan = build_plan(
+        "a", "b", entries(x=1), entries(x=2), Policy(ignore_existing=True), compare_size_mtime
+    )
     assert kinds(plan) == {"x": Kind.SKIP}
 
 

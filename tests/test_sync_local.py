@@ -137,7 +137,17 @@ def test_cli_sync_json_ends_with_summary(src, tmp_path, capsys):
     assert all("event" in line for line in lines)
     summary = lines[-1]
     assert summary["event"] == "summary"
-    assert set(summary) == {"event", "copied", "updated", "deleted", "skipped", "failed", "bytes", "seconds", "dry_run"}
+    assert set(summary) == {
+        "event",
+        "copied",
+        "updated",
+        "deleted",
+        "skipped",
+        "failed",
+        "bytes",
+        "seconds",
+        "dry_run",
+    }
     assert summary["copied"] == len(SAMPLE)
 
 

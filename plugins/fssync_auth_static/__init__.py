@@ -14,10 +14,14 @@ from fssync.secrets import register
 def fssync_add_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("credentials")
     group.add_argument("--access-key-id", metavar="ID", help="access key id (or AWS_ACCESS_KEY_ID)")
-    group.add_argument("--secret-access-key", metavar="SECRET",
-                       help="secret access key (or AWS_SECRET_ACCESS_KEY)")
-    group.add_argument("--session-token", metavar="TOKEN",
-                       help="session token of temporary credentials (or AWS_SESSION_TOKEN)")
+    group.add_argument(
+        "--secret-access-key", metavar="SECRET", help="secret access key (or AWS_SECRET_ACCESS_KEY)"
+    )
+    group.add_argument(
+        "--session-token",
+        metavar="TOKEN",
+        help="session token of temporary credentials (or AWS_SESSION_TOKEN)",
+    )
     group.add_argument("--profile", metavar="NAME", help="a profile of ~/.aws/credentials")
     group.add_argument("--anonymous", action="store_true", help="send unsigned requests")
 
@@ -30,7 +34,9 @@ def fssync_configure(config: fssync.Config) -> None:
 
 
 @fssync.hookimpl(trylast=True)
-def fssync_storage_options(location: fssync.Location, config: fssync.Config) -> Mapping[str, Any] | None:
+def fssync_storage_options(
+    location: fssync.Location, config: fssync.Config
+) -> Mapping[str, Any] | None:
     if location.protocol != "s3":
         return None
     if config.get("anonymous"):

@@ -64,8 +64,13 @@ class ConsoleReporter:
             return
         rate = report.bytes / report.seconds if report.seconds > 0 else 0.0
         verb = "would be " if report.dry_run else ""
-        parts = [f"{report.copied} copied", f"{report.updated} updated", f"{report.deleted} deleted",
-                 f"{report.skipped} unchanged", f"{report.failed} failed"]
+        parts = [
+            f"{report.copied} copied",
+            f"{report.updated} updated",
+            f"{report.deleted} deleted",
+            f"{report.skipped} unchanged",
+            f"{report.failed} failed",
+        ]
         if report.excluded:
             parts.append(f"{report.excluded} excluded")
         head = "dry run, nothing changed: " if report.dry_run else ""

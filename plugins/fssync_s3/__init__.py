@@ -13,11 +13,18 @@ import fssync
 @fssync.hookimpl(trylast=True)
 def fssync_add_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("S3")
-    group.add_argument("--endpoint-url", metavar="URL",
-                       help="S3-compatible endpoint (default: AWS, or AWS_ENDPOINT_URL)")
+    group.add_argument(
+        "--endpoint-url",
+        metavar="URL",
+        help="S3-compatible endpoint (default: AWS, or AWS_ENDPOINT_URL)",
+    )
     group.add_argument("--region", metavar="NAME", help="region (default: AWS_REGION or profile)")
-    group.add_argument("--no-guess-mime-type", dest="guess_mime_type", action="store_false",
-                       help="do not set Content-Type from the file name on upload")
+    group.add_argument(
+        "--no-guess-mime-type",
+        dest="guess_mime_type",
+        action="store_false",
+        help="do not set Content-Type from the file name on upload",
+    )
 
 
 @fssync.hookimpl(trylast=True)
@@ -28,7 +35,9 @@ def fssync_configure(config: fssync.Config) -> None:
 
 
 @fssync.hookimpl(trylast=True)
-def fssync_storage_options(location: fssync.Location, config: fssync.Config) -> Mapping[str, Any] | None:
+def fssync_storage_options(
+    location: fssync.Location, config: fssync.Config
+) -> Mapping[str, Any] | None:
     if location.protocol != "s3":
         return None
     options: dict[str, Any] = {}

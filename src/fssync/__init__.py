@@ -1,8 +1,8 @@
 """fssync: keep two trees in step, from the command line, from Python, or through plugins.
 
-    >>> import fssync
-    >>> report = fssync.sync("photos", "s3://bucket/photos", delete=True)  # doctest: +SKIP
-    >>> report.copied, report.failed  # doctest: +SKIP
+>>> import fssync
+>>> report = fssync.sync("photos", "s3://bucket/photos", delete=True)  # doctest: +SKIP
+>>> report.copied, report.failed  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -20,17 +20,38 @@ from .planning import BUILTIN_MODES, Comparator, KeyFilter, Policy
 __version__ = "0.1.0"
 
 __all__ = [
-    "BUILTIN_MODES", "Action", "Capabilities", "Comparator", "Config", "Entry", "Event",
-    "ExitCode", "Failure", "FatalError", "FssyncError", "KeyFilter", "Kind", "Location",
-    "LocationError", "Outcome", "Plan", "Policy", "Report", "UsageError", "check", "hookimpl",
-    "plan", "redact", "sync",
+    "BUILTIN_MODES",
+    "Action",
+    "Capabilities",
+    "Comparator",
+    "Config",
+    "Entry",
+    "Event",
+    "ExitCode",
+    "Failure",
+    "FatalError",
+    "FssyncError",
+    "KeyFilter",
+    "Kind",
+    "Location",
+    "LocationError",
+    "Outcome",
+    "Plan",
+    "Policy",
+    "Report",
+    "UsageError",
+    "check",
+    "hookimpl",
+    "plan",
+    "redact",
+    "sync",
 ]
 
 
 def _hooks(plugins: Iterable[object]) -> Any:
-    from .hooks.manager import Hooks, make_plugin_manager
+    from .hooks.manager import make_hooks
 
-    return Hooks(make_plugin_manager(plugins=plugins))
+    return make_hooks(plugins=plugins)
 
 
 def sync(src: str, dst: str, *, plugins: Iterable[object] = (), **options: Any) -> Report:

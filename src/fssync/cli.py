@@ -15,21 +15,34 @@ COMMANDS = ("sync", "check", "ls", "plugins", "demo")
 
 
 def build_parser(hooks: object | None = None) -> Parser:
-    from .hooks.manager import Hooks, make_plugin_manager
+    from .hooks.manager import make_hooks
 
-    hooks = hooks or Hooks(make_plugin_manager())
-    parser = Parser(prog="fssync", description="Keep two trees in step: local folders, S3 and any fsspec filesystem.")
+    hooks = hooks or make_hooks()
+    parser = Parser(
+        prog="fssync",
+        description="Keep two trees in step: local folders, S3 and any fsspec filesystem.",
+    )
     parser.add_argument("--version", action="version", version=f"fssync {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
-    p = sub.add_parser("sync", help="make DST hold what SRC holds", description="Make DST hold what SRC holds. Deletes only with --delete.")
+    p = sub.add_parser(
+        "sync",
+        help="make DST hold what SRC holds",
+        description="Make DST hold what SRC holds. Deletes only with --delete.",
+    )
     add_sync_options(p, hooks, command="sync")  # type: ignore[arg-type]
-    p = sub.add_parser("check", help="compare SRC and DST; exit 1 when they differ", description="Compare without transferring. Exit code 1 when they differ.")
+    p = sub.add_parser(
+        "check",
+        help="compare SRC and DST; exit 1 when they differ",
+        description="Compare without transferring. Exit code 1 when they differ.",
+    )
     add_sync_options(p, hooks, command="check")  # type: ignore[arg-type]
     p.add_argument("--combined", action="store_true", help="also list equal files, as '= key'")
     p = sub.add_parser("ls", help="list a location")
     p.add_argument("url", metavar="URL")
-    p.add_argument("-r", "--recursive", action="store_true", help="list every file below (default: one level)")
+    p.add_argument(
+        "-r", "--recursive", action="store_true", help="list every file below (default: one level)"
+    )
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     hooks.add_options(p)  # type: ignore[attr-defined]
     p = sub.add_parser("plugins", help="the loaded plugins and the hooks each implements")
@@ -58,8 +71,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         from .diagnose import first_line
 
-        print(f"fssync: unexpected error: {type(exc).__name__}: {first_line(exc)} "
-              "(run with --debug for details)", file=sys.stderr)
+        print(
+            f"fssync: unexpected error: {type(exc).__name__}: {first_line(exc)} "
+            "(run with --debug for details)",
+            file=sys.stderr,
+        )
         return int(ExitCode.FATAL)
 
 
@@ -116,4 +132,3 @@ def _sync_like(ns: argparse.Namespace, hooks: object) -> int:
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
-

@@ -34,12 +34,14 @@ def ls(ns: argparse.Namespace, hooks: Hooks) -> int:
     location = parse(ns.url)
 
     async def listing() -> dict[str, Entry]:
-        store = await open_store(location, hooks.storage_options(location, config), transfers=4, is_source=True)
+        store = await open_store(
+            location, hooks.storage_options(location, config), transfers=4, is_source=True
+        )
         try:
             fs = getattr(store, "fs", None)
             if fs is not None:
                 hooks.filesystem_ready(location, fs, config)
-            return dict((await store.list()).entries)
+            return dict((await store.scan()).entries)
         except FssyncError:
             raise
         except Exception as exc:  # noqa: BLE001
@@ -55,7 +57,9 @@ def ls(ns: argparse.Namespace, hooks: Hooks) -> int:
             folders.add(key.split("/", 1)[0] + "/")
             continue
         e = entries[key]
-        rows.append({"key": key, "size": e.size, "mtime": e.mtime, "modified": e.stamp, "etag": e.etag})
+        rows.append(
+            {"key": key, "size": e.size, "mtime": e.mtime, "modified": e.stamp, "etag": e.etag}
+        )
     for folder in sorted(folders):
         rows.append({"key": folder, "size": None, "type": "directory"})
     for row in sorted(rows, key=lambda r: r["key"]):
@@ -70,20 +74,21 @@ def ls(ns: argparse.Namespace, hooks: Hooks) -> int:
 
 def plugin_table(hooks: Hooks) -> list[dict[str, Any]]:
     pm = hooks.pm
-    dists = {id(plugin): dist for plugin, dist in pm.list_plugin_distinfo()}
     rows = []
     for name, plugin in pm.list_name_plugin():
         if plugin is None:
             continue
-        dist = dists.get(id(plugin))
+        dist = hooks.distributions.get(name)
         callers = pm.get_hookcallers(plugin) or []
-        rows.append({
-            "name": name,
-            "module": getattr(plugin, "__name__", type(plugin).__name__),
-            "distribution": dist.project_name if dist else None,
-            "version": dist.version if dist else None,
-            "hooks": sorted(c.name for c in callers),
-        })
+        rows.append(
+            {
+                "name": name,
+                "module": getattr(plugin, "__name__", type(plugin).__name__),
+                "distribution": dist[0] if dist else None,
+                "version": dist[1] if dist else None,
+                "hooks": sorted(c.name for c in callers),
+            }
+        )
     return sorted(rows, key=lambda r: r["name"])
 
 
@@ -94,7 +99,11 @@ def plugins(ns: argparse.Namespace, hooks: Hooks) -> int:
         print(json.dumps({"plugins": rows, "compare_modes": modes}, indent=2))
         return 0
     for row in rows:
-        dist = f"{row['distribution']} {row['version']}" if row["distribution"] else "registered directly"
+        dist = (
+            f"{row['distribution']} {row['version']}"
+            if row["distribution"]
+            else "registered directly"
+        )
         print(f"{row['name']}  ({dist})")
         for hook in row["hooks"]:
             print(f"    {hook}")
@@ -121,10 +130,24 @@ def print_check(plan: Plan, config: Config) -> int:
         if config.get("json"):
             print(json.dumps({"event": "difference", **row}, ensure_ascii=False))
         elif not config.get("quiet"):
-            print(scrub(f"{row['sigil']} {row['key']}" + (f"  ({row['reason']})" if config.verbose else "")))
+            print(
+                scrub(
+                    f"{row['sigil']} {row['key']}"
+                    + (f"  ({row['reason']})" if config.verbose else "")
+                )
+            )
     summary = f"{differ} difference(s); {plan.src_count} file(s) in source, {plan.dst_count} in destination"
     if config.get("json"):
-        print(json.dumps({"event": "summary", "differences": differ, "src_files": plan.src_count, "dst_files": plan.dst_count}))
+        print(
+            json.dumps(
+                {
+                    "event": "summary",
+                    "differences": differ,
+                    "src_files": plan.src_count,
+                    "dst_files": plan.dst_count,
+                }
+            )
+        )
     elif not config.get("quiet"):
         print(summary, file=sys.stderr)
     return int(ExitCode.DIFFERENT if differ else ExitCode.OK)

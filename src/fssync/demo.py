@@ -9,6 +9,7 @@ import tempfile
 import time
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from .errors import ExitCode, FatalError
 
@@ -32,9 +33,7 @@ def run_demo(keep: str | None = None) -> int:
     try:
         from moto.server import ThreadedMotoServer
     except ImportError:
-        raise FatalError(
-            "the demo needs moto's server: pip install 'fssync[demo]'"
-        ) from None
+        raise FatalError("the demo needs moto's server: pip install 'fssync[demo]'") from None
     import fssync
 
     work = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="fssync-demo-"))
@@ -53,8 +52,13 @@ def run_demo(keep: str | None = None) -> int:
         endpoint = f"http://127.0.0.1:{port}"
         _make_bucket(endpoint)
         dst = f"s3://{BUCKET}/sample"
-        opts = dict(endpoint_url=endpoint, access_key_id=KEY_ID, secret_access_key=SECRET,
-                    region="us-east-1", console=True)
+        opts: dict[str, Any] = dict(
+            endpoint_url=endpoint,
+            access_key_id=KEY_ID,
+            secret_access_key=SECRET,
+            region="us-east-1",
+            console=True,
+        )
         print(f"1. A local S3 server is running at {endpoint}; syncing {local} -> {dst}")
         first = fssync.sync(str(local), dst, **opts)
         print("\n2. Re-running the same sync: nothing should move")
@@ -67,9 +71,18 @@ def run_demo(keep: str | None = None) -> int:
         third = fssync.sync(str(local), dst, **opts)
         print(f"\nWhere the data went: bucket {BUCKET!r} on {endpoint}, prefix 'sample/':")
         fssync_ls(endpoint, dst)
-        ok = (first.copied > 0 and second.copied + second.updated == 0
-              and third.updated == 1 and third.copied == 0 and not (first.failed or third.failed))
-        print("\nDemo", "succeeded" if ok else "FAILED", f"(local files kept in {work})" if keep else "")
+        ok = (
+            first.copied > 0
+            and second.copied + second.updated == 0
+            and third.updated == 1
+            and third.copied == 0
+            and not (first.failed or third.failed)
+        )
+        print(
+            "\nDemo",
+            "succeeded" if ok else "FAILED",
+            f"(local files kept in {work})" if keep else "",
+        )
         return int(ExitCode.OK if ok else ExitCode.PARTIAL)
     finally:
         server.stop()
@@ -81,8 +94,11 @@ def _make_bucket(endpoint: str) -> None:
     import botocore.session
 
     client = botocore.session.get_session().create_client(
-        "s3", endpoint_url=endpoint, region_name="us-east-1",
-        aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET,
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=KEY_ID,
+        aws_secret_access_key=SECRET,
     )
     client.create_bucket(Bucket=BUCKET)
 
@@ -90,5 +106,16 @@ def _make_bucket(endpoint: str) -> None:
 def fssync_ls(endpoint: str, url: str) -> None:
     from .cli import main
 
-    main(["ls", "-r", url, "--endpoint-url", endpoint, "--access-key-id", KEY_ID,
-          "--secret-access-key", SECRET])
+    main(
+        [
+            "ls",
+            "-r",
+            url,
+            "--endpoint-url",
+            endpoint,
+            "--access-key-id",
+            KEY_ID,
+            "--secret-access-key",
+            SECRET,
+        ]
+    )

@@ -74,29 +74,45 @@ def diagnose(exc: BaseException, *, where: str, listing: bool = False) -> Diagno
         if code == "NoSuchBucket":
             return Diagnosis(
                 f"{where}: the bucket does not exist; create it or check the name",
-                True, MissingBucketError, code, False,
+                True,
+                MissingBucketError,
+                code,
+                False,
             )
         if code in ("AccessDenied", "AllAccessDisabled") or status == 403:
             return Diagnosis(
                 f"{where}: access denied ({code or status}); the credentials lack permission",
-                listing, AuthError, code, False,
+                listing,
+                AuthError,
+                code,
+                False,
             )
         retry = code in _RETRYABLE or status >= 500 or status == 429
         text = scrub(f"{where}: {code or status}: {message}".strip().rstrip(":"))
         return Diagnosis(text, False, FatalError, code, retry)
     names = {type(e).__name__ for e in _chain(exc)}
-    if names & {"EndpointConnectionError", "ClientConnectorError", "ConnectionRefusedError",
-                "ConnectTimeoutError"}:
+    if names & {
+        "EndpointConnectionError",
+        "ClientConnectorError",
+        "ConnectionRefusedError",
+        "ConnectTimeoutError",
+    }:
         return Diagnosis(
             f"{where}: cannot connect to the endpoint; is the server running and is "
             "--endpoint-url right?",
-            listing, UnreachableError, None, True,
+            listing,
+            UnreachableError,
+            None,
+            True,
         )
     if "NoCredentialsError" in names:
         return Diagnosis(
             f"{where}: no credentials found; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
             "use --profile, or --anonymous for a public bucket",
-            True, AuthError, None, False,
+            True,
+            AuthError,
+            None,
+            False,
         )
     if isinstance(exc, PermissionError):
         return Diagnosis(f"{where}: permission denied", listing, AuthError, None, False)

@@ -76,7 +76,7 @@ class Run:
     async def _list(self, store: Store) -> Listing:
         self.emit(Event("listing", {"url": store.location.url}))
         try:
-            listing = await store.list()
+            listing = await store.scan()
         except FssyncError:
             raise
         except Exception as exc:  # noqa: BLE001
@@ -102,7 +102,13 @@ class Run:
         compare = self.hooks.comparator(self.config.compare)
         accept = self.hooks.key_filter(self.config)
         return build_plan(
-            self.sides.src.url, self.sides.dst.url, src.entries, dst.entries, policy, compare, accept
+            self.sides.src.url,
+            self.sides.dst.url,
+            src.entries,
+            dst.entries,
+            policy,
+            compare,
+            accept,
         )
 
     async def plan_async(self) -> tuple[Plan, Store, Store, Listing, Listing]:
@@ -131,8 +137,17 @@ class Run:
             if self.config.dry_run:
                 for a in plan.actions:
                     if a.kind is not Kind.SKIP:
-                        self.emit(Event("would", {"kind": a.kind.name.lower(), "sigil": a.kind.value,
-                                                  "key": a.key, "reason": a.reason}))
+                        self.emit(
+                            Event(
+                                "would",
+                                {
+                                    "kind": a.kind.name.lower(),
+                                    "sigil": a.kind.value,
+                                    "key": a.key,
+                                    "reason": a.reason,
+                                },
+                            )
+                        )
                 return plan, self._report(plan, [], started, dry_run=True)
             outcomes = await self._transfer(plan, src_store, dst_store, src, dst)
             await asyncio.to_thread(self._remember, src_store, dst_store, outcomes)
@@ -175,7 +190,7 @@ class Run:
                 else:
                     outcomes += await run_deletes(dst_store, deletes, self.emit)
         except* Abort as group:
-            raise group.exceptions[0].error from None  # type: ignore[attr-defined]
+            raise group.exceptions[0].error from None  # type: ignore[union-attr]
         return outcomes
 
     def _hold_deletes(self, outcomes: list[Outcome], src: Listing, dst: Listing) -> str | None:
@@ -194,7 +209,9 @@ class Run:
             learned = [
                 attrs.evolve(o.action.src, mtime=o.written.mtime)
                 for o in done
-                if o.action.src is not None and o.written is not None and o.written.mtime is not None
+                if o.action.src is not None
+                and o.written is not None
+                and o.written.mtime is not None
             ]
             self.state.save(src_store.identity, src_store.location.root, learned)
         written = [o.written for o in done if o.written is not None]
@@ -274,4 +291,3 @@ def _run_loop(fn: Callable[[], Any], config: Config) -> Any:
         return await fn()
 
     return asyncio.run(main())
-

@@ -35,7 +35,9 @@ class Capabilities:
 
 _CAPS = {
     "file": Capabilities(keeps_mtime=True, mtime_window=0.001, stamp_window=0.001),
-    "s3": Capabilities(keeps_mtime=True, mtime_window=0.001, stamp_window=1.0, listing_has_mtime=False),
+    "s3": Capabilities(
+        keeps_mtime=True, mtime_window=0.001, stamp_window=1.0, listing_has_mtime=False
+    ),
     "memory": Capabilities(keeps_mtime=False, stamp_window=0.001),
 }
 _DEFAULT_CAPS = Capabilities(keeps_mtime=False, stamp_window=1.0)
@@ -70,7 +72,9 @@ class Location:
 def parse(url: str) -> Location:
     """Parse a location. Raises `LocationError` with a one-line hint for anything unusable."""
     if not url or not url.strip():
-        raise LocationError("empty location: give a folder path or a URL such as s3://bucket/prefix")
+        raise LocationError(
+            "empty location: give a folder path or a URL such as s3://bucket/prefix"
+        )
     m = _SCHEME.match(url)
     if m is None:
         return _local(url, url)

@@ -30,38 +30,79 @@ def positive_int(text: str) -> int:
 
 
 def add_sync_options(parser: argparse.ArgumentParser, hooks: Hooks, *, command: str) -> None:
-    parser.add_argument("src", metavar="SRC", help="source folder or URL (s3://bucket/prefix, memory://x, ...)")
+    parser.add_argument(
+        "src", metavar="SRC", help="source folder or URL (s3://bucket/prefix, memory://x, ...)"
+    )
     parser.add_argument("dst", metavar="DST", help="destination folder or URL")
     core = parser.add_argument_group("what to compare")
     core.add_argument(
-        "--compare", default="size-mtime", metavar="MODE",
+        "--compare",
+        default="size-mtime",
+        metavar="MODE",
         help="how to decide that a file changed: size-mtime (default), size, update, existence, "
         "or a mode added by a plugin (see 'fssync plugins')",
     )
-    core.add_argument("--size-only", dest="compare", action="store_const", const="size",
-                      help="compare sizes only (same as --compare size)")
-    core.add_argument("--ignore-existing", action="store_true",
-                      help="never update files that already exist at the destination")
+    core.add_argument(
+        "--size-only",
+        dest="compare",
+        action="store_const",
+        const="size",
+        help="compare sizes only (same as --compare size)",
+    )
+    core.add_argument(
+        "--ignore-existing",
+        action="store_true",
+        help="never update files that already exist at the destination",
+    )
     if command == "sync":
         run = parser.add_argument_group("what to do")
-        run.add_argument("--delete", action="store_true",
-                         help="delete destination files the source lacks (after all copies succeed)")
-        run.add_argument("--allow-empty-source", action="store_true",
-                         help="allow --delete even when the source is empty")
-        run.add_argument("-n", "--dry-run", action="store_true",
-                         help="print what would happen and change nothing")
-        run.add_argument("--transfers", type=positive_int, default=16, metavar="N",
-                         help="files transferred at once (default 16)")
-        run.add_argument("--retries", type=int, default=3, metavar="N",
-                         help="retries of a failing transfer (default 3)")
-        run.add_argument("--retries-sleep", type=float, default=0.2, metavar="SECONDS",
-                         help="first retry delay, doubled each time (default 0.2)")
+        run.add_argument(
+            "--delete",
+            action="store_true",
+            help="delete destination files the source lacks (after all copies succeed)",
+        )
+        run.add_argument(
+            "--allow-empty-source",
+            action="store_true",
+            help="allow --delete even when the source is empty",
+        )
+        run.add_argument(
+            "-n",
+            "--dry-run",
+            action="store_true",
+            help="print what would happen and change nothing",
+        )
+        run.add_argument(
+            "--transfers",
+            type=positive_int,
+            default=16,
+            metavar="N",
+            help="files transferred at once (default 16)",
+        )
+        run.add_argument(
+            "--retries",
+            type=int,
+            default=3,
+            metavar="N",
+            help="retries of a failing transfer (default 3)",
+        )
+        run.add_argument(
+            "--retries-sleep",
+            type=float,
+            default=0.2,
+            metavar="SECONDS",
+            help="first retry delay, doubled each time (default 0.2)",
+        )
     out = parser.add_argument_group("output")
     out.add_argument("--json", action="store_true", help="one JSON object per line on stdout")
     out.add_argument("-v", "--verbose", action="count", default=0, help="say more (repeatable)")
     out.add_argument("-q", "--quiet", action="store_true", help="print errors only")
-    out.add_argument("--no-state", dest="state", action="store_false",
-                     help="do not use or update the local record of synced objects")
+    out.add_argument(
+        "--no-state",
+        dest="state",
+        action="store_false",
+        help="do not use or update the local record of synced objects",
+    )
     hooks.add_options(parser)
 
 

@@ -123,4 +123,6 @@ def build_plan(
             add(Action(Kind.SKIP, key, s, d, "unchanged"))
         else:
             add(Action(Kind.UPDATE, key, s, d, reason))
-    return Plan(src=src_name, dst=dst_name, actions=tuple(actions), src_count=len(src), dst_count=len(dst))
+    return Plan(
+        src=src_name, dst=dst_name, actions=tuple(actions), src_count=len(src), dst_count=len(dst)
+    )

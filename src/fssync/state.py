@@ -27,7 +27,9 @@ def default_path() -> Path:
     base = os.environ.get("FSSYNC_STATE_DIR")
     if base:
         return Path(base) / "state.sqlite"
-    xdg = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    xdg = os.environ.get("XDG_STATE_HOME") or os.path.join(
+        os.path.expanduser("~"), ".local", "state"
+    )
     return Path(xdg) / "fssync" / "state.sqlite"
 
 
@@ -85,7 +87,9 @@ class StateStore:
             pass
 
 
-def enrich(entries: Mapping[str, Entry], records: Mapping[str, tuple[str, int, float]]) -> dict[str, Entry]:
+def enrich(
+    entries: Mapping[str, Entry], records: Mapping[str, tuple[str, int, float]]
+) -> dict[str, Entry]:
     """Give back the recorded mtime to entries whose ETag and size still match."""
     import attrs
 

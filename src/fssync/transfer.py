@@ -88,7 +88,11 @@ async def run_transfers(
             outcomes.append(outcome)
             if outcome.ok:
                 name = "copy" if action.kind is Kind.COPY else "update"
-                emit(Event(name, {"key": action.key, "bytes": outcome.bytes, "reason": action.reason}))
+                emit(
+                    Event(
+                        name, {"key": action.key, "bytes": outcome.bytes, "reason": action.reason}
+                    )
+                )
             else:
                 emit(Event("failed", {"key": action.key, "error": outcome.error}))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 from argparse import ArgumentParser
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -17,19 +18,40 @@ from ..planning import Comparator, KeyFilter
 from . import PROJECT, specs
 
 
+def make_hooks(
+    *, entry_points: bool = True, plugins: Iterable[object] = (), disable: Iterable[str] = ()
+) -> Hooks:
+    """A fresh manager: the built-ins and third-party plugins arrive through the entry points.
+
+    Entry points are registered in name order so that option lists and the generated docs are
+    the same on every machine.
+    """
+    pm = pluggy.PluginManager(PROJECT)
+    pm.add_hookspecs(specs)
+    blocked = set(disable)
+    distributions: dict[str, tuple[str, str]] = {}
+    if entry_points:
+        found = importlib.metadata.entry_points(group=PROJECT)
+        for ep in sorted(found, key=lambda e: e.name):
+            if ep.name in blocked or pm.get_plugin(ep.name) is not None:
+                continue
+            try:
+                plugin = ep.load()
+            except Exception as exc:  # noqa: BLE001 - a broken plugin is a usage problem
+                raise UsageError(f"plugin {ep.name!r} ({ep.value}) failed to load: {exc}") from None
+            pm.register(plugin, name=ep.name)
+            if ep.dist is not None:
+                distributions[ep.name] = (ep.dist.name, ep.dist.version)
+    for plugin in plugins:
+        pm.register(plugin)
+    return Hooks(pm, distributions)
+
+
 def make_plugin_manager(
     *, entry_points: bool = True, plugins: Iterable[object] = (), disable: Iterable[str] = ()
 ) -> pluggy.PluginManager:
-    """A fresh manager: the built-ins and third-party plugins arrive through the entry points."""
-    pm = pluggy.PluginManager(PROJECT)
-    pm.add_hookspecs(specs)
-    for name in disable:
-        pm.set_blocked(name)
-    if entry_points:
-        pm.load_setuptools_entrypoints(PROJECT)
-    for plugin in plugins:
-        pm.register(plugin)
-    return pm
+    """The bare pluggy manager, for plugin authors' tests."""
+    return make_hooks(entry_points=entry_points, plugins=plugins, disable=disable).pm
 
 
 def _merge(results: list[Mapping[str, Any] | None]) -> dict[str, Any]:
@@ -44,8 +66,11 @@ def _merge(results: list[Mapping[str, Any] | None]) -> dict[str, Any]:
 class Hooks:
     """Typed facade over a plugin manager: the only way the engine calls plugins."""
 
-    def __init__(self, pm: pluggy.PluginManager) -> None:
+    def __init__(
+        self, pm: pluggy.PluginManager, distributions: Mapping[str, tuple[str, str]] | None = None
+    ) -> None:
         self.pm = pm
+        self.distributions = dict(distributions or {})  # plugin name -> (distribution, version)
         self._h = pm.hook
 
     def add_options(self, parser: ArgumentParser) -> None:
@@ -92,8 +117,12 @@ class Hooks:
     def plan_ready(self, plan: Plan, config: Config) -> None:
         self._h.fssync_plan_ready(plan=plan, config=config)
 
-    def transfer_options(self, action: Action, location: Location, config: Config) -> dict[str, Any]:
-        return _merge(self._h.fssync_transfer_options(action=action, location=location, config=config))
+    def transfer_options(
+        self, action: Action, location: Location, config: Config
+    ) -> dict[str, Any]:
+        return _merge(
+            self._h.fssync_transfer_options(action=action, location=location, config=config)
+        )
 
     def event(self, event: Event, config: Config) -> None:
         self._h.fssync_event(event=event, config=config)

@@ -75,16 +75,18 @@ class FsspecStore(Store):
         )
         return cls(location, fs)
 
-    async def list(self) -> Listing:
-        return await asyncio.to_thread(self._list)
+    async def scan(self) -> Listing:
+        return await asyncio.to_thread(self._scan)
 
-    def _list(self) -> Listing:
+    def _scan(self) -> Listing:
         root = self.location.root
         if not self.fs.exists(root):
             return Listing(entries={}, exists=False)
         found = self.fs.find(root, detail=True, withdirs=False)
         strip = len(root.rstrip("/")) + 1
-        exact = self.location.capabilities.listing_has_mtime and self.location.capabilities.keeps_mtime
+        exact = (
+            self.location.capabilities.listing_has_mtime and self.location.capabilities.keeps_mtime
+        )
         entries: dict[str, Entry] = {}
         rejected: list[tuple[str, str]] = []
         for path, info in found.items():

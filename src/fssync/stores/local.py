@@ -85,7 +85,7 @@ class LocalStore(Store):
         self.identity = "file://"
         self.is_source = is_source
 
-    async def list(self) -> Listing:
+    async def scan(self) -> Listing:
         root = self.location.root
         if not os.path.exists(root):
             if self.is_source:
@@ -109,7 +109,9 @@ class LocalStore(Store):
     async def write(self, entry: Entry, reader: Reader, options: Mapping[str, Any]) -> Entry:
         final = self.location.path(entry.key)
         folder = os.path.dirname(final)
-        temp = os.path.join(folder, f".{os.path.basename(final)[:60]}{TEMP_MARK}{uuid.uuid4().hex[:12]}")
+        temp = os.path.join(
+            folder, f".{os.path.basename(final)[:60]}{TEMP_MARK}{uuid.uuid4().hex[:12]}"
+        )
         try:
             if entry.size <= SMALL:
                 data = await reader.read(-1)

@@ -141,7 +141,7 @@ class S3Store(Store):
     def _key(self, key: str) -> str:
         return self.prefix + key
 
-    async def list(self) -> Listing:
+    async def scan(self) -> Listing:
         from .. import location as loc
 
         entries: dict[str, Entry] = {}

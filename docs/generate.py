@@ -1,0 +1,66 @@
+"""Generate the CLI and hook references from the code, so they cannot drift.
+
+    python docs/generate.py          # rewrite docs/reference/cli.md and hooks.md
+A test runs `render()` and fails when the committed files differ.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def render_cli() -> str:
+    os.environ["COLUMNS"] = "100"
+    from fssync.cli import build_parser
+
+    parser = build_parser()
+    parts = [
+        "# Command-line reference\n",
+        "Generated from the parser by `python docs/generate.py`; a test keeps it current.\n",
+        "Options added by plugins appear under their own headings.\n",
+        "## fssync\n",
+        "```text\n" + parser.format_help() + "```\n",
+    ]
+    sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
+    for name, p in sub.choices.items():  # type: ignore[attr-defined]
+        parts.append(f"## fssync {name}\n")
+        parts.append("```text\n" + p.format_help() + "```\n")
+    return "\n".join(parts)
+
+
+def render_hooks() -> str:
+    from fssync.hooks import specs
+
+    parts = [
+        "# Hook reference\n",
+        "Generated from `src/fssync/hooks/specs.py` by `python docs/generate.py`. Implement a hook",
+        "with `@fssync.hookimpl` in a module and declare it as an entry point of the `fssync`",
+        "group; see [writing a plugin](../how-to/write-a-plugin.md).\n",
+    ]
+    for name, fn in inspect.getmembers(specs, inspect.isfunction):
+        if not name.startswith("fssync_"):
+            continue
+        sig = str(inspect.signature(fn)).replace("'", "")
+        parts.append(f"## `{name}`\n")
+        parts.append(f"```python\ndef {name}{sig}\n```\n")
+        parts.append(inspect.getdoc(fn) or "")
+        parts.append("")
+    return "\n".join(parts) + "\n"
+
+
+def render() -> dict[Path, str]:
+    return {
+        HERE / "reference" / "cli.md": render_cli(),
+        HERE / "reference" / "hooks.md": render_hooks(),
+    }
+
+
+if __name__ == "__main__":
+    for path, text in render().items():
+        path.write_text(text)
+        print(f"wrote {path.relative_to(HERE.parent)}", file=sys.stderr)

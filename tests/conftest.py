@@ -1,0 +1,99 @@
+"""Shared fixtures: real, credential-checking S3 servers on 127.0.0.1.
+
+Servers are session-scoped (a start costs seconds) and started lazily, only when a test asks
+for them. Tests that use them are marked `s3` automatically, so `-m "not s3"` skips them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from botocore.exceptions import ClientError
+
+from fssync.testing.servers import MotoAuth, MotoServer, S3Endpoint, SeaweedServer
+
+S3_FIXTURES = frozenset({"seaweed", "moto", "s3", "bucket", "s3_env"})
+
+# Variables that could steer an SDK away from the endpoint a test chose.
+_AWS_ENV = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_ENDPOINT_URL_STS",
+    "AWS_DEFAULT_REGION",
+    "AWS_REGION",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that needs a server with `s3`."""
+    for item in items:
+        if S3_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.s3)
+
+
+@pytest.fixture(scope="session")
+def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Endpoint]:
+    """SeaweedFS with one static key pair; wrong keys are refused."""
+    with SeaweedServer(tmp_path_factory.mktemp("seaweed")) as server:
+        yield server.endpoint
+
+
+@pytest.fixture(scope="session")
+def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoAuth]:
+    """moto with IAM auth on: an IAM user's keys plus a role it may assume."""
+    with MotoServer(tmp_path_factory.mktemp("moto")) as server:
+        yield server.auth
+
+
+@pytest.fixture(scope="session", params=["moto", "seaweed"])
+def s3(request: pytest.FixtureRequest) -> S3Endpoint:
+    """Each S3 test runs against both servers; moto through its IAM user's long-term keys."""
+    if request.param == "moto":
+        auth: MotoAuth = request.getfixturevalue("moto")
+        return auth.endpoint
+    endpoint: S3Endpoint = request.getfixturevalue("seaweed")
+    return endpoint
+
+
+@pytest.fixture
+def bucket(s3: S3Endpoint) -> Iterator[tuple[S3Endpoint, str]]:
+    """A fresh, empty bucket on `s3`, emptied and deleted afterwards (SeaweedFS caps volumes)."""
+    name = s3.make_bucket()
+    yield s3, name
+    try:
+        _delete_bucket(s3, name)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "NoSuchBucket":  # the test may delete it itself
+            raise
+
+
+@pytest.fixture
+def s3_env(s3: S3Endpoint, monkeypatch: pytest.MonkeyPatch) -> S3Endpoint:
+    """Point SDK environment variables at `s3` for one test only; clears competing AWS_* vars."""
+    for name in _AWS_ENV:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in s3.env().items():
+        monkeypatch.setenv(name, value)
+    return s3
+
+
+def _delete_bucket(endpoint: S3Endpoint, name: str) -> None:
+    """Abort uploads, delete every object, then the bucket."""
+    client = endpoint.client()
+    for page in client.get_paginator("list_multipart_uploads").paginate(Bucket=name):
+        for upload in page.get("Uploads", []):
+            client.abort_multipart_upload(
+                Bucket=name, Key=upload["Key"], UploadId=upload["UploadId"]
+            )
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=name):
+        keys = [{"Key": obj["Key"]} for obj in page.get("Contents", [])]
+        if keys:
+            client.delete_objects(Bucket=name, Delete={"Objects": keys, "Quiet": True})
+    client.delete_bucket(Bucket=name)
