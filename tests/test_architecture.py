@@ -85,3 +85,14 @@ def test_public_api():
     report = fssync.Report()
     with pytest.raises(AttributeError):
         report.copied = 3  # type: ignore[misc]
+
+
+def test_generated_references_are_current():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gen", ROOT / "docs" / "generate.py")
+    assert spec and spec.loader
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    for path, text in gen.render().items():
+        assert path.read_text() == text, f"{path.name} is stale: run python docs/generate.py"

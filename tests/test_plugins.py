@@ -1,0 +1,82 @@
+"""Third-party plugins use the same hooks as the built-ins and can override them."""
+
+from __future__ import annotations
+
+import pytest
+
+import fssync
+from fssync import Kind
+
+from .helpers import make_tree, read_tree
+
+
+@pytest.fixture(autouse=True)
+def _state(tmp_path, monkeypatch):
+    monkeypatch.setenv("FSSYNC_STATE_DIR", str(tmp_path / "state"))
+
+
+class SkipLogs:
+    @fssync.hookimpl
+    def fssync_key_filters(self, config):
+        return [lambda key, src, dst: (False, "*.log") if key.endswith(".log") else None]
+
+
+class ContentMode:
+    def __init__(self):
+        self.calls = 0
+
+    @fssync.hookimpl
+    def fssync_compare_modes(self):
+        def first_byte(src, dst, policy):
+            self.calls += 1
+            return "size differs" if src.size != dst.size else None
+
+        return {"mine": first_byte, "size": lambda s, d, p: "always"}
+
+
+class Recorder:
+    def __init__(self):
+        self.events = []
+        self.reports = []
+
+    @fssync.hookimpl
+    def fssync_event(self, event, config):
+        self.events.append(event.to_json())
+
+    @fssync.hookimpl
+    def fssync_run_finished(self, report, config):
+        self.reports.append(report)
+
+
+def test_filter_plugin_excludes_and_protects_destination(tmp_path):
+    make_tree(tmp_path / "s", {"a.txt": b"a", "debug.log": b"log"})
+    make_tree(tmp_path / "d", {"old.log": b"keep"})
+    report = fssync.sync(
+        str(tmp_path / "s"), str(tmp_path / "d"), delete=True, plugins=[SkipLogs()]
+    )
+    assert read_tree(tmp_path / "d") == {"a.txt": b"a", "old.log": b"keep"}
+    assert report.excluded == 2 and report.deleted == 0
+
+
+def test_compare_mode_plugin_adds_and_overrides_modes(tmp_path):
+    make_tree(tmp_path / "s", {"a.txt": b"a"})
+    make_tree(tmp_path / "d", {"a.txt": b"b"}, mtime=1.0)
+    mode = ContentMode()
+    plan = fssync.plan(str(tmp_path / "s"), str(tmp_path / "d"), compare="mine", plugins=[mode])
+    assert mode.calls == 1 and plan.actions[0].kind is Kind.SKIP
+    plan = fssync.plan(str(tmp_path / "s"), str(tmp_path / "d"), compare="size", plugins=[mode])
+    assert plan.actions[0].reason == "always"  # the third-party mode won over the built-in
+
+
+def test_reporter_plugin_sees_every_event_and_the_report(tmp_path):
+    make_tree(tmp_path / "s", {"a.txt": b"a", "b.txt": b"b"})
+    rec = Recorder()
+    report = fssync.sync(str(tmp_path / "s"), str(tmp_path / "d"), plugins=[rec])
+    names = [e["event"] for e in rec.events]
+    assert names.count("copy") == 2 and "plan" in names
+    assert rec.reports == [report]
+
+
+def test_unknown_api_option_is_a_usage_error(tmp_path):
+    with pytest.raises(fssync.UsageError, match="unknown option"):
+        fssync.sync(str(tmp_path), str(tmp_path / "x"), no_such_option=1)
