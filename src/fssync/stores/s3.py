@@ -1,7 +1,7 @@
-"""S3 and S3-compatible stores through s3fs's async client.
+"""S3 and S3-compatible stores through the async client that s3fs sets up.
 
-Calls go through `S3FileSystem._call_s3`, the lowest s3fs layer: it adds the configured extra
-arguments and retries, while fssync keeps control of listing, metadata and multipart uploads.
+s3fs builds the client (credentials, endpoint, region, botocore configuration); fssync then calls
+the client itself, keeping control of listing, metadata, multipart uploads and errors.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
+from .. import __version__
 from ..location import Location
 from ..model import Entry
 from .base import Listing, Reader, Store
@@ -124,6 +125,13 @@ class S3Store(Store):
         config = dict(opts.pop("config_kwargs", {}) or {})
         config.setdefault("max_pool_connections", max(transfers * 2, 10))
         config.setdefault("retries", {"max_attempts": 5, "mode": "standard"})
+        # fssync validates its own calls and sends Content-MD5 itself: skip botocore's per-request
+        # parameter validation and CRC32 computation, which cost CPU on every small object.
+        config.setdefault("parameter_validation", False)
+        config.setdefault("request_checksum_calculation", "when_required")
+        config.setdefault("response_checksum_validation", "when_required")
+        # A fixed User-Agent: botocore otherwise rebuilds it from ~30 parts on every request.
+        config.setdefault("user_agent", f"fssync/{__version__}")
         fs = s3fs.S3FileSystem(
             asynchronous=True,
             loop=asyncio.get_running_loop(),
@@ -136,7 +144,9 @@ class S3Store(Store):
         return cls(location, fs, client)
 
     async def call(self, method: str, **kwargs: Any) -> Any:
-        return await self.fs._call_s3(method, **kwargs)
+        """Call the client directly: botocore retries transient errors, `diagnose` explains
+        the rest, and s3fs's wrapper would only add per-call work."""
+        return await getattr(self.client, method)(**kwargs)
 
     def _key(self, key: str) -> str:
         return self.prefix + key
