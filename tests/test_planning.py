@@ -136,3 +136,21 @@ def test_plan_is_sorted_and_counts():
     plan = build_plan("a", "b", entries(b=1, a=1, c=1), {}, Policy(), compare_size_mtime)
     assert [a.key for a in plan.actions] == ["a", "b", "c"]
     assert plan.counts()["copy"] == 3
+
+
+@pytest.mark.parametrize(
+    ("deletes", "files", "limit", "over"),
+    [
+        (5, 100, None, False),
+        (5, 100, "5", False),
+        (6, 100, "5", True),
+        (10, 100, "10%", False),
+        (11, 100, "10%", True),
+        (1, 5, "0", True),
+        (0, 5, "0", False),
+    ],
+)
+def test_max_delete(deletes, files, limit, over):
+    from fssync.planning import deletes_over_limit
+
+    assert (deletes_over_limit(deletes, files, limit) is not None) is over

@@ -201,3 +201,19 @@ def test_version_and_plugins(capsys):
     names = {p["name"] for p in data["plugins"]}
     assert {"s3", "auth_static", "report_console", "compare"} <= names
     assert "size-mtime" in data["compare_modes"]
+
+
+def test_max_delete_holds_every_deletion_and_exits_3(src, tmp_path, capsys):
+    dst = tmp_path / "dst"
+    make_tree(dst, {f"old{i}.txt": b"x" for i in range(4)})
+    code, out, err = run_cli(capsys, "sync", str(src), str(dst), "--delete", "--max-delete", "3")
+    assert code == 3 and "more than --max-delete 3" in err
+    assert all((dst / f"old{i}.txt").exists() for i in range(4))  # nothing deleted
+    assert (dst / "a.txt").exists()  # copies still ran
+    code, _, _ = run_cli(capsys, "sync", str(src), str(dst), "--delete", "--max-delete", "50%")
+    assert code == 0 and not (dst / "old0.txt").exists()
+
+
+def test_bad_max_delete_is_usage_error(src, tmp_path, capsys):
+    code, _, err = run_cli(capsys, "sync", str(src), str(tmp_path / "d"), "--max-delete", "lots")
+    assert code == 2 and "not a count or a percentage" in err

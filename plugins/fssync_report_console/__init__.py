@@ -44,7 +44,7 @@ class ConsoleReporter:
         if name in _SIGILS and not self.quiet:
             extra = f"  ({f.get('reason')})" if self.verbose and f.get("reason") else ""
             self._line(f"{_SIGILS[name]} {f['key']}{extra}")
-        elif name == "would" and not self.quiet:
+        elif name == "would" and not self.quiet and (f["kind"] != "exclude" or self.verbose):
             self._line(f"{f['sigil']} {f['key']}  ({f['reason']})")
         elif name == "failed":
             self._line(f"! {f['key']}: {f['error']}", self.err)

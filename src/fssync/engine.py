@@ -16,7 +16,7 @@ from .diagnose import diagnose
 from .errors import FssyncError, UsageError
 from .hooks.manager import Hooks
 from .model import Action, Event, Failure, Kind, Outcome, Plan, Report
-from .planning import Policy, build_plan
+from .planning import Policy, build_plan, deletes_over_limit
 from .secrets import scrub
 from .state import StateStore, enrich
 from .stores import Listing, Store, open_store
@@ -100,7 +100,7 @@ class Run:
             dst_caps=self.sides.dst.capabilities,
         )
         compare = self.hooks.comparator(self.config.compare)
-        accept = self.hooks.key_filter(self.config)
+        accept = self.hooks.key_filter(self.config, src.entries, dst.entries)
         return build_plan(
             self.sides.src.url,
             self.sides.dst.url,
@@ -183,7 +183,7 @@ class Run:
             )
             deletes = list(plan.deletes)
             if deletes:
-                held = self._hold_deletes(outcomes, src, dst)
+                held = self._hold_deletes(plan, outcomes, src, dst)
                 if held:
                     self.emit(Event("deletes_held", {"reason": held, "count": len(deletes)}))
                     self._held = held
@@ -193,12 +193,16 @@ class Run:
             raise group.exceptions[0].error from None  # type: ignore[union-attr]
         return outcomes
 
-    def _hold_deletes(self, outcomes: list[Outcome], src: Listing, dst: Listing) -> str | None:
+    def _hold_deletes(
+        self, plan: Plan, outcomes: list[Outcome], src: Listing, dst: Listing
+    ) -> str | None:
         if src.errors or dst.errors:
             return "a listing was incomplete"
         if any(not o.ok for o in outcomes):
             return "some transfers failed"
-        return None
+        return deletes_over_limit(
+            len(plan.deletes), len(dst.entries), self.config.get("max_delete")
+        )
 
     def _remember(self, src_store: Store, dst_store: Store, outcomes: list[Outcome]) -> None:
         if self.state is None:

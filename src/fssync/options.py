@@ -29,6 +29,18 @@ def positive_int(text: str) -> int:
     return value
 
 
+def max_delete(text: str) -> str:
+    from .planning import parse_max_delete
+
+    try:
+        parse_max_delete(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a count or a percentage (e.g. 100 or 10%)"
+        ) from None
+    return text
+
+
 def add_sync_options(parser: argparse.ArgumentParser, hooks: Hooks, *, command: str) -> None:
     parser.add_argument(
         "src", metavar="SRC", help="source folder or URL (s3://bucket/prefix, memory://x, ...)"
@@ -60,6 +72,12 @@ def add_sync_options(parser: argparse.ArgumentParser, hooks: Hooks, *, command: 
             "--delete",
             action="store_true",
             help="delete destination files the source lacks (after all copies succeed)",
+        )
+        run.add_argument(
+            "--max-delete",
+            type=max_delete,
+            metavar="N|N%",
+            help="delete nothing when more than N files (or N%% of the destination) would go",
         )
         run.add_argument(
             "--allow-empty-source",

@@ -103,7 +103,7 @@ def build_plan(
         if accept is not None:
             verdict = accept(key, s, d)
             if verdict is not None and not verdict[0]:
-                if d is not None and s is None and policy.delete and policy.delete_excluded:
+                if d is not None and policy.delete and policy.delete_excluded:
                     add(Action(Kind.DELETE, key, None, d, f"excluded ({verdict[1]})"))
                 else:
                     add(Action(Kind.EXCLUDE, key, s, d, verdict[1]))
@@ -126,3 +126,24 @@ def build_plan(
     return Plan(
         src=src_name, dst=dst_name, actions=tuple(actions), src_count=len(src), dst_count=len(dst)
     )
+
+
+def parse_max_delete(text: str) -> tuple[float, bool]:
+    """'25' -> (25, False); '10%' -> (10, True). Raises ValueError for anything else."""
+    t = text.strip()
+    percent = t.endswith("%")
+    number = float(t[:-1] if percent else t)
+    if number < 0 or (not percent and number != int(number)) or (percent and number > 100):
+        raise ValueError(t)
+    return number, percent
+
+
+def deletes_over_limit(deletes: int, dst_files: int, limit: str | None) -> str | None:
+    """Why planned deletions exceed --max-delete, or None when they are within it."""
+    if limit is None or deletes == 0:
+        return None
+    number, percent = parse_max_delete(limit)
+    allowed = dst_files * number / 100 if percent else number
+    if deletes > allowed:
+        return f"{deletes} deletions planned, more than --max-delete {limit}"
+    return None

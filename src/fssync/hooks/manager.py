@@ -13,7 +13,7 @@ import pluggy
 from ..config import Config
 from ..errors import UsageError
 from ..location import Location
-from ..model import Action, Event, Plan, Report
+from ..model import Action, Entry, Event, Plan, Report
 from ..planning import Comparator, KeyFilter
 from . import PROJECT, specs
 
@@ -98,8 +98,11 @@ class Hooks:
             raise UsageError(f"unknown compare mode {name!r}: choose one of {known}")
         return modes[name]
 
-    def key_filter(self, config: Config) -> KeyFilter | None:
-        filters = [f for result in self._h.fssync_key_filters(config=config) for f in result or ()]
+    def key_filter(
+        self, config: Config, src: Mapping[str, Entry], dst: Mapping[str, Entry]
+    ) -> KeyFilter | None:
+        results = self._h.fssync_key_filters(config=config, src=src, dst=dst)
+        filters = [f for result in results for f in result or ()]
         if not filters:
             return None
         if len(filters) == 1:

@@ -16,7 +16,7 @@ from . import hookspec
 if TYPE_CHECKING:
     from ..config import Config
     from ..location import Location
-    from ..model import Action, Event, Plan, Report
+    from ..model import Action, Entry, Event, Plan, Report
     from ..planning import Comparator, KeyFilter
 
 
@@ -92,14 +92,19 @@ def fssync_compare_modes() -> Mapping[str, Comparator] | None:
 
 
 @hookspec
-def fssync_key_filters(config: Config) -> Iterable[KeyFilter] | None:
-    """Return key filters for this run.
+def fssync_key_filters(
+    config: Config, src: Mapping[str, Entry], dst: Mapping[str, Entry]
+) -> Iterable[KeyFilter] | None:
+    """Return key filters for this run, built once both sides are listed.
 
     A filter is ``fn(key, src_entry, dst_entry) -> (include: bool, reason: str) | None``; None
     means no opinion. The first filter (in plugin order) with an opinion decides. Excluded keys
-    stay in the plan as ``!`` with the reason, and excluded destination files are not deleted.
+    stay in the plan as ``!`` with the reason, and excluded destination files are not deleted
+    unless ``--delete-excluded``. Filters are called once per key: keep them pure and fast.
 
     :param config: the options of this run.
+    :param src: the source listing, by key (e.g. to find marker files).
+    :param dst: the destination listing, by key.
     """
 
 

@@ -1,0 +1,250 @@
+"""Include / exclude / filter rules, files-from lists, marker files, size and age limits.
+
+Every rule applies to both sides: a destination file that a rule excludes is never deleted
+unless --delete-excluded is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import fssync
+
+from .rules import RuleError, RuleSet, folders_marked, read_rule_file
+from .units import parse_age, parse_size
+
+
+class _Rule(argparse.Action):
+    """Append to one ordered list, whichever flag a rule came from: order decides."""
+
+    def __init__(self, *args: Any, template: str, **kwargs: Any) -> None:
+        self.template = template
+        super().__init__(*args, **kwargs)
+
+    def __call__(self, parser: Any, namespace: Any, values: Any, option_string: Any = None) -> None:
+        current = list(getattr(namespace, self.dest, None) or [])
+        current.append(self.template.format(values))
+        setattr(namespace, self.dest, current)
+
+
+@fssync.hookimpl(trylast=True)
+def fssync_add_options(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group(
+        "filters (first matching rule wins; see docs/reference/filters.md)"
+    )
+    add = g.add_argument
+    add(
+        "--include",
+        action=_Rule,
+        template="+ {}",
+        dest="filters",
+        metavar="PATTERN",
+        help="include files matching PATTERN",
+    )
+    add(
+        "--exclude",
+        action=_Rule,
+        template="- {}",
+        dest="filters",
+        metavar="PATTERN",
+        help="exclude files matching PATTERN",
+    )
+    add(
+        "--filter",
+        action=_Rule,
+        template="{}",
+        dest="filters",
+        metavar="RULE",
+        help="a rule: '+ PATTERN' or '- PATTERN'",
+    )
+    add(
+        "--include-regex",
+        action=_Rule,
+        template="+re {}",
+        dest="filters",
+        metavar="REGEX",
+        help="include keys in which REGEX is found",
+    )
+    add(
+        "--exclude-regex",
+        action=_Rule,
+        template="-re {}",
+        dest="filters",
+        metavar="REGEX",
+        help="exclude keys in which REGEX is found",
+    )
+    add(
+        "--filter-from",
+        action=_Rule,
+        template="@filter:{}",
+        dest="filters",
+        metavar="FILE",
+        help="read rules from FILE ('+ x', '- x', '!' clears)",
+    )
+    add(
+        "--include-from",
+        action=_Rule,
+        template="@include:{}",
+        dest="filters",
+        metavar="FILE",
+        help="read include patterns from FILE",
+    )
+    add(
+        "--exclude-from",
+        action=_Rule,
+        template="@exclude:{}",
+        dest="filters",
+        metavar="FILE",
+        help="read exclude patterns from FILE",
+    )
+    add("--files-from", metavar="FILE", help="consider only the paths listed in FILE")
+    add(
+        "--exclude-if-present",
+        metavar="NAME",
+        action="append",
+        help="exclude folders that contain a file named NAME (e.g. .nosync)",
+    )
+    add("--min-size", metavar="SIZE", help="skip files smaller than SIZE (10K, 5M, 1G)")
+    add("--max-size", metavar="SIZE", help="skip files larger than SIZE")
+    add(
+        "--min-age",
+        metavar="AGE",
+        help="skip files modified less than AGE ago (2h, 3d) or after a date",
+    )
+    add("--max-age", metavar="AGE", help="skip files modified more than AGE ago or before a date")
+    add(
+        "--delete-excluded",
+        action="store_true",
+        help="with --delete, also delete excluded destination files",
+    )
+
+
+def expand(filters: Sequence[str]) -> list[str]:
+    """Replace '@kind:FILE' entries by the rules the files hold, keeping the order."""
+    out: list[str] = []
+    for item in filters:
+        if item.startswith("@") and ":" in item:
+            kind, _, path = item[1:].partition(":")
+            out.extend(read_rule_file(path, kind=kind))
+        else:
+            out.append(item)
+    return out
+
+
+def _files_from(path: str) -> frozenset[str]:
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except OSError as exc:
+        raise fssync.UsageError(
+            f"cannot read --files-from {path!r}: {exc.strerror or exc}"
+        ) from None
+    return frozenset(
+        line.strip().lstrip("/")
+        for line in lines
+        if line.strip() and not line.startswith(("#", ";"))
+    )
+
+
+@fssync.hookimpl(trylast=True)
+def fssync_configure(config: fssync.Config) -> None:
+    try:
+        RuleSet.build(expand(config.get("filters", ()) or ()))
+        for name in ("min_size", "max_size"):
+            if config.get(name):
+                parse_size(config.get(name))
+        for name in ("min_age", "max_age"):
+            if config.get(name):
+                parse_age(config.get(name), time.time())
+    except (RuleError, ValueError) as exc:
+        raise fssync.UsageError(str(exc)) from None
+    if config.get("files_from"):
+        _files_from(config.get("files_from"))
+
+
+def _when(entry: fssync.Entry) -> float | None:
+    return entry.mtime if entry.mtime is not None else entry.stamp
+
+
+@fssync.hookimpl(trylast=True)
+def fssync_key_filters(
+    config: fssync.Config, src: Mapping[str, fssync.Entry], dst: Mapping[str, fssync.Entry]
+) -> list[fssync.KeyFilter] | None:
+    filters: list[fssync.KeyFilter] = []
+    if config.get("files_from"):
+        wanted = _files_from(config.get("files_from"))
+        filters.append(lambda key, s, d: None if key in wanted else (False, "not in --files-from"))
+    markers = config.get("exclude_if_present") or ()
+    if markers:
+        marked = tuple(
+            f for name in markers for side in (src, dst) for f in folders_marked(list(side), name)
+        )
+        if marked:
+            filters.append(_under(marked))
+    rules = RuleSet.build(expand(config.get("filters", ()) or ()))
+    if rules.rules:
+        filters.append(lambda key, s, d: rules.decide(key))
+    limits = _limits(config)
+    if limits is not None:
+        filters.append(limits)
+    if not filters:
+        return None
+    return [_first(filters)]
+
+
+def _under(folders: tuple[str, ...]) -> fssync.KeyFilter:
+    whole = "" in folders
+
+    def check(key: str, s: Any, d: Any) -> tuple[bool, str] | None:
+        if whole or key.startswith(folders):
+            return False, "folder has an --exclude-if-present marker"
+        return None
+
+    return check
+
+
+def _limits(config: fssync.Config) -> fssync.KeyFilter | None:
+    now = time.time()
+    lo = parse_size(config.get("min_size")) if config.get("min_size") else None
+    hi = parse_size(config.get("max_size")) if config.get("max_size") else None
+    newest = parse_age(config.get("min_age"), now) if config.get("min_age") else None
+    oldest = parse_age(config.get("max_age"), now) if config.get("max_age") else None
+    if lo is None and hi is None and newest is None and oldest is None:
+        return None
+
+    def check(key: str, s: fssync.Entry | None, d: fssync.Entry | None) -> tuple[bool, str] | None:
+        e = s if s is not None else d
+        if e is None:
+            return None
+        if lo is not None and e.size < lo:
+            return False, f"smaller than --min-size {config.get('min_size')}"
+        if hi is not None and e.size > hi:
+            return False, f"larger than --max-size {config.get('max_size')}"
+        when = _when(e)
+        if when is not None:
+            if newest is not None and when > newest:
+                return False, f"newer than --min-age {config.get('min_age')}"
+            if oldest is not None and when < oldest:
+                return False, f"older than --max-age {config.get('max_age')}"
+        return None
+
+    return check
+
+
+def _first(filters: list[fssync.KeyFilter]) -> fssync.KeyFilter:
+    """Exclusions from any source win; an include from the rules does not override a size limit."""
+
+    def decide(key: str, s: fssync.Entry | None, d: fssync.Entry | None) -> tuple[bool, str] | None:
+        verdict = None
+        for f in filters:
+            v = f(key, s, d)
+            if v is not None:
+                if not v[0]:
+                    return v
+                verdict = verdict or v
+        return verdict
+
+    return decide
