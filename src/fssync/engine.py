@@ -15,8 +15,15 @@ from .config import Config
 from .diagnose import diagnose
 from .errors import FssyncError, UsageError
 from .hooks.manager import Hooks
-from .model import Action, Event, Failure, Kind, Outcome, Plan, Report
-from .planning import Policy, build_plan, deletes_over_limit
+from .model import Action, Entry, Event, Failure, Kind, Outcome, Plan, Report
+from .planning import (
+    NEEDS_METADATA,
+    Policy,
+    build_plan,
+    decide_both,
+    deletes_over_limit,
+    needs_hashes,
+)
 from .secrets import scrub
 from .state import StateStore, enrich
 from .stores import Listing, Store, open_store
@@ -91,14 +98,92 @@ class Run:
             self.emit(Event("error", {"key": key, "error": f"cannot read: {reason}"}))
         return attrs.evolve(listing, entries=entries)
 
-    def make_plan(self, src: Listing, dst: Listing) -> Plan:
-        policy = Policy(
+    async def _hash(
+        self, src_store: Store, dst_store: Store, src: Listing, dst: Listing
+    ) -> tuple[Listing, Listing]:
+        from .checksums import add_hashes
+        from .state import HashCache
+
+        cache = HashCache(self.state) if self.state is not None else None
+        s, d, stats = await add_hashes(src_store, dst_store, src.entries, dst.entries, cache)
+        self.emit(Event("hashing", attrs.asdict(stats)))
+        return attrs.evolve(src, entries=s), attrs.evolve(dst, entries=d)
+
+    async def _refine(self, plan: Plan, src_store: Store, dst_store: Store) -> Plan:
+        """Re-decide same-size updates that rest on what a listing cannot show, after one HEAD
+        per such S3 object to read the mtime and hash that sync tools keep in its metadata.
+        The answers are remembered, so the next run needs no HEAD."""
+        from .metadata import read as read_metadata
+
+        heads = {
+            side: store
+            for side, store in (("src", src_store), ("dst", dst_store))
+            if hasattr(store, "head")
+        }
+        todo = [
+            a
+            for a in plan.actions
+            if heads
+            and a.kind is Kind.UPDATE
+            and a.reason in NEEDS_METADATA
+            and a.src is not None
+            and a.dst is not None
+            and a.src.size == a.dst.size
+        ]
+        if not todo:
+            return plan
+        compare = self.hooks.comparator(self.config.compare)
+        policy = self._policy()
+        slots = asyncio.Semaphore(max(4, self.config.transfers))
+        learned: dict[str, list[Entry]] = {"src": [], "dst": []}
+
+        async def look(side: str, entry: Entry) -> Entry:
+            async with slots:
+                meta, opaque = await heads[side].head(entry)  # type: ignore[attr-defined]
+            found = read_metadata(meta)
+            md5 = found.md5 or (None if opaque else entry.md5)
+            better = attrs.evolve(
+                entry, mtime=found.mtime if found.mtime is not None else entry.mtime, md5=md5
+            )
+            learned[side].append(better)
+            return better
+
+        async def redo(a: Action) -> Action:
+            s, d = a.src, a.dst
+            assert s is not None and d is not None
+            if "src" in heads:
+                s = await look("src", s)
+            if "dst" in heads:
+                d = await look("dst", d)
+            return decide_both(a.key, s, d, policy, compare)
+
+        try:
+            redone = await asyncio.gather(*(redo(a) for a in todo))
+        except Exception as exc:  # noqa: BLE001 - a failed HEAD leaves the decision as it was
+            self.emit(
+                Event("error", {"key": "(metadata)", "error": diagnose(exc, where="HEAD").message})
+            )
+            return plan
+        self.emit(Event("metadata", {"objects": sum(len(v) for v in learned.values())}))
+        if self.state is not None:
+            for side, entries in learned.items():
+                if entries:
+                    store = heads[side]
+                    self.state.save(store.identity, store.location.root, entries)
+        by_key = {a.key: a for a in redone}
+        return attrs.evolve(plan, actions=tuple(by_key.get(a.key, a) for a in plan.actions))
+
+    def _policy(self) -> Policy:
+        return Policy(
             delete=self.config.delete or self.config.command == "check",
             delete_excluded=bool(self.config.get("delete_excluded", False)),
             ignore_existing=bool(self.config.get("ignore_existing", False)),
             src_caps=self.sides.src.capabilities,
             dst_caps=self.sides.dst.capabilities,
         )
+
+    def make_plan(self, src: Listing, dst: Listing) -> Plan:
+        policy = self._policy()
         compare = self.hooks.comparator(self.config.compare)
         accept = self.hooks.key_filter(self.config, src.entries, dst.entries)
         return build_plan(
@@ -120,7 +205,10 @@ class Run:
             raise
         try:
             src, dst = await asyncio.gather(self._list(src_store), self._list(dst_store))
+            if needs_hashes(self.hooks.comparator(self.config.compare)):
+                src, dst = await self._hash(src_store, dst_store, src, dst)
             plan = self.make_plan(src, dst)
+            plan = await self._refine(plan, src_store, dst_store)
         except BaseException:
             await asyncio.gather(src_store.close(), dst_store.close())
             raise

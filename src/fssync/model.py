@@ -25,7 +25,8 @@ class Entry:
     `mtime` is the file's own modification time when it is known exactly (a local file, or an
     object whose original mtime fssync or another tool recorded). `stamp` is when the store last
     wrote it (S3 `LastModified`); it only says "not older than". `etag` is the store's entity tag
-    without quotes.
+    without quotes (for a local file in checksum mode: the S3-style ETag of its content). `md5` is
+    the hex MD5 of the content when known.
     """
 
     key: str
@@ -33,6 +34,7 @@ class Entry:
     mtime: float | None = None
     stamp: float | None = None
     etag: str | None = None
+    md5: str | None = None
 
 
 class Kind(enum.Enum):

@@ -51,8 +51,16 @@ def add_sync_options(parser: argparse.ArgumentParser, hooks: Hooks, *, command: 
         "--compare",
         default="size-mtime",
         metavar="MODE",
-        help="how to decide that a file changed: size-mtime (default), size, update, existence, "
+        help="how to decide that a file changed: size-mtime (default), size, checksum, update, existence, "
         "or a mode added by a plugin (see 'fssync plugins')",
+    )
+    core.add_argument(
+        "-c",
+        "--checksum",
+        dest="compare",
+        action="store_const",
+        const="checksum",
+        help="compare content hashes (same as --compare checksum)",
     )
     core.add_argument(
         "--size-only",

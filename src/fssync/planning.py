@@ -74,6 +74,29 @@ def compare_update(src: Entry, dst: Entry, policy: Policy) -> str | None:
     return compare_size_mtime(src, dst, policy)
 
 
+def compare_checksum(src: Entry, dst: Entry, policy: Policy) -> str | None:
+    """Size, then content: the MD5s, or S3-style multipart ETags computed the same way.
+
+    Without a hash both sides share, fall back to size and modification time.
+    """
+    if src.size != dst.size:
+        return "size differs"
+    if src.md5 and dst.md5:
+        return None if src.md5 == dst.md5 else "checksum differs"
+    if src.etag and dst.etag and "-" in src.etag and "-" in dst.etag:
+        return None if src.etag == dst.etag else "checksum differs"
+    reason = compare_size_mtime(src, dst, policy)
+    return f"{reason} (no common checksum)" if reason else None
+
+
+compare_checksum.needs_hashes = True  # type: ignore[attr-defined]
+
+
+def needs_hashes(compare: Comparator) -> bool:
+    """Whether a comparator wants content hashes computed before planning."""
+    return bool(getattr(compare, "needs_hashes", False))
+
+
 def compare_existence(src: Entry, dst: Entry, policy: Policy) -> str | None:
     """Present on both sides means equal."""
     return None
@@ -84,7 +107,22 @@ BUILTIN_MODES: Mapping[str, Comparator] = {
     "size": compare_size,
     "update": compare_update,
     "existence": compare_existence,
+    "checksum": compare_checksum,
 }
+
+
+def decide_both(key: str, s: Entry, d: Entry, policy: Policy, compare: Comparator) -> Action:
+    """The action for a key present on both sides."""
+    if policy.ignore_existing:
+        return Action(Kind.SKIP, key, s, d, "exists (--ignore-existing)")
+    reason = compare(s, d, policy)
+    if reason is None:
+        return Action(Kind.SKIP, key, s, d, "unchanged")
+    return Action(Kind.UPDATE, key, s, d, reason)
+
+
+# Reasons that rest on what a listing cannot show: worth one HEAD to read the object's metadata.
+NEEDS_METADATA = frozenset({"source is newer", "checksum differs"})
 
 
 def build_plan(
@@ -115,14 +153,7 @@ def build_plan(
         if d is None:
             add(Action(Kind.COPY, key, s, None, "new file"))
             continue
-        if policy.ignore_existing:
-            add(Action(Kind.SKIP, key, s, d, "exists (--ignore-existing)"))
-            continue
-        reason = compare(s, d, policy)
-        if reason is None:
-            add(Action(Kind.SKIP, key, s, d, "unchanged"))
-        else:
-            add(Action(Kind.UPDATE, key, s, d, reason))
+        add(decide_both(key, s, d, policy, compare))
     return Plan(
         src=src_name, dst=dst_name, actions=tuple(actions), src_count=len(src), dst_count=len(dst)
     )

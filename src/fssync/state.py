@@ -16,11 +16,17 @@ from pathlib import Path
 from .model import Entry
 
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS objects (
+CREATE TABLE IF NOT EXISTS objects_v2 (
     store TEXT NOT NULL, key TEXT NOT NULL, etag TEXT NOT NULL, size INTEGER NOT NULL,
-    mtime REAL NOT NULL, PRIMARY KEY (store, key)
-) WITHOUT ROWID
+    mtime REAL, md5 TEXT, PRIMARY KEY (store, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS hashes_v2 (
+    path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, inode INTEGER NOT NULL,
+    ctime_ns INTEGER NOT NULL, md5 TEXT NOT NULL, parts TEXT NOT NULL
+) WITHOUT ROWID;
 """
+
+Record = tuple[str, int, float | None, str | None]  # etag, size, mtime, md5
 
 
 def default_path() -> Path:
@@ -39,63 +45,101 @@ class StateStore:
     def __init__(self, path: Path | None = None) -> None:
         self.path = path or default_path()
 
-    def _connect(self) -> sqlite3.Connection:
+    def connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(self.path, timeout=10)
-        db.execute(SCHEMA)
+        db.executescript(SCHEMA)
         return db
 
-    def load(self, store: str, root: str) -> dict[str, tuple[str, int, float]]:
+    def load(self, store: str, root: str) -> dict[str, Record]:
         """Records under a root, keyed by the path relative to it."""
         prefix = root + "/" if root else ""
         try:
-            with self._connect() as db:
+            with self.connect() as db:
                 rows = db.execute(
-                    "SELECT key, etag, size, mtime FROM objects WHERE store = ? AND key >= ? "
+                    "SELECT key, etag, size, mtime, md5 FROM objects_v2 WHERE store = ? AND key >= ? "
                     "AND key < ?",
                     (store, prefix, prefix + "\U0010ffff"),
                 ).fetchall()
         except sqlite3.Error:
             return {}
         cut = len(prefix)
-        return {key[cut:]: (etag, size, mtime) for key, etag, size, mtime in rows}
+        return {key[cut:]: (etag, size, mtime, md5) for key, etag, size, mtime, md5 in rows}
 
     def save(self, store: str, root: str, entries: Iterable[Entry]) -> None:
         prefix = root + "/" if root else ""
         rows = [
-            (store, prefix + e.key, e.etag, e.size, e.mtime)
+            (store, prefix + e.key, e.etag, e.size, e.mtime, e.md5)
             for e in entries
-            if e.etag and e.mtime is not None
+            if e.etag and (e.mtime is not None or e.md5)
         ]
         if not rows:
             return
         try:
-            with self._connect() as db:
-                db.executemany("INSERT OR REPLACE INTO objects VALUES (?, ?, ?, ?, ?)", rows)
+            with self.connect() as db:
+                db.executemany("INSERT OR REPLACE INTO objects_v2 VALUES (?, ?, ?, ?, ?, ?)", rows)
         except sqlite3.Error:
             pass
 
     def forget(self, store: str, root: str, keys: Iterable[str]) -> None:
         prefix = root + "/" if root else ""
         try:
-            with self._connect() as db:
+            with self.connect() as db:
                 db.executemany(
-                    "DELETE FROM objects WHERE store = ? AND key = ?",
+                    "DELETE FROM objects_v2 WHERE store = ? AND key = ?",
                     [(store, prefix + k) for k in keys],
                 )
         except sqlite3.Error:
             pass
 
 
-def enrich(
-    entries: Mapping[str, Entry], records: Mapping[str, tuple[str, int, float]]
-) -> dict[str, Entry]:
-    """Give back the recorded mtime to entries whose ETag and size still match."""
+def enrich(entries: Mapping[str, Entry], records: Mapping[str, Record]) -> dict[str, Entry]:
+    """Give back the recorded mtime and MD5 to entries whose ETag and size still match."""
     import attrs
 
     out = dict(entries)
-    for key, (etag, size, mtime) in records.items():
+    for key, (etag, size, mtime, md5) in records.items():
         e = out.get(key)
-        if e is not None and e.mtime is None and e.etag == etag and e.size == size:
-            out[key] = attrs.evolve(e, mtime=mtime)
+        if e is not None and e.etag == etag and e.size == size:
+            out[key] = attrs.evolve(
+                e,
+                mtime=e.mtime if e.mtime is not None else mtime,
+                md5=e.md5 or md5,
+            )
     return out
+
+
+class HashCache:
+    """Content hashes of local files, valid while path, size, mtime, inode and ctime are
+    unchanged. The ctime catches an edit whose mtime was set back (utime cannot forge it)."""
+
+    def __init__(self, state: StateStore) -> None:
+        self.state = state
+
+    def load(self, root: str) -> dict[str, tuple[int, int, int, int, str, str]]:
+        prefix = root.rstrip("/") + "/"
+        try:
+            with self.state.connect() as db:
+                rows = db.execute(
+                    "SELECT path, size, mtime_ns, inode, ctime_ns, md5, parts FROM hashes_v2 "
+                    "WHERE path >= ? AND path < ?",
+                    (prefix, prefix + "\U0010ffff"),
+                ).fetchall()
+        except sqlite3.Error:
+            return {}
+        return {
+            path: (size, mtime_ns, inode, ctime_ns, md5, parts)
+            for path, size, mtime_ns, inode, ctime_ns, md5, parts in rows
+        }
+
+    def save(self, rows: Iterable[tuple[str, int, int, int, int, str, str]]) -> None:
+        rows = list(rows)
+        if not rows:
+            return
+        try:
+            with self.state.connect() as db:
+                db.executemany(
+                    "INSERT OR REPLACE INTO hashes_v2 VALUES (?, ?, ?, ?, ?, ?, ?)", rows
+                )
+        except sqlite3.Error:
+            pass

@@ -18,6 +18,7 @@ from ..model import Entry
 from .base import Listing, Reader, Store
 
 MTIME_KEY = "mtime"  # stored as x-amz-meta-mtime, seconds since the epoch (rclone's convention)
+MD5_KEY = "md5"  # x-amz-meta-md5: hex MD5 of the content, known before the upload
 PART_SIZE = 8 << 20
 MULTIPART_THRESHOLD = 16 << 20
 MAX_PARTS = 10_000
@@ -183,6 +184,12 @@ class S3Store(Store):
             token = resp.get("NextContinuationToken")
         return Listing(entries=entries, rejected=tuple(rejected))
 
+    async def head(self, entry: Entry) -> tuple[Mapping[str, str], bool]:
+        """The object's user metadata, and whether its ETag cannot be an MD5 (SSE-KMS/SSE-C)."""
+        resp = await self.call("head_object", Bucket=self.bucket, Key=self._key(entry.key))
+        opaque = resp.get("ServerSideEncryption") == "aws:kms" or "SSECustomerAlgorithm" in resp
+        return resp.get("Metadata") or {}, opaque
+
     async def open(self, entry: Entry) -> Reader:
         return S3Reader(self, self.bucket, self._key(entry.key), entry)
 
@@ -192,10 +199,13 @@ class S3Store(Store):
         meta = dict(extra.pop("Metadata", {}) or {})
         if mtime is not None:
             meta[MTIME_KEY] = format_mtime(mtime)
+        if entry.md5:
+            meta[MD5_KEY] = entry.md5
         key = self._key(entry.key)
         if entry.size < MULTIPART_THRESHOLD:
             data = await reader.read(-1)
             digest = hashlib.md5(data, usedforsecurity=False).digest()
+            meta[MD5_KEY] = digest.hex()  # what was actually sent
             resp = await self.call(
                 "put_object",
                 Bucket=self.bucket,
@@ -209,7 +219,7 @@ class S3Store(Store):
             size = len(data)
         else:
             etag, size = await self._multipart(key, reader, entry.size, meta, extra)
-        return Entry(key=entry.key, size=size, mtime=mtime, etag=etag)
+        return Entry(key=entry.key, size=size, mtime=mtime, etag=etag, md5=meta.get(MD5_KEY))
 
     async def _multipart(
         self, key: str, reader: Reader, size: int, meta: dict[str, str], extra: dict[str, Any]

@@ -1,0 +1,96 @@
+"""The hashing stage of checksum comparison: give both sides' entries comparable hashes.
+
+Runs between listing and planning, only for keys present on both sides with equal sizes (a size
+difference decides without a hash). Local files are hashed once and cached; S3 objects use their
+ETag (an MD5 for single-part uploads) or the MD5 fssync recorded; other filesystems are read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Mapping
+
+import attrs
+
+from .hashing import candidate_part_sizes, is_md5, local_hashes, parts_of
+from .model import Entry
+from .state import HashCache
+from .stores import Store
+
+
+@attrs.frozen
+class HashStats:
+    hashed: int = 0  # local files read
+    cached: int = 0  # local files answered by the cache
+    bytes_read: int = 0
+    remote_read: int = 0  # files of other filesystems read to hash them
+
+
+def _with_etag_md5(entries: Mapping[str, Entry], keys: list[str]) -> dict[str, Entry]:
+    out = dict(entries)
+    for k in keys:
+        e = out[k]
+        if e.md5 is None and is_md5(e.etag) and not parts_of(e.etag):
+            out[k] = attrs.evolve(e, md5=e.etag)
+    return out
+
+
+async def _read_md5(store: Store, entry: Entry) -> str:
+    reader = await store.open(entry)
+    digest = hashlib.md5(usedforsecurity=False)
+    try:
+        while chunk := await reader.read(4 << 20):
+            digest.update(chunk)
+    finally:
+        await reader.close()
+    return digest.hexdigest()
+
+
+async def add_hashes(
+    src_store: Store,
+    dst_store: Store,
+    src: Mapping[str, Entry],
+    dst: Mapping[str, Entry],
+    cache: HashCache | None,
+) -> tuple[dict[str, Entry], dict[str, Entry], HashStats]:
+    keys = [k for k, e in src.items() if (d := dst.get(k)) is not None and d.size == e.size]
+    sides = {"src": dict(src), "dst": dict(dst)}
+    stores = {"src": src_store, "dst": dst_store}
+    stats = HashStats()
+    for name in ("src", "dst"):
+        if stores[name].location.is_s3:
+            sides[name] = _with_etag_md5(sides[name], keys)
+    slots = asyncio.Semaphore(8)
+    for name, other in (("src", "dst"), ("dst", "src")):
+        store, mine, theirs = stores[name], sides[name], sides[other]
+        if store.location.is_local:
+            pairs = []
+            for k in keys:
+                n = parts_of(theirs[k].etag)
+                pairs.append((k, mine[k].size, candidate_part_sizes(mine[k].size, n) if n else []))
+            root = store.location.root
+            cached = await asyncio.to_thread(cache.load, root) if cache else {}
+            found, rows, read = await asyncio.to_thread(local_hashes, root, pairs, cached)
+            if cache:
+                await asyncio.to_thread(cache.save, rows)
+            for k, (md5, etags) in found.items():
+                want = theirs[k].etag
+                etag = want if want in etags.values() else next(iter(etags.values()), md5)
+                mine[k] = attrs.evolve(mine[k], md5=md5, etag=etag)
+            stats = attrs.evolve(
+                stats,
+                hashed=stats.hashed + len(rows),
+                cached=stats.cached + len(found) - len(rows),
+                bytes_read=stats.bytes_read + read,
+            )
+        elif not store.location.is_s3:
+            need = [k for k in keys if mine[k].md5 is None and theirs[k].md5 is not None]
+
+            async def one(k: str, store: Store = store, mine: dict[str, Entry] = mine) -> None:
+                async with slots:
+                    mine[k] = attrs.evolve(mine[k], md5=await _read_md5(store, mine[k]))
+
+            await asyncio.gather(*(one(k) for k in need))
+            stats = attrs.evolve(stats, remote_read=stats.remote_read + len(need))
+    return sides["src"], sides["dst"], stats
