@@ -217,3 +217,19 @@ def test_max_delete_holds_every_deletion_and_exits_3(src, tmp_path, capsys):
 def test_bad_max_delete_is_usage_error(src, tmp_path, capsys):
     code, _, err = run_cli(capsys, "sync", str(src), str(tmp_path / "d"), "--max-delete", "lots")
     assert code == 2 and "not a count or a percentage" in err
+
+
+def test_file_folder_conflict_is_reported_not_retried(tmp_path):
+    make_tree(tmp_path / "s", {"a": b"file"})
+    make_tree(tmp_path / "d", {"a/inner.txt": b"folder"})
+    events = []
+
+    class Recorder:
+        @fssync.hookimpl
+        def fssync_event(self, event, config):
+            events.append(event.name)
+
+    report = fssync.sync(str(tmp_path / "s"), str(tmp_path / "d"), plugins=[Recorder()])
+    assert report.failed == 1 and "folder is in the way" in report.failures[0].error
+    assert "retry" not in events  # retrying cannot help
+    assert (tmp_path / "d" / "a" / "inner.txt").read_bytes() == b"folder"

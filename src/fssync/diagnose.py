@@ -114,6 +114,8 @@ def diagnose(exc: BaseException, *, where: str, listing: bool = False) -> Diagno
             None,
             False,
         )
+    if isinstance(exc, IsADirectoryError | NotADirectoryError | FileExistsError):
+        return Diagnosis(f"{where}: {first_line(exc)}", False, FatalError, None, False)
     if isinstance(exc, PermissionError):
         return Diagnosis(f"{where}: permission denied", listing, AuthError, None, False)
     if isinstance(exc, FileNotFoundError):

@@ -49,7 +49,12 @@ async def copy_one(src: Store, dst: Store, action: Action, options: Mapping[str,
 
 
 async def _attempt(
-    src: Store, dst: Store, action: Action, options: Mapping[str, Any], settings: TransferSettings
+    src: Store,
+    dst: Store,
+    action: Action,
+    options: Mapping[str, Any],
+    settings: TransferSettings,
+    emit: Emit,
 ) -> Outcome:
     attempt = 0
     while True:
@@ -65,8 +70,19 @@ async def _attempt(
             if not diag.retryable or attempt >= settings.retries:
                 return Outcome(action, ok=False, error=diag.message)
             attempt += 1
-            delay = settings.retry_sleep * (2 ** (attempt - 1))
-            await asyncio.sleep(delay * (0.5 + random.random()))
+            delay = settings.retry_sleep * (2 ** (attempt - 1)) * (0.5 + random.random())
+            emit(
+                Event(
+                    "retry",
+                    {
+                        "key": action.key,
+                        "attempt": attempt,
+                        "error": diag.message,
+                        "delay": round(delay, 3),
+                    },
+                )
+            )
+            await asyncio.sleep(delay)
 
 
 async def run_transfers(
@@ -84,7 +100,7 @@ async def run_transfers(
     async def worker() -> None:
         for action in queue:
             emit(Event("start", {"key": action.key, "size": action.size}))
-            outcome = await _attempt(src, dst, action, options_for(action), settings)
+            outcome = await _attempt(src, dst, action, options_for(action), settings, emit)
             outcomes.append(outcome)
             if outcome.ok:
                 name = "copy" if action.kind is Kind.COPY else "update"
