@@ -214,3 +214,44 @@ def test_bucket_filled_by_other_tools_downloads_without_retransfer(bucket, tmp_p
     again = Events()
     report = fssync.sync(f"s3://{name}/o", str(local), plugins=[again], **opts(ep))
     assert report.updated == 0 and not again.named("metadata")  # remembered: no HEAD now
+
+
+# --- --track-renames ----------------------------------------------------------------------------
+
+
+def test_track_renames_local(tmp_path):
+    src, dst = tmp_path / "s", tmp_path / "d"
+    make_tree(src, {"old/name.bin": os.urandom(5000), "same.txt": b"x"})
+    fssync.sync(str(src), str(dst))
+    (src / "new").mkdir()
+    (src / "old" / "name.bin").rename(src / "new" / "name.bin")
+    report = fssync.sync(str(src), str(dst), delete=True, track_renames=True)
+    assert (report.renamed, report.copied, report.deleted) == (1, 0, 0)
+    assert read_tree(dst) == read_tree(src)
+
+
+def test_track_renames_s3_is_a_server_side_move(bucket, tmp_path):
+    ep, name = bucket
+    src = tmp_path / "s"
+    payload = os.urandom(30_000)
+    make_tree(src, {"a/photo.jpg": payload})
+    fssync.sync(str(src), f"s3://{name}/r", **opts(ep))
+    (src / "b").mkdir()
+    (src / "a" / "photo.jpg").rename(src / "b" / "photo.jpg")
+    events = Events()
+    report = fssync.sync(
+        str(src), f"s3://{name}/r", delete=True, track_renames=True, plugins=[events], **opts(ep)
+    )
+    assert report.renamed == 1 and report.bytes == 0 and report.copied == 0
+    assert [e["key"] for e in events.named("move")] == ["b/photo.jpg"]
+    keys = [o["Key"] for o in ep.client().list_objects_v2(Bucket=name)["Contents"]]
+    assert keys == ["r/b/photo.jpg"]
+
+
+def test_without_track_renames_a_rename_is_upload_and_delete(tmp_path):
+    src, dst = tmp_path / "s", tmp_path / "d"
+    make_tree(src, {"x.bin": b"data"})
+    fssync.sync(str(src), str(dst))
+    (src / "x.bin").rename(src / "y.bin")
+    report = fssync.sync(str(src), str(dst), delete=True)
+    assert (report.renamed, report.copied, report.deleted) == (0, 1, 1)

@@ -201,3 +201,32 @@ def test_dry_run_verbose_names_the_rule(tree, tmp_path, capsys):
     code = main(["sync", str(tree), str(tmp_path / "dst"), "--dry-run", "-v", "--exclude", "*.tmp"])
     out = capsys.readouterr().out
     assert code == 0 and "! tmp/e.tmp  (- *.tmp)" in out
+
+
+@pytest.mark.parametrize(
+    ("path", "words"),
+    [
+        ("tmp/e.tmp", "tmp/e.tmp is excluded: - *.tmp"),
+        ("b.txt", "b.txt would be copied: new file"),
+        ("skip/d.txt", "is excluded: folder has an --exclude-if-present marker"),
+        ("nope.txt", "is left alone"),
+    ],
+)
+def test_explain_says_which_rule_decided(path, words, tree, tmp_path, capsys):
+    dst = tmp_path / "dst"
+    code = main(
+        [
+            "sync",
+            str(tree),
+            str(dst),
+            "--exclude",
+            "*.tmp",
+            "--exclude-if-present",
+            ".nosync",
+            "--explain",
+            path,
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0 and words in out
+    assert not dst.exists() or read_tree(dst) == {}

@@ -9,7 +9,7 @@ from typing import Any, TextIO
 import fssync
 from fssync.secrets import scrub
 
-_SIGILS = {"copy": "+", "update": "*", "delete": "-"}
+_SIGILS = {"copy": "+", "update": "*", "delete": "-", "move": ">"}
 
 
 def human_bytes(n: float) -> str:
@@ -46,6 +46,17 @@ class ConsoleReporter:
             self._line(f"{_SIGILS[name]} {f['key']}{extra}")
         elif name == "would" and not self.quiet and (f["kind"] != "exclude" or self.verbose):
             self._line(f"{f['sigil']} {f['key']}  ({f['reason']})")
+        elif name == "explain":
+            verb = {
+                "copy": "would be copied",
+                "update": "would be updated",
+                "delete": "would be deleted",
+                "move": "would be moved",
+                "skip": "is unchanged",
+                "exclude": "is excluded",
+                "none": "is left alone",
+            }[f["kind"]]
+            self._line(f"{f['key']} {verb}: {f['reason']}")
         elif name == "failed":
             self._line(f"! {f['key']}: {f['error']}", self.err)
         elif name in ("rejected", "error") and not self.quiet:
@@ -71,6 +82,8 @@ class ConsoleReporter:
             f"{report.skipped} unchanged",
             f"{report.failed} failed",
         ]
+        if report.renamed:
+            parts.insert(2, f"{report.renamed} renamed")
         if report.excluded:
             parts.append(f"{report.excluded} excluded")
         head = "dry run, nothing changed: " if report.dry_run else ""

@@ -53,14 +53,26 @@ async def add_hashes(
     src: Mapping[str, Entry],
     dst: Mapping[str, Entry],
     cache: HashCache | None,
+    *,
+    renames: bool = False,
 ) -> tuple[dict[str, Entry], dict[str, Entry], HashStats]:
+    """Hash keys on both sides with equal sizes; with `renames`, also the files on one side
+    only whose size some file on the other side only has (candidates for --track-renames)."""
     keys = [k for k, e in src.items() if (d := dst.get(k)) is not None and d.size == e.size]
+    lonely: dict[str, list[str]] = {"src": [], "dst": []}
+    if renames:
+        src_only = [k for k in src if k not in dst]
+        dst_only = [k for k in dst if k not in src]
+        dst_sizes = {dst[k].size for k in dst_only}
+        src_sizes = {src[k].size for k in src_only}
+        lonely["src"] = [k for k in src_only if src[k].size in dst_sizes]
+        lonely["dst"] = [k for k in dst_only if dst[k].size in src_sizes]
     sides = {"src": dict(src), "dst": dict(dst)}
     stores = {"src": src_store, "dst": dst_store}
     stats = HashStats()
     for name in ("src", "dst"):
         if stores[name].location.is_s3:
-            sides[name] = _with_etag_md5(sides[name], keys)
+            sides[name] = _with_etag_md5(sides[name], keys + lonely[name])
     slots = asyncio.Semaphore(8)
     for name, other in (("src", "dst"), ("dst", "src")):
         store, mine, theirs = stores[name], sides[name], sides[other]
@@ -69,12 +81,16 @@ async def add_hashes(
             for k in keys:
                 n = parts_of(theirs[k].etag)
                 pairs.append((k, mine[k].size, candidate_part_sizes(mine[k].size, n) if n else []))
+            pairs += [(k, mine[k].size, []) for k in lonely[name]]
             root = store.location.root
             cached = await asyncio.to_thread(cache.load, root) if cache else {}
             found, rows, read = await asyncio.to_thread(local_hashes, root, pairs, cached)
             if cache:
                 await asyncio.to_thread(cache.save, rows)
             for k, (md5, etags) in found.items():
+                if k not in theirs:
+                    mine[k] = attrs.evolve(mine[k], md5=md5)
+                    continue
                 want = theirs[k].etag
                 etag = want if want in etags.values() else next(iter(etags.values()), md5)
                 mine[k] = attrs.evolve(mine[k], md5=md5, etag=etag)

@@ -124,7 +124,7 @@ def print_check(plan: Plan, config: Config) -> int:
         if a.kind is Kind.EXCLUDE:
             continue
         differ += 1
-        sigil = {Kind.COPY: "+", Kind.DELETE: "-", Kind.UPDATE: "*"}[a.kind]
+        sigil = a.kind.value
         out.append({"sigil": sigil, "key": a.key, "reason": a.reason})
     for row in out:
         if config.get("json"):

@@ -23,6 +23,7 @@ from .planning import (
     decide_both,
     deletes_over_limit,
     needs_hashes,
+    pair_renames,
 )
 from .secrets import scrub
 from .state import StateStore, enrich
@@ -99,13 +100,15 @@ class Run:
         return attrs.evolve(listing, entries=entries)
 
     async def _hash(
-        self, src_store: Store, dst_store: Store, src: Listing, dst: Listing
+        self, src_store: Store, dst_store: Store, src: Listing, dst: Listing, renames: bool
     ) -> tuple[Listing, Listing]:
         from .checksums import add_hashes
         from .state import HashCache
 
         cache = HashCache(self.state) if self.state is not None else None
-        s, d, stats = await add_hashes(src_store, dst_store, src.entries, dst.entries, cache)
+        s, d, stats = await add_hashes(
+            src_store, dst_store, src.entries, dst.entries, cache, renames=renames
+        )
         self.emit(Event("hashing", attrs.asdict(stats)))
         return attrs.evolve(src, entries=s), attrs.evolve(dst, entries=d)
 
@@ -205,9 +208,12 @@ class Run:
             raise
         try:
             src, dst = await asyncio.gather(self._list(src_store), self._list(dst_store))
-            if needs_hashes(self.hooks.comparator(self.config.compare)):
-                src, dst = await self._hash(src_store, dst_store, src, dst)
+            renames = bool(self.config.get("track_renames")) and self.config.delete
+            if renames or needs_hashes(self.hooks.comparator(self.config.compare)):
+                src, dst = await self._hash(src_store, dst_store, src, dst, renames)
             plan = self.make_plan(src, dst)
+            if renames:
+                plan = pair_renames(plan)
             plan = await self._refine(plan, src_store, dst_store)
         except BaseException:
             await asyncio.gather(src_store.close(), dst_store.close())
@@ -222,6 +228,10 @@ class Run:
             self.hooks.plan_ready(plan, self.config)
             counts = plan.counts()
             self.emit(Event("plan", {**counts, "bytes": plan.bytes}))
+            explain = self.config.get("explain")
+            if explain:
+                self.emit(Event("explain", _explain(plan, str(explain).strip("/"))))
+                return plan, self._report(plan, [], started, dry_run=True)
             if self.config.dry_run:
                 for a in plan.actions:
                     if a.kind is not Kind.SKIP:
@@ -323,7 +333,7 @@ class Run:
         src: Listing | None = None,
         dst: Listing | None = None,
     ) -> Report:
-        counts = {Kind.COPY: 0, Kind.UPDATE: 0, Kind.DELETE: 0}
+        counts = {Kind.COPY: 0, Kind.UPDATE: 0, Kind.DELETE: 0, Kind.MOVE: 0}
         failures = []
         moved = 0
         for o in outcomes:
@@ -347,8 +357,29 @@ class Run:
             seconds=time.monotonic() - started,
             dry_run=dry_run,
             failures=tuple(failures),
+            renamed=counts[Kind.MOVE],
             deletes_held=self._held,
         )
+
+
+def _explain(plan: Plan, key: str) -> dict[str, Any]:
+    """What the plan does with one key, and why (for --explain)."""
+    for a in plan.actions:
+        if a.key == key:
+            return {
+                "key": key,
+                "kind": a.kind.name.lower(),
+                "sigil": a.kind.value,
+                "reason": a.reason,
+            }
+    return {
+        "key": key,
+        "kind": "none",
+        "sigil": " ",
+        "reason": "not in the source (and not deleted: --delete not given)"
+        if not plan.of(Kind.DELETE)
+        else "on neither side",
+    }
 
 
 def run_sync(config: Config, hooks: Hooks) -> Report:

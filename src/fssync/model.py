@@ -45,6 +45,7 @@ class Kind(enum.Enum):
     DELETE = "-"
     SKIP = "="
     EXCLUDE = "!"
+    MOVE = ">"  # --track-renames: the destination file is moved, not uploaded again
 
 
 @attrs.frozen(slots=True)
@@ -78,7 +79,8 @@ class Plan:
 
     @property
     def transfers(self) -> tuple[Action, ...]:
-        return self.of(Kind.COPY, Kind.UPDATE)
+        """Copies, updates and moves: everything that runs before deletions."""
+        return self.of(Kind.COPY, Kind.UPDATE, Kind.MOVE)
 
     @property
     def deletes(self) -> tuple[Action, ...]:
@@ -128,6 +130,7 @@ class Report:
     dry_run: bool = False
     failures: tuple[Failure, ...] = ()
     excluded: int = 0
+    renamed: int = 0
     deletes_held: str | None = None  # why deletions were not run, when they were planned
 
     @property

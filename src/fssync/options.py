@@ -93,6 +93,17 @@ def add_sync_options(parser: argparse.ArgumentParser, hooks: Hooks, *, command: 
             help="allow --delete even when the source is empty",
         )
         run.add_argument(
+            "--track-renames",
+            action="store_true",
+            help="with --delete: move destination files whose content was renamed at the source "
+            "instead of uploading them again (matched by size and hash)",
+        )
+        run.add_argument(
+            "--explain",
+            metavar="PATH",
+            help="say what sync would do with PATH and which rule decided; change nothing",
+        )
+        run.add_argument(
             "-n",
             "--dry-run",
             action="store_true",

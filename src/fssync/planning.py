@@ -159,6 +159,40 @@ def build_plan(
     )
 
 
+def pair_renames(plan: Plan) -> Plan:
+    """--track-renames: a new source file whose content equals a destination file about to be
+    deleted becomes a move of that file. Content is equal when sizes match and the MD5s (or the
+    multipart ETags) are equal; files without a hash are never paired."""
+
+    def fingerprint(e: Entry) -> tuple[int, str] | None:
+        if e.md5:
+            return e.size, "md5:" + e.md5
+        if e.etag and "-" in e.etag:
+            return e.size, "etag:" + e.etag
+        return None
+
+    leaving: dict[tuple[int, str], list[Action]] = {}
+    for a in plan.deletes:
+        fp = fingerprint(a.dst) if a.dst is not None else None
+        if fp is not None:
+            leaving.setdefault(fp, []).append(a)
+    if not leaving:
+        return plan
+    paired: set[str] = set()
+    out: list[Action] = []
+    for a in plan.actions:
+        if a.kind is Kind.COPY and a.src is not None:
+            fp = fingerprint(a.src)
+            if fp is not None and leaving.get(fp):
+                old = leaving[fp].pop()
+                paired.add(old.key)
+                out.append(Action(Kind.MOVE, a.key, a.src, old.dst, f"renamed from {old.key}"))
+                continue
+        out.append(a)
+    kept = tuple(a for a in out if not (a.kind is Kind.DELETE and a.key in paired))
+    return attrs.evolve(plan, actions=kept)
+
+
 def parse_max_delete(text: str) -> tuple[float, bool]:
     """'25' -> (25, False); '10%' -> (10, True). Raises ValueError for anything else."""
     t = text.strip()

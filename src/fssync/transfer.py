@@ -38,14 +38,21 @@ async def copy_one(src: Store, dst: Store, action: Action, options: Mapping[str,
     """Server-side copy when the store can, else stream from source to destination."""
     entry = action.src
     assert entry is not None
+    if action.kind is Kind.MOVE and action.dst is not None:
+        moved = await dst.move(action.dst, action.key)
+        if moved is not None:
+            return moved
     written = await dst.copy_within(src, entry, options)
     if written is not None:
         return written
     reader = await src.open(entry)
     try:
-        return await dst.write(entry, reader, options)
+        written = await dst.write(entry, reader, options)
     finally:
         await reader.close()
+    if action.kind is Kind.MOVE and action.dst is not None:
+        await dst.delete([action.dst.key])  # the store could not move: copied, so drop the old
+    return written
 
 
 async def _attempt(
@@ -60,7 +67,8 @@ async def _attempt(
     while True:
         try:
             written = await copy_one(src, dst, action, options)
-            return Outcome(action, ok=True, bytes=written.size, written=written)
+            moved = 0 if action.kind is Kind.MOVE else written.size  # a move sends no content
+            return Outcome(action, ok=True, bytes=moved, written=written)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - every failure is diagnosed and recorded
@@ -103,7 +111,7 @@ async def run_transfers(
             outcome = await _attempt(src, dst, action, options_for(action), settings, emit)
             outcomes.append(outcome)
             if outcome.ok:
-                name = "copy" if action.kind is Kind.COPY else "update"
+                name = {Kind.COPY: "copy", Kind.UPDATE: "update", Kind.MOVE: "move"}[action.kind]
                 emit(
                     Event(
                         name, {"key": action.key, "bytes": outcome.bytes, "reason": action.reason}

@@ -68,6 +68,10 @@ class Store(abc.ABC):
         """Server-side copy from another location on the same store; None when not possible."""
         return None
 
+    async def move(self, old: Entry, key: str) -> Entry | None:
+        """Move a file within this store to a new key; None when the store cannot."""
+        return None
+
     @abc.abstractmethod
     async def delete(self, keys: list[str]) -> list[tuple[str, str]]:
         """Delete keys; return (key, error) for each one that could not be deleted."""

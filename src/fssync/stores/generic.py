@@ -133,6 +133,12 @@ class FsspecStore(Store):
         await asyncio.to_thread(f.close)
         return total
 
+    async def move(self, old: Entry, key: str) -> Entry | None:
+        path = self.location.path(key)
+        await asyncio.to_thread(self._parent, path)
+        await asyncio.to_thread(self.fs.mv, self.location.path(old.key), path)
+        return Entry(key=key, size=old.size, md5=old.md5)
+
     async def delete(self, keys: list[str]) -> list[tuple[str, str]]:
         failed = []
         for key in keys:

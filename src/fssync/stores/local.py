@@ -127,6 +127,18 @@ class LocalStore(Store):
             raise
         return Entry(key=entry.key, size=written, mtime=mtime, stamp=mtime)
 
+    async def move(self, old: Entry, key: str) -> Entry | None:
+        final = self.location.path(key)
+
+        def rename() -> None:
+            os.makedirs(os.path.dirname(final), exist_ok=True)
+            if os.path.exists(final):
+                raise FileExistsError(f"{key!r} already exists")
+            os.rename(self.location.path(old.key), final)
+
+        await asyncio.to_thread(rename)
+        return Entry(key=key, size=old.size, mtime=old.mtime, stamp=old.stamp, md5=old.md5)
+
     async def delete(self, keys: list[str]) -> list[tuple[str, str]]:
         failed = []
         for key in keys:

@@ -301,6 +301,21 @@ class S3Store(Store):
         etag = resp.get("CopyObjectResult", {}).get("ETag", "").strip('"') or None
         return Entry(key=entry.key, size=entry.size, mtime=entry.mtime, etag=etag)
 
+    async def move(self, old: Entry, key: str) -> Entry | None:
+        """S3 has no rename: a server-side copy (metadata kept), then a delete of the old key."""
+        if old.size >= COPY_LIMIT:
+            return None
+        resp = await self.call(
+            "copy_object",
+            Bucket=self.bucket,
+            Key=self._key(key),
+            CopySource={"Bucket": self.bucket, "Key": self._key(old.key)},
+            MetadataDirective="COPY",
+        )
+        await self.call("delete_object", Bucket=self.bucket, Key=self._key(old.key))
+        etag = resp.get("CopyObjectResult", {}).get("ETag", "").strip('"') or None
+        return Entry(key=key, size=old.size, mtime=old.mtime, etag=etag, md5=old.md5)
+
     async def delete(self, keys: list[str]) -> list[tuple[str, str]]:
         failed: list[tuple[str, str]] = []
         for start in range(0, len(keys), 1000):
