@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Mapping
+from typing import Any
 
 import attrs
 
@@ -17,6 +18,9 @@ from .hashing import candidate_part_sizes, is_md5, local_hashes, parts_of
 from .model import Entry
 from .state import HashCache
 from .stores import Store
+
+CHUNK = 500  # files per hashing task
+THREADS = 3  # hashing tasks at once
 
 
 @attrs.frozen
@@ -69,22 +73,29 @@ async def add_hashes(
         lonely["dst"] = [k for k in dst_only if dst[k].size in src_sizes]
     sides = {"src": dict(src), "dst": dict(dst)}
     stores = {"src": src_store, "dst": dst_store}
-    stats = HashStats()
     for name in ("src", "dst"):
         if stores[name].location.is_s3:
             sides[name] = _with_etag_md5(sides[name], keys + lonely[name])
     slots = asyncio.Semaphore(8)
-    for name, other in (("src", "dst"), ("dst", "src")):
+    totals = {"hashed": 0, "cached": 0, "bytes_read": 0, "remote_read": 0}
+
+    async def local(name: str, other: str) -> None:
+        """Hash one local side in chunks on worker threads (hashlib releases the GIL)."""
         store, mine, theirs = stores[name], sides[name], sides[other]
-        if store.location.is_local:
-            pairs = []
-            for k in keys:
-                n = parts_of(theirs[k].etag)
-                pairs.append((k, mine[k].size, candidate_part_sizes(mine[k].size, n) if n else []))
-            pairs += [(k, mine[k].size, []) for k in lonely[name]]
-            root = store.location.root
-            cached = await asyncio.to_thread(cache.load, root) if cache else {}
-            found, rows, read = await asyncio.to_thread(local_hashes, root, pairs, cached)
+        pairs = []
+        for k in keys:
+            n = parts_of(theirs[k].etag)
+            pairs.append((k, mine[k].size, candidate_part_sizes(mine[k].size, n) if n else []))
+        pairs += [(k, mine[k].size, []) for k in lonely[name]]
+        root = store.location.root
+        cached = await asyncio.to_thread(cache.load, root) if cache else {}
+        chunks = [pairs[i : i + CHUNK] for i in range(0, len(pairs), CHUNK)]
+
+        async def run(chunk: list[tuple[str, int, list[int]]]) -> Any:
+            async with threads:
+                return await asyncio.to_thread(local_hashes, root, chunk, cached)
+
+        for found, rows, read in await asyncio.gather(*(run(c) for c in chunks)):
             if cache:
                 await asyncio.to_thread(cache.save, rows)
             for k, (md5, etags) in found.items():
@@ -94,19 +105,27 @@ async def add_hashes(
                 want = theirs[k].etag
                 etag = want if want in etags.values() else next(iter(etags.values()), md5)
                 mine[k] = attrs.evolve(mine[k], md5=md5, etag=etag)
-            stats = attrs.evolve(
-                stats,
-                hashed=stats.hashed + len(rows),
-                cached=stats.cached + len(found) - len(rows),
-                bytes_read=stats.bytes_read + read,
-            )
-        elif not store.location.is_s3:
-            need = [k for k in keys if mine[k].md5 is None and theirs[k].md5 is not None]
+            totals["hashed"] += len(rows)
+            totals["cached"] += len(found) - len(rows)
+            totals["bytes_read"] += read
 
-            async def one(k: str, store: Store = store, mine: dict[str, Entry] = mine) -> None:
-                async with slots:
-                    mine[k] = attrs.evolve(mine[k], md5=await _read_md5(store, mine[k]))
+    async def remote(name: str, other: str) -> None:
+        """Other filesystems have no hash in their listing: read what must be compared."""
+        store, mine, theirs = stores[name], sides[name], sides[other]
+        need = [k for k in keys if mine[k].md5 is None and theirs[k].md5 is not None]
 
-            await asyncio.gather(*(one(k) for k in need))
-            stats = attrs.evolve(stats, remote_read=stats.remote_read + len(need))
+        async def one(k: str) -> None:
+            async with slots:
+                mine[k] = attrs.evolve(mine[k], md5=await _read_md5(store, mine[k]))
+
+        await asyncio.gather(*(one(k) for k in need))
+        totals["remote_read"] += len(need)
+
+    threads = asyncio.Semaphore(THREADS)
+    order = (("src", "dst"), ("dst", "src"))
+    await asyncio.gather(*(local(n, o) for n, o in order if stores[n].location.is_local))
+    for n, o in order:
+        if not stores[n].location.is_local and not stores[n].location.is_s3:
+            await remote(n, o)
+    stats = HashStats(**totals)
     return sides["src"], sides["dst"], stats
