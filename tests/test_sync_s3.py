@@ -227,3 +227,27 @@ def test_refused_connection(tree, capsys):
     )
     assert code == 4 and "cannot connect" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_endpoint_and_keys_from_the_environment_only(s3_env, tree, capsys):
+    name = s3_env.make_bucket()
+    code = main(["sync", str(tree), f"s3://{name}/env"])  # AWS_ENDPOINT_URL and keys from env
+    assert code == 0, capsys.readouterr().err
+    assert bucket_objects(s3_env, name, "env/") == SAMPLE
+
+
+def test_large_download_uses_parallel_ranges(bucket, tmp_path, monkeypatch):
+    from fssync.stores import local
+
+    monkeypatch.setattr(local, "RANGE_THRESHOLD", 4 << 20)
+    monkeypatch.setattr(local, "RANGE_SIZE", 1 << 20)
+    ep, name = bucket
+    data = os.urandom((6 << 20) + 12345)
+    ep.client().put_object(
+        Bucket=name, Key="r/big.bin", Body=data, Metadata={"mtime": "1600000000.5"}
+    )
+    back = tmp_path / "back"
+    report = fssync.sync(f"s3://{name}/r", str(back), **opts(ep))
+    assert report.copied == 1
+    assert (back / "big.bin").read_bytes() == data
+    assert (back / "big.bin").stat().st_mtime == pytest.approx(1600000000.5)
