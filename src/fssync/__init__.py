@@ -14,8 +14,21 @@ from .config import Config
 from .errors import ExitCode, FatalError, FssyncError, LocationError, UsageError
 from .hooks import hookimpl
 from .location import Capabilities, Location
-from .model import Action, Entry, Event, Failure, Kind, Outcome, Plan, Report, redact
+from .model import (
+    Action,
+    Entry,
+    Event,
+    Failure,
+    Kind,
+    Outcome,
+    Plan,
+    Report,
+    Sample,
+    Transfer,
+    redact,
+)
 from .planning import BUILTIN_MODES, Comparator, KeyFilter, Policy
+from .reporting import human_bytes, human_seconds, report_document, summary_line
 
 __version__ = "0.1.0"
 
@@ -39,11 +52,17 @@ __all__ = [
     "Plan",
     "Policy",
     "Report",
+    "Sample",
+    "Transfer",
     "UsageError",
     "check",
     "hookimpl",
+    "human_bytes",
+    "human_seconds",
     "plan",
     "redact",
+    "report_document",
+    "summary_line",
     "sync",
 ]
 

@@ -44,7 +44,7 @@ def build_parser(hooks: object | None = None) -> Parser:
         "-r", "--recursive", action="store_true", help="list every file below (default: one level)"
     )
     p.add_argument("--json", action="store_true", help="one JSON object per line")
-    hooks.add_options(p)  # type: ignore[attr-defined]
+    hooks.add_options(p, "ls")  # type: ignore[attr-defined]
     p = sub.add_parser("plugins", help="the loaded plugins and the hooks each implements")
     p.add_argument("--json", action="store_true")
     p = sub.add_parser("demo", help="the whole job on an embedded local S3 server")
@@ -123,7 +123,7 @@ def _sync_like(ns: argparse.Namespace, hooks: object) -> int:
     config = Config(command=ns.command, src=ns.src, dst=ns.dst, options=_options(ns))
     if ns.command == "sync":
         report = run_sync(config, hooks)  # type: ignore[arg-type]
-        return int(ExitCode.OK if report.ok else ExitCode.PARTIAL)
+        return report.exit_code
     from .commands import print_check
 
     plan = make_plan(config, hooks)  # type: ignore[arg-type]

@@ -13,10 +13,11 @@ import attrs
 from . import location as loc
 from .config import Config
 from .diagnose import diagnose
-from .errors import FssyncError, UsageError
+from .errors import ExitCode, FssyncError, UsageError
 from .hooks.manager import Hooks
 from .model import Action, Event, Failure, Kind, Outcome, Plan, Report
 from .planning import Policy, build_plan
+from .reporting import Tally
 from .secrets import scrub
 from .state import StateStore, enrich
 from .stores import Listing, Store, open_store
@@ -48,14 +49,16 @@ def _overlaps(a: str, b: str) -> bool:
 class Run:
     """One sync or check: owns the stores and the event loop's work."""
 
-    def __init__(self, config: Config, hooks: Hooks) -> None:
+    def __init__(self, config: Config, hooks: Hooks, tally: Tally | None = None) -> None:
         self.config = config
         self.hooks = hooks
+        self.tally = tally or Tally()
         self.sides = resolve(config)
         self.state = StateStore() if config.get("state", True) else None
         self._held: str | None = None
 
     def emit(self, event: Event) -> None:
+        self.tally.observe(event)
         self.hooks.event(event, self.config)
 
     async def _open(self, location: loc.Location, is_source: bool) -> Store:
@@ -74,9 +77,14 @@ class Run:
         return store
 
     async def _list(self, store: Store) -> Listing:
-        self.emit(Event("listing", {"url": store.location.url}))
+        url = store.location.url
+        self.emit(Event("listing", {"url": url}))
+
+        def progress(files: int) -> None:
+            self.emit(Event("listing_progress", {"url": url, "files": files}))
+
         try:
-            listing = await store.scan()
+            listing = await store.scan(progress)
         except FssyncError:
             raise
         except Exception as exc:  # noqa: BLE001
@@ -85,6 +93,7 @@ class Run:
         if self.state is not None and not store.location.capabilities.listing_has_mtime:
             records = await asyncio.to_thread(self.state.load, store.identity, store.location.root)
             entries = enrich(entries, records)
+        self.emit(Event("listed", {"url": url, "files": len(entries)}))
         for key, reason in listing.rejected:
             self.emit(Event("rejected", {"key": scrub(key), "reason": reason}))
         for key, reason in listing.errors:
@@ -244,27 +253,46 @@ class Run:
             for key, reason in (*src.errors, *dst.errors):
                 failures.append(Failure(key, "list", f"cannot read: {reason}"))
         plan_counts = plan.counts()
-        return Report(
-            copied=counts[Kind.COPY],
-            updated=counts[Kind.UPDATE],
-            deleted=counts[Kind.DELETE],
-            skipped=plan_counts["skip"],
-            excluded=plan_counts["exclude"],
-            failed=len(failures),
-            bytes=moved,
-            seconds=time.monotonic() - started,
-            dry_run=dry_run,
-            failures=tuple(failures),
-            deletes_held=self._held,
+        return self.tally.complete(
+            Report(
+                copied=counts[Kind.COPY],
+                updated=counts[Kind.UPDATE],
+                deleted=counts[Kind.DELETE],
+                skipped=plan_counts["skip"],
+                excluded=plan_counts["exclude"],
+                failed=len(failures),
+                bytes=moved,
+                seconds=time.monotonic() - started,
+                dry_run=dry_run,
+                failures=tuple(failures),
+                deletes_held=self._held,
+            )
         )
 
 
 def run_sync(config: Config, hooks: Hooks) -> Report:
-    """Run one sync in a fresh event loop, with the plugins' per-run objects registered."""
+    """Run one sync in a fresh event loop, with the plugins' per-run objects registered.
+
+    Reporters get `fssync_run_finished` also when the run stops early, with a report whose
+    `error` says why, so a night run that could not finish still leaves its record.
+    """
     hooks.configure(config)
     with hooks.session(config):
-        run = Run(config, hooks)
-        _, report = _run_loop(run.execute, config)
+        tally = Tally()
+        try:
+            run = Run(config, hooks, tally)
+            _, report = _run_loop(run.execute, config)
+        except FssyncError as exc:
+            hooks.run_finished(
+                tally.stopped(str(exc), int(exc.exit_code), dry_run=config.dry_run), config
+            )
+            raise
+        except KeyboardInterrupt:
+            hooks.run_finished(
+                tally.stopped("interrupted", int(ExitCode.INTERRUPTED), dry_run=config.dry_run),
+                config,
+            )
+            raise
         hooks.run_finished(report, config)
     return report
 

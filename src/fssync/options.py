@@ -103,7 +103,7 @@ def add_sync_options(parser: argparse.ArgumentParser, hooks: Hooks, *, command: 
         action="store_false",
         help="do not use or update the local record of synced objects",
     )
-    hooks.add_options(parser)
+    hooks.add_options(parser, command)
 
 
 def sync_parser(hooks: Hooks, command: str = "sync") -> Parser:

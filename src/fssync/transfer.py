@@ -12,8 +12,8 @@ import attrs
 
 from .diagnose import diagnose
 from .errors import FssyncError
-from .model import Action, Entry, Event, Kind, Outcome
-from .stores import Store
+from .model import Action, Entry, Event, Outcome
+from .stores import Reader, Store
 
 Emit = Callable[[Event], None]
 OptionsFor = Callable[[Action], Mapping[str, Any]]
@@ -34,7 +34,58 @@ class TransferSettings:
     retry_sleep: float = 0.2
 
 
-async def copy_one(src: Store, dst: Store, action: Action, options: Mapping[str, Any]) -> Entry:
+class CountingReader(Reader):
+    """A source reader that reports how many bytes of the file have been read so far.
+
+    The count is reported after each read that does not finish the file (the copy or update
+    event that follows reports the whole size), so small files read in one go cost nothing.
+    """
+
+    def __init__(self, inner: Reader, on_bytes: Callable[[int], None]) -> None:
+        self._inner = inner
+        self._on_bytes = on_bytes
+        self._done = 0
+        self.ranged = inner.ranged
+
+    @property
+    def size(self) -> int:  # type: ignore[override]
+        return self._inner.size
+
+    @property
+    def mtime(self) -> float | None:  # type: ignore[override]
+        return self._inner.mtime  # an S3 reader learns it from its first GET
+
+    @property
+    def etag(self) -> str | None:  # type: ignore[override]
+        return self._inner.etag
+
+    def _count(self, data: bytes | None) -> None:
+        if data:
+            self._done += len(data)
+            if self._done < self._inner.size:
+                self._on_bytes(self._done)
+
+    async def read(self, n: int = -1) -> bytes:
+        data = await self._inner.read(n)
+        self._count(data)
+        return data
+
+    async def read_range(self, offset: int, length: int) -> bytes | None:
+        data = await self._inner.read_range(offset, length)
+        self._count(data)
+        return data
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+async def copy_one(
+    src: Store,
+    dst: Store,
+    action: Action,
+    options: Mapping[str, Any],
+    on_bytes: Callable[[int], None] | None = None,
+) -> Entry:
     """Server-side copy when the store can, else stream from source to destination."""
     entry = action.src
     assert entry is not None
@@ -42,6 +93,8 @@ async def copy_one(src: Store, dst: Store, action: Action, options: Mapping[str,
     if written is not None:
         return written
     reader = await src.open(entry)
+    if on_bytes is not None:
+        reader = CountingReader(reader, on_bytes)
     try:
         return await dst.write(entry, reader, options)
     finally:
@@ -49,12 +102,21 @@ async def copy_one(src: Store, dst: Store, action: Action, options: Mapping[str,
 
 
 async def _attempt(
-    src: Store, dst: Store, action: Action, options: Mapping[str, Any], settings: TransferSettings
+    src: Store,
+    dst: Store,
+    action: Action,
+    options: Mapping[str, Any],
+    settings: TransferSettings,
+    emit: Emit,
 ) -> Outcome:
     attempt = 0
+
+    def on_bytes(done: int) -> None:
+        emit(Event("progress", {"key": action.key, "bytes": done, "size": action.size}))
+
     while True:
         try:
-            written = await copy_one(src, dst, action, options)
+            written = await copy_one(src, dst, action, options, on_bytes)
             return Outcome(action, ok=True, bytes=written.size, written=written)
         except asyncio.CancelledError:
             raise
@@ -65,8 +127,20 @@ async def _attempt(
             if not diag.retryable or attempt >= settings.retries:
                 return Outcome(action, ok=False, error=diag.message)
             attempt += 1
-            delay = settings.retry_sleep * (2 ** (attempt - 1))
-            await asyncio.sleep(delay * (0.5 + random.random()))
+            delay = settings.retry_sleep * (2 ** (attempt - 1)) * (0.5 + random.random())
+            emit(
+                Event(
+                    "retry",
+                    {
+                        "key": action.key,
+                        "attempt": attempt,
+                        "of": settings.retries,
+                        "error": diag.message,
+                        "delay": round(delay, 3),
+                    },
+                )
+            )
+            await asyncio.sleep(delay)
 
 
 async def run_transfers(
@@ -83,18 +157,34 @@ async def run_transfers(
 
     async def worker() -> None:
         for action in queue:
-            emit(Event("start", {"key": action.key, "size": action.size}))
-            outcome = await _attempt(src, dst, action, options_for(action), settings)
+            kind = action.kind.name.lower()
+            emit(
+                Event(
+                    "start",
+                    {"key": action.key, "kind": kind, "size": action.size, "reason": action.reason},
+                )
+            )
+            outcome = await _attempt(src, dst, action, options_for(action), settings, emit)
             outcomes.append(outcome)
             if outcome.ok:
-                name = "copy" if action.kind is Kind.COPY else "update"
                 emit(
                     Event(
-                        name, {"key": action.key, "bytes": outcome.bytes, "reason": action.reason}
+                        kind, {"key": action.key, "bytes": outcome.bytes, "reason": action.reason}
                     )
                 )
             else:
-                emit(Event("failed", {"key": action.key, "error": outcome.error}))
+                emit(
+                    Event(
+                        "failed",
+                        {
+                            "key": action.key,
+                            "kind": kind,
+                            "size": action.size,
+                            "reason": action.reason,
+                            "error": outcome.error,
+                        },
+                    )
+                )
 
     async with asyncio.TaskGroup() as tg:
         for _ in range(max(1, settings.transfers)):
@@ -116,7 +206,18 @@ async def run_deletes(dst: Store, actions: list[Action], emit: Emit) -> list[Out
     for a in actions:
         if a.key in failed:
             outcomes.append(Outcome(a, ok=False, error=f"{a.key}: {failed[a.key]}"))
-            emit(Event("failed", {"key": a.key, "error": failed[a.key]}))
+            emit(
+                Event(
+                    "failed",
+                    {
+                        "key": a.key,
+                        "kind": "delete",
+                        "size": 0,
+                        "reason": a.reason,
+                        "error": failed[a.key],
+                    },
+                )
+            )
         else:
             outcomes.append(Outcome(a, ok=True))
             emit(Event("delete", {"key": a.key, "reason": a.reason}))
