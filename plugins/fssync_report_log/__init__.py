@@ -12,7 +12,6 @@ import argparse
 import datetime as dt
 import json
 import logging
-import os
 import sys
 from collections.abc import Callable
 from typing import Any, TextIO
@@ -194,11 +193,7 @@ def fssync_configure(config: fssync.Config) -> None:
     if config.get("log_file_append") and not path:
         raise fssync.UsageError("--log-file-append needs --log-file PATH")
     if path:
-        folder = os.path.dirname(os.path.abspath(path))
-        if not os.path.isdir(folder):
-            raise fssync.UsageError(f"--log-file {path!r}: folder {folder!r} does not exist")
-        if os.path.isdir(path):
-            raise fssync.UsageError(f"--log-file {path!r} is a folder: give a file name")
+        fssync.check_output_path("--log-file", path)
 
 
 @fssync.hookimpl(trylast=True)

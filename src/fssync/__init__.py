@@ -28,7 +28,14 @@ from .model import (
     redact,
 )
 from .planning import BUILTIN_MODES, Comparator, KeyFilter, Policy
-from .reporting import human_bytes, human_seconds, report_document, summary_line
+from .reporting import (
+    check_output_path,
+    human_bytes,
+    human_seconds,
+    report_document,
+    summary_line,
+    write_atomically,
+)
 
 __version__ = "0.1.0"
 
@@ -56,6 +63,7 @@ __all__ = [
     "Transfer",
     "UsageError",
     "check",
+    "check_output_path",
     "hookimpl",
     "human_bytes",
     "human_seconds",
@@ -64,6 +72,7 @@ __all__ = [
     "report_document",
     "summary_line",
     "sync",
+    "write_atomically",
 ]
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import heapq
+import os
+import tempfile
 import time
 from collections.abc import Callable
 from typing import Any
@@ -18,6 +20,7 @@ from typing import Any
 import attrs
 
 from .config import Config
+from .errors import UsageError
 from .model import Event, Failure, Report, Sample, Transfer
 from .secrets import redact_options, scrub
 
@@ -42,7 +45,7 @@ class Tally:
         self._starts: dict[str, float] = {}
         self._largest: list[tuple[int, str, Transfer]] = []  # a min-heap of the largest
         self._timeline: list[Sample] = [Sample(0.0, 0, 0)]
-        self._step = 0.25  # seconds between samples; doubled whenever the timeline is full
+        self._step = 0.1  # seconds between samples; doubled whenever the timeline is full
 
     def observe(self, event: Event) -> None:
         name, f = event.name, event.fields
@@ -107,6 +110,7 @@ class Tally:
         plan = self.plan or {}
         return attrs.evolve(
             report,
+            seconds=self.seconds,  # from the same clock as the timeline, set-up included
             started=self.started,
             retries=self.retries,
             timeline=self.timeline,
@@ -134,6 +138,31 @@ class Tally:
                 abort_code=exit_code,
             )
         )
+
+
+def check_output_path(option: str, path: str) -> None:
+    """Refuse a report or log path that cannot be written, before the run rather than after."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise UsageError(f"{option} {path!r}: folder {folder!r} does not exist")
+    if os.path.isdir(path):
+        raise UsageError(f"{option} {path!r} is a folder: give a file name")
+
+
+def write_atomically(path: str, text: str) -> None:
+    """Readers never see half a file: write a temporary file beside it, then rename it."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, temp = tempfile.mkstemp(dir=folder, prefix=".fssync-report-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(temp, path)
+    except BaseException:
+        try:
+            os.unlink(temp)
+        except OSError:
+            pass
+        raise
 
 
 def human_bytes(n: float) -> str:
