@@ -37,7 +37,6 @@ def build_parser(hooks: object | None = None) -> Parser:
         description="Compare without transferring. Exit code 1 when they differ.",
     )
     add_sync_options(p, hooks, command="check")  # type: ignore[arg-type]
-    p.add_argument("--combined", action="store_true", help="also list equal files, as '= key'")
     p = sub.add_parser("ls", help="list a location")
     p.add_argument("url", metavar="URL")
     p.add_argument(
@@ -124,8 +123,9 @@ def _sync_like(ns: argparse.Namespace, hooks: object) -> int:
     if ns.command == "sync":
         report = run_sync(config, hooks)  # type: ignore[arg-type]
         return report.exit_code
-    from .commands import print_check
+    from .commands import check_lists, print_check
 
+    check_lists(config)
     plan = make_plan(config, hooks)  # type: ignore[arg-type]
     return print_check(plan, config)
 
