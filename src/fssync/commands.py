@@ -7,11 +7,13 @@ import asyncio
 import datetime as dt
 import json
 import sys
+import types
 from typing import Any
 
 from .config import Config
 from .diagnose import diagnose
 from .errors import ExitCode, FssyncError
+from .hooks import PROJECT
 from .hooks.manager import Hooks
 from .location import parse
 from .model import Entry, Kind, Plan
@@ -73,6 +75,21 @@ def ls(ns: argparse.Namespace, hooks: Hooks) -> int:
     return int(ExitCode.OK)
 
 
+def per_run_hooks(plugin: object) -> list[str]:
+    """Hooks implemented by the classes a plugin module defines: the objects its
+    ``fssync_session`` returns, which exist only while a run does."""
+    if not isinstance(plugin, types.ModuleType):
+        return []
+    marker = PROJECT + "_impl"  # the attribute pluggy's hookimpl marker sets
+    found: set[str] = set()
+    for value in vars(plugin).values():
+        if isinstance(value, type) and value.__module__ == plugin.__name__:
+            for name, fn in vars(value).items():
+                if name.startswith("fssync_") and hasattr(fn, marker):
+                    found.add(name)
+    return sorted(found)
+
+
 def plugin_table(hooks: Hooks) -> list[dict[str, Any]]:
     pm = hooks.pm
     rows = []
@@ -88,6 +105,7 @@ def plugin_table(hooks: Hooks) -> list[dict[str, Any]]:
                 "distribution": dist[0] if dist else None,
                 "version": dist[1] if dist else None,
                 "hooks": sorted(c.name for c in callers),
+                "per_run_hooks": per_run_hooks(plugin),
             }
         )
     return sorted(rows, key=lambda r: r["name"])
@@ -105,9 +123,11 @@ def plugins(ns: argparse.Namespace, hooks: Hooks) -> int:
             if row["distribution"]
             else "registered directly"
         )
-        print(f"{row['name']}  ({dist})")
+        print(f"{row['name']}  ({dist}; module {row['module']})")
         for hook in row["hooks"]:
             print(f"    {hook}")
+        for hook in row["per_run_hooks"]:
+            print(f"    {hook}  (per run)")
     print(f"compare modes: {', '.join(modes)}")
     return 0
 
