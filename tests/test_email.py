@@ -9,55 +9,21 @@ import email.policy
 import ipaddress
 import json
 import ssl
-from collections.abc import Iterator
 from pathlib import Path
 
 import fsspec
 import jsonschema
 import pytest
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
 
 import fssync
 from fssync.cli import main
 from fssync.testing.servers import free_ports
 
 from .helpers import make_tree
+from .notify_servers import PASSWORD, Inbox
 from .test_report_file import SCHEMA
 from .test_reporting import FlakyFS
-
-PASSWORD = "smtp-pass-0123456789-SECRET"
-
-
-class Inbox:
-    """An aiosmtpd handler that keeps every message, and the logins it accepted."""
-
-    def __init__(self) -> None:
-        self.messages: list[tuple[str, list[str], email.message.EmailMessage]] = []
-        self.logins: list[str] = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's name
-        msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), msg))
-        return "250 OK"
-
-    def authenticate(self, server, session, envelope, mechanism, auth_data):
-        if isinstance(auth_data, LoginPassword) and auth_data.password == PASSWORD.encode():
-            self.logins.append(auth_data.login.decode())
-            return AuthResult(success=True)
-        return AuthResult(success=False, handled=False)
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[Inbox, int]]:
-    inbox = Inbox()
-    port = free_ports(1)[0]
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield inbox, port
-    finally:
-        controller.stop()
 
 
 def self_signed(folder: Path) -> tuple[Path, Path]:
