@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import os
 import pty
+import re
 import select
 import subprocess
 import sys
@@ -187,8 +188,32 @@ def test_a_person_at_a_terminal_sees_progress_and_the_summary(tmp_path):
     env = {"FSSYNC_STATE_DIR": str(tmp_path / "state")}
     text = _run_on_a_terminal(["sync", str(tmp_path / "s"), str(tmp_path / "d")], env)
     assert "syncing" in text and "500/500 files" in text
+    assert len(set(re.findall(r"\+ f\d{4}", text))) == 500  # every line, printed above it
     assert "500 copied" in text  # the summary, after the display
     text = _run_on_a_terminal(
         ["sync", str(tmp_path / "s"), str(tmp_path / "e"), "--no-progress"], env
     )
     assert "syncing" not in text and "500 copied" in text
+
+
+def test_lines_printed_meanwhile_appear_above_the_display_in_order(capsys):
+    console = terminal()
+    display = ProgressDisplay(console, auto_refresh=False)
+    hooks = make_hooks(entry_points=False, plugins=[display])
+    hooks.event(
+        fssync.Event(
+            "plan", {"copy": 2, "update": 0, "delete": 0, "skip": 0, "exclude": 0, "bytes": 2}
+        ),
+        CONFIG,
+    )
+    print("+ first")
+    print("! oops", file=sys.stderr)
+    display.live.refresh()  # a redraw prints what was written meanwhile, once
+    print("+ second", end="")  # a partial line waits for its end
+    display.live.refresh()
+    print()
+    display.close()
+    out = console.file.getvalue()  # type: ignore[attr-defined]
+    assert out.index("+ first") < out.index("! oops") < out.index("+ second")
+    assert out.count("+ first") == 1 and out.count("+ second") == 1
+    assert sys.stdout is not None and not hasattr(sys.stdout, "take")  # restored

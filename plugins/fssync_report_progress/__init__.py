@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
 from collections.abc import Callable
+from typing import TextIO
 
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
@@ -40,6 +42,55 @@ class RateColumn(ProgressColumn):
         if not speed:
             return Text("", style="progress.data.speed")
         return Text(f"{fssync.human_bytes(speed)}/s", style="progress.data.speed")
+
+
+class Lines:
+    """Stands in for sys.stdout / sys.stderr while the display is live: keeps what is written
+    until the next redraw, which prints it all above the display at once. Redrawing the display
+    for every line (what a plain redirect does) cost ~9 ms a line: 18 s of a 2,000-file run."""
+
+    def __init__(self, original: TextIO) -> None:
+        self.original = original
+        self._lock = threading.Lock()
+        self._text: list[str] = []
+        self.encoding = getattr(original, "encoding", "utf-8")
+
+    def write(self, text: str) -> int:
+        with self._lock:
+            self._text.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return True
+
+    def take(self) -> str:
+        """Whole lines written so far; a partial line waits for its end."""
+        with self._lock:
+            text = "".join(self._text)
+            cut = text.rfind("\n") + 1
+            self._text = [text[cut:]] if cut < len(text) else []
+        return text[:cut]
+
+
+class BatchedLive(Live):
+    """A Live display that prints the lines written meanwhile once per redraw."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, redirect_stdout=False, redirect_stderr=False, **kwargs)  # type: ignore[arg-type]
+        self.sinks: list[Lines] = []
+
+    def flush_lines(self) -> None:
+        for sink in self.sinks:
+            text = sink.take()
+            if text:
+                self.console.print(text, end="", markup=False, highlight=False, soft_wrap=True)
+
+    def refresh(self) -> None:
+        self.flush_lines()
+        super().refresh()
 
 
 class ProgressDisplay:
@@ -74,12 +125,13 @@ class ProgressDisplay:
             console=console,
             get_time=clock,
         )
-        self.live = Live(
+        self.live = BatchedLive(
             Group(self.overall, self.files),
             console=console,
             auto_refresh=auto_refresh,
             refresh_per_second=REFRESH,
         )
+        self._saved: list[tuple[str, TextIO]] = []
         self._listing: dict[str, TaskID] = {}
         self._total: TaskID | None = None
         self._planned = 0
@@ -103,7 +155,7 @@ class ProgressDisplay:
         if handler is None:
             return
         if not self.live.is_started:
-            self.live.start()
+            self._start()
         handler(event.fields)
 
     def _on_listing(self, f: dict) -> None:
@@ -219,12 +271,29 @@ class ProgressDisplay:
     def fssync_run_finished(self, report: fssync.Report, config: fssync.Config) -> None:
         self.close()
 
+    def _start(self) -> None:
+        """Catch what other reporters print while the display is live (stdout only when the
+        display is drawn there: with --json, stdout is the event stream and stays untouched)."""
+        names = ["stderr"] if self.console.stderr else ["stdout", "stderr"]
+        for name in names:
+            original = getattr(sys, name)
+            sink = Lines(original)
+            self._saved.append((name, original))
+            self.live.sinks.append(sink)
+            setattr(sys, name, sink)
+        self.live.start()
+
     def close(self) -> None:
         if self.live.is_started:
             for row in list(self._rows.values()):
                 self.files.remove_task(row)
             self._rows.clear()
-            self.live.stop()
+            self.live.stop()  # its last redraw prints the lines still waiting
+        for name, original in self._saved:
+            setattr(sys, name, original)
+        self._saved.clear()
+        self.live.flush_lines()
+        self.live.sinks.clear()
 
 
 def _short(key: str, width: int = 40) -> str:
