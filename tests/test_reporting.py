@@ -14,7 +14,7 @@ import fssync
 from fssync.cli import main
 from fssync.reporting import TIMELINE_POINTS, Tally
 from fssync.secrets import redact_options, register
-from fssync.testing import capture_events
+from fssync.testing import Captured, capture_events
 
 from .helpers import make_tree
 
@@ -185,3 +185,38 @@ def test_options_are_redacted_by_registration_and_by_name():
     assert safe["smtp_password"] == "****2345" and safe["transfers"] == 4
     assert safe["email_to"] == ["a@example.org"] and "_hooks" not in safe
     assert safe["anonymous"] is False
+
+
+class Boom:
+    """A plugin that breaks in the middle of a run."""
+
+    @fssync.hookimpl
+    def fssync_transfer_options(self, action, location, config):
+        raise RuntimeError("plugin bug")
+
+
+def test_an_unexpected_error_still_ends_every_reporter(tmp_path, capsys):
+    import sys
+
+    from fssync.hooks.manager import registered
+
+    make_tree(tmp_path / "s", {"a.txt": b"a"})
+    stdout = sys.stdout
+    with capture_events() as captured, registered(Boom()):
+        code = main(["sync", str(tmp_path / "s"), str(tmp_path / "d"), "--progress"])
+    assert code == 4
+    assert sys.stdout is stdout  # the progress display gave the terminal back
+    report = captured.report
+    assert report.exit_code == 4 and "unexpected error" in (report.error or "")
+    err = capsys.readouterr().err
+    assert "fssync: unexpected error" in err and len(err.strip().splitlines()) == 1
+
+
+def test_replay_inside_a_capture_block_records_nothing_twice(tmp_path):
+    make_tree(tmp_path / "s", {"a.txt": b"a"})
+    with capture_events() as captured:
+        fssync.sync(str(tmp_path / "s"), str(tmp_path / "d"))
+        seen = len(captured.events)
+        other = Captured()  # a plain recorder to replay into
+        captured.replay(other)
+    assert len(captured.events) == seen and other.names() == captured.names()

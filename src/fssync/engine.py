@@ -282,19 +282,26 @@ def run_sync(config: Config, hooks: Hooks) -> Report:
         try:
             run = Run(config, hooks, tally)
             _, report = _run_loop(run.execute, config)
-        except FssyncError as exc:
-            hooks.run_finished(
-                tally.stopped(str(exc), int(exc.exit_code), dry_run=config.dry_run), config
-            )
-            raise
-        except KeyboardInterrupt:
-            hooks.run_finished(
-                tally.stopped("interrupted", int(ExitCode.INTERRUPTED), dry_run=config.dry_run),
-                config,
-            )
+        except BaseException as exc:
+            why, code = _stop_reason(exc)
+            try:
+                hooks.run_finished(tally.stopped(why, code, dry_run=config.dry_run), config)
+            except Exception:  # noqa: BLE001 - the error that stopped the run matters more
+                pass
             raise
         hooks.run_finished(report, config)
     return report
+
+
+def _stop_reason(exc: BaseException) -> tuple[str, int]:
+    """What a run that stopped early tells its reporters, and its exit code."""
+    if isinstance(exc, FssyncError):
+        return str(exc), int(exc.exit_code)
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted", int(ExitCode.INTERRUPTED)
+    from .diagnose import first_line
+
+    return f"unexpected error: {type(exc).__name__}: {first_line(exc)}", int(ExitCode.FATAL)
 
 
 def make_plan(config: Config, hooks: Hooks) -> Plan:

@@ -35,12 +35,16 @@ def registered(*plugins: object) -> Iterator[None]:
 
 
 def make_hooks(
-    *, entry_points: bool = True, plugins: Iterable[object] = (), disable: Iterable[str] = ()
+    *,
+    entry_points: bool = True,
+    plugins: Iterable[object] = (),
+    disable: Iterable[str] = (),
+    ambient: bool = True,
 ) -> Hooks:
     """A fresh manager: the built-ins and third-party plugins arrive through the entry points.
 
     Entry points are registered in name order so that option lists and the generated docs are
-    the same on every machine.
+    the same on every machine. `ambient=False` leaves out the plugins of `registered` blocks.
     """
     pm = pluggy.PluginManager(PROJECT)
     pm.add_hookspecs(specs)
@@ -58,7 +62,7 @@ def make_hooks(
             pm.register(plugin, name=ep.name)
             if ep.dist is not None:
                 distributions[ep.name] = (ep.dist.name, ep.dist.version)
-    for plugin in (*_AMBIENT.get(), *plugins):
+    for plugin in (*(_AMBIENT.get() if ambient else ()), *plugins):
         if not pm.is_registered(plugin):
             pm.register(plugin)
     return Hooks(pm, distributions)

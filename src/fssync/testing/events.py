@@ -68,9 +68,9 @@ class Captured:
     def replay(self, plugin: object, config: Config | None = None) -> None:
         """Send the recorded events and the last report to `plugin` through the hooks, as a run
         would (a reporter's session object, or a plugin module)."""
-        hooks = make_hooks(entry_points=False, plugins=[plugin])
+        hooks = make_hooks(entry_points=False, plugins=[plugin], ambient=False)
         config = config or self.config
-        for event in self.events:
+        for event in list(self.events):
             hooks.event(event, config)
         hooks.run_finished(self.report, config)
 
