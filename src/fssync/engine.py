@@ -4,7 +4,6 @@ writes, plugins report."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -136,7 +135,6 @@ class Run:
         return plan, src_store, dst_store, src, dst
 
     async def execute(self) -> tuple[Plan, Report]:
-        started = time.monotonic()
         plan, src_store, dst_store, src, dst = await self.plan_async()
         try:
             self._check_delete_safety(plan, src, dst)
@@ -157,10 +155,10 @@ class Run:
                                 },
                             )
                         )
-                return plan, self._report(plan, [], started, dry_run=True)
+                return plan, self._report(plan, [], dry_run=True)
             outcomes = await self._transfer(plan, src_store, dst_store, src, dst)
             await asyncio.to_thread(self._remember, src_store, dst_store, outcomes)
-            return plan, self._report(plan, outcomes, started, dry_run=False, src=src, dst=dst)
+            return plan, self._report(plan, outcomes, dry_run=False, src=src, dst=dst)
         finally:
             await asyncio.gather(src_store.close(), dst_store.close())
 
@@ -234,7 +232,6 @@ class Run:
         self,
         plan: Plan,
         outcomes: list[Outcome],
-        started: float,
         *,
         dry_run: bool,
         src: Listing | None = None,
@@ -253,6 +250,7 @@ class Run:
             for key, reason in (*src.errors, *dst.errors):
                 failures.append(Failure(key, "list", f"cannot read: {reason}"))
         plan_counts = plan.counts()
+        # The tally adds the duration, timeline and largest transfers from the run's events.
         return self.tally.complete(
             Report(
                 copied=counts[Kind.COPY],
@@ -262,7 +260,6 @@ class Run:
                 excluded=plan_counts["exclude"],
                 failed=len(failures),
                 bytes=moved,
-                seconds=time.monotonic() - started,
                 dry_run=dry_run,
                 failures=tuple(failures),
                 deletes_held=self._held,

@@ -38,7 +38,6 @@ class Tally:
         self.started = time.time()
         self.counts = {"copy": 0, "update": 0, "delete": 0}
         self.bytes = 0
-        self.files = 0
         self.retries = 0
         self.failures: list[Failure] = []
         self.plan: dict[str, int] | None = None
@@ -57,7 +56,6 @@ class Tally:
             size = int(f.get("bytes", 0))
             self.counts[name] += 1
             self.bytes += size
-            self.files += 1
             self._keep_largest(Transfer(f["key"], name, size, now - began))
             self._sample(now)
         elif name == "delete":
@@ -69,6 +67,11 @@ class Tally:
             self.retries += 1
         elif name == "plan":
             self.plan = {k: int(v) for k, v in f.items()}
+
+    @property
+    def files(self) -> int:
+        """Files written so far."""
+        return self.counts["copy"] + self.counts["update"]
 
     def _keep_largest(self, t: Transfer) -> None:
         item = (t.bytes, t.key, t)
