@@ -217,3 +217,15 @@ def test_lines_printed_meanwhile_appear_above_the_display_in_order(capsys):
     assert out.index("+ first") < out.index("! oops") < out.index("+ second")
     assert out.count("+ first") == 1 and out.count("+ second") == 1
     assert sys.stdout is not None and not hasattr(sys.stdout, "take")  # restored
+
+
+def test_the_display_draws_on_the_terminal_while_the_run_goes_on(capsys):
+    display = ProgressDisplay(Console(force_terminal=True, width=100), auto_refresh=False)
+    hooks = make_hooks(entry_points=False, plugins=[display])
+    plan = {"copy": 1, "update": 0, "delete": 0, "skip": 0, "exclude": 0, "bytes": 10}
+    hooks.event(fssync.Event("plan", plan), CONFIG)
+    print("+ first")
+    display.live.refresh()
+    out = capsys.readouterr().out  # before the end of the run, not only after it
+    assert "syncing" in out and "0/1 files" in out and "+ first" in out
+    display.close()

@@ -274,6 +274,8 @@ class ProgressDisplay:
     def _start(self) -> None:
         """Catch what other reporters print while the display is live (stdout only when the
         display is drawn there: with --json, stdout is the event stream and stays untouched)."""
+        # The console must keep drawing on the real stream, not on the stand-in below.
+        self.console.file = self.console.file
         names = ["stderr"] if self.console.stderr else ["stdout", "stderr"]
         for name in names:
             original = getattr(sys, name)
