@@ -6,12 +6,15 @@ for them. Tests that use them are marked `s3` automatically, so `-m "not s3"` sk
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 
 import pytest
 from botocore.exceptions import ClientError
 
-from fssync.testing.servers import MotoAuth, MotoServer, S3Endpoint, SeaweedServer
+from fssync.testing.servers import MotoAuth, MotoServer, S3Endpoint, SeaweedServer, free_ports
+
+from .notify_servers import Inbox, Receiver
 
 S3_FIXTURES = frozenset({"seaweed", "moto", "s3", "bucket", "s3_env"})
 
@@ -97,3 +100,32 @@ def _delete_bucket(endpoint: S3Endpoint, name: str) -> None:
         if keys:
             client.delete_objects(Bucket=name, Delete={"Objects": keys, "Quiet": True})
     client.delete_bucket(Bucket=name)
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Inbox, int]]:
+    """A real SMTP server (aiosmtpd) on 127.0.0.1 that keeps what it receives."""
+    from aiosmtpd.controller import Controller
+
+    inbox = Inbox()
+    port = free_ports(1)[0]
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield inbox, port
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """An HTTP server on 127.0.0.1 that records every request (webhook tests)."""
+    server = Receiver()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)

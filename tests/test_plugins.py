@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 import fssync
@@ -80,3 +83,41 @@ def test_reporter_plugin_sees_every_event_and_the_report(tmp_path):
 def test_unknown_api_option_is_a_usage_error(tmp_path):
     with pytest.raises(fssync.UsageError, match="unknown option"):
         fssync.sync(str(tmp_path), str(tmp_path / "x"), no_such_option=1)
+
+
+def test_plugins_command_lists_every_plugin_with_its_distribution_and_hooks(capsys):
+    from fssync.cli import main
+    from fssync.hooks.manager import registered
+
+    folders = {
+        p.name
+        for p in (Path(__file__).resolve().parents[1] / "plugins").iterdir()
+        if (p / "__init__.py").exists()
+    }
+    with registered(SkipLogs()):
+        assert main(["plugins", "--json"]) == 0
+    rows = {row["module"]: row for row in json.loads(capsys.readouterr().out)["plugins"]}
+    assert folders <= set(rows)
+    for folder in folders:
+        assert (rows[folder]["distribution"], rows[folder]["version"]) == (
+            "fssync",
+            fssync.__version__,
+        )
+        assert rows[folder]["hooks"], folder
+    assert rows["fssync_report_email"]["hooks"] == [
+        "fssync_add_options",
+        "fssync_configure",
+        "fssync_run_finished",
+    ]
+    assert rows["fssync_report_progress"]["per_run_hooks"] == [
+        "fssync_event",
+        "fssync_run_finished",
+    ]
+    assert "fssync_filesystem_ready" in rows["fssync_report_log"]["per_run_hooks"]
+    direct = rows["SkipLogs"]
+    assert direct["distribution"] is None and direct["hooks"] == ["fssync_key_filters"]
+
+    assert main(["plugins"]) == 0
+    text = capsys.readouterr().out
+    assert f"report_html  (fssync {fssync.__version__}; module fssync_report_html)" in text
+    assert "    fssync_event  (per run)" in text

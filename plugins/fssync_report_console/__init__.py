@@ -1,4 +1,5 @@
-"""Console output: one line per change (rclone's sigils), a summary, or a JSON event stream."""
+"""Console output: one line per change (sigils), the summary and failures, or with ``--json`` a
+stream of JSON events (one object per line, the summary last)."""
 
 from __future__ import annotations
 
@@ -10,14 +11,8 @@ import fssync
 from fssync.secrets import scrub
 
 _SIGILS = {"copy": "+", "update": "*", "delete": "-", "move": ">"}
-
-
-def human_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if n < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"
+# Events too frequent for the JSON stream unless -v asks for them.
+_CHATTY = frozenset({"progress", "listing_progress"})
 
 
 class ConsoleReporter:
@@ -27,23 +22,36 @@ class ConsoleReporter:
         self.json = bool(config.get("json"))
         self.quiet = bool(config.get("quiet"))
         self.verbose = config.verbose
-        self.out = out or sys.stdout
-        self.err = err or sys.stderr
+        self._out = out
+        self._err = err
+
+    # Looked up at each line, not kept: a live progress display swaps sys.stdout for a proxy
+    # that prints above the bars.
+    @property
+    def out(self) -> TextIO:
+        return self._out or sys.stdout
+
+    @property
+    def err(self) -> TextIO:
+        return self._err or sys.stderr
 
     def _line(self, text: str, stream: TextIO | None = None) -> None:
         print(scrub(text), file=stream or self.out, flush=True)
 
+    def _json(self, obj: dict[str, Any]) -> None:
+        self._line(json.dumps(obj, ensure_ascii=False, default=str))
+
     @fssync.hookimpl
     def fssync_event(self, event: fssync.Event, config: fssync.Config) -> None:
         if self.json:
-            if event.name != "start" or self.verbose:
-                self._line(json.dumps(event.to_json(), ensure_ascii=False, default=str))
+            if event.name not in _CHATTY or self.verbose:
+                self._json(event.to_json())
             return
         f: dict[str, Any] = dict(event.fields)
         name = event.name
+        why = f"  ({f['reason']})" if self.verbose and f.get("reason") else ""
         if name in _SIGILS and not self.quiet:
-            extra = f"  ({f.get('reason')})" if self.verbose and f.get("reason") else ""
-            self._line(f"{_SIGILS[name]} {f['key']}{extra}")
+            self._line(f"{_SIGILS[name]} {f['key']}{why}")
         elif name == "would" and not self.quiet and (f["kind"] != "exclude" or self.verbose):
             self._line(f"{f['sigil']} {f['key']}  ({f['reason']})")
         elif name == "explain":
@@ -58,41 +66,40 @@ class ConsoleReporter:
             }[f["kind"]]
             self._line(f"{f['key']} {verb}: {f['reason']}")
         elif name == "failed":
-            self._line(f"! {f['key']}: {f['error']}", self.err)
+            self._line(f"! {f['key']}: {f['error']}{why}", self.err)
+        elif name == "retry" and self.verbose:
+            self._line(
+                f"retrying {f['key']} ({f['attempt']} of {f['of']}, in {f['delay']:.1f} s): "
+                f"{f['error']}",
+                self.err,
+            )
         elif name in ("rejected", "error") and not self.quiet:
             self._line(f"! {f['key']}: {f.get('reason') or f.get('error')}", self.err)
         elif name == "deletes_held":
             self._line(f"fssync: not deleting {f['count']} file(s): {f['reason']}", self.err)
-        elif name == "listing" and self.verbose > 1:
-            self._line(f"listing {f['url']}", self.err)
 
     @fssync.hookimpl
     def fssync_run_finished(self, report: fssync.Report, config: fssync.Config) -> None:
         if self.json:
-            self._line(json.dumps(report.summary()))
+            if report.error is not None:
+                self._json(
+                    {"event": "stopped", "error": report.error, "exit_code": report.exit_code}
+                )
+            self._json(report.summary())
+            return
+        if report.error is not None:
+            # The command line prints the error itself; say only what was done before it.
+            done = report.copied + report.updated + report.deleted + report.failed
+            if done and not self.quiet:
+                self._line(f"stopped early: {fssync.summary_line(report)}")
             return
         if self.quiet:
             return
-        rate = report.bytes / report.seconds if report.seconds > 0 else 0.0
-        verb = "would be " if report.dry_run else ""
-        parts = [
-            f"{report.copied} copied",
-            f"{report.updated} updated",
-            f"{report.deleted} deleted",
-            f"{report.skipped} unchanged",
-            f"{report.failed} failed",
-        ]
-        if report.renamed:
-            parts.insert(2, f"{report.renamed} renamed")
-        if report.excluded:
-            parts.append(f"{report.excluded} excluded")
-        head = "dry run, nothing changed: " if report.dry_run else ""
-        self._line(
-            f"{head}{', '.join(parts)}; {verb}{human_bytes(report.bytes)} in {report.seconds:.2f} s"
-            + (f" ({human_bytes(rate)}/s)" if rate and not report.dry_run else "")
-        )
-        for failure in report.failures:
-            self._line(f"  failed: {failure.key}: {failure.error}", self.err)
+        self._line(fssync.summary_line(report))
+        if report.failures:
+            self._line(f"{len(report.failures)} failure(s):", self.err)
+            for failure in report.failures:
+                self._line(f"  ! {failure.key}: {failure.error}", self.err)
 
 
 @fssync.hookimpl(trylast=True)

@@ -14,8 +14,28 @@ from .config import Config
 from .errors import ExitCode, FatalError, FssyncError, LocationError, UsageError
 from .hooks import hookimpl
 from .location import Capabilities, Location
-from .model import Action, Entry, Event, Failure, Kind, Outcome, Plan, Report, redact
+from .model import (
+    Action,
+    Entry,
+    Event,
+    Failure,
+    Kind,
+    Outcome,
+    Plan,
+    Report,
+    Sample,
+    Transfer,
+    redact,
+)
 from .planning import BUILTIN_MODES, Comparator, KeyFilter, Policy
+from .reporting import (
+    check_output_path,
+    human_bytes,
+    human_seconds,
+    report_document,
+    summary_line,
+    write_atomically,
+)
 
 __version__ = "0.1.0"
 
@@ -39,12 +59,20 @@ __all__ = [
     "Plan",
     "Policy",
     "Report",
+    "Sample",
+    "Transfer",
     "UsageError",
     "check",
+    "check_output_path",
     "hookimpl",
+    "human_bytes",
+    "human_seconds",
     "plan",
     "redact",
+    "report_document",
+    "summary_line",
     "sync",
+    "write_atomically",
 ]
 
 

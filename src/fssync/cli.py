@@ -37,14 +37,13 @@ def build_parser(hooks: object | None = None) -> Parser:
         description="Compare without transferring. Exit code 1 when they differ.",
     )
     add_sync_options(p, hooks, command="check")  # type: ignore[arg-type]
-    p.add_argument("--combined", action="store_true", help="also list equal files, as '= key'")
     p = sub.add_parser("ls", help="list a location")
     p.add_argument("url", metavar="URL")
     p.add_argument(
         "-r", "--recursive", action="store_true", help="list every file below (default: one level)"
     )
     p.add_argument("--json", action="store_true", help="one JSON object per line")
-    hooks.add_options(p)  # type: ignore[attr-defined]
+    hooks.add_options(p, "ls")  # type: ignore[attr-defined]
     p = sub.add_parser("plugins", help="the loaded plugins and the hooks each implements")
     p.add_argument("--json", action="store_true")
     p = sub.add_parser("demo", help="the whole job on an embedded local S3 server")
@@ -123,9 +122,10 @@ def _sync_like(ns: argparse.Namespace, hooks: object) -> int:
     config = Config(command=ns.command, src=ns.src, dst=ns.dst, options=_options(ns))
     if ns.command == "sync":
         report = run_sync(config, hooks)  # type: ignore[arg-type]
-        return int(ExitCode.OK if report.ok else ExitCode.PARTIAL)
-    from .commands import print_check
+        return report.exit_code
+    from .commands import check_lists, print_check
 
+    check_lists(config)
     plan = make_plan(config, hooks)  # type: ignore[arg-type]
     return print_check(plan, config)
 

@@ -7,14 +7,17 @@ import asyncio
 import datetime as dt
 import json
 import sys
+import types
 from typing import Any
 
 from .config import Config
 from .diagnose import diagnose
 from .errors import ExitCode, FssyncError
+from .hooks import PROJECT
 from .hooks.manager import Hooks
 from .location import parse
 from .model import Entry, Kind, Plan
+from .reporting import check_output_path, write_atomically
 from .secrets import scrub
 
 
@@ -72,6 +75,21 @@ def ls(ns: argparse.Namespace, hooks: Hooks) -> int:
     return int(ExitCode.OK)
 
 
+def per_run_hooks(plugin: object) -> list[str]:
+    """Hooks implemented by the classes a plugin module defines: the objects its
+    ``fssync_session`` returns, which exist only while a run does."""
+    if not isinstance(plugin, types.ModuleType):
+        return []
+    marker = PROJECT + "_impl"  # the attribute pluggy's hookimpl marker sets
+    found: set[str] = set()
+    for value in vars(plugin).values():
+        if isinstance(value, type) and value.__module__ == plugin.__name__:
+            for name, fn in vars(value).items():
+                if name.startswith("fssync_") and hasattr(fn, marker):
+                    found.add(name)
+    return sorted(found)
+
+
 def plugin_table(hooks: Hooks) -> list[dict[str, Any]]:
     pm = hooks.pm
     rows = []
@@ -87,6 +105,7 @@ def plugin_table(hooks: Hooks) -> list[dict[str, Any]]:
                 "distribution": dist[0] if dist else None,
                 "version": dist[1] if dist else None,
                 "hooks": sorted(c.name for c in callers),
+                "per_run_hooks": per_run_hooks(plugin),
             }
         )
     return sorted(rows, key=lambda r: r["name"])
@@ -104,50 +123,71 @@ def plugins(ns: argparse.Namespace, hooks: Hooks) -> int:
             if row["distribution"]
             else "registered directly"
         )
-        print(f"{row['name']}  ({dist})")
+        print(f"{row['name']}  ({dist}; module {row['module']})")
         for hook in row["hooks"]:
             print(f"    {hook}")
+        for hook in row["per_run_hooks"]:
+            print(f"    {hook}  (per run)")
     print(f"compare modes: {', '.join(modes)}")
     return 0
 
 
+# What check calls each kind of difference: its list option and its words.
+_CHECK = {
+    Kind.COPY: ("missing_on_dst", "only in source"),
+    Kind.DELETE: ("missing_on_src", "only in destination"),
+    Kind.UPDATE: ("differ", "differ"),
+    Kind.SKIP: ("match", "equal"),
+}
+
+
+def check_lists(config: Config) -> None:
+    """Refuse list files that cannot be written before comparing anything."""
+    for option, _ in _CHECK.values():
+        path = config.get(option)
+        if path:
+            check_output_path("--" + option.replace("_", "-"), path)
+
+
 def print_check(plan: Plan, config: Config) -> int:
-    """Print differences with sigils; exit 1 when any."""
-    differ = 0
+    """Print the differences with sigils (+ only in source, - only in destination, * differ,
+    = equal with --combined), write the --missing-on-dst style lists; exit 1 when any differ."""
     combined = bool(config.get("combined"))
-    out = []
+    as_json, quiet = bool(config.get("json")), bool(config.get("quiet"))
+    keys: dict[Kind, list[str]] = {kind: [] for kind in _CHECK}
     for a in plan.actions:
-        if a.kind is Kind.SKIP:
-            if combined:
-                out.append({"sigil": "=", "key": a.key, "reason": a.reason})
+        if a.kind not in _CHECK:
+            continue  # excluded by a filter: neither compared nor counted
+        keys[a.kind].append(a.key)
+        if a.kind is Kind.SKIP and not combined:
             continue
-        if a.kind is Kind.EXCLUDE:
-            continue
-        differ += 1
-        sigil = a.kind.value
-        out.append({"sigil": sigil, "key": a.key, "reason": a.reason})
-    for row in out:
-        if config.get("json"):
-            print(json.dumps({"event": "difference", **row}, ensure_ascii=False))
-        elif not config.get("quiet"):
-            print(
-                scrub(
-                    f"{row['sigil']} {row['key']}"
-                    + (f"  ({row['reason']})" if config.verbose else "")
-                )
-            )
-    summary = f"{differ} difference(s); {plan.src_count} file(s) in source, {plan.dst_count} in destination"
-    if config.get("json"):
+        if as_json:
+            name = "equal" if a.kind is Kind.SKIP else "difference"
+            row = {"event": name, "sigil": a.kind.value, "key": a.key, "reason": a.reason}
+            print(json.dumps(row, ensure_ascii=False))
+        elif not quiet:
+            why = f"  ({a.reason})" if config.verbose else ""
+            print(scrub(f"{a.kind.value} {a.key}{why}"))
+    for kind, (option, _) in _CHECK.items():
+        path = config.get(option)
+        if path:
+            write_atomically(path, "".join(k + "\n" for k in sorted(keys[kind])))
+    counts = {option: len(keys[kind]) for kind, (option, _) in _CHECK.items()}
+    differ = len(keys[Kind.COPY]) + len(keys[Kind.DELETE]) + len(keys[Kind.UPDATE])
+    if as_json:
+        summary = {
+            "event": "summary",
+            "differences": differ,
+            **counts,
+            "src_files": plan.src_count,
+            "dst_files": plan.dst_count,
+        }
+        print(json.dumps(summary))
+    elif not quiet:
+        parts = ", ".join(f"{len(keys[k])} {words}" for k, (_, words) in _CHECK.items())
         print(
-            json.dumps(
-                {
-                    "event": "summary",
-                    "differences": differ,
-                    "src_files": plan.src_count,
-                    "dst_files": plan.dst_count,
-                }
-            )
+            f"{differ} difference(s): {parts}; "
+            f"{plan.src_count} file(s) in source, {plan.dst_count} in destination",
+            file=sys.stderr,
         )
-    elif not config.get("quiet"):
-        print(summary, file=sys.stderr)
     return int(ExitCode.DIFFERENT if differ else ExitCode.OK)

@@ -4,7 +4,6 @@ writes, plugins report."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -13,7 +12,7 @@ import attrs
 from . import location as loc
 from .config import Config
 from .diagnose import diagnose
-from .errors import FssyncError, UsageError
+from .errors import ExitCode, FssyncError, UsageError
 from .hooks.manager import Hooks
 from .model import Action, Entry, Event, Failure, Kind, Outcome, Plan, Report
 from .planning import (
@@ -25,6 +24,7 @@ from .planning import (
     needs_hashes,
     pair_renames,
 )
+from .reporting import Tally
 from .secrets import scrub
 from .state import StateStore, enrich
 from .stores import Listing, Store, open_store
@@ -56,14 +56,16 @@ def _overlaps(a: str, b: str) -> bool:
 class Run:
     """One sync or check: owns the stores and the event loop's work."""
 
-    def __init__(self, config: Config, hooks: Hooks) -> None:
+    def __init__(self, config: Config, hooks: Hooks, tally: Tally | None = None) -> None:
         self.config = config
         self.hooks = hooks
+        self.tally = tally or Tally()
         self.sides = resolve(config)
         self.state = StateStore() if config.get("state", True) else None
         self._held: str | None = None
 
     def emit(self, event: Event) -> None:
+        self.tally.observe(event)
         self.hooks.event(event, self.config)
 
     async def _open(self, location: loc.Location, is_source: bool) -> Store:
@@ -82,9 +84,14 @@ class Run:
         return store
 
     async def _list(self, store: Store) -> Listing:
-        self.emit(Event("listing", {"url": store.location.url}))
+        url = store.location.url
+        self.emit(Event("listing", {"url": url}))
+
+        def progress(files: int) -> None:
+            self.emit(Event("listing_progress", {"url": url, "files": files}))
+
         try:
-            listing = await store.scan()
+            listing = await store.scan(progress)
         except FssyncError:
             raise
         except Exception as exc:  # noqa: BLE001
@@ -93,6 +100,7 @@ class Run:
         if self.state is not None and not store.location.capabilities.listing_has_mtime:
             records = await asyncio.to_thread(self.state.load, store.identity, store.location.root)
             entries = enrich(entries, records)
+        self.emit(Event("listed", {"url": url, "files": len(entries)}))
         for key, reason in listing.rejected:
             self.emit(Event("rejected", {"key": scrub(key), "reason": reason}))
         for key, reason in listing.errors:
@@ -221,7 +229,6 @@ class Run:
         return plan, src_store, dst_store, src, dst
 
     async def execute(self) -> tuple[Plan, Report]:
-        started = time.monotonic()
         plan, src_store, dst_store, src, dst = await self.plan_async()
         try:
             self._check_delete_safety(plan, src, dst)
@@ -231,7 +238,7 @@ class Run:
             explain = self.config.get("explain")
             if explain:
                 self.emit(Event("explain", _explain(plan, str(explain).strip("/"))))
-                return plan, self._report(plan, [], started, dry_run=True)
+                return plan, self._report(plan, [], dry_run=True)
             if self.config.dry_run:
                 for a in plan.actions:
                     if a.kind is not Kind.SKIP:
@@ -246,10 +253,10 @@ class Run:
                                 },
                             )
                         )
-                return plan, self._report(plan, [], started, dry_run=True)
+                return plan, self._report(plan, [], dry_run=True)
             outcomes = await self._transfer(plan, src_store, dst_store, src, dst)
             await asyncio.to_thread(self._remember, src_store, dst_store, outcomes)
-            return plan, self._report(plan, outcomes, started, dry_run=False, src=src, dst=dst)
+            return plan, self._report(plan, outcomes, dry_run=False, src=src, dst=dst)
         finally:
             await asyncio.gather(src_store.close(), dst_store.close())
 
@@ -327,7 +334,6 @@ class Run:
         self,
         plan: Plan,
         outcomes: list[Outcome],
-        started: float,
         *,
         dry_run: bool,
         src: Listing | None = None,
@@ -346,19 +352,21 @@ class Run:
             for key, reason in (*src.errors, *dst.errors):
                 failures.append(Failure(key, "list", f"cannot read: {reason}"))
         plan_counts = plan.counts()
-        return Report(
-            copied=counts[Kind.COPY],
-            updated=counts[Kind.UPDATE],
-            deleted=counts[Kind.DELETE],
-            skipped=plan_counts["skip"],
-            excluded=plan_counts["exclude"],
-            failed=len(failures),
-            bytes=moved,
-            seconds=time.monotonic() - started,
-            dry_run=dry_run,
-            failures=tuple(failures),
-            renamed=counts[Kind.MOVE],
-            deletes_held=self._held,
+        # The tally adds the duration, timeline and largest transfers from the run's events.
+        return self.tally.complete(
+            Report(
+                copied=counts[Kind.COPY],
+                updated=counts[Kind.UPDATE],
+                deleted=counts[Kind.DELETE],
+                skipped=plan_counts["skip"],
+                excluded=plan_counts["exclude"],
+                failed=len(failures),
+                bytes=moved,
+                dry_run=dry_run,
+                failures=tuple(failures),
+                renamed=counts[Kind.MOVE],
+                deletes_held=self._held,
+            )
         )
 
 
@@ -383,13 +391,37 @@ def _explain(plan: Plan, key: str) -> dict[str, Any]:
 
 
 def run_sync(config: Config, hooks: Hooks) -> Report:
-    """Run one sync in a fresh event loop, with the plugins' per-run objects registered."""
+    """Run one sync in a fresh event loop, with the plugins' per-run objects registered.
+
+    Reporters get `fssync_run_finished` also when the run stops early, with a report whose
+    `error` says why, so a night run that could not finish still leaves its record.
+    """
     hooks.configure(config)
     with hooks.session(config):
-        run = Run(config, hooks)
-        _, report = _run_loop(run.execute, config)
+        tally = Tally()
+        try:
+            run = Run(config, hooks, tally)
+            _, report = _run_loop(run.execute, config)
+        except BaseException as exc:
+            why, code = _stop_reason(exc)
+            try:
+                hooks.run_finished(tally.stopped(why, code, dry_run=config.dry_run), config)
+            except Exception:  # noqa: BLE001 - the error that stopped the run matters more
+                pass
+            raise
         hooks.run_finished(report, config)
     return report
+
+
+def _stop_reason(exc: BaseException) -> tuple[str, int]:
+    """What a run that stopped early tells its reporters, and its exit code."""
+    if isinstance(exc, FssyncError):
+        return str(exc), int(exc.exit_code)
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted", int(ExitCode.INTERRUPTED)
+    from .diagnose import first_line
+
+    return f"unexpected error: {type(exc).__name__}: {first_line(exc)}", int(ExitCode.FATAL)
 
 
 def make_plan(config: Config, hooks: Hooks) -> Plan:

@@ -12,6 +12,8 @@ from typing import Any
 
 import attrs
 
+from .errors import ExitCode
+
 
 class Side(enum.Enum):
     SRC = "src"
@@ -117,8 +119,32 @@ class Failure:
 
 
 @attrs.frozen
+class Sample:
+    """Progress at one moment of a run: `seconds` after the start, `bytes` and `files` written
+    so far. A report's timeline is a short series of these (the throughput chart)."""
+
+    seconds: float
+    bytes: int
+    files: int
+
+
+@attrs.frozen
+class Transfer:
+    """One finished copy or update, kept for the largest-transfers list of a report."""
+
+    key: str
+    kind: str
+    bytes: int
+    seconds: float
+
+
+@attrs.frozen
 class Report:
-    """What a run did. `failed` counts failures; `failures` names them."""
+    """What a run did. `failed` counts failures; `failures` names them.
+
+    `error` is set when the run stopped early (a fatal error, an interrupt): the counts are then
+    what was done before it stopped, and `exit_code` is the code the command line exits with.
+    """
 
     copied: int = 0
     updated: int = 0
@@ -132,10 +158,30 @@ class Report:
     excluded: int = 0
     renamed: int = 0
     deletes_held: str | None = None  # why deletions were not run, when they were planned
+    started: float | None = None  # wall-clock time (seconds since the epoch) the run started
+    retries: int = 0  # transfer attempts that failed and were tried again
+    timeline: tuple[Sample, ...] = ()
+    largest: tuple[Transfer, ...] = ()  # the largest transfers, largest first
+    planned_files: int = 0  # copies, updates and deletes the plan held
+    planned_bytes: int = 0
+    error: str | None = None
+    abort_code: int | None = None  # the exit code of a run that stopped early
 
     @property
     def ok(self) -> bool:
-        return self.failed == 0 and self.deletes_held is None
+        return self.failed == 0 and self.deletes_held is None and self.error is None
+
+    @property
+    def exit_code(self) -> int:
+        """The command line's exit code for this run (see the exit-code reference)."""
+        if self.abort_code is not None:
+            return self.abort_code
+        return int(ExitCode.OK if self.ok else ExitCode.PARTIAL)
+
+    @property
+    def rate(self) -> float:
+        """Bytes written per second over the whole run (0 when nothing was timed)."""
+        return self.bytes / self.seconds if self.seconds > 0 else 0.0
 
     def summary(self) -> dict[str, Any]:
         return {

@@ -130,6 +130,18 @@ def add_sync_options(parser: argparse.ArgumentParser, hooks: Hooks, *, command: 
             metavar="SECONDS",
             help="first retry delay, doubled each time (default 0.2)",
         )
+    if command == "check":
+        lists = parser.add_argument_group("what to print")
+        lists.add_argument(
+            "--combined", action="store_true", help="also print equal files, as '= key'"
+        )
+        for flag, what in (
+            ("--missing-on-dst", "files only in the source (+)"),
+            ("--missing-on-src", "files only in the destination (-)"),
+            ("--differ", "files on both sides that differ (*)"),
+            ("--match", "files on both sides that are equal (=)"),
+        ):
+            lists.add_argument(flag, metavar="FILE", help=f"write the {what} to FILE, one a line")
     out = parser.add_argument_group("output")
     out.add_argument("--json", action="store_true", help="one JSON object per line on stdout")
     out.add_argument("-v", "--verbose", action="count", default=0, help="say more (repeatable)")
@@ -140,7 +152,7 @@ def add_sync_options(parser: argparse.ArgumentParser, hooks: Hooks, *, command: 
         action="store_false",
         help="do not use or update the local record of synced objects",
     )
-    hooks.add_options(parser)
+    hooks.add_options(parser, command)
 
 
 def sync_parser(hooks: Hooks, command: str = "sync") -> Parser:

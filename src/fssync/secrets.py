@@ -5,7 +5,10 @@ Plugins that handle a secret call `register(value)`; everything user-visible pas
 
 from __future__ import annotations
 
+import re
 import threading
+from collections.abc import Mapping
+from typing import Any
 
 from .model import redact
 
@@ -28,3 +31,36 @@ def scrub(text: str) -> str:
         if secret in text:
             text = text.replace(secret, redact(secret))
     return text
+
+
+# Option names that say their value is a secret, whether or not a plugin registered it.
+_SECRET_NAME = re.compile(r"secret|password|passwd|token|credential|private", re.IGNORECASE)
+
+
+def redact_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """A JSON-ready copy of a run's options that is safe to record or send.
+
+    Options whose name says they hold a secret are redacted, every string passes `scrub`, values
+    that are not plain JSON become strings, and private entries (a leading ``_``) are left out.
+    """
+    out: dict[str, Any] = {}
+    for name, value in sorted(options.items()):
+        if name.startswith("_"):
+            continue
+        if value is not None and _SECRET_NAME.search(name) and not isinstance(value, bool):
+            out[name] = redact(str(value))
+        else:
+            out[name] = _plain(value)
+    return out
+
+
+def _plain(value: Any) -> Any:
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return scrub(str(value))

@@ -13,7 +13,7 @@ import attrs
 from .diagnose import diagnose
 from .errors import FssyncError
 from .model import Action, Entry, Event, Kind, Outcome
-from .stores import Store
+from .stores import Reader, Store
 
 Emit = Callable[[Event], None]
 OptionsFor = Callable[[Action], Mapping[str, Any]]
@@ -34,7 +34,58 @@ class TransferSettings:
     retry_sleep: float = 0.2
 
 
-async def copy_one(src: Store, dst: Store, action: Action, options: Mapping[str, Any]) -> Entry:
+class CountingReader(Reader):
+    """A source reader that reports how many bytes of the file have been read so far.
+
+    The count is reported after each read that does not finish the file (the copy or update
+    event that follows reports the whole size), so small files read in one go cost nothing.
+    """
+
+    def __init__(self, inner: Reader, on_bytes: Callable[[int], None]) -> None:
+        self._inner = inner
+        self._on_bytes = on_bytes
+        self._done = 0
+        self.ranged = inner.ranged
+
+    @property
+    def size(self) -> int:  # type: ignore[override]
+        return self._inner.size
+
+    @property
+    def mtime(self) -> float | None:  # type: ignore[override]
+        return self._inner.mtime  # an S3 reader learns it from its first GET
+
+    @property
+    def etag(self) -> str | None:  # type: ignore[override]
+        return self._inner.etag
+
+    def _count(self, data: bytes | None) -> None:
+        if data:
+            self._done += len(data)
+            if self._done < self._inner.size:
+                self._on_bytes(self._done)
+
+    async def read(self, n: int = -1) -> bytes:
+        data = await self._inner.read(n)
+        self._count(data)
+        return data
+
+    async def read_range(self, offset: int, length: int) -> bytes | None:
+        data = await self._inner.read_range(offset, length)
+        self._count(data)
+        return data
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+async def copy_one(
+    src: Store,
+    dst: Store,
+    action: Action,
+    options: Mapping[str, Any],
+    on_bytes: Callable[[int], None] | None = None,
+) -> Entry:
     """Server-side copy when the store can, else stream from source to destination."""
     entry = action.src
     assert entry is not None
@@ -46,6 +97,8 @@ async def copy_one(src: Store, dst: Store, action: Action, options: Mapping[str,
     if written is not None:
         return written
     reader = await src.open(entry)
+    if on_bytes is not None:
+        reader = CountingReader(reader, on_bytes)
     try:
         written = await dst.write(entry, reader, options)
     finally:
@@ -64,9 +117,13 @@ async def _attempt(
     emit: Emit,
 ) -> Outcome:
     attempt = 0
+
+    def on_bytes(done: int) -> None:
+        emit(Event("progress", {"key": action.key, "bytes": done, "size": action.size}))
+
     while True:
         try:
-            written = await copy_one(src, dst, action, options)
+            written = await copy_one(src, dst, action, options, on_bytes)
             moved = 0 if action.kind is Kind.MOVE else written.size  # a move sends no content
             return Outcome(action, ok=True, bytes=moved, written=written)
         except asyncio.CancelledError:
@@ -85,6 +142,7 @@ async def _attempt(
                     {
                         "key": action.key,
                         "attempt": attempt,
+                        "of": settings.retries,
                         "error": diag.message,
                         "delay": round(delay, 3),
                     },
@@ -107,18 +165,34 @@ async def run_transfers(
 
     async def worker() -> None:
         for action in queue:
-            emit(Event("start", {"key": action.key, "size": action.size}))
+            kind = action.kind.name.lower()
+            emit(
+                Event(
+                    "start",
+                    {"key": action.key, "kind": kind, "size": action.size, "reason": action.reason},
+                )
+            )
             outcome = await _attempt(src, dst, action, options_for(action), settings, emit)
             outcomes.append(outcome)
             if outcome.ok:
-                name = {Kind.COPY: "copy", Kind.UPDATE: "update", Kind.MOVE: "move"}[action.kind]
                 emit(
                     Event(
-                        name, {"key": action.key, "bytes": outcome.bytes, "reason": action.reason}
+                        kind, {"key": action.key, "bytes": outcome.bytes, "reason": action.reason}
                     )
                 )
             else:
-                emit(Event("failed", {"key": action.key, "error": outcome.error}))
+                emit(
+                    Event(
+                        "failed",
+                        {
+                            "key": action.key,
+                            "kind": kind,
+                            "size": action.size,
+                            "reason": action.reason,
+                            "error": outcome.error,
+                        },
+                    )
+                )
 
     async with asyncio.TaskGroup() as tg:
         for _ in range(max(1, settings.transfers)):
@@ -140,7 +214,18 @@ async def run_deletes(dst: Store, actions: list[Action], emit: Emit) -> list[Out
     for a in actions:
         if a.key in failed:
             outcomes.append(Outcome(a, ok=False, error=f"{a.key}: {failed[a.key]}"))
-            emit(Event("failed", {"key": a.key, "error": failed[a.key]}))
+            emit(
+                Event(
+                    "failed",
+                    {
+                        "key": a.key,
+                        "kind": "delete",
+                        "size": 0,
+                        "reason": a.reason,
+                        "error": failed[a.key],
+                    },
+                )
+            )
         else:
             outcomes.append(Outcome(a, ok=True))
             emit(Event("delete", {"key": a.key, "reason": a.reason}))

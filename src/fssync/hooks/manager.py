@@ -6,6 +6,7 @@ import importlib.metadata
 from argparse import ArgumentParser
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import pluggy
@@ -17,14 +18,33 @@ from ..model import Action, Entry, Event, Plan, Report
 from ..planning import Comparator, KeyFilter
 from . import PROJECT, specs
 
+# Plugins every manager made in this context registers too (see `registered`).
+_AMBIENT: ContextVar[tuple[object, ...]] = ContextVar("fssync_ambient_plugins", default=())
+
+
+@contextmanager
+def registered(*plugins: object) -> Iterator[None]:
+    """Register `plugins` in every run started inside the block, from Python or from
+    ``fssync.cli.main``: how test helpers such as ``fssync.testing.capture_events`` reach runs
+    they do not start themselves."""
+    token = _AMBIENT.set((*_AMBIENT.get(), *plugins))
+    try:
+        yield
+    finally:
+        _AMBIENT.reset(token)
+
 
 def make_hooks(
-    *, entry_points: bool = True, plugins: Iterable[object] = (), disable: Iterable[str] = ()
+    *,
+    entry_points: bool = True,
+    plugins: Iterable[object] = (),
+    disable: Iterable[str] = (),
+    ambient: bool = True,
 ) -> Hooks:
     """A fresh manager: the built-ins and third-party plugins arrive through the entry points.
 
     Entry points are registered in name order so that option lists and the generated docs are
-    the same on every machine.
+    the same on every machine. `ambient=False` leaves out the plugins of `registered` blocks.
     """
     pm = pluggy.PluginManager(PROJECT)
     pm.add_hookspecs(specs)
@@ -42,8 +62,9 @@ def make_hooks(
             pm.register(plugin, name=ep.name)
             if ep.dist is not None:
                 distributions[ep.name] = (ep.dist.name, ep.dist.version)
-    for plugin in plugins:
-        pm.register(plugin)
+    for plugin in (*(_AMBIENT.get() if ambient else ()), *plugins):
+        if not pm.is_registered(plugin):
+            pm.register(plugin)
     return Hooks(pm, distributions)
 
 
@@ -73,8 +94,8 @@ class Hooks:
         self.distributions = dict(distributions or {})  # plugin name -> (distribution, version)
         self._h = pm.hook
 
-    def add_options(self, parser: ArgumentParser) -> None:
-        self._h.fssync_add_options(parser=parser)
+    def add_options(self, parser: ArgumentParser, command: str) -> None:
+        self._h.fssync_add_options(parser=parser, command=command)
 
     def configure(self, config: Config) -> None:
         self._h.fssync_configure(config=config)

@@ -26,13 +26,14 @@ if TYPE_CHECKING:
 
 
 @hookspec
-def fssync_add_options(parser: ArgumentParser) -> None:
-    """Add command-line options to the commands that run a sync (``sync``, ``check``).
+def fssync_add_options(parser: ArgumentParser, command: str) -> None:
+    """Add command-line options to the commands that reach a store (``sync``, ``check``, ``ls``).
 
     Every option becomes a keyword of the Python API (``fssync.sync(..., name=value)``) and is
-    readable from ``config.get(name)``.
+    readable from ``config.get(name)``. Reporters add theirs for ``sync`` only.
 
-    :param parser: the argparse parser (or argument group) of a sync-like command.
+    :param parser: the argparse parser (or argument group) of the command.
+    :param command: which command is being built: ``"sync"``, ``"check"`` or ``"ls"``.
     """
 
 
@@ -155,9 +156,12 @@ def fssync_session(config: Config) -> object | None:
 
 @hookspec
 def fssync_event(event: Event, config: Config) -> None:
-    """Receive one event: ``plan``, ``copy``, ``update``, ``delete``, ``failed``, ``skip``, ...
+    """Receive one event: ``listing``, ``plan``, ``start``, ``progress``, ``copy``, ``retry``,
+    ``failed``, ``delete``, ... (every name and field: docs/reference/json.md).
 
-    ``event.to_json()`` gives the JSON object of the ``--json`` stream. Events never hold secrets.
+    Called on the run's event-loop thread, so a reporter needs no locks; keep it quick, since
+    transfers wait while it runs. ``event.to_json()`` gives the JSON object of the ``--json``
+    stream. Events never hold secrets.
 
     :param event: the event.
     :param config: the options of this run.
@@ -167,6 +171,11 @@ def fssync_event(event: Event, config: Config) -> None:
 @hookspec
 def fssync_run_finished(report: Report, config: Config) -> None:
     """Called once at the end of a run with the final report (also after a dry run).
+
+    Also called when the run stops early (a fatal error such as rejected credentials, or an
+    interrupt): then ``report.error`` says why, the counts say what was done before, and
+    ``report.exit_code`` is the code the command line exits with. ``fssync.report_document``
+    turns the report into the JSON document of ``--report``.
 
     :param report: the frozen report.
     :param config: the options of this run.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
@@ -12,6 +12,10 @@ from ..location import Location
 from ..model import Entry
 
 CHUNK = 1 << 20  # streaming read size
+LISTING_STEP = 1000  # a listing reports its progress about every this many files
+
+# Called during a listing with the number of files found so far.
+ListingProgress = Callable[[int], None]
 
 
 @attrs.frozen
@@ -53,7 +57,8 @@ class Store(abc.ABC):
     identity: str = ""
 
     @abc.abstractmethod
-    async def scan(self) -> Listing: ...
+    async def scan(self, progress: ListingProgress | None = None) -> Listing:
+        """List every file under the root; call `progress` now and then on long listings."""
 
     @abc.abstractmethod
     async def open(self, entry: Entry) -> Reader: ...

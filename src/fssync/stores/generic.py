@@ -10,7 +10,7 @@ from typing import Any
 from .. import location as loc
 from ..location import Location
 from ..model import Entry
-from .base import Listing, Reader, Store
+from .base import Listing, ListingProgress, Reader, Store
 
 SMALL = 8 << 20
 
@@ -75,8 +75,8 @@ class FsspecStore(Store):
         )
         return cls(location, fs)
 
-    async def scan(self) -> Listing:
-        return await asyncio.to_thread(self._scan)
+    async def scan(self, progress: ListingProgress | None = None) -> Listing:
+        return await asyncio.to_thread(self._scan)  # fsspec's find() answers all at once
 
     def _scan(self) -> Listing:
         root = self.location.root

@@ -12,7 +12,7 @@ from typing import Any
 from ..errors import LocationError
 from ..location import Location
 from ..model import Entry
-from .base import CHUNK, Listing, Reader, Store
+from .base import CHUNK, LISTING_STEP, Listing, ListingProgress, Reader, Store
 
 SMALL = 256 * 1024  # below this, file I/O runs inline: a thread hop costs more than the read
 TEMP_MARK = ".fssync-tmp-"
@@ -21,9 +21,12 @@ RANGE_SIZE = 8 << 20
 RANGE_PARALLEL = 4
 
 
-def walk(root: str) -> tuple[dict[str, Entry], list[tuple[str, str]], list[tuple[str, str]]]:
+def walk(
+    root: str, progress: ListingProgress | None = None
+) -> tuple[dict[str, Entry], list[tuple[str, str]], list[tuple[str, str]]]:
     """List regular files under root with one scandir per folder (stat comes with the entry)."""
     entries: dict[str, Entry] = {}
+    reported = 0
     rejected: list[tuple[str, str]] = []
     errors: list[tuple[str, str]] = []
     stack = [("", root)]
@@ -55,6 +58,9 @@ def walk(root: str) -> tuple[dict[str, Entry], list[tuple[str, str]], list[tuple
                 continue  # a leftover of an interrupted run, never a user file
             mtime = st.st_mtime_ns / 1e9
             entries[key] = Entry(key=key, size=st.st_size, mtime=mtime, stamp=mtime)
+        if progress is not None and len(entries) - reported >= LISTING_STEP:
+            reported = len(entries)
+            progress(reported)
     return entries, rejected, errors
 
 
@@ -85,7 +91,7 @@ class LocalStore(Store):
         self.identity = "file://"
         self.is_source = is_source
 
-    async def scan(self) -> Listing:
+    async def scan(self, progress: ListingProgress | None = None) -> Listing:
         root = self.location.root
         if not os.path.exists(root):
             if self.is_source:
@@ -97,7 +103,14 @@ class LocalStore(Store):
             raise LocationError(
                 f"{self.location.url!r} is a file, not a folder: sync takes folders"
             )
-        entries, rejected, errors = await asyncio.to_thread(walk, root)
+        report = None
+        if progress is not None:
+            loop = asyncio.get_running_loop()
+
+            def report(count: int) -> None:  # from the walking thread to the event loop
+                loop.call_soon_threadsafe(progress, count)
+
+        entries, rejected, errors = await asyncio.to_thread(walk, root, report)
         return Listing(entries=entries, rejected=tuple(rejected), errors=tuple(errors))
 
     async def open(self, entry: Entry) -> Reader:

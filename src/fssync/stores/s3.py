@@ -15,7 +15,7 @@ from typing import Any
 from .. import __version__
 from ..location import Location
 from ..model import Entry
-from .base import Listing, Reader, Store
+from .base import Listing, ListingProgress, Reader, Store
 
 MTIME_KEY = "mtime"  # stored as x-amz-meta-mtime, seconds since the epoch (rclone's convention)
 MD5_KEY = "md5"  # x-amz-meta-md5: hex MD5 of the content, known before the upload
@@ -152,7 +152,7 @@ class S3Store(Store):
     def _key(self, key: str) -> str:
         return self.prefix + key
 
-    async def scan(self) -> Listing:
+    async def scan(self, progress: ListingProgress | None = None) -> Listing:
         from .. import location as loc
 
         entries: dict[str, Entry] = {}
@@ -181,6 +181,8 @@ class S3Store(Store):
                 )
             if not resp.get("IsTruncated"):
                 break
+            if progress is not None:
+                progress(len(entries))
             token = resp.get("NextContinuationToken")
         return Listing(entries=entries, rejected=tuple(rejected))
 

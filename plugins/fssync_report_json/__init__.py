@@ -1,0 +1,41 @@
+"""``--report FILE``: the whole run as one JSON document (schema: docs/reference/report.md),
+written when the run ends, also when it stops early, so a night run always leaves its record."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import fssync
+
+
+@fssync.hookimpl(trylast=True)
+def fssync_add_options(parser: argparse.ArgumentParser, command: str) -> None:
+    if command != "sync":
+        return
+    group = parser.add_argument_group("run report")
+    group.add_argument(
+        "--report",
+        metavar="FILE",
+        help="write the whole run to FILE as one JSON document: options (secrets redacted), "
+        "counts, bytes, time, throughput, every failure, exit code",
+    )
+
+
+@fssync.hookimpl(trylast=True)
+def fssync_configure(config: fssync.Config) -> None:
+    if config.get("report"):
+        fssync.check_output_path("--report", config.get("report"))
+
+
+@fssync.hookimpl(trylast=True)
+def fssync_run_finished(report: fssync.Report, config: fssync.Config) -> None:
+    path = config.get("report")
+    if not path:
+        return
+    document = fssync.report_document(report, config)
+    try:
+        fssync.write_atomically(path, json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+    except OSError as exc:
+        print(f"fssync: could not write --report {path!r}: {exc.strerror or exc}", file=sys.stderr)

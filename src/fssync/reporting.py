@@ -1,0 +1,267 @@
+"""Running statistics of one run, kept from its events, and the run's JSON document.
+
+The engine feeds every event it emits to a `Tally` before the reporters see it, so every reporter
+gets the same timeline, largest transfers and retry count in the final `Report`, and a run that
+stops early still has a report of what it did. `report_document` turns a report and the run's
+options into the one JSON document that ``--report``, the webhook and the HTML page share (its
+schema: docs/reference/report.schema.json).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import heapq
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+
+from .config import Config
+from .errors import UsageError
+from .model import Event, Failure, Report, Sample, Transfer
+from .secrets import redact_options, scrub
+
+SCHEMA = "fssync-report/1"
+TIMELINE_POINTS = 120  # at most this many samples: enough for a chart, small for 1M files
+LARGEST = 10
+
+
+class Tally:
+    """Counts and times what the events say; one per run, fed on the event loop's thread."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self.t0 = clock()
+        self.started = time.time()
+        self.counts = {"copy": 0, "update": 0, "delete": 0}
+        self.bytes = 0
+        self.retries = 0
+        self.failures: list[Failure] = []
+        self.plan: dict[str, int] | None = None
+        self._starts: dict[str, float] = {}
+        self._largest: list[tuple[int, str, Transfer]] = []  # a min-heap of the largest
+        self._timeline: list[Sample] = [Sample(0.0, 0, 0)]
+        self._step = 0.1  # seconds between samples; doubled whenever the timeline is full
+
+    def observe(self, event: Event) -> None:
+        name, f = event.name, event.fields
+        if name == "start":
+            self._starts[f["key"]] = self._clock()
+        elif name in ("copy", "update"):
+            now = self._clock()
+            began = self._starts.pop(f["key"], now)
+            size = int(f.get("bytes", 0))
+            self.counts[name] += 1
+            self.bytes += size
+            self._keep_largest(Transfer(f["key"], name, size, now - began))
+            self._sample(now)
+        elif name == "delete":
+            self.counts["delete"] += 1
+        elif name == "failed":
+            self._starts.pop(f["key"], None)
+            self.failures.append(Failure(f["key"], str(f.get("kind", "")), str(f["error"])))
+        elif name == "retry":
+            self.retries += 1
+        elif name == "plan":
+            self.plan = {k: int(v) for k, v in f.items()}
+
+    @property
+    def files(self) -> int:
+        """Files written so far."""
+        return self.counts["copy"] + self.counts["update"]
+
+    def _keep_largest(self, t: Transfer) -> None:
+        item = (t.bytes, t.key, t)
+        if len(self._largest) < LARGEST:
+            heapq.heappush(self._largest, item)
+        elif item[:2] > self._largest[0][:2]:
+            heapq.heapreplace(self._largest, item)
+
+    def _sample(self, now: float) -> None:
+        sample = Sample(round(now - self.t0, 3), self.bytes, self.files)
+        if len(self._timeline) > 1 and sample.seconds - self._timeline[-2].seconds < self._step:
+            self._timeline[-1] = sample  # still inside the current step: move its end forward
+            return
+        self._timeline.append(sample)
+        if len(self._timeline) > TIMELINE_POINTS:
+            kept = self._timeline[::2]
+            if kept[-1] is not sample:
+                kept.append(sample)
+            self._timeline = kept
+            self._step *= 2
+
+    @property
+    def seconds(self) -> float:
+        return self._clock() - self.t0
+
+    @property
+    def largest(self) -> tuple[Transfer, ...]:
+        return tuple(t for _, _, t in sorted(self._largest, reverse=True))
+
+    @property
+    def timeline(self) -> tuple[Sample, ...]:
+        end = Sample(round(self.seconds, 3), self.bytes, self.files)
+        if end.seconds > self._timeline[-1].seconds:
+            return (*self._timeline, end)
+        return tuple(self._timeline)
+
+    def complete(self, report: Report) -> Report:
+        """The engine's report plus what only the events show."""
+        plan = self.plan or {}
+        return attrs.evolve(
+            report,
+            seconds=self.seconds,  # from the same clock as the timeline, set-up included
+            started=self.started,
+            retries=self.retries,
+            timeline=self.timeline,
+            largest=self.largest,
+            planned_files=plan.get("copy", 0) + plan.get("update", 0) + plan.get("delete", 0),
+            planned_bytes=plan.get("bytes", 0),
+        )
+
+    def stopped(self, error: str, exit_code: int, *, dry_run: bool) -> Report:
+        """The report of a run that stopped early: what the events say was done."""
+        plan = self.plan or {}
+        return self.complete(
+            Report(
+                copied=self.counts["copy"],
+                updated=self.counts["update"],
+                deleted=self.counts["delete"],
+                skipped=plan.get("skip", 0),
+                excluded=plan.get("exclude", 0),
+                failed=len(self.failures),
+                bytes=self.bytes,
+                seconds=self.seconds,
+                dry_run=dry_run,
+                failures=tuple(self.failures),
+                error=scrub(error),
+                abort_code=exit_code,
+            )
+        )
+
+
+def check_output_path(option: str, path: str) -> None:
+    """Refuse a report or log path that cannot be written, before the run rather than after."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise UsageError(f"{option} {path!r}: folder {folder!r} does not exist")
+    if os.path.isdir(path):
+        raise UsageError(f"{option} {path!r} is a folder: give a file name")
+
+
+def write_atomically(path: str, text: str) -> None:
+    """Readers never see half a file: write a temporary file beside it, then rename it."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, temp = tempfile.mkstemp(dir=folder, prefix=".fssync-report-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(temp, path)
+    except BaseException:
+        try:
+            os.unlink(temp)
+        except OSError:
+            pass
+        raise
+
+
+def human_bytes(n: float) -> str:
+    """1536 -> '1.5 KiB': binary units, one decimal above a KiB."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+def human_seconds(seconds: float) -> str:
+    """0.52 -> '0.52 s', 75 -> '1 min 15 s', 3725 -> '1 h 2 min'."""
+    if seconds < 60:
+        return f"{seconds:.2f} s"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min"
+
+
+def summary_line(report: Report) -> str:
+    """The one-line human summary the console prints and the e-mail's subject builds on."""
+    parts = [
+        f"{report.copied} copied",
+        f"{report.updated} updated",
+        f"{report.deleted} deleted",
+        f"{report.skipped} unchanged",
+        f"{report.failed} failed",
+    ]
+    if report.renamed:
+        parts.insert(2, f"{report.renamed} renamed")
+    if report.excluded:
+        parts.append(f"{report.excluded} excluded")
+    if report.retries:
+        parts.append(f"{report.retries} retried")
+    head = "dry run, nothing changed: " if report.dry_run else ""
+    verb = "would be " if report.dry_run else ""
+    line = f"{head}{', '.join(parts)}; {verb}{human_bytes(report.bytes)}"
+    line += f" in {human_seconds(report.seconds)}"
+    if report.rate and not report.dry_run:
+        line += f" ({human_bytes(report.rate)}/s)"
+    return line
+
+
+def _iso(epoch: float | None) -> str | None:
+    if epoch is None:
+        return None
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat(timespec="milliseconds")
+
+
+def report_document(report: Report, config: Config) -> dict[str, Any]:
+    """The whole run as one JSON-ready document: what ``--report FILE`` writes.
+
+    Options are redacted (registered secrets and any option whose name says it holds a secret),
+    and every string that reaches the document passes `scrub`.
+    """
+    from . import __version__
+
+    finished = report.started + report.seconds if report.started is not None else None
+    return {
+        "schema": SCHEMA,
+        "fssync_version": __version__,
+        "command": config.command,
+        "src": scrub(config.src),
+        "dst": scrub(config.dst or ""),
+        "dry_run": report.dry_run,
+        "started": _iso(report.started),
+        "finished": _iso(finished),
+        "seconds": round(report.seconds, 3),
+        "exit_code": report.exit_code,
+        "ok": report.ok,
+        "error": report.error,
+        "options": redact_options(config.options),
+        "plan": {"files": report.planned_files, "bytes": report.planned_bytes},
+        "counts": {
+            "copied": report.copied,
+            "updated": report.updated,
+            "deleted": report.deleted,
+            "skipped": report.skipped,
+            "excluded": report.excluded,
+            "failed": report.failed,
+        },
+        "bytes": report.bytes,
+        "bytes_per_second": round(report.rate, 1),
+        "retries": report.retries,
+        "deletes_held": report.deletes_held,
+        "failures": [
+            {"key": scrub(f.key), "kind": f.kind, "error": scrub(f.error)} for f in report.failures
+        ],
+        "largest": [
+            {"key": scrub(t.key), "kind": t.kind, "bytes": t.bytes, "seconds": round(t.seconds, 3)}
+            for t in report.largest
+        ],
+        "timeline": [
+            {"seconds": s.seconds, "bytes": s.bytes, "files": s.files} for s in report.timeline
+        ],
+    }
