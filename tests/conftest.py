@@ -31,6 +31,14 @@ _AWS_ENV = (
 )
 
 
+@pytest.fixture(autouse=True)
+def _clean_environment(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    """No test sees the developer's AWS variables or fssync config file."""
+    for name in (*_AWS_ENV, "FSSYNC_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("xdg-config")))
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark every test that needs a server with `s3`."""
     for item in items:

@@ -10,21 +10,26 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from .config import Config
-from .errors import ExitCode, FatalError, FssyncError, LocationError, UsageError
+from .auth import CredentialProvider, Credentials, StaticAuth, resolve_static
+from .config import Config, Layer, Setting
+from .errors import AuthError, ExitCode, FatalError, FssyncError, LocationError, UsageError
 from .hooks import hookimpl
 from .location import Capabilities, Location
 from .model import Action, Entry, Event, Failure, Kind, Outcome, Plan, Report, redact
 from .planning import BUILTIN_MODES, Comparator, KeyFilter, Policy
+from .remotes import Remote
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BUILTIN_MODES",
     "Action",
+    "AuthError",
     "Capabilities",
     "Comparator",
     "Config",
+    "CredentialProvider",
+    "Credentials",
     "Entry",
     "Event",
     "ExitCode",
@@ -33,17 +38,22 @@ __all__ = [
     "FssyncError",
     "KeyFilter",
     "Kind",
+    "Layer",
     "Location",
     "LocationError",
     "Outcome",
     "Plan",
     "Policy",
+    "Remote",
     "Report",
+    "Setting",
+    "StaticAuth",
     "UsageError",
     "check",
     "hookimpl",
     "plan",
     "redact",
+    "resolve_static",
     "sync",
 ]
 

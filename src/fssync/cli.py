@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from . import __version__
 from .errors import ExitCode, FssyncError, UsageError
-from .options import Parser, add_sync_options
+from .options import Parser, add_config_option, add_sync_options
 
 COMMANDS = ("sync", "check", "ls", "plugins", "demo")
 
@@ -44,6 +44,7 @@ def build_parser(hooks: object | None = None) -> Parser:
         "-r", "--recursive", action="store_true", help="list every file below (default: one level)"
     )
     p.add_argument("--json", action="store_true", help="one JSON object per line")
+    add_config_option(p)
     hooks.add_options(p)  # type: ignore[attr-defined]
     p = sub.add_parser("plugins", help="the loaded plugins and the hooks each implements")
     p.add_argument("--json", action="store_true")

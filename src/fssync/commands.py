@@ -15,6 +15,8 @@ from .errors import ExitCode, FssyncError
 from .hooks.manager import Hooks
 from .location import parse
 from .model import Entry, Kind, Plan
+from .options import plugin_option_names
+from .remotes import load_remotes
 from .secrets import scrub
 
 
@@ -31,7 +33,7 @@ def ls(ns: argparse.Namespace, hooks: Hooks) -> int:
     options = {k: v for k, v in vars(ns).items() if not k.startswith("_")}
     config = Config(command="ls", src=ns.url, options=options)
     hooks.configure(config)
-    location = parse(ns.url)
+    location = parse(ns.url, load_remotes(config, plugin_option_names(hooks)))
 
     async def listing() -> dict[str, Entry]:
         store = await open_store(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
@@ -16,7 +16,9 @@ from .diagnose import diagnose
 from .errors import FssyncError, UsageError
 from .hooks.manager import Hooks
 from .model import Action, Event, Failure, Kind, Outcome, Plan, Report
+from .options import plugin_option_names
 from .planning import Policy, build_plan
+from .remotes import Remote, load_remotes
 from .secrets import scrub
 from .state import StateStore, enrich
 from .stores import Listing, Store, open_store
@@ -29,9 +31,10 @@ class Sides:
     dst: loc.Location
 
 
-def resolve(config: Config) -> Sides:
-    src = loc.parse(config.src)
-    dst = loc.parse(config.dst or "")
+def resolve(config: Config, remotes: Mapping[str, Remote] | None = None) -> Sides:
+    """Both locations, named remotes resolved; refuses folders that contain each other."""
+    src = loc.parse(config.src, remotes)
+    dst = loc.parse(config.dst or "", remotes)
     if src.protocol == dst.protocol and _overlaps(src.root, dst.root):
         raise UsageError(
             f"source {src.url!r} and destination {dst.url!r} overlap: "
@@ -51,7 +54,7 @@ class Run:
     def __init__(self, config: Config, hooks: Hooks) -> None:
         self.config = config
         self.hooks = hooks
-        self.sides = resolve(config)
+        self.sides = resolve(config, load_remotes(config, plugin_option_names(hooks)))
         self.state = StateStore() if config.get("state", True) else None
         self._held: str | None = None
 
