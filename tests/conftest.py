@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError
 
 from fssync.testing.servers import MotoAuth, MotoServer, S3Endpoint, SeaweedServer
 
-S3_FIXTURES = frozenset({"seaweed", "moto", "s3", "bucket", "s3_env"})
+S3_FIXTURES = frozenset({"seaweed", "moto", "moto_open", "s3", "bucket", "s3_env"})
 
 # Variables that could steer an SDK away from the endpoint a test chose.
 _AWS_ENV = (
@@ -57,6 +57,14 @@ def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Endpoint]:
 def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoAuth]:
     """moto with IAM auth on: an IAM user's keys plus a role it may assume."""
     with MotoServer(tmp_path_factory.mktemp("moto")) as server:
+        yield server.auth
+
+
+@pytest.fixture(scope="session")
+def moto_open(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoAuth]:
+    """moto accepting any credentials: only for flows whose keys moto's own checks cannot
+    recognise (GetFederationToken, GetSessionToken); tests then check what was sent."""
+    with MotoServer(tmp_path_factory.mktemp("moto-open"), check_auth=False) as server:
         yield server.auth
 
 

@@ -28,7 +28,7 @@ def _when(e: Entry) -> str:
 
 
 def ls(ns: argparse.Namespace, hooks: Hooks) -> int:
-    from .stores import open_store
+    from .engine import open_location
 
     options = {k: v for k, v in vars(ns).items() if not k.startswith("_")}
     config = Config(command="ls", src=ns.url, options=options)
@@ -36,13 +36,8 @@ def ls(ns: argparse.Namespace, hooks: Hooks) -> int:
     location = parse(ns.url, load_remotes(config, plugin_option_names(hooks)))
 
     async def listing() -> dict[str, Entry]:
-        store = await open_store(
-            location, hooks.storage_options(location, config), transfers=4, is_source=True
-        )
+        store = await open_location(hooks, config, location, transfers=4, is_source=True)
         try:
-            fs = getattr(store, "fs", None)
-            if fs is not None:
-                hooks.filesystem_ready(location, fs, config)
             return dict((await store.scan()).entries)
         except FssyncError:
             raise
@@ -51,7 +46,8 @@ def ls(ns: argparse.Namespace, hooks: Hooks) -> int:
         finally:
             await store.close()
 
-    entries = asyncio.run(listing())
+    with hooks.session(config):
+        entries = asyncio.run(listing())
     rows: list[dict[str, Any]] = []
     folders: set[str] = set()
     for key in sorted(entries):
