@@ -6,14 +6,15 @@ import argparse
 import asyncio
 import datetime as dt
 import json
+import shlex
 import sys
 from typing import Any
 
 from .config import Config
 from .diagnose import diagnose
-from .errors import ExitCode, FssyncError
+from .errors import ExitCode, FssyncError, UsageError
 from .hooks.manager import Hooks
-from .location import parse
+from .location import Capabilities, Location, parse
 from .model import Entry, Kind, Plan
 from .options import plugin_option_names
 from .remotes import load_remotes
@@ -67,6 +68,52 @@ def ls(ns: argparse.Namespace, hooks: Hooks) -> int:
             print(f"{'DIR':>12}  {'':19}  {row['key']}")
         else:
             print(f"{row['size']:>12}  {_when(entries[row['key']])}  {row['key']}")
+    return int(ExitCode.OK)
+
+
+def credentials(ns: argparse.Namespace, hooks: Hooks) -> int:
+    """Print the temporary credentials a provider fetches: the one place secrets are printed,
+    on explicit request, for tools that cannot fetch them themselves."""
+    options = {k: v for k, v in vars(ns).items() if not k.startswith("_")}
+    config = Config(command="credentials", src=ns.location or "", options=options)
+    hooks.configure(config)
+    if ns.location:
+        location = parse(ns.location, load_remotes(config, plugin_option_names(hooks)))
+    else:
+        location = Location(url="", protocol="s3", root="", capabilities=Capabilities(True))
+    provider = hooks.credential_provider(location, config)
+    if provider is None:
+        raise UsageError(
+            "no temporary credentials to print: give an STS method (--role-arn ARN, --sts "
+            "session or --sts federation) or a remote that sets one"
+        )
+    creds = asyncio.run(provider.fetch())
+    expires = (
+        dt.datetime.fromtimestamp(creds.expires, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        if creds.expires is not None
+        else None
+    )
+    if ns.json:
+        document: dict[str, Any] = {
+            "Version": 1,
+            "AccessKeyId": creds.access_key_id,
+            "SecretAccessKey": creds.secret_access_key,
+        }
+        if creds.session_token:
+            document["SessionToken"] = creds.session_token
+        if expires:
+            document["Expiration"] = expires
+        print(json.dumps(document, indent=2))
+        return int(ExitCode.OK)
+    exports = {
+        "AWS_ACCESS_KEY_ID": creds.access_key_id,
+        "AWS_SECRET_ACCESS_KEY": creds.secret_access_key,
+        "AWS_SESSION_TOKEN": creds.session_token,
+        "AWS_CREDENTIAL_EXPIRATION": expires,
+    }
+    for name, value in exports.items():
+        if value:
+            print(f"export {name}={shlex.quote(value)}")
     return int(ExitCode.OK)
 
 

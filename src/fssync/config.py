@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from .errors import UsageError
+
 if TYPE_CHECKING:
     from .location import Location
 
@@ -35,11 +37,19 @@ class Layer(enum.IntEnum):
 @attrs.frozen
 class Setting:
     """One resolved setting. The value may be a secret, so the repr shows only where it came
-    from."""
+    from. A setting that cannot be read (a config file naming an unset variable) carries the
+    reason, raised only if its value is used: a higher layer may make it irrelevant."""
 
-    value: Any = attrs.field(repr=False)
+    _value: Any = attrs.field(repr=False)
     layer: Layer
     source: str  # for people: "--region", "environment variable AWS_REGION", "remote 'x' (file)"
+    problem: str | None = None
+
+    @property
+    def value(self) -> Any:
+        if self.problem is not None:
+            raise UsageError(self.problem)
+        return self._value
 
 
 def given(value: Any) -> bool:

@@ -56,10 +56,11 @@ class Remote:
         text = environ.get(str(var))
         if not text:
             key = (name + ENV_SUFFIX).replace("_", "-")
-            raise UsageError(
+            problem = (
                 f"{where}: {key} names the environment variable {var!r}, which is not set; "
                 "set it or remove the setting"
             )
+            return Setting(None, Layer.CONFIG_FILE, where, problem)
         return Setting(text, Layer.CONFIG_FILE, f"environment variable {var} named by {where}")
 
 
