@@ -52,6 +52,13 @@ class ConsoleReporter:
             self._line(f"! {f['key']}: {f.get('reason') or f.get('error')}", self.err)
         elif name == "deletes_held":
             self._line(f"fssync: not deleting {f['count']} file(s): {f['reason']}", self.err)
+        elif name == "credentials" and self.verbose:
+            until = f" until {f['expires']}" if f.get("expires") else ""
+            self._line(
+                f"credentials ({f['why']}) for {f['url']}: {f['access_key_id']}{until} "
+                f"from {f['provider']}",
+                self.err,
+            )
         elif name == "listing" and self.verbose > 1:
             self._line(f"listing {f['url']}", self.err)
 
