@@ -124,3 +124,35 @@ secret-access-key-env = "WORK_SECRET"
     out, err = capsys.readouterr()
     assert code == 0, err
     assert json.loads(out)["AccessKeyId"].startswith("ASIA")
+
+
+def test_seed_scenario_from_the_how_to(moto: MotoAuth, tmp_path, capsys, monkeypatch):
+    """Temporary credentials from STS; key and secret as usual, the token as the request
+    header; a local folder uploaded. Then the same with fssync fetching them itself."""
+    ep = moto.endpoint
+    assert main(["credentials", "--json", *sts_args(moto)]) == 0
+    handed_out = json.loads(capsys.readouterr().out)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", handed_out["AccessKeyId"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", handed_out["SecretAccessKey"])
+    token = handed_out["SessionToken"]
+    make_tree(tmp_path / "photos", {"2024/a.jpg": b"a" * 10, "2024/b.jpg": b"b" * 20})
+    bucket = ep.make_bucket()
+    url = f"s3://{bucket}/photos"
+    header = ["--header", f"x-amz-security-token:{token}"]
+    assert main(["sync", str(tmp_path / "photos"), url, "--endpoint-url", ep.url, *header]) == 0
+    keys = {o["Key"] for o in ep.client().list_objects_v2(Bucket=bucket)["Contents"]}
+    assert keys == {"photos/2024/a.jpg", "photos/2024/b.jpg"}
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", ep.access_key)  # now the long-term keys
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", ep.secret_key)
+    make_tree(tmp_path / "photos", {"2024/c.jpg": b"c"})
+    capsys.readouterr()
+    code = main(
+        ["sync", str(tmp_path / "photos"), url, "--endpoint-url", ep.url, "-v"]
+        + ["--role-arn", moto.role_arn, "--sts-endpoint-url", ep.url]
+    )
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "+ 2024/c.jpg" in out and "credentials (initial)" in err
+    assert "from environment variable AWS_ACCESS_KEY_ID" in err
+    assert token not in out + err and ep.secret_key not in out + err

@@ -13,7 +13,7 @@ import pytest
 import fssync
 import fssync_auth_sts
 from fssync.cli import main
-from fssync.testing.proxy import Recorded, Reply, S3Proxy, expired_token
+from fssync.testing.proxy import Recorded, Reply, S3Proxy, expired_token, s3_error
 from fssync.testing.servers import MotoAuth, S3Endpoint
 
 from .helpers import make_tree
@@ -350,3 +350,25 @@ def test_bad_sts_settings_are_usage_errors(args, words, tree, capsys):
     err = capsys.readouterr().err
     assert code == 2, err
     assert words in err and len(err.strip().splitlines()) == 1
+
+
+def test_access_denied_to_the_bucket_is_exit_4(moto: MotoAuth, tree, capsys):
+    """Credentials the store knows but may not use on this bucket (moto enforces no bucket
+    policies, so the proxy answers as S3 does): one line, exit 4, nothing written."""
+    ep = moto.endpoint
+    bucket = ep.make_bucket()
+
+    def deny(request: Recorded) -> Reply | None:
+        if request.operation in ("ListObjectsV2", "PutObject"):
+            return s3_error("AccessDenied", "Access Denied", status=403)
+        return None
+
+    with S3Proxy(ep.url, deny) as proxy:
+        code = main(
+            ["sync", str(tree), f"s3://{bucket}/p", "--role-arn", moto.role_arn, "--delete"]
+            + long_term(ep, proxy.url)
+        )
+    err = capsys.readouterr().err
+    assert code == 4, err
+    assert "access denied" in err and len(err.strip().splitlines()) == 1
+    assert [r.operation for r in proxy.requests] == ["ListObjectsV2"]
