@@ -372,3 +372,71 @@ def test_access_denied_to_the_bucket_is_exit_4(moto: MotoAuth, tree, capsys):
     assert code == 4, err
     assert "access denied" in err and len(err.strip().splitlines()) == 1
     assert [r.operation for r in proxy.requests] == ["ListObjectsV2"]
+
+
+class _FailsToRefresh(fssync.CredentialProvider):
+    def __init__(self, inner: fssync.CredentialProvider):
+        self.inner, self.calls = inner, 0
+        self.description = inner.description
+
+    async def fetch(self) -> fssync.Credentials:
+        self.calls += 1
+        if self.calls > 1:
+            raise fssync.AuthError("STS refused assume role (AccessDenied: role removed)")
+        return await self.inner.fetch()
+
+
+class FailingRefresh:
+    @fssync.hookimpl
+    def fssync_credential_provider(self, location, config):
+        inner = fssync_auth_sts.provider_for(location, config)
+        return _FailsToRefresh(inner) if inner else None
+
+
+_FAILING_REFRESH_RUN = """
+import json, os, sys
+import fssync
+from fssync.testing.proxy import S3Proxy
+from tests.test_auth_sts import ExpireFirstKey, FailingRefresh
+args = json.loads(os.environ["FSSYNC_TEST_ARGS"])
+with S3Proxy(args.pop("upstream"), ExpireFirstKey(after=3)) as proxy:
+    try:
+        fssync.sync(args.pop("src"), args.pop("dst"), plugins=[FailingRefresh()], console=True,
+                    endpoint_url=proxy.url, **args)
+    except fssync.FssyncError as exc:
+        print(f"fssync: error: {exc}", file=sys.stderr)
+        sys.exit(int(exc.exit_code))
+"""
+
+
+def test_refresh_that_fails_stops_the_run_with_one_line(moto: MotoAuth, tree, tmp_path):
+    """In a fresh interpreter (pytest's own log capture would hide what logging prints)."""
+    import os
+    import subprocess
+    import sys
+
+    ep = moto.endpoint
+    bucket = ep.make_bucket()
+    args = {
+        "upstream": ep.url,
+        "src": str(tree),
+        "dst": f"s3://{bucket}/f",
+        "sts_endpoint_url": ep.url,
+        "access_key_id": ep.access_key,
+        "secret_access_key": ep.secret_key,
+        "role_arn": moto.role_arn,
+        "delete": True,
+    }
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, FSSYNC_TEST_ARGS=json.dumps(args), PYTHONPATH=str(root))
+    done = subprocess.run(
+        [sys.executable, "-c", _FAILING_REFRESH_RUN],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 4, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "fssync: error: STS refused assume role (AccessDenied: role removed)"
+    ]

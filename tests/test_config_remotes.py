@@ -291,3 +291,12 @@ def test_local_path_with_a_colon_is_written_with_dot_slash(tmp_path, monkeypatch
     assert report.copied == 1 and (tmp_path / "notes:2024" / "a").exists()
     with pytest.raises(fssync.LocationError, match="write ./notes:2024"):
         fssync.sync("src", "notes:2024")
+
+
+def test_unrelated_aws_variables_do_not_break_a_local_sync(tmp_path, monkeypatch):
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "a-secret-without-its-key")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "not-a-url")
+    make_tree(tmp_path / "src", {"a": b"a"})
+    assert fssync.sync(str(tmp_path / "src"), str(tmp_path / "dst")).copied == 1
+    with pytest.raises(fssync.UsageError, match="AWS_SECRET_ACCESS_KEY is set"):
+        fssync.plan(str(tmp_path / "src"), "s3://bucket/x")

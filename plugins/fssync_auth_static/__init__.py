@@ -11,6 +11,8 @@ import argparse
 from collections.abc import Mapping
 from typing import Any
 
+import attrs
+
 import fssync
 from fssync.secrets import register
 
@@ -37,7 +39,9 @@ def fssync_add_options(parser: argparse.ArgumentParser) -> None:
 def fssync_configure(config: fssync.Config) -> None:
     register(config.get("secret_access_key"), config.get("session_token"))
     register(config.environ.get("AWS_SECRET_ACCESS_KEY"), config.environ.get("AWS_SESSION_TOKEN"))
-    fssync.resolve_static(config)  # contradictions on the command line and in the environment
+    # Contradictions on the command line fail before anything runs; the environment is judged
+    # only for S3 locations, so a local sync does not trip over unrelated AWS variables.
+    fssync.resolve_static(attrs.evolve(config, environ={}))
 
 
 @fssync.hookimpl(trylast=True)

@@ -168,7 +168,7 @@ def _check_endpoint(setting: fssync.Setting) -> None:
 
 @fssync.hookimpl(trylast=True)
 def fssync_configure(config: fssync.Config) -> None:
-    _check_endpoint(config.setting("endpoint_url", env=ENDPOINT_ENV))
+    _check_endpoint(config.setting("endpoint_url"))  # the environment's: for S3 locations only
     headers_for(config, None)  # duplicates on the command line, before anything runs
 
 

@@ -10,6 +10,7 @@ with the credentials' lifetime. An ``ExpiredToken`` answer forces the next signi
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -24,6 +25,11 @@ EXPIRED_CODES = frozenset({"ExpiredToken", "ExpiredTokenException", "TokenRefres
 _NEVER = 10 * 365 * 86400.0  # credentials without an expiry: refreshed only when rejected
 
 OnFetch = Callable[[Credentials, str], None]  # (credentials, why: initial | refresh | expired)
+
+# botocore logs a failed refresh with its traceback before raising it; the failure reaches the
+# user as one line through the request that needed it. Without a handler, Python's last-resort
+# handler would print that traceback on stderr; a configured logging setup still receives it.
+logging.getLogger("aiobotocore.credentials").addHandler(logging.NullHandler())
 
 
 def refresh_windows(lifetime: float) -> tuple[float, float]:
