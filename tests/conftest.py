@@ -16,7 +16,7 @@ from fssync.testing.servers import MotoAuth, MotoServer, S3Endpoint, SeaweedServ
 
 from .notify_servers import Inbox, Receiver
 
-S3_FIXTURES = frozenset({"seaweed", "moto", "s3", "bucket", "s3_env"})
+S3_FIXTURES = frozenset({"seaweed", "moto", "moto_open", "s3", "bucket", "s3_env"})
 
 # Variables that could steer an SDK away from the endpoint a test chose.
 _AWS_ENV = (
@@ -32,6 +32,14 @@ _AWS_ENV = (
     "AWS_DEFAULT_REGION",
     "AWS_REGION",
 )
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    """No test sees the developer's AWS variables or fssync config file."""
+    for name in (*_AWS_ENV, "FSSYNC_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("xdg-config")))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -52,6 +60,14 @@ def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Endpoint]:
 def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoAuth]:
     """moto with IAM auth on: an IAM user's keys plus a role it may assume."""
     with MotoServer(tmp_path_factory.mktemp("moto")) as server:
+        yield server.auth
+
+
+@pytest.fixture(scope="session")
+def moto_open(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoAuth]:
+    """moto accepting any credentials: only for flows whose keys moto's own checks cannot
+    recognise (GetFederationToken, GetSessionToken); tests then check what was sent."""
+    with MotoServer(tmp_path_factory.mktemp("moto-open"), check_auth=False) as server:
         yield server.auth
 
 

@@ -1,10 +1,17 @@
-"""Static credentials for S3: flags, the standard AWS variables and profiles, or anonymous."""
+"""Static credentials for S3: flags, the standard AWS variables and profiles, a remote's
+settings, or anonymous access.
+
+Which ones a location uses is decided by ``fssync.resolve_static`` (command line > environment >
+config file > the SDK's default chain), so the STS plugin and ``fssync credentials`` see the same.
+"""
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Mapping
 from typing import Any
+
+import attrs
 
 import fssync
 from fssync.secrets import register
@@ -22,15 +29,19 @@ def fssync_add_options(parser: argparse.ArgumentParser) -> None:
         metavar="TOKEN",
         help="session token of temporary credentials (or AWS_SESSION_TOKEN)",
     )
-    group.add_argument("--profile", metavar="NAME", help="a profile of ~/.aws/credentials")
+    group.add_argument(
+        "--profile", metavar="NAME", help="a profile of ~/.aws/credentials (or AWS_PROFILE)"
+    )
     group.add_argument("--anonymous", action="store_true", help="send unsigned requests")
 
 
 @fssync.hookimpl(trylast=True)
 def fssync_configure(config: fssync.Config) -> None:
     register(config.get("secret_access_key"), config.get("session_token"))
-    if bool(config.get("access_key_id")) != bool(config.get("secret_access_key")):
-        raise fssync.UsageError("--access-key-id and --secret-access-key go together: give both")
+    register(config.environ.get("AWS_SECRET_ACCESS_KEY"), config.environ.get("AWS_SESSION_TOKEN"))
+    # Contradictions on the command line fail before anything runs; the environment is judged
+    # only for S3 locations, so a local sync does not trip over unrelated AWS variables.
+    fssync.resolve_static(attrs.evolve(config, environ={}))
 
 
 @fssync.hookimpl(trylast=True)
@@ -39,14 +50,6 @@ def fssync_storage_options(
 ) -> Mapping[str, Any] | None:
     if location.protocol != "s3":
         return None
-    if config.get("anonymous"):
-        return {"anon": True}
-    options: dict[str, Any] = {}
-    if config.get("access_key_id"):
-        options["key"] = config.get("access_key_id")
-        options["secret"] = config.get("secret_access_key")
-    if config.get("session_token"):
-        options["token"] = config.get("session_token")
-    if config.get("profile"):
-        options["profile"] = config.get("profile")
-    return options
+    auth = fssync.resolve_static(config, location)
+    register(auth.secret_access_key, auth.session_token)
+    return auth.storage_options()

@@ -43,6 +43,8 @@ class ConsoleReporter:
 
     @fssync.hookimpl
     def fssync_event(self, event: fssync.Event, config: fssync.Config) -> None:
+        if config.command != "sync" and (self.json or event.name not in ("rejected", "error")):
+            return  # check and ls print their own results; only listing problems are shown
         if self.json:
             if event.name not in _CHATTY or self.verbose:
                 self._json(event.to_json())
@@ -77,6 +79,13 @@ class ConsoleReporter:
             self._line(f"! {f['key']}: {f.get('reason') or f.get('error')}", self.err)
         elif name == "deletes_held":
             self._line(f"fssync: not deleting {f['count']} file(s): {f['reason']}", self.err)
+        elif name == "credentials" and self.verbose:
+            until = f" until {f['expires']}" if f.get("expires") else ""
+            self._line(
+                f"credentials ({f['why']}) for {f['url']}: {f['access_key_id']}{until} "
+                f"from {f['provider']}",
+                self.err,
+            )
 
     @fssync.hookimpl
     def fssync_run_finished(self, report: fssync.Report, config: fssync.Config) -> None:

@@ -1,13 +1,126 @@
-"""S3 glue: endpoint and region for S3-compatible stores, and per-object content types."""
+"""S3 glue: endpoint and region for S3-compatible stores, extra signed request headers, and
+per-object content types.
+
+Extra headers are added in botocore's ``before-sign`` event, so they are part of the SigV4
+signature: ``--header "x-amz-security-token:TOKEN"`` with a temporary key id and secret signs
+exactly like ``--session-token TOKEN``.
+"""
 
 from __future__ import annotations
 
 import argparse
 import mimetypes
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import attrs
+
 import fssync
+from fssync.secrets import register
+
+ENDPOINT_ENV = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
+REGION_ENV = ("AWS_REGION", "AWS_DEFAULT_REGION")
+# Operations that create an object: --upload-header goes on these only.
+UPLOAD_OPERATIONS = ("PutObject", "CreateMultipartUpload", "CopyObject")
+SESSION_TOKEN_HEADER = "x-amz-security-token"
+
+_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")  # an HTTP header name (RFC 9110 token)
+# Headers the signer and the HTTP layer own: setting them would break the request.
+_RESERVED = frozenset(
+    {
+        "authorization",
+        "host",
+        "content-length",
+        "content-md5",
+        "expect",
+        "transfer-encoding",
+        "connection",
+        "x-amz-date",
+        "x-amz-content-sha256",
+    }
+)
+# Header values that are secrets when the name says so (tokens, keys, passwords).
+_SENSITIVE = re.compile(r"token|secret|auth|password|credential|key", re.I)
+
+
+@attrs.frozen
+class Header:
+    """One extra request header. The value may be a secret: it is never in the repr."""
+
+    name: str
+    value: str = attrs.field(repr=False)
+
+    @property
+    def key(self) -> str:
+        return self.name.lower()
+
+
+def parse_header(text: str) -> Header:
+    """Parse ``Name:Value`` strictly; the error never repeats the value (it may be a token)."""
+    name, colon, value = str(text).partition(":")
+    name, value = name.strip(), value.strip()
+    if not colon:
+        raise ValueError("expected Name:Value (a header name, a colon, then the value)")
+    if not name:
+        raise ValueError("the header name before ':' is empty")
+    if not _TOKEN.match(name):
+        raise ValueError(f"{name!r} is not a valid header name")
+    if _SENSITIVE.search(name):
+        register(value)
+    if name.lower() in _RESERVED:
+        raise ValueError(f"{name} is set by fssync and the request signer; it cannot be overridden")
+    if not value:
+        raise ValueError(f"the value of header {name} is empty")
+    if any(ord(c) < 32 or c == "\x7f" for c in value):
+        raise ValueError(f"the value of header {name} contains a control character")
+    return Header(name, value)
+
+
+def _header_arg(text: str) -> Header:
+    try:
+        return parse_header(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def merge_headers(layers: Iterable[fssync.Setting], option: str) -> tuple[Header, ...]:
+    """Headers from every layer (config file, then command line); a higher layer replaces a
+    header of the same name, and one layer may not name a header twice."""
+    merged: dict[str, Header] = {}
+    for setting in sorted(layers, key=lambda s: s.layer, reverse=True):
+        values = setting.value
+        if isinstance(values, str | Header):
+            values = [values]
+        if not isinstance(values, Sequence):
+            raise fssync.UsageError(f"{setting.source}: {option} must be a list of 'Name:Value'")
+        seen: set[str] = set()
+        for raw in values:
+            try:
+                header = raw if isinstance(raw, Header) else parse_header(raw)
+            except ValueError as exc:
+                raise fssync.UsageError(f"{setting.source}: {option}: {exc}") from None
+            if header.key in seen:
+                raise fssync.UsageError(
+                    f"{setting.source}: {option} names {header.name} twice; give it once"
+                )
+            seen.add(header.key)
+            merged[header.key] = header
+    return tuple(merged.values())
+
+
+def headers_for(
+    config: fssync.Config, location: fssync.Location | None
+) -> tuple[tuple[Header, ...], tuple[Header, ...]]:
+    """(headers for every request, headers for uploads only) of one location."""
+    every = merge_headers(config.layers("header", location=location), "--header")
+    upload = merge_headers(config.layers("upload_header", location=location), "--upload-header")
+    both = {h.key for h in every} & {h.key for h in upload}
+    if both:
+        raise fssync.UsageError(
+            f"{', '.join(sorted(both))} is given by both --header and --upload-header; give it once"
+        )
+    return every, upload
 
 
 @fssync.hookimpl(trylast=True)
@@ -16,9 +129,27 @@ def fssync_add_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--endpoint-url",
         metavar="URL",
-        help="S3-compatible endpoint (default: AWS, or AWS_ENDPOINT_URL)",
+        help="S3-compatible endpoint (default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, or AWS)",
     )
-    group.add_argument("--region", metavar="NAME", help="region (default: AWS_REGION or profile)")
+    group.add_argument(
+        "--region", metavar="NAME", help="region (default: AWS_REGION, or the profile's)"
+    )
+    group.add_argument(
+        "--header",
+        action="append",
+        type=_header_arg,
+        metavar="NAME:VALUE",
+        help="add a header to every S3 request, signed with it (repeatable), e.g. "
+        "'x-amz-security-token:TOKEN' or 'x-amz-request-payer:requester'",
+    )
+    group.add_argument(
+        "--upload-header",
+        action="append",
+        type=_header_arg,
+        metavar="NAME:VALUE",
+        help="add a header to uploads and copies only (repeatable), e.g. 'x-amz-acl:private', "
+        "'x-amz-storage-class:STANDARD_IA', 'Cache-Control:max-age=3600'",
+    )
     group.add_argument(
         "--no-guess-mime-type",
         dest="guess_mime_type",
@@ -27,11 +158,18 @@ def fssync_add_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _check_endpoint(setting: fssync.Setting) -> None:
+    url = setting.value
+    if url and not str(url).startswith(("http://", "https://")):
+        raise fssync.UsageError(
+            f"endpoint {url!r} ({setting.source}) must start with http:// or https://"
+        )
+
+
 @fssync.hookimpl(trylast=True)
 def fssync_configure(config: fssync.Config) -> None:
-    url = config.get("endpoint_url")
-    if url and not str(url).startswith(("http://", "https://")):
-        raise fssync.UsageError(f"--endpoint-url {url!r} must start with http:// or https://")
+    _check_endpoint(config.setting("endpoint_url"))  # the environment's: for S3 locations only
+    headers_for(config, None)  # duplicates on the command line, before anything runs
 
 
 @fssync.hookimpl(trylast=True)
@@ -41,11 +179,49 @@ def fssync_storage_options(
     if location.protocol != "s3":
         return None
     options: dict[str, Any] = {}
-    if config.get("endpoint_url"):
-        options["endpoint_url"] = config.get("endpoint_url")
-    if config.get("region"):
-        options["client_kwargs"] = {"region_name": config.get("region")}
+    endpoint = config.setting("endpoint_url", location=location, env=ENDPOINT_ENV)
+    _check_endpoint(endpoint)
+    if endpoint.value:
+        options["endpoint_url"] = str(endpoint.value)
+    region = config.value("region", location=location, env=REGION_ENV)
+    if region:
+        options["client_kwargs"] = {"region_name": str(region)}
+    every, upload = headers_for(config, location)
+    token_header = any(h.key == SESSION_TOKEN_HEADER for h in (*every, *upload))
+    if token_header and fssync.resolve_static(config, location).session_token:
+        raise fssync.UsageError(
+            "the session token is given twice: use either --session-token (AWS_SESSION_TOKEN) "
+            "or --header 'x-amz-security-token:...', not both"
+        )
     return options
+
+
+def _adder(headers: tuple[Header, ...]) -> Any:
+    def add_headers(request: Any, **_: Any) -> None:
+        for header in headers:
+            del request.headers[header.name]  # the headers object appends on assignment
+            request.headers[header.name] = header.value
+
+    return add_headers
+
+
+@fssync.hookimpl(trylast=True)
+def fssync_filesystem_ready(
+    location: fssync.Location, filesystem: Any, config: fssync.Config
+) -> None:
+    if location.protocol != "s3":
+        return
+    every, upload = headers_for(config, location)
+    events = filesystem.s3.meta.events
+    if every:
+        events.register("before-sign.s3", _adder(every), unique_id="fssync-header")
+    if upload:
+        for operation in UPLOAD_OPERATIONS:
+            events.register(
+                f"before-sign.s3.{operation}",
+                _adder(upload),
+                unique_id=f"fssync-upload-header-{operation}",
+            )
 
 
 @fssync.hookimpl(trylast=True)

@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from .config import Config
-from .errors import ExitCode, FatalError, FssyncError, LocationError, UsageError
+from .auth import CredentialProvider, Credentials, StaticAuth, resolve_static
+from .config import Config, Layer, Setting
+from .errors import AuthError, ExitCode, FatalError, FssyncError, LocationError, UsageError
 from .hooks import hookimpl
 from .location import Capabilities, Location
 from .model import (
@@ -28,6 +29,7 @@ from .model import (
     redact,
 )
 from .planning import BUILTIN_MODES, Comparator, KeyFilter, Policy
+from .remotes import Remote
 from .reporting import (
     check_output_path,
     human_bytes,
@@ -42,9 +44,12 @@ __version__ = "0.1.0"
 __all__ = [
     "BUILTIN_MODES",
     "Action",
+    "AuthError",
     "Capabilities",
     "Comparator",
     "Config",
+    "CredentialProvider",
+    "Credentials",
     "Entry",
     "Event",
     "ExitCode",
@@ -53,14 +58,18 @@ __all__ = [
     "FssyncError",
     "KeyFilter",
     "Kind",
+    "Layer",
     "Location",
     "LocationError",
     "Outcome",
     "Plan",
     "Policy",
+    "Remote",
     "Report",
     "Sample",
     "Transfer",
+    "Setting",
+    "StaticAuth",
     "UsageError",
     "check",
     "check_output_path",
@@ -71,6 +80,7 @@ __all__ = [
     "redact",
     "report_document",
     "summary_line",
+    "resolve_static",
     "sync",
     "write_atomically",
 ]

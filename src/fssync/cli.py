@@ -9,9 +9,9 @@ from collections.abc import Sequence
 
 from . import __version__
 from .errors import ExitCode, FssyncError, UsageError
-from .options import Parser, add_sync_options
+from .options import Parser, add_config_option, add_sync_options
 
-COMMANDS = ("sync", "check", "ls", "plugins", "demo")
+COMMANDS = ("sync", "check", "ls", "credentials", "plugins", "demo")
 
 
 def build_parser(hooks: object | None = None) -> Parser:
@@ -43,7 +43,26 @@ def build_parser(hooks: object | None = None) -> Parser:
         "-r", "--recursive", action="store_true", help="list every file below (default: one level)"
     )
     p.add_argument("--json", action="store_true", help="one JSON object per line")
+    add_config_option(p)
     hooks.add_options(p, "ls")  # type: ignore[attr-defined]
+    p = sub.add_parser(
+        "credentials",
+        help="print temporary credentials from STS for other tools (prints secrets)",
+        description="Fetch temporary credentials with the STS settings (--role-arn, --sts ...) "
+        "and print them as shell exports, or with --json in the credential_process format. "
+        "This is the one command that prints secrets, because you ask it to.",
+    )
+    p.add_argument(
+        "location",
+        metavar="LOCATION",
+        nargs="?",
+        help="a remote (NAME:) or s3:// URL whose settings to use (default: the options only)",
+    )
+    p.add_argument(
+        "--json", action="store_true", help="one JSON object, as a credential_process prints"
+    )
+    add_config_option(p)
+    hooks.add_options(p, "credentials")  # type: ignore[attr-defined]
     p = sub.add_parser("plugins", help="the loaded plugins and the hooks each implements")
     p.add_argument("--json", action="store_true")
     p = sub.add_parser("demo", help="the whole job on an embedded local S3 server")
@@ -96,6 +115,10 @@ def _main(argv: list[str]) -> int:
         from .commands import ls
 
         return ls(ns, hooks)
+    if command == "credentials":
+        from .commands import credentials
+
+        return credentials(ns, hooks)
     if command == "plugins":
         from .commands import plugins
 

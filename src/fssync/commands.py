@@ -6,17 +6,20 @@ import argparse
 import asyncio
 import datetime as dt
 import json
+import shlex
 import sys
 import types
 from typing import Any
 
 from .config import Config
 from .diagnose import diagnose
-from .errors import ExitCode, FssyncError
+from .errors import ExitCode, FssyncError, UsageError
 from .hooks import PROJECT
 from .hooks.manager import Hooks
-from .location import parse
+from .location import Capabilities, Location, parse
 from .model import Entry, Kind, Plan
+from .options import plugin_option_names
+from .remotes import load_remotes
 from .reporting import check_output_path, write_atomically
 from .secrets import scrub
 
@@ -29,21 +32,16 @@ def _when(e: Entry) -> str:
 
 
 def ls(ns: argparse.Namespace, hooks: Hooks) -> int:
-    from .stores import open_store
+    from .engine import open_location
 
     options = {k: v for k, v in vars(ns).items() if not k.startswith("_")}
     config = Config(command="ls", src=ns.url, options=options)
     hooks.configure(config)
-    location = parse(ns.url)
+    location = parse(ns.url, load_remotes(config, plugin_option_names(hooks)))
 
     async def listing() -> dict[str, Entry]:
-        store = await open_store(
-            location, hooks.storage_options(location, config), transfers=4, is_source=True
-        )
+        store = await open_location(hooks, config, location, transfers=4, is_source=True)
         try:
-            fs = getattr(store, "fs", None)
-            if fs is not None:
-                hooks.filesystem_ready(location, fs, config)
             return dict((await store.scan()).entries)
         except FssyncError:
             raise
@@ -52,7 +50,8 @@ def ls(ns: argparse.Namespace, hooks: Hooks) -> int:
         finally:
             await store.close()
 
-    entries = asyncio.run(listing())
+    with hooks.session(config):
+        entries = asyncio.run(listing())
     rows: list[dict[str, Any]] = []
     folders: set[str] = set()
     for key in sorted(entries):
@@ -88,6 +87,52 @@ def per_run_hooks(plugin: object) -> list[str]:
                 if name.startswith("fssync_") and hasattr(fn, marker):
                     found.add(name)
     return sorted(found)
+
+
+def credentials(ns: argparse.Namespace, hooks: Hooks) -> int:
+    """Print the temporary credentials a provider fetches: the one place secrets are printed,
+    on explicit request, for tools that cannot fetch them themselves."""
+    options = {k: v for k, v in vars(ns).items() if not k.startswith("_")}
+    config = Config(command="credentials", src=ns.location or "", options=options)
+    hooks.configure(config)
+    if ns.location:
+        location = parse(ns.location, load_remotes(config, plugin_option_names(hooks)))
+    else:
+        location = Location(url="", protocol="s3", root="", capabilities=Capabilities(True))
+    provider = hooks.credential_provider(location, config)
+    if provider is None:
+        raise UsageError(
+            "no temporary credentials to print: give an STS method (--role-arn ARN, --sts "
+            "session or --sts federation) or a remote that sets one"
+        )
+    creds = asyncio.run(provider.fetch())
+    expires = (
+        dt.datetime.fromtimestamp(creds.expires, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        if creds.expires is not None
+        else None
+    )
+    if ns.json:
+        document: dict[str, Any] = {
+            "Version": 1,
+            "AccessKeyId": creds.access_key_id,
+            "SecretAccessKey": creds.secret_access_key,
+        }
+        if creds.session_token:
+            document["SessionToken"] = creds.session_token
+        if expires:
+            document["Expiration"] = expires
+        print(json.dumps(document, indent=2))
+        return int(ExitCode.OK)
+    exports = {
+        "AWS_ACCESS_KEY_ID": creds.access_key_id,
+        "AWS_SECRET_ACCESS_KEY": creds.secret_access_key,
+        "AWS_SESSION_TOKEN": creds.session_token,
+        "AWS_CREDENTIAL_EXPIRATION": expires,
+    }
+    for name, value in exports.items():
+        if value:
+            print(f"export {name}={shlex.quote(value)}")
+    return int(ExitCode.OK)
 
 
 def plugin_table(hooks: Hooks) -> list[dict[str, Any]]:

@@ -12,11 +12,12 @@ from .secrets import scrub
 
 _AUTH = {
     "InvalidAccessKeyId": "the store does not know this access key id; check --access-key-id, "
-    "AWS_ACCESS_KEY_ID or the profile",
+    "AWS_ACCESS_KEY_ID or the profile (temporary ASIA... keys also need their session token)",
     "SignatureDoesNotMatch": "the request signature was rejected: the secret key does not match "
     "the access key id",
     "InvalidToken": "the session token was rejected; pass the token that came with these "
-    "temporary credentials (--session-token)",
+    "temporary credentials (--session-token, AWS_SESSION_TOKEN or the x-amz-security-token "
+    "header)",
     "ExpiredToken": "the temporary credentials have expired; get new ones, or let fssync fetch "
     "and refresh them (--role-arn / --sts)",
     "TokenRefreshRequired": "the temporary credentials have expired and must be refreshed",

@@ -4,17 +4,20 @@ writes, plugins report."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import datetime as dt
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
 
 from . import location as loc
+from .auth import Credentials
 from .config import Config
 from .diagnose import diagnose
 from .errors import ExitCode, FssyncError, UsageError
 from .hooks.manager import Hooks
 from .model import Action, Entry, Event, Failure, Kind, Outcome, Plan, Report
+from .options import plugin_option_names
 from .planning import (
     NEEDS_METADATA,
     Policy,
@@ -24,6 +27,7 @@ from .planning import (
     needs_hashes,
     pair_renames,
 )
+from .remotes import Remote, load_remotes
 from .reporting import Tally
 from .secrets import scrub
 from .state import StateStore, enrich
@@ -37,9 +41,10 @@ class Sides:
     dst: loc.Location
 
 
-def resolve(config: Config) -> Sides:
-    src = loc.parse(config.src)
-    dst = loc.parse(config.dst or "")
+def resolve(config: Config, remotes: Mapping[str, Remote] | None = None) -> Sides:
+    """Both locations, named remotes resolved; refuses folders that contain each other."""
+    src = loc.parse(config.src, remotes)
+    dst = loc.parse(config.dst or "", remotes)
     if src.protocol == dst.protocol and _overlaps(src.root, dst.root):
         raise UsageError(
             f"source {src.url!r} and destination {dst.url!r} overlap: "
@@ -53,6 +58,57 @@ def _overlaps(a: str, b: str) -> bool:
     return a.startswith(b) or b.startswith(a)
 
 
+async def open_location(
+    hooks: Hooks,
+    config: Config,
+    location: loc.Location,
+    *,
+    transfers: int,
+    is_source: bool,
+    emit: Callable[[Event], None] | None = None,
+) -> Store:
+    """Open a location's store with the plugins' storage options and credentials."""
+    options = hooks.storage_options(location, config)
+    provider = hooks.credential_provider(location, config) if location.is_s3 else None
+
+    def fetched(creds: Credentials, why: str) -> None:
+        if emit is None or provider is None:
+            return
+        expires = (
+            dt.datetime.fromtimestamp(creds.expires, dt.UTC).isoformat(timespec="seconds")
+            if creds.expires is not None
+            else None
+        )
+        fields = {"url": location.url, "why": why, "provider": provider.description}
+        emit(
+            Event(
+                "credentials", {**fields, "access_key_id": creds.access_key_id, "expires": expires}
+            )
+        )
+
+    try:
+        store = await open_store(
+            location,
+            options,
+            transfers=transfers,
+            is_source=is_source,
+            credentials=provider,
+            on_fetch=fetched,
+        )
+    except FssyncError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise diagnose(exc, where=location.url, listing=True).exception() from None
+    fs = getattr(store, "fs", None)
+    if fs is not None:
+        try:
+            hooks.filesystem_ready(location, fs, config)
+        except BaseException:
+            await store.close()
+            raise
+    return store
+
+
 class Run:
     """One sync or check: owns the stores and the event loop's work."""
 
@@ -60,7 +116,7 @@ class Run:
         self.config = config
         self.hooks = hooks
         self.tally = tally or Tally()
-        self.sides = resolve(config)
+        self.sides = resolve(config, load_remotes(config, plugin_option_names(hooks)))
         self.state = StateStore() if config.get("state", True) else None
         self._held: str | None = None
 
@@ -69,19 +125,14 @@ class Run:
         self.hooks.event(event, self.config)
 
     async def _open(self, location: loc.Location, is_source: bool) -> Store:
-        options = self.hooks.storage_options(location, self.config)
-        try:
-            store = await open_store(
-                location, options, transfers=self.config.transfers, is_source=is_source
-            )
-        except FssyncError:
-            raise
-        except Exception as exc:  # noqa: BLE001
-            raise diagnose(exc, where=location.url, listing=True).exception() from None
-        fs = getattr(store, "fs", None)
-        if fs is not None:
-            self.hooks.filesystem_ready(location, fs, self.config)
-        return store
+        return await open_location(
+            self.hooks,
+            self.config,
+            location,
+            transfers=self.config.transfers,
+            is_source=is_source,
+            emit=self.emit,
+        )
 
     async def _list(self, store: Store) -> Listing:
         url = store.location.url
@@ -426,14 +477,16 @@ def _stop_reason(exc: BaseException) -> tuple[str, int]:
 
 def make_plan(config: Config, hooks: Hooks) -> Plan:
     hooks.configure(config)
-    run = Run(config, hooks)
+    with hooks.session(config):
+        run = Run(config, hooks)
 
-    async def only_plan() -> Plan:
-        plan, s, d, _, _ = await run.plan_async()
-        await asyncio.gather(s.close(), d.close())
-        return plan
+        async def only_plan() -> Plan:
+            plan, s, d, _, _ = await run.plan_async()
+            await asyncio.gather(s.close(), d.close())
+            return plan
 
-    return _run_loop(only_plan, config)
+        plan: Plan = _run_loop(only_plan, config)
+    return plan
 
 
 def _run_loop(fn: Callable[[], Any], config: Config) -> Any:

@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 
 import attrs
 
 from .errors import LocationError
+from .remotes import Remote
 
 # Protocols fsspec treats as the local disk.
 LOCAL = frozenset({"file", "local"})
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://(.*)$", re.S)
+# `name:path` names a remote of the config file (a local path with a colon is written ./a:b).
+_REMOTE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9_.\-]*):(.*)$", re.S)
 
 
 @attrs.frozen
@@ -49,6 +53,7 @@ class Location:
     protocol: str  # canonical: "file", "s3", "memory", ...
     root: str  # path inside the filesystem, no trailing slash ("" means the whole store)
     capabilities: Capabilities
+    remote: Remote | None = None  # the config file's remote it was named by, if any
 
     @property
     def is_local(self) -> bool:
@@ -69,14 +74,20 @@ class Location:
         return f"{base}/{key}" if key else base
 
 
-def parse(url: str) -> Location:
-    """Parse a location. Raises `LocationError` with a one-line hint for anything unusable."""
+def parse(url: str, remotes: Mapping[str, Remote] | None = None) -> Location:
+    """Parse a location: a path, a URL, or ``REMOTE:path`` naming one of `remotes`.
+
+    Raises `LocationError` with a one-line hint for anything unusable.
+    """
     if not url or not url.strip():
         raise LocationError(
             "empty location: give a folder path or a URL such as s3://bucket/prefix"
         )
     m = _SCHEME.match(url)
     if m is None:
+        named = _REMOTE.match(url)
+        if named is not None:
+            return _from_remote(url, named.group(1), named.group(2), remotes or {})
         return _local(url, url)
     protocol, rest = m.group(1).lower(), m.group(2)
     if protocol in LOCAL:
@@ -84,6 +95,28 @@ def parse(url: str) -> Location:
     if protocol in ("s3", "s3a"):
         return _s3(url, rest)
     return _other(url, protocol, rest)
+
+
+def _from_remote(url: str, name: str, path: str, remotes: Mapping[str, Remote]) -> Location:
+    remote = remotes.get(name)
+    if remote is None:
+        known = ", ".join(sorted(remotes)) or "none defined"
+        raise LocationError(
+            f"unknown remote {name!r} in {url!r} (remotes: {known}); define [remotes.{name}] in "
+            f"the config file, or write ./{url} for a local path"
+        )
+    path = path.strip("/")
+    if "\x00" in path:
+        raise LocationError(f"invalid location {url!r}: it contains a NUL character")
+    root = remote.root.rstrip("/")
+    joined = f"{root}/{path}" if path and root else (path or root)
+    if remote.protocol == "s3":
+        place = _s3(url, joined)
+    elif remote.protocol in LOCAL:
+        place = _local(url, joined or "/")
+    else:
+        place = attrs.evolve(parse(f"{remote.protocol}://{joined}"), url=url)
+    return attrs.evolve(place, remote=remote)
 
 
 def _local(url: str, path: str) -> Location:

@@ -16,7 +16,18 @@ class Parser(argparse.ArgumentParser):
     """argparse that raises instead of exiting, so every entry point maps errors the same way."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(message)
+        raise UsageError(_without_values(message))
+
+
+def _without_values(message: str) -> str:
+    """argparse repeats unrecognized arguments; keep only the option names, since the word after
+    a mistyped --secret-access-key is a secret."""
+    head = "unrecognized arguments: "
+    if not message.startswith(head):
+        return message
+    words = [w for w in message[len(head) :].split() if w.startswith("-")]
+    shown = " ".join(w.split("=", 1)[0] for w in words) or "(values not shown)"
+    return head + shown
 
 
 def positive_int(text: str) -> int:
@@ -152,7 +163,24 @@ def add_sync_options(parser: argparse.ArgumentParser, hooks: Hooks, *, command: 
         action="store_false",
         help="do not use or update the local record of synced objects",
     )
+    add_config_option(parser)
     hooks.add_options(parser, command)
+
+
+def add_config_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="config file with named remotes (default: FSSYNC_CONFIG, then "
+        "~/.config/fssync/config.toml)",
+    )
+
+
+def plugin_option_names(hooks: Hooks) -> frozenset[str]:
+    """The options plugins add: the settings a remote of the config file may carry."""
+    parser = argparse.ArgumentParser(add_help=False)
+    hooks.add_options(parser, "sync")
+    return frozenset(vars(parser.parse_args([])))
 
 
 def sync_parser(hooks: Hooks, command: str = "sync") -> Parser:

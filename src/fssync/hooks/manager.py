@@ -11,6 +11,7 @@ from typing import Any
 
 import pluggy
 
+from ..auth import CredentialProvider
 from ..config import Config
 from ..errors import UsageError
 from ..location import Location
@@ -102,6 +103,15 @@ class Hooks:
 
     def storage_options(self, location: Location, config: Config) -> dict[str, Any]:
         return _merge(self._h.fssync_storage_options(location=location, config=config))
+
+    def credential_provider(self, location: Location, config: Config) -> CredentialProvider | None:
+        provider = self._h.fssync_credential_provider(location=location, config=config)
+        if provider is not None and not isinstance(provider, CredentialProvider):
+            raise UsageError(
+                f"a plugin returned {type(provider).__name__} from fssync_credential_provider; "
+                "expected an fssync.CredentialProvider"
+            )
+        return provider  # type: ignore[no-any-return]
 
     def filesystem_ready(self, location: Location, filesystem: Any, config: Config) -> None:
         self._h.fssync_filesystem_ready(location=location, filesystem=filesystem, config=config)

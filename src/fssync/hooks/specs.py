@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from . import hookspec
 
 if TYPE_CHECKING:
+    from ..auth import CredentialProvider
     from ..config import Config
     from ..location import Location
     from ..model import Action, Entry, Event, Plan, Report
@@ -61,6 +62,23 @@ def fssync_storage_options(location: Location, config: Config) -> Mapping[str, A
 
     :param location: the parsed location (protocol, root).
     :param config: the options of this run.
+    """
+
+
+@hookspec(firstresult=True)
+def fssync_credential_provider(location: Location, config: Config) -> CredentialProvider | None:
+    """Return the provider that fetches, and refreshes, the credentials of an S3 location.
+
+    Stops at first non-None result. When a provider answers, fssync signs the location's
+    requests with the ``fssync.Credentials`` its ``fetch()`` returns (they replace any key,
+    secret, token or profile among the storage options), fetches again before they expire
+    (judged by the provider's ``now()``), and when the store rejects them as expired in the
+    middle of a run (``ExpiredToken``) fetches at once and retries the rejected request. A
+    provider that is not ``refreshable`` stops the run with exit code 4 instead. ``fssync
+    credentials`` prints what ``fetch()`` returns.
+
+    :param location: the parsed location; ``location.remote`` holds its config-file settings.
+    :param config: the options of this run (read settings with ``config.setting``).
     """
 
 

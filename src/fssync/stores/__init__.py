@@ -7,9 +7,10 @@ fsspec backends run in worker threads.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from ..auth import CredentialProvider, Credentials
 from ..location import Location
 from .base import Listing, Reader, Store
 
@@ -17,9 +18,18 @@ __all__ = ["Listing", "Reader", "Store", "open_store"]
 
 
 async def open_store(
-    location: Location, storage_options: Mapping[str, Any], *, transfers: int, is_source: bool
+    location: Location,
+    storage_options: Mapping[str, Any],
+    *,
+    transfers: int,
+    is_source: bool,
+    credentials: CredentialProvider | None = None,
+    on_fetch: Callable[[Credentials, str], None] | None = None,
 ) -> Store:
-    """Open the backend for a location (imports the heavy client libraries only when needed)."""
+    """Open the backend for a location (imports the heavy client libraries only when needed).
+
+    `credentials` is a plugin's provider for an S3 location; `on_fetch` hears each fetch.
+    """
     if location.is_local:
         from .local import LocalStore
 
@@ -27,7 +37,13 @@ async def open_store(
     if location.is_s3:
         from .s3 import S3Store
 
-        return await S3Store.connect(location, storage_options, transfers=transfers)
+        return await S3Store.connect(
+            location,
+            storage_options,
+            transfers=transfers,
+            credentials=credentials,
+            on_fetch=on_fetch,
+        )
     from .generic import FsspecStore
 
     return await FsspecStore.connect(location, storage_options)

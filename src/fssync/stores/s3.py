@@ -13,9 +13,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from .. import __version__
+from ..auth import CredentialProvider
 from ..location import Location
 from ..model import Entry
+from ..secrets import register
 from .base import Listing, ListingProgress, Reader, Store
+from .renewal import EXPIRED_CODES, OnFetch, Renewal
 
 MTIME_KEY = "mtime"  # stored as x-amz-meta-mtime, seconds since the epoch (rclone's convention)
 MD5_KEY = "md5"  # x-amz-meta-md5: hex MD5 of the content, known before the upload
@@ -106,11 +109,25 @@ class S3Reader(Reader):
             self._body = None
 
 
+# Storage options that name credentials; a credential provider replaces them.
+_CREDENTIAL_OPTIONS = ("key", "secret", "token", "profile", "anon")
+
+
+def _error_code(exc: BaseException) -> str | None:
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return str(response.get("Error", {}).get("Code", "")) or None
+    return None
+
+
 class S3Store(Store):
-    def __init__(self, location: Location, fs: Any, client: Any) -> None:
+    def __init__(
+        self, location: Location, fs: Any, client: Any, renewal: Renewal | None = None
+    ) -> None:
         self.location = location
         self.fs = fs
         self.client = client
+        self.renewal = renewal
         self.identity = f"s3|{fs.endpoint_url or client.meta.endpoint_url}"
         self.bucket, prefix = _split(location.root)
         self.prefix = prefix + "/" if prefix else ""
@@ -118,11 +135,23 @@ class S3Store(Store):
 
     @classmethod
     async def connect(
-        cls, location: Location, options: Mapping[str, Any], *, transfers: int
+        cls,
+        location: Location,
+        options: Mapping[str, Any],
+        *,
+        transfers: int,
+        credentials: CredentialProvider | None = None,
+        on_fetch: OnFetch | None = None,
     ) -> S3Store:
         import s3fs
 
         opts = dict(options)
+        renewal = None
+        if credentials is not None:
+            for name in _CREDENTIAL_OPTIONS:
+                opts.pop(name, None)
+            renewal = Renewal(credentials, on_fetch)
+            opts["session"] = await renewal.session()
         config = dict(opts.pop("config_kwargs", {}) or {})
         config.setdefault("max_pool_connections", max(transfers * 2, 10))
         config.setdefault("retries", {"max_attempts": 5, "mode": "standard"})
@@ -142,11 +171,25 @@ class S3Store(Store):
             **opts,
         )
         client = await fs.set_session()
-        return cls(location, fs, client)
+        if renewal is None and not opts.get("anon") and not opts.get("key"):
+            await _register_resolved(fs)
+        return cls(location, fs, client, renewal)
 
     async def call(self, method: str, **kwargs: Any) -> Any:
         """Call the client directly: botocore retries transient errors, `diagnose` explains
-        the rest, and s3fs's wrapper would only add per-call work."""
+        the rest, and s3fs's wrapper would only add per-call work.
+
+        With credentials from a provider, a request the store rejects as signed with expired
+        credentials is sent once more after a refresh."""
+        renewal = self.renewal
+        if renewal is None:
+            return await getattr(self.client, method)(**kwargs)
+        generation = renewal.generation
+        try:
+            return await getattr(self.client, method)(**kwargs)
+        except Exception as exc:
+            if _error_code(exc) not in EXPIRED_CODES or not renewal.expired(generation):
+                raise
         return await getattr(self.client, method)(**kwargs)
 
     def _key(self, key: str) -> str:
@@ -337,3 +380,14 @@ class S3Store(Store):
             await self.client.close()
         except Exception:  # noqa: BLE001 - closing must not hide the run's result
             pass
+
+
+async def _register_resolved(fs: Any) -> None:
+    """Credentials botocore found itself (a profile, the default chain) are secrets too."""
+    try:
+        creds = await fs.session.get_credentials()  # cached by the session: no new lookup
+        if creds is not None:
+            frozen = await creds.get_frozen_credentials()
+            register(frozen.secret_key, frozen.token)
+    except Exception:  # noqa: BLE001 - the first request will report missing credentials
+        pass

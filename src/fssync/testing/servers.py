@@ -453,11 +453,15 @@ class MotoServer(_Server):
         region: str = "us-east-1",
         start_timeout: float = 30.0,
         stop_grace: float = 5.0,
+        check_auth: bool = True,
     ):
         self.workdir = Path(workdir)
         self.user_name = user_name
         self.role_name = role_name
         self.region = region
+        # Off: moto accepts any credentials (for flows whose credentials moto cannot check,
+        # such as GetFederationToken's fixed example keys); keep it on everywhere else.
+        self.check_auth = check_auth
         self.start_timeout = start_timeout
         self._stop_grace = stop_grace
         self._auth: MotoAuth | None = None
@@ -477,7 +481,10 @@ class MotoServer(_Server):
         url = f"http://{LOCALHOST}:{port}"
         self.workdir.mkdir(parents=True, exist_ok=True)
         argv = [sys.executable, "-m", "moto.server", "-H", LOCALHOST, "-p", str(port)]
-        env = dict(os.environ, INITIAL_NO_AUTH_ACTION_COUNT=str(MOTO_SETUP_REQUESTS))
+        env = dict(os.environ)
+        env.pop("INITIAL_NO_AUTH_ACTION_COUNT", None)
+        if self.check_auth:
+            env["INITIAL_NO_AUTH_ACTION_COUNT"] = str(MOTO_SETUP_REQUESTS)
         child = self._spawn(argv, cwd=self.workdir, env=env, log_path=self.workdir / "moto.log")
         try:
             _wait_until_ready(
@@ -488,7 +495,8 @@ class MotoServer(_Server):
             except ClientError as exc:
                 msg = f"moto refused setup after {MOTO_SETUP_REQUESTS} free requests: {exc}"
                 raise _start_error(child, msg) from exc
-            _check_auth_enforced(auth.endpoint, child)
+            if self.check_auth:
+                _check_auth_enforced(auth.endpoint, child)
         except BaseException:
             self.stop()
             raise
