@@ -18,6 +18,7 @@ from .hooks.manager import Hooks
 from .model import Action, Entry, Event, Failure, Kind, Outcome, Plan, Report
 from .planning import (
     NEEDS_METADATA,
+    KeyFilter,
     Policy,
     build_plan,
     decide_both,
@@ -28,6 +29,17 @@ from .secrets import scrub
 from .state import StateStore, enrich
 from .stores import Listing, Store, open_store
 from .transfer import Abort, TransferSettings, run_deletes, run_transfers
+
+
+def _refuse(problems: dict[str, str], accept: KeyFilter | None) -> KeyFilter:
+    """A key filter that keeps out the keys the destination cannot hold, then asks `accept`."""
+
+    def check(key: str, s: Entry | None, d: Entry | None) -> tuple[bool, str] | None:
+        if s is not None and key in problems:
+            return False, f"not written: {problems[key]}"
+        return accept(key, s, d) if accept is not None else None
+
+    return check
 
 
 @attrs.frozen
@@ -61,6 +73,9 @@ class Run:
         self.sides = resolve(config)
         self.state = StateStore() if config.get("state", True) else None
         self._held: str | None = None
+        self._outcomes: list[Outcome] = []  # filled as transfers finish (an interrupt reports them)
+        self._conflicts: list[tuple[str, str]] = []  # keys the destination cannot hold
+        self.interrupted: Report | None = None  # what was done before a Ctrl-C
 
     def emit(self, event: Event) -> None:
         self.hooks.event(event, self.config)
@@ -78,16 +93,32 @@ class Run:
         fs = getattr(store, "fs", None)
         if fs is not None:
             self.hooks.filesystem_ready(location, fs, self.config)
+        if not is_source and self.state is not None and hasattr(store, "journal"):
+            from .leftovers import UploadJournal
+
+            store.journal = UploadJournal(self.state, store.identity)  # type: ignore[attr-defined]
         return store
 
     async def _list(self, store: Store) -> Listing:
         self.emit(Event("listing", {"url": store.location.url}))
-        try:
-            listing = await store.scan()
-        except FssyncError:
-            raise
-        except Exception as exc:  # noqa: BLE001
-            raise diagnose(exc, where=store.location.url, listing=True).exception() from None
+        retries = int(self.config.get("retries", 3))
+        attempt = 0
+        while True:
+            try:
+                listing = await store.scan()
+                break
+            except FssyncError:
+                raise
+            except Exception as exc:  # noqa: BLE001
+                where = store.location.url
+                transient = diagnose(exc, where=where)
+                if attempt >= retries or transient.fatal or not transient.retryable:
+                    raise diagnose(exc, where=where, listing=True).exception() from None
+                attempt += 1
+                self.emit(
+                    Event("retry", {"key": where, "attempt": attempt, "error": transient.message})
+                )
+                await asyncio.sleep(float(self.config.get("retries_sleep", 0.2)) * 2**attempt)
         entries = listing.entries
         if self.state is not None and not store.location.capabilities.listing_has_mtime:
             records = await asyncio.to_thread(self.state.load, store.identity, store.location.root)
@@ -186,6 +217,8 @@ class Run:
         policy = self._policy()
         compare = self.hooks.comparator(self.config.compare)
         accept = self.hooks.key_filter(self.config, src.entries, dst.entries)
+        if self._conflicts:
+            accept = _refuse(dict(self._conflicts), accept)
         return build_plan(
             self.sides.src.url,
             self.sides.dst.url,
@@ -205,6 +238,9 @@ class Run:
             raise
         try:
             src, dst = await asyncio.gather(self._list(src_store), self._list(dst_store))
+            self._conflicts = dst_store.check_keys(src.entries)
+            for key, reason in self._conflicts:
+                self.emit(Event("conflict", {"key": key, "error": f"not written: {reason}"}))
             if needs_hashes(self.hooks.comparator(self.config.compare)):
                 src, dst = await self._hash(src_store, dst_store, src, dst)
             plan = self.make_plan(src, dst)
@@ -237,11 +273,54 @@ class Run:
                             )
                         )
                 return plan, self._report(plan, [], started, dry_run=True)
-            outcomes = await self._transfer(plan, src_store, dst_store, src, dst)
+            await self._clean_leftovers(dst_store, dst)
+            try:
+                outcomes = await self._transfer(plan, src_store, dst_store, src, dst)
+            except asyncio.CancelledError:
+                self.interrupted = self._report(
+                    plan, list(self._outcomes), started, dry_run=False, src=src, dst=dst
+                )
+                raise
+            finally:
+                await self._sweep(dst_store)
             await asyncio.to_thread(self._remember, src_store, dst_store, outcomes)
             return plan, self._report(plan, outcomes, started, dry_run=False, src=src, dst=dst)
         finally:
             await asyncio.gather(src_store.close(), dst_store.close())
+
+    async def _clean_leftovers(self, dst_store: Store, dst: Listing) -> None:
+        """Remove what killed runs left at the destination: temporary files and multipart
+        uploads (see `fssync.leftovers`). A failure here never stops the run."""
+        from .leftovers import abort_orphans, remove_stale
+
+        removed = await asyncio.to_thread(remove_stale, dst.leftovers) if dst.leftovers else []
+        aborted = 0
+        journal = getattr(dst_store, "journal", None)
+        if journal is not None:
+            try:
+                aborted = await abort_orphans(dst_store, journal)
+            except Exception as exc:  # noqa: BLE001
+                msg = diagnose(exc, where="(multipart cleanup)").message
+                self.emit(Event("error", {"key": "(multipart cleanup)", "error": msg}))
+        if removed or aborted:
+            self.emit(Event("cleanup", {"temp_files": len(removed), "uploads_aborted": aborted}))
+
+    async def _sweep(self, dst_store: Store) -> None:
+        """Abort multipart uploads of this run whose end was lost (a create whose reply never
+        came, an abort that failed): none may outlive the run."""
+        from .leftovers import abort_orphans
+
+        journal = getattr(dst_store, "journal", None)
+        if journal is None:
+            return
+        try:
+            aborted = await abort_orphans(dst_store, journal, mine=True)
+        except Exception as exc:  # noqa: BLE001 - the next run tries again
+            msg = diagnose(exc, where="(multipart cleanup)").message
+            self.emit(Event("error", {"key": "(multipart cleanup)", "error": msg}))
+            return
+        if aborted:
+            self.emit(Event("cleanup", {"temp_files": 0, "uploads_aborted": aborted}))
 
     def _check_delete_safety(self, plan: Plan, src: Listing, dst: Listing) -> None:
         if not self.config.delete or not plan.deletes:
@@ -259,6 +338,7 @@ class Run:
             transfers=self.config.transfers,
             retries=int(self.config.get("retries", 3)),
             retry_sleep=float(self.config.get("retries_sleep", 0.2)),
+            passes=int(self.config.get("retry_passes", 1)),
         )
         dst_loc = self.sides.dst
 
@@ -267,7 +347,13 @@ class Run:
 
         try:
             outcomes = await run_transfers(
-                src_store, dst_store, plan.transfers, options_for, self.emit, settings
+                src_store,
+                dst_store,
+                plan.transfers,
+                options_for,
+                self.emit,
+                settings,
+                into=self._outcomes,
             )
             deletes = list(plan.deletes)
             if deletes:
@@ -335,6 +421,8 @@ class Run:
         if src is not None and dst is not None:
             for key, reason in (*src.errors, *dst.errors):
                 failures.append(Failure(key, "list", f"cannot read: {reason}"))
+            for key, reason in self._conflicts:
+                failures.append(Failure(key, "conflict", f"not written: {reason}"))
         plan_counts = plan.counts()
         return Report(
             copied=counts[Kind.COPY],
@@ -353,10 +441,18 @@ class Run:
 
 def run_sync(config: Config, hooks: Hooks) -> Report:
     """Run one sync in a fresh event loop, with the plugins' per-run objects registered."""
+    from .locks import destination_lock
+
     hooks.configure(config)
     with hooks.session(config):
         run = Run(config, hooks)
-        _, report = _run_loop(run.execute, config)
+        with destination_lock(run.sides.dst, config):
+            try:
+                _, report = _run_loop(run.execute, config)
+            except KeyboardInterrupt:
+                if run.interrupted is not None:
+                    hooks.run_finished(run.interrupted, config)
+                raise
         hooks.run_finished(report, config)
     return report
 
@@ -374,12 +470,23 @@ def make_plan(config: Config, hooks: Hooks) -> Plan:
 
 
 def _run_loop(fn: Callable[[], Any], config: Config) -> Any:
+    """Run `fn` in a fresh event loop. The first Ctrl-C cancels it: in-flight transfers stop,
+    their temporary files are removed and multipart uploads aborted, then KeyboardInterrupt is
+    raised. A second Ctrl-C exits at once (code 130); the next run cleans what that leaves."""
     import concurrent.futures
+
+    from .interrupts import install
 
     async def main() -> Any:
         loop = asyncio.get_running_loop()
         pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(4, config.transfers + 2))
         loop.set_default_executor(pool)
-        return await fn()
+        with install(loop) as state:
+            try:
+                return await fn()
+            except asyncio.CancelledError:
+                if state.count:
+                    raise KeyboardInterrupt from None
+                raise
 
     return asyncio.run(main())

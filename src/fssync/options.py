@@ -119,6 +119,22 @@ def add_sync_options(parser: argparse.ArgumentParser, hooks: Hooks, *, command: 
             metavar="SECONDS",
             help="first retry delay, doubled each time (default 0.2)",
         )
+        run.add_argument(
+            "--retry-passes",
+            type=int,
+            default=1,
+            metavar="N",
+            help="after the run, transfer the files that failed with a transient error again, "
+            "up to N more times (default 1; permanent errors are not retried)",
+        )
+        run.add_argument(
+            "--lock-wait",
+            type=float,
+            default=0.0,
+            metavar="SECONDS",
+            help="when another run is writing to the same local destination, wait this long "
+            "for it instead of failing at once (default 0)",
+        )
     out = parser.add_argument_group("output")
     out.add_argument("--json", action="store_true", help="one JSON object per line on stdout")
     out.add_argument("-v", "--verbose", action="count", default=0, help="say more (repeatable)")

@@ -12,6 +12,7 @@ import attrs
 
 from .diagnose import diagnose
 from .errors import FssyncError
+from .integrity import Verified
 from .model import Action, Entry, Event, Kind, Outcome
 from .stores import Store
 
@@ -32,6 +33,7 @@ class TransferSettings:
     transfers: int = 16
     retries: int = 3
     retry_sleep: float = 0.2
+    passes: int = 1  # extra passes over the files that failed with a retryable error
 
 
 async def copy_one(src: Store, dst: Store, action: Action, options: Mapping[str, Any]) -> Entry:
@@ -41,7 +43,7 @@ async def copy_one(src: Store, dst: Store, action: Action, options: Mapping[str,
     written = await dst.copy_within(src, entry, options)
     if written is not None:
         return written
-    reader = await src.open(entry)
+    reader = Verified(await src.open(entry), entry)
     try:
         return await dst.write(entry, reader, options)
     finally:
@@ -68,7 +70,7 @@ async def _attempt(
             if diag.fatal:
                 raise Abort(diag.exception()) from None
             if not diag.retryable or attempt >= settings.retries:
-                return Outcome(action, ok=False, error=diag.message)
+                return Outcome(action, ok=False, error=diag.message, retryable=diag.retryable)
             attempt += 1
             delay = settings.retry_sleep * (2 ** (attempt - 1)) * (0.5 + random.random())
             emit(
@@ -92,10 +94,42 @@ async def run_transfers(
     options_for: OptionsFor,
     emit: Emit,
     settings: TransferSettings,
+    into: list[Outcome] | None = None,
 ) -> list[Outcome]:
-    """Run copies and updates with at most `settings.transfers` in flight."""
+    """Run copies and updates with at most `settings.transfers` in flight, then run the ones
+    that failed with a retryable error again, up to `settings.passes` more times (a flaky
+    stretch of network often outlasts one file's retries). Permanent errors are not retried.
+
+    Outcomes are appended to `into` as they happen, so an interrupted run can still report."""
+    outcomes: list[Outcome] = [] if into is None else into
+    todo = list(actions)
+    for number in range(1 + max(0, settings.passes)):
+        if number:
+            todo = [o.action for o in outcomes if not o.ok and o.retryable]
+            if not todo:
+                break
+            emit(Event("retry_pass", {"pass": number + 1, "files": len(todo)}))
+            await asyncio.sleep(settings.retry_sleep * 4 * (0.5 + random.random()))
+            retried = set(map(id, todo))
+            outcomes[:] = [o for o in outcomes if id(o.action) not in retried]
+        await _pass(
+            src, dst, todo, options_for, emit, settings, outcomes, last=number == settings.passes
+        )
+    return outcomes
+
+
+async def _pass(
+    src: Store,
+    dst: Store,
+    actions: list[Action],
+    options_for: OptionsFor,
+    emit: Emit,
+    settings: TransferSettings,
+    outcomes: list[Outcome],
+    *,
+    last: bool,
+) -> None:
     queue = iter(actions)
-    outcomes: list[Outcome] = []
 
     async def worker() -> None:
         for action in queue:
@@ -109,13 +143,12 @@ async def run_transfers(
                         name, {"key": action.key, "bytes": outcome.bytes, "reason": action.reason}
                     )
                 )
-            else:
+            elif last or not outcome.retryable:
                 emit(Event("failed", {"key": action.key, "error": outcome.error}))
 
     async with asyncio.TaskGroup() as tg:
         for _ in range(max(1, settings.transfers)):
             tg.create_task(worker())
-    return outcomes
 
 
 async def run_deletes(dst: Store, actions: list[Action], emit: Emit) -> list[Outcome]:
