@@ -48,8 +48,14 @@ def destination_lock(location: Location, config: Config) -> Iterator[None]:
         yield
         return
     path = lock_path(location.root)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as exc:
+        raise FatalError(
+            f"cannot create the lock file {path!r}: {exc.strerror or exc}; "
+            "set FSSYNC_STATE_DIR to a folder you can write"
+        ) from None
     try:
         deadline = time.monotonic() + float(config.get("lock_wait", 0) or 0)
         while True:
