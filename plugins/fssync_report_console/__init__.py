@@ -48,7 +48,7 @@ class ConsoleReporter:
             self._line(f"{f['sigil']} {f['key']}  ({f['reason']})")
         elif name == "failed":
             self._line(f"! {f['key']}: {f['error']}", self.err)
-        elif name in ("rejected", "error") and not self.quiet:
+        elif name in ("rejected", "error", "conflict") and not self.quiet:
             self._line(f"! {f['key']}: {f.get('reason') or f.get('error')}", self.err)
         elif name == "deletes_held":
             self._line(f"fssync: not deleting {f['count']} file(s): {f['reason']}", self.err)
