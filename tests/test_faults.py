@@ -54,6 +54,7 @@ def opts(ep: S3Endpoint, url: str) -> dict[str, object]:
         "access_key_id": ep.access_key,
         "secret_access_key": ep.secret_key,
         "region": ep.region,
+        "retries_sleep": 0.01,
     }
 
 
@@ -106,7 +107,7 @@ def test_round_trip_through_faults_loses_nothing(bucket, fault_proxy, tmp_path, 
     fast = {"retries": 10, "retries_sleep": 0.001}  # up to 0.5 s for the last retry
     up_proxy = fault_proxy(ep, rate=rate, seed=11, delay=0.05)
     up = fssync.sync(
-        str(src), f"s3://{name}/data", plugins=[ours], **fast, **opts(ep, up_proxy.url)
+        str(src), f"s3://{name}/data", plugins=[ours], **{**opts(ep, up_proxy.url), **fast}
     )
     assert (up.failed, up.copied) == (0, len(files)), up.failures
     assert bucket_hashes(ep, name, "data/") == want
@@ -115,7 +116,7 @@ def test_round_trip_through_faults_loses_nothing(bucket, fault_proxy, tmp_path, 
     down_proxy = fault_proxy(ep, rate=rate, seed=12, delay=0.05)
     back = tmp_path / "back"
     down = fssync.sync(
-        f"s3://{name}/data", str(back), plugins=[ours], **fast, **opts(ep, down_proxy.url)
+        f"s3://{name}/data", str(back), plugins=[ours], **{**opts(ep, down_proxy.url), **fast}
     )
     assert (down.failed, down.copied) == (0, len(files)), down.failures
     assert local_hashes(back) == want  # byte-identical, and no temporary file anywhere

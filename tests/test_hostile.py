@@ -76,6 +76,7 @@ WRITTEN = [
     "empty-file",
     "-dash-start.txt",
     "a/" + "n" * 255,  # exactly the longest name allowed
+    "b/" + "é" * 127,  # 254 bytes of two-byte characters: its temporary name must fit too
 ]
 HOSTILE_TOTAL = {"keys": 0}
 

@@ -40,7 +40,9 @@ CREATE TABLE IF NOT EXISTS uploads_v1 (
 
 def temp_name(final_name: str) -> str:
     """The temporary name a download to `final_name` is written under."""
-    return f".{final_name[:60]}{TEMP_MARK}{os.getpid()}-{os.urandom(4).hex()}"
+    # at most 100 bytes of the name: the whole must stay under the 255-byte limit
+    short = os.fsencode(final_name)[:100].decode("utf-8", "ignore") or "x"
+    return f".{short}{TEMP_MARK}{os.getpid()}-{os.urandom(4).hex()}"
 
 
 def owner(name: str) -> int | None:

@@ -6,7 +6,6 @@ import asyncio
 import errno
 import os
 import stat
-import unicodedata
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -183,8 +182,9 @@ class LocalStore(Store):
         return sorted(found.items())
 
     def _traits(self) -> tuple[bool, bool]:
-        """Whether the destination folder folds case / normalises Unicode: forced by --local-
-        case-*, else probed with a temporary file (macOS and Windows folders usually do)."""
+        """Whether the destination folder folds case (and so, as on macOS, Unicode forms):
+        forced by --local-case-*, else seen from a name there whose other case names the same
+        file. Nothing is written, so a dry run stays read-only."""
         if self.case != "auto":
             insensitive = self.case == "insensitive"
             return insensitive, insensitive
@@ -194,19 +194,21 @@ class LocalStore(Store):
             if parent == folder:
                 return False, False
             folder = parent
-        probe = os.path.join(folder, temp_name("Case\u00e9"))
         try:
-            with open(probe, "xb"):
-                pass
+            with os.scandir(folder) as it:
+                names = [e.path for _, e in zip(range(50), it, strict=False)]
         except OSError:
-            return False, False
-        try:
-            name = os.path.basename(probe)
-            folded = os.path.exists(os.path.join(folder, name.swapcase()))
-            normalising = os.path.exists(os.path.join(folder, unicodedata.normalize("NFD", name)))
-        finally:
-            _discard(probe)
-        return folded, normalising
+            names = []
+        for path in [folder, *names]:
+            name = os.path.basename(path.rstrip(os.sep))
+            if name and name.swapcase() != name:
+                twin = os.path.join(os.path.dirname(path.rstrip(os.sep)), name.swapcase())
+                try:
+                    same = os.path.samefile(path, twin)
+                except OSError:
+                    same = False
+                return same, same
+        return False, False
 
     async def open(self, entry: Entry) -> Reader:
         path = self.location.path(entry.key)
