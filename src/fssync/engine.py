@@ -10,6 +10,7 @@ from typing import Any
 
 import attrs
 
+from . import leftovers
 from . import location as loc
 from .config import Config
 from .diagnose import diagnose
@@ -93,10 +94,8 @@ class Run:
         fs = getattr(store, "fs", None)
         if fs is not None:
             self.hooks.filesystem_ready(location, fs, self.config)
-        if not is_source and self.state is not None and hasattr(store, "journal"):
-            from .leftovers import UploadJournal
-
-            store.journal = UploadJournal(self.state, store.identity)  # type: ignore[attr-defined]
+        if not is_source and self.state is not None:
+            leftovers.attach_journal(store, self.state)
         return store
 
     async def _list(self, store: Store) -> Listing:
@@ -273,7 +272,7 @@ class Run:
                             )
                         )
                 return plan, self._report(plan, [], started, dry_run=True)
-            await self._clean_leftovers(dst_store, dst)
+            await leftovers.clean(dst_store, dst.leftovers, self.emit)
             try:
                 outcomes = await self._transfer(plan, src_store, dst_store, src, dst)
             except asyncio.CancelledError:
@@ -282,45 +281,11 @@ class Run:
                 )
                 raise
             finally:
-                await self._sweep(dst_store)
+                await leftovers.sweep(dst_store, self.emit)
             await asyncio.to_thread(self._remember, src_store, dst_store, outcomes)
             return plan, self._report(plan, outcomes, started, dry_run=False, src=src, dst=dst)
         finally:
             await asyncio.gather(src_store.close(), dst_store.close())
-
-    async def _clean_leftovers(self, dst_store: Store, dst: Listing) -> None:
-        """Remove what killed runs left at the destination: temporary files and multipart
-        uploads (see `fssync.leftovers`). A failure here never stops the run."""
-        from .leftovers import abort_orphans, remove_stale
-
-        removed = await asyncio.to_thread(remove_stale, dst.leftovers) if dst.leftovers else []
-        aborted = 0
-        journal = getattr(dst_store, "journal", None)
-        if journal is not None:
-            try:
-                aborted = await abort_orphans(dst_store, journal)
-            except Exception as exc:  # noqa: BLE001
-                msg = diagnose(exc, where="(multipart cleanup)").message
-                self.emit(Event("error", {"key": "(multipart cleanup)", "error": msg}))
-        if removed or aborted:
-            self.emit(Event("cleanup", {"temp_files": len(removed), "uploads_aborted": aborted}))
-
-    async def _sweep(self, dst_store: Store) -> None:
-        """Abort multipart uploads of this run whose end was lost (a create whose reply never
-        came, an abort that failed): none may outlive the run."""
-        from .leftovers import abort_orphans
-
-        journal = getattr(dst_store, "journal", None)
-        if journal is None:
-            return
-        try:
-            aborted = await abort_orphans(dst_store, journal, mine=True)
-        except Exception as exc:  # noqa: BLE001 - the next run tries again
-            msg = diagnose(exc, where="(multipart cleanup)").message
-            self.emit(Event("error", {"key": "(multipart cleanup)", "error": msg}))
-            return
-        if aborted:
-            self.emit(Event("cleanup", {"temp_files": 0, "uploads_aborted": aborted}))
 
     def _check_delete_safety(self, plan: Plan, src: Listing, dst: Listing) -> None:
         if not self.config.delete or not plan.deletes:

@@ -18,9 +18,10 @@ import os
 import socket
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
+from .model import Event
 from .state import StateStore
 
 TEMP_MARK = ".fssync-tmp-"
@@ -228,3 +229,50 @@ async def abort_orphans(store: Any, journal: UploadJournal, *, mine: bool = Fals
                     raise
         await journal.end(row)
     return aborted
+
+
+# ------------------------------------------------------------------------------ run steps
+
+
+def attach_journal(store: Any, state: StateStore) -> None:
+    """Give a destination store that makes multipart uploads a journal to record them in."""
+    if hasattr(store, "journal"):
+        store.journal = UploadJournal(state, store.identity)
+
+
+async def clean(store: Any, temps: Iterable[str], emit: Callable[[Event], None]) -> None:
+    """Before transferring: remove what killed runs left at the destination (temporary files,
+    multipart uploads). A failure here never stops the run; the next run tries again."""
+    temps = list(temps)
+    removed = await asyncio.to_thread(remove_stale, temps) if temps else []
+    aborted = 0
+    journal = getattr(store, "journal", None)
+    if journal is not None:
+        try:
+            aborted = await abort_orphans(store, journal)
+        except Exception as exc:  # noqa: BLE001
+            _report_error(exc, emit)
+    if removed or aborted:
+        emit(Event("cleanup", {"temp_files": len(removed), "uploads_aborted": aborted}))
+
+
+async def sweep(store: Any, emit: Callable[[Event], None]) -> None:
+    """After transferring (also after Ctrl-C): abort this run's multipart uploads whose end was
+    lost (a create whose reply never came, an abort that failed): none may outlive the run."""
+    journal = getattr(store, "journal", None)
+    if journal is None:
+        return
+    try:
+        aborted = await abort_orphans(store, journal, mine=True)
+    except Exception as exc:  # noqa: BLE001
+        _report_error(exc, emit)
+        return
+    if aborted:
+        emit(Event("cleanup", {"temp_files": 0, "uploads_aborted": aborted}))
+
+
+def _report_error(exc: BaseException, emit: Callable[[Event], None]) -> None:
+    from .diagnose import diagnose
+
+    where = "(multipart cleanup)"
+    emit(Event("error", {"key": where, "error": diagnose(exc, where=where).message}))
