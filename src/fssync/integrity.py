@@ -57,6 +57,7 @@ class Verified(Reader):
         self._count = 0
         self._md5 = hashlib.md5(usedforsecurity=False)
         self._ranged = False
+        self._hashing: bool | None = None
 
     # The writers read these after (or while) reading: they come from the inner reader.
     @property  # type: ignore[override]
@@ -102,6 +103,12 @@ class Verified(Reader):
     async def read(self, n: int = -1) -> bytes:
         data = await self.inner.read(n)
         self._count += len(data)
+        if self._hashing is None:
+            # Decided after the first read, when a remote reader has seen the source's reply:
+            # hash only when there is a hash to compare with (uploads from disk pay nothing).
+            self._hashing = bool(self.inner.expected_md5 or self.entry.md5)
+        if not self._hashing:
+            return data
         if len(data) > HASH_INLINE:
             await asyncio.to_thread(self._md5.update, data)
         else:
@@ -122,8 +129,11 @@ class Verified(Reader):
         """
         await self.inner.verify(written)
         key = self.entry.key
+        md5: str | None
         if self._ranged:
             if written is None:
+                return
+            if not (self.inner.expected_md5 or self.entry.md5):
                 return
             md5 = await asyncio.to_thread(_md5_file, written)
         else:
@@ -132,12 +142,12 @@ class Verified(Reader):
                     f"read {self._count} bytes, expected {self.inner.size}: the transfer was cut "
                     "short or the source changed"
                 )
-            md5 = self._md5.hexdigest()
+            md5 = self._md5.hexdigest() if self._hashing else None
         want = self.inner.expected_md5
-        if want and md5 != want:
+        if want and md5 is not None and md5 != want:
             raise ChecksumMismatch(
                 f"content MD5 {md5} differs from the source's {want}: corrupted in transit"
             )
         planned = self.entry.md5
-        if planned and md5 != planned and not want:
+        if planned and md5 is not None and md5 != planned and not want:
             raise SourceChanged(f"{key} changed after it was listed (its MD5 differs)")
