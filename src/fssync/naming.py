@@ -25,23 +25,30 @@ def fold(key: str, *, case_insensitive: bool, normalising: bool) -> str:
 def local_problems(
     keys: Iterable[str], *, case_insensitive: bool = False, normalising: bool = False
 ) -> dict[str, str]:
-    """Key -> why a local folder cannot hold it, for the keys that cannot be written safely."""
-    keys = sorted(set(keys))
+    """Key -> why a local folder cannot hold it, for the keys that cannot be written safely.
+
+    Linear in the total length of the keys: it runs on every download into a local folder."""
+    keys = list(keys)
     problems: dict[str, str] = {}
+    folders: set[str] = set()
     for key in keys:
-        for part in key.split("/"):
-            if len(part.encode("utf-8", "surrogateescape")) > NAME_MAX:
-                problems[key] = f"a name in it is longer than {NAME_MAX} bytes"
-                break
-    present = set(keys)
+        end = key.rfind("/")
+        while end > 0 and key[:end] not in folders:
+            folders.add(key[:end])
+            end = key.rfind("/", 0, end)
+        if len(key) > NAME_MAX // 4:  # only then can one name in it pass 255 bytes
+            for part in key.split("/"):
+                if len(part.encode("utf-8", "surrogateescape")) > NAME_MAX:
+                    problems[key] = f"a name in it is longer than {NAME_MAX} bytes"
+                    break
     for key in keys:
-        # keys are sorted, so "a/..." keys follow "a" at once (after "a" + chars below "/")
-        folder = key + "/"
-        if any(other.startswith(folder) for other in _after(keys, key)) and key in present:
-            problems.setdefault(key, f"it is a file, but {folder!r} holds other files (conflict)")
+        if key in folders:
+            problems.setdefault(
+                key, f"it is a file, but {key + '/'!r} holds other files (conflict)"
+            )
     if case_insensitive or normalising:
         groups: dict[str, list[str]] = {}
-        for key in keys:
+        for key in sorted(keys):
             groups.setdefault(
                 fold(key, case_insensitive=case_insensitive, normalising=normalising), []
             ).append(key)
@@ -54,13 +61,3 @@ def local_problems(
                         key, f"it collides with {others} on this {what} folder (conflict)"
                     )
     return problems
-
-
-def _after(keys: list[str], key: str) -> Iterable[str]:
-    """The keys that sort after `key` and share it as a prefix."""
-    import bisect
-
-    i = bisect.bisect_right(keys, key)
-    while i < len(keys) and keys[i].startswith(key):
-        yield keys[i]
-        i += 1
