@@ -7,11 +7,13 @@ for them. Tests that use them are marked `s3` automatically, so `-m "not s3"` sk
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
+from fssync.testing.faultproxy import FaultProxy
 from fssync.testing.servers import MotoAuth, MotoServer, S3Endpoint, SeaweedServer, free_ports
 
 from .notify_servers import Inbox, Receiver
@@ -101,6 +103,24 @@ def s3_env(s3: S3Endpoint, monkeypatch: pytest.MonkeyPatch) -> S3Endpoint:
     for name, value in s3.env().items():
         monkeypatch.setenv(name, value)
     return s3
+
+
+@pytest.fixture
+def fault_proxy() -> Iterator[Callable[..., FaultProxy]]:
+    """Start fault-injecting proxies in front of endpoints: `fault_proxy(endpoint, rate=0.05)`.
+    Every proxy is stopped when the test ends."""
+    started: list[FaultProxy] = []
+
+    def start(endpoint: S3Endpoint, **options: Any) -> FaultProxy:
+        options.setdefault("max_seconds", 120.0)
+        proxy = FaultProxy(endpoint.url, **options)
+        proxy.start()
+        started.append(proxy)
+        return proxy
+
+    yield start
+    for proxy in started:
+        proxy.stop()
 
 
 def _delete_bucket(endpoint: S3Endpoint, name: str) -> None:

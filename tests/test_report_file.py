@@ -73,7 +73,12 @@ def test_failures_with_their_errors_and_exit_code_3(tmp_path):
     fs.pipe_file("/repsrc/bad.txt", b"never")
     out = tmp_path / "run.json"
     fssync.sync(
-        "flaky:///repsrc", str(tmp_path / "d"), retries=1, retries_sleep=0.001, report=str(out)
+        "flaky:///repsrc",
+        str(tmp_path / "d"),
+        retries=1,
+        retries_sleep=0.001,
+        retry_passes=0,
+        report=str(out),
     )
     doc = load(out)
     assert doc["exit_code"] == 3 and doc["ok"] is False

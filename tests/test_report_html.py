@@ -76,6 +76,7 @@ def page(tmp_path_factory) -> Path:
         str(folder / "dst"),
         retries=1,
         retries_sleep=0.001,
+        retry_passes=0,
         report_html=str(out),
     )
     assert (report.copied, report.failed) == (3, 1)

@@ -93,7 +93,9 @@ def test_retries_and_failures_are_events_with_their_reasons(tmp_path):
     fs.pipe_file("/src/ok.txt", b"fine")
     fs.pipe_file("/src/bad.txt", b"never")
     with capture_events() as captured:
-        report = fssync.sync("flaky:///src", str(tmp_path / "d"), retries=2, retries_sleep=0.001)
+        report = fssync.sync(
+            "flaky:///src", str(tmp_path / "d"), retries=2, retries_sleep=0.001, retry_passes=0
+        )
     retries = captured.of("retry")
     assert {(r["key"], r["attempt"]) for r in retries} == {
         ("ok.txt", 1),

@@ -25,7 +25,10 @@ def parse_size(text: str) -> int:
     m = _SIZE.match(text)
     if not m:
         raise ValueError(f"{text!r} is not a size: use a number with an optional K, M, G, T suffix")
-    return int(float(m.group(1)) * _SIZE_FACTOR[m.group(2).lower()])
+    size = float(m.group(1)) * _SIZE_FACTOR[m.group(2).lower()]
+    if not size < 2**63:
+        raise ValueError(f"{text!r} is too large a size")
+    return int(size)
 
 
 def parse_age(text: str, now: float) -> float:

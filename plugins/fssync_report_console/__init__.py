@@ -75,7 +75,7 @@ class ConsoleReporter:
                 f"{f['error']}",
                 self.err,
             )
-        elif name in ("rejected", "error") and not self.quiet:
+        elif name in ("rejected", "error", "conflict") and not self.quiet:
             self._line(f"! {f['key']}: {f.get('reason') or f.get('error')}", self.err)
         elif name == "deletes_held":
             self._line(f"fssync: not deleting {f['count']} file(s): {f['reason']}", self.err)

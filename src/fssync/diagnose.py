@@ -65,6 +65,8 @@ def first_line(exc: BaseException) -> str:
 
 def diagnose(exc: BaseException, *, where: str, listing: bool = False) -> Diagnosis:
     """Classify an exception raised while working on `where` (a URL or key)."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]  # concurrent parts of one transfer: the first failure tells
     if isinstance(exc, FssyncError):
         return Diagnosis(scrub(str(exc)), fatal=True, error=type(exc), retryable=False)
     client = _client_error(exc)

@@ -10,6 +10,7 @@ from typing import Any
 
 import attrs
 
+from . import leftovers
 from . import location as loc
 from .auth import Credentials
 from .config import Config
@@ -20,6 +21,7 @@ from .model import Action, Entry, Event, Failure, Kind, Outcome, Plan, Report
 from .options import plugin_option_names
 from .planning import (
     NEEDS_METADATA,
+    KeyFilter,
     Policy,
     build_plan,
     decide_both,
@@ -33,6 +35,17 @@ from .secrets import scrub
 from .state import StateStore, enrich
 from .stores import Listing, Store, open_store
 from .transfer import Abort, TransferSettings, run_deletes, run_transfers
+
+
+def _refuse(problems: dict[str, str], accept: KeyFilter | None) -> KeyFilter:
+    """A key filter that keeps out the keys the destination cannot hold, then asks `accept`."""
+
+    def check(key: str, s: Entry | None, d: Entry | None) -> tuple[bool, str] | None:
+        if s is not None and key in problems:
+            return False, f"not written: {problems[key]}"
+        return accept(key, s, d) if accept is not None else None
+
+    return check
 
 
 @attrs.frozen
@@ -119,13 +132,16 @@ class Run:
         self.sides = resolve(config, load_remotes(config, plugin_option_names(hooks)))
         self.state = StateStore() if config.get("state", True) else None
         self._held: str | None = None
+        self._outcomes: list[Outcome] = []  # filled as transfers finish (an interrupt reports them)
+        self._conflicts: list[tuple[str, str]] = []  # keys the destination cannot hold
+        self.interrupted: Report | None = None  # what was done before a Ctrl-C
 
     def emit(self, event: Event) -> None:
         self.tally.observe(event)
         self.hooks.event(event, self.config)
 
     async def _open(self, location: loc.Location, is_source: bool) -> Store:
-        return await open_location(
+        store = await open_location(
             self.hooks,
             self.config,
             location,
@@ -133,6 +149,9 @@ class Run:
             is_source=is_source,
             emit=self.emit,
         )
+        if not is_source and self.state is not None:
+            leftovers.attach_journal(store, self.state)
+        return store
 
     async def _list(self, store: Store) -> Listing:
         url = store.location.url
@@ -141,12 +160,23 @@ class Run:
         def progress(files: int) -> None:
             self.emit(Event("listing_progress", {"url": url, "files": files}))
 
-        try:
-            listing = await store.scan(progress)
-        except FssyncError:
-            raise
-        except Exception as exc:  # noqa: BLE001
-            raise diagnose(exc, where=store.location.url, listing=True).exception() from None
+        retries = int(self.config.get("retries", 3))
+        attempt = 0
+        while True:
+            try:
+                listing = await store.scan(progress)
+                break
+            except FssyncError:
+                raise
+            except Exception as exc:  # noqa: BLE001
+                transient = diagnose(exc, where=url)
+                if attempt >= retries or transient.fatal or not transient.retryable:
+                    raise diagnose(exc, where=url, listing=True).exception() from None
+                attempt += 1
+                delay = float(self.config.get("retries_sleep", 0.2)) * 2**attempt
+                fields = {"key": url, "attempt": attempt, "of": retries, "delay": delay}
+                self.emit(Event("retry", {**fields, "error": transient.message}))
+                await asyncio.sleep(delay)
         entries = listing.entries
         if self.state is not None and not store.location.capabilities.listing_has_mtime:
             records = await asyncio.to_thread(self.state.load, store.identity, store.location.root)
@@ -248,6 +278,8 @@ class Run:
         policy = self._policy()
         compare = self.hooks.comparator(self.config.compare)
         accept = self.hooks.key_filter(self.config, src.entries, dst.entries)
+        if self._conflicts:
+            accept = _refuse(dict(self._conflicts), accept)
         return build_plan(
             self.sides.src.url,
             self.sides.dst.url,
@@ -267,6 +299,9 @@ class Run:
             raise
         try:
             src, dst = await asyncio.gather(self._list(src_store), self._list(dst_store))
+            self._conflicts = dst_store.check_keys(src.entries)
+            for key, reason in self._conflicts:
+                self.emit(Event("conflict", {"key": key, "error": f"not written: {reason}"}))
             renames = bool(self.config.get("track_renames")) and self.config.delete
             if renames or needs_hashes(self.hooks.comparator(self.config.compare)):
                 src, dst = await self._hash(src_store, dst_store, src, dst, renames)
@@ -305,7 +340,16 @@ class Run:
                             )
                         )
                 return plan, self._report(plan, [], dry_run=True)
-            outcomes = await self._transfer(plan, src_store, dst_store, src, dst)
+            await leftovers.clean(dst_store, dst.leftovers, self.emit)
+            try:
+                outcomes = await self._transfer(plan, src_store, dst_store, src, dst)
+            except asyncio.CancelledError:
+                self.interrupted = self._report(
+                    plan, list(self._outcomes), dry_run=False, src=src, dst=dst
+                )
+                raise
+            finally:
+                await leftovers.sweep(dst_store, self.emit)
             await asyncio.to_thread(self._remember, src_store, dst_store, outcomes)
             return plan, self._report(plan, outcomes, dry_run=False, src=src, dst=dst)
         finally:
@@ -327,6 +371,7 @@ class Run:
             transfers=self.config.transfers,
             retries=int(self.config.get("retries", 3)),
             retry_sleep=float(self.config.get("retries_sleep", 0.2)),
+            passes=int(self.config.get("retry_passes", 1)),
         )
         dst_loc = self.sides.dst
 
@@ -335,7 +380,13 @@ class Run:
 
         try:
             outcomes = await run_transfers(
-                src_store, dst_store, plan.transfers, options_for, self.emit, settings
+                src_store,
+                dst_store,
+                plan.transfers,
+                options_for,
+                self.emit,
+                settings,
+                into=self._outcomes,
             )
             deletes = list(plan.deletes)
             if deletes:
@@ -402,6 +453,8 @@ class Run:
         if src is not None and dst is not None:
             for key, reason in (*src.errors, *dst.errors):
                 failures.append(Failure(key, "list", f"cannot read: {reason}"))
+            for key, reason in self._conflicts:
+                failures.append(Failure(key, "conflict", f"not written: {reason}"))
         plan_counts = plan.counts()
         # The tally adds the duration, timeline and largest transfers from the run's events.
         return self.tally.complete(
@@ -445,14 +498,18 @@ def run_sync(config: Config, hooks: Hooks) -> Report:
     """Run one sync in a fresh event loop, with the plugins' per-run objects registered.
 
     Reporters get `fssync_run_finished` also when the run stops early, with a report whose
-    `error` says why, so a night run that could not finish still leaves its record.
+    `error` says why, so a night run that could not finish still leaves its record. A local
+    destination is locked for the run.
     """
+    from .locks import destination_lock
+
     hooks.configure(config)
     with hooks.session(config):
         tally = Tally()
         try:
             run = Run(config, hooks, tally)
-            _, report = _run_loop(run.execute, config)
+            with destination_lock(run.sides.dst, config):
+                _, report = _run_loop(run.execute, config)
         except BaseException as exc:
             why, code = _stop_reason(exc)
             try:
@@ -490,12 +547,23 @@ def make_plan(config: Config, hooks: Hooks) -> Plan:
 
 
 def _run_loop(fn: Callable[[], Any], config: Config) -> Any:
+    """Run `fn` in a fresh event loop. The first Ctrl-C cancels it: in-flight transfers stop,
+    their temporary files are removed and multipart uploads aborted, then KeyboardInterrupt is
+    raised. A second Ctrl-C exits at once (code 130); the next run cleans what that leaves."""
     import concurrent.futures
+
+    from .interrupts import install
 
     async def main() -> Any:
         loop = asyncio.get_running_loop()
         pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(4, config.transfers + 2))
         loop.set_default_executor(pool)
-        return await fn()
+        with install(loop) as state:
+            try:
+                return await fn()
+            except asyncio.CancelledError:
+                if state.count:
+                    raise KeyboardInterrupt from None
+                raise
 
     return asyncio.run(main())

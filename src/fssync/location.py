@@ -184,6 +184,10 @@ def unsafe_reason(key: str) -> str | None:
         return "absolute key"
     if any(ord(c) < 32 or c == "\x7f" for c in key):
         return "control character in key"
-    if any(part in _BAD_PART for part in key.split("/")):
+    parts = key.split("/")
+    if any(part in _BAD_PART for part in parts):
         return "empty, '.' or '..' path segment"
+    if any(not part.strip(". ") for part in parts):
+        # "... " or " ": Windows strips trailing dots and spaces, making such a name "." or ".."
+        return "path segment of only dots and spaces"
     return None

@@ -109,6 +109,7 @@ class Outcome:
     error: str | None = None
     # What the destination looks like now, when the transfer learned it (for the state store).
     written: Entry | None = None
+    retryable: bool = False  # a failure that another pass may cure (not a permanent error)
 
 
 @attrs.frozen

@@ -141,6 +141,22 @@ def add_sync_options(parser: argparse.ArgumentParser, hooks: Hooks, *, command: 
             metavar="SECONDS",
             help="first retry delay, doubled each time (default 0.2)",
         )
+        run.add_argument(
+            "--retry-passes",
+            type=int,
+            default=1,
+            metavar="N",
+            help="after the run, transfer the files that failed with a transient error again, "
+            "up to N more times (default 1; permanent errors are not retried)",
+        )
+        run.add_argument(
+            "--lock-wait",
+            type=float,
+            default=0.0,
+            metavar="SECONDS",
+            help="when another run is writing to the same local destination, wait this long "
+            "for it instead of failing at once (default 0)",
+        )
     if command == "check":
         lists = parser.add_argument_group("what to print")
         lists.add_argument(

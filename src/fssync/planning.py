@@ -198,6 +198,8 @@ def parse_max_delete(text: str) -> tuple[float, bool]:
     t = text.strip()
     percent = t.endswith("%")
     number = float(t[:-1] if percent else t)
+    if not number < 2**63:  # also refuses inf and nan
+        raise ValueError(t)
     if number < 0 or (not percent and number != int(number)) or (percent and number > 100):
         raise ValueError(t)
     return number, percent

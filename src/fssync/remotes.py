@@ -79,7 +79,11 @@ def config_path(config: Config) -> tuple[Path | None, bool]:
     if from_env:
         return Path(os.path.expanduser(from_env)), True
     path = default_path(config.environ)
-    return (path, False) if path.is_file() else (None, False)
+    try:
+        found = path.is_file()
+    except OSError:  # e.g. a home folder this user may not enter: no default file to read
+        found = False
+    return (path, False) if found else (None, False)
 
 
 def load_remotes(config: Config, allowed: Collection[str]) -> dict[str, Remote]:

@@ -12,6 +12,7 @@ import attrs
 
 from .diagnose import diagnose
 from .errors import FssyncError
+from .integrity import Verified
 from .model import Action, Entry, Event, Kind, Outcome
 from .stores import Reader, Store
 
@@ -32,6 +33,7 @@ class TransferSettings:
     transfers: int = 16
     retries: int = 3
     retry_sleep: float = 0.2
+    passes: int = 1  # extra passes over the files that failed with a retryable error
 
 
 class CountingReader(Reader):
@@ -58,6 +60,13 @@ class CountingReader(Reader):
     @property
     def etag(self) -> str | None:  # type: ignore[override]
         return self._inner.etag
+
+    @property
+    def expected_md5(self) -> str | None:  # type: ignore[override]
+        return self._inner.expected_md5  # learned from the source's reply, for verification
+
+    async def verify(self, written: str | None = None) -> None:
+        await self._inner.verify(written)
 
     def _count(self, data: bytes | None) -> None:
         if data:
@@ -96,9 +105,10 @@ async def copy_one(
     written = await dst.copy_within(src, entry, options)
     if written is not None:
         return written
-    reader = await src.open(entry)
+    inner = await src.open(entry)
     if on_bytes is not None:
-        reader = CountingReader(reader, on_bytes)
+        inner = CountingReader(inner, on_bytes)
+    reader = Verified(inner, entry)  # outermost, so the stores' verify() reaches it
     try:
         written = await dst.write(entry, reader, options)
     finally:
@@ -133,7 +143,7 @@ async def _attempt(
             if diag.fatal:
                 raise Abort(diag.exception()) from None
             if not diag.retryable or attempt >= settings.retries:
-                return Outcome(action, ok=False, error=diag.message)
+                return Outcome(action, ok=False, error=diag.message, retryable=diag.retryable)
             attempt += 1
             delay = settings.retry_sleep * (2 ** (attempt - 1)) * (0.5 + random.random())
             emit(
@@ -158,10 +168,42 @@ async def run_transfers(
     options_for: OptionsFor,
     emit: Emit,
     settings: TransferSettings,
+    into: list[Outcome] | None = None,
 ) -> list[Outcome]:
-    """Run copies and updates with at most `settings.transfers` in flight."""
+    """Run copies and updates with at most `settings.transfers` in flight, then run the ones
+    that failed with a retryable error again, up to `settings.passes` more times (a flaky
+    stretch of network often outlasts one file's retries). Permanent errors are not retried.
+
+    Outcomes are appended to `into` as they happen, so an interrupted run can still report."""
+    outcomes: list[Outcome] = [] if into is None else into
+    todo = list(actions)
+    for number in range(1 + max(0, settings.passes)):
+        if number:
+            todo = [o.action for o in outcomes if not o.ok and o.retryable]
+            if not todo:
+                break
+            emit(Event("retry_pass", {"pass": number + 1, "files": len(todo)}))
+            await asyncio.sleep(settings.retry_sleep * 4 * (0.5 + random.random()))
+            retried = set(map(id, todo))
+            outcomes[:] = [o for o in outcomes if id(o.action) not in retried]
+        await _pass(
+            src, dst, todo, options_for, emit, settings, outcomes, last=number == settings.passes
+        )
+    return outcomes
+
+
+async def _pass(
+    src: Store,
+    dst: Store,
+    actions: list[Action],
+    options_for: OptionsFor,
+    emit: Emit,
+    settings: TransferSettings,
+    outcomes: list[Outcome],
+    *,
+    last: bool,
+) -> None:
     queue = iter(actions)
-    outcomes: list[Outcome] = []
 
     async def worker() -> None:
         for action in queue:
@@ -180,7 +222,7 @@ async def run_transfers(
                         kind, {"key": action.key, "bytes": outcome.bytes, "reason": action.reason}
                     )
                 )
-            else:
+            elif last or not outcome.retryable:
                 emit(
                     Event(
                         "failed",
@@ -197,7 +239,6 @@ async def run_transfers(
     async with asyncio.TaskGroup() as tg:
         for _ in range(max(1, settings.transfers)):
             tg.create_task(worker())
-    return outcomes
 
 
 async def run_deletes(dst: Store, actions: list[Action], emit: Emit) -> list[Outcome]:

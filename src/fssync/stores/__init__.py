@@ -33,7 +33,12 @@ async def open_store(
     if location.is_local:
         from .local import LocalStore
 
-        return LocalStore(location, is_source=is_source)
+        return LocalStore(
+            location,
+            is_source=is_source,
+            links=str(storage_options.get("links", "skip")),
+            case=str(storage_options.get("case", "auto")),
+        )
     if location.is_s3:
         from .s3 import S3Store
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import attrs
@@ -21,12 +21,14 @@ ListingProgress = Callable[[int], None]
 @attrs.frozen
 class Listing:
     """One side's files. `rejected` holds keys that may not be used, with the reason; `errors`
-    holds folders that could not be read (a partial listing forbids deletions)."""
+    holds folders that could not be read (a partial listing forbids deletions); `leftovers`
+    holds temporary files of earlier runs (see `fssync.leftovers`)."""
 
     entries: Mapping[str, Entry]
     rejected: tuple[tuple[str, str], ...] = ()
     errors: tuple[tuple[str, str], ...] = ()
     exists: bool = True
+    leftovers: tuple[str, ...] = ()
 
 
 class Reader(abc.ABC):
@@ -36,6 +38,7 @@ class Reader(abc.ABC):
     mtime: float | None = None
     etag: str | None = None
     ranged: bool = False  # read_range works
+    expected_md5: str | None = None  # the MD5 the source states for the content, when it does
 
     @abc.abstractmethod
     async def read(self, n: int = -1) -> bytes:
@@ -47,6 +50,10 @@ class Reader(abc.ABC):
 
     async def close(self) -> None:  # noqa: B027 - optional
         pass
+
+    async def verify(self, written: str | None = None) -> None:  # noqa: B027 - optional
+        """Raise `fssync.integrity.IntegrityError` when what was read cannot be trusted (the
+        source changed while it was read). Writers call it before they commit."""
 
 
 class Store(abc.ABC):
@@ -76,6 +83,11 @@ class Store(abc.ABC):
     async def move(self, old: Entry, key: str) -> Entry | None:
         """Move a file within this store to a new key; None when the store cannot."""
         return None
+
+    def check_keys(self, keys: Iterable[str]) -> list[tuple[str, str]]:
+        """Keys this destination cannot hold as given (names that collide or are too long),
+        with the reason; they are skipped and reported instead of overwriting each other."""
+        return []
 
     @abc.abstractmethod
     async def delete(self, keys: list[str]) -> list[tuple[str, str]]:

@@ -109,6 +109,7 @@ class FsspecStore(Store):
         await asyncio.to_thread(self._parent, path)
         if entry.size <= SMALL:
             data = await reader.read(-1)
+            await reader.verify()
             await asyncio.to_thread(self.fs.pipe_file, path, data)
             size = len(data)
         else:
@@ -127,6 +128,7 @@ class FsspecStore(Store):
             while chunk := await reader.read(8 << 20):
                 await asyncio.to_thread(f.write, chunk)
                 total += len(chunk)
+            await reader.verify()
         except BaseException:
             await asyncio.to_thread(getattr(f, "discard", f.close))
             raise

@@ -3,35 +3,47 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import stat
-import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..errors import LocationError
+from ..leftovers import TEMP_MARK, temp_name
 from ..location import Location
 from ..model import Entry
 from .base import CHUNK, LISTING_STEP, Listing, ListingProgress, Reader, Store
 
 SMALL = 256 * 1024  # below this, file I/O runs inline: a thread hop costs more than the read
-TEMP_MARK = ".fssync-tmp-"
 RANGE_THRESHOLD = 64 << 20  # download larger files as parallel ranges
 RANGE_SIZE = 8 << 20
 RANGE_PARALLEL = 4
 
 
+LINK_SUFFIX = ".fssync-link"  # --links: a symlink travels as a small file holding its target
+LINK_MODES = ("skip", "store", "follow")
+
+
 def walk(
-    root: str, progress: ListingProgress | None = None
-) -> tuple[dict[str, Entry], list[tuple[str, str]], list[tuple[str, str]]]:
-    """List regular files under root with one scandir per folder (stat comes with the entry)."""
+    root: str, links: str = "skip", progress: ListingProgress | None = None
+) -> tuple[dict[str, Entry], list[tuple[str, str]], list[tuple[str, str]], list[str]]:
+    """List regular files under root with one scandir per folder (stat comes with the entry).
+
+    Symbolic links are skipped and reported (`links="skip"`), listed as link files
+    (`"store"`, see LINK_SUFFIX) or followed (`"follow"`, with loops detected and skipped).
+    Returns entries, rejected keys, unreadable paths and leftover temporary files."""
     entries: dict[str, Entry] = {}
     reported = 0
     rejected: list[tuple[str, str]] = []
     errors: list[tuple[str, str]] = []
-    stack = [("", root)]
+    temps: list[str] = []
+    top = os.stat(root)
+    stack: list[tuple[str, str, frozenset[tuple[int, int]]]] = [
+        ("", root, frozenset({(top.st_dev, top.st_ino)}))
+    ]
     while stack:
-        prefix, folder = stack.pop()
+        prefix, folder, seen = stack.pop()
         try:
             with os.scandir(folder) as it:
                 items = list(it)
@@ -41,13 +53,38 @@ def walk(
         for item in items:
             key = prefix + item.name
             try:
-                if item.is_symlink():
-                    rejected.append((key, "symbolic link (skipped)"))
+                link = item.is_symlink()
+                if link and links == "store":
+                    target = os.fsencode(os.readlink(item.path))
+                    lst = item.stat(follow_symlinks=False)
+                    when = lst.st_mtime_ns / 1e9
+                    name = key + LINK_SUFFIX
+                    entries[name] = Entry(key=name, size=len(target), mtime=when, stamp=when)
                     continue
-                if item.is_dir():
-                    stack.append((key + "/", item.path))
+                if link and links != "follow":
+                    rejected.append(
+                        (key, "symbolic link (skipped; --links stores it, --copy-links follows)")
+                    )
                     continue
-                st = item.stat()
+                try:
+                    st = item.stat()
+                except FileNotFoundError:
+                    if not link:
+                        raise
+                    rejected.append((key, "broken symbolic link (skipped)"))
+                    continue
+                except OSError as exc:
+                    if link and exc.errno == errno.ELOOP:
+                        rejected.append((key, "symbolic link loop (skipped)"))
+                        continue
+                    raise
+                if stat.S_ISDIR(st.st_mode):
+                    ident = (st.st_dev, st.st_ino)
+                    if ident in seen:
+                        rejected.append((key, "symbolic link loop (skipped)"))
+                        continue
+                    stack.append((key + "/", item.path, seen | {ident}))
+                    continue
             except OSError as exc:
                 errors.append((key, exc.strerror or str(exc)))
                 continue
@@ -55,13 +92,27 @@ def walk(
                 rejected.append((key, "not a regular file (skipped)"))
                 continue
             if TEMP_MARK in item.name:
-                continue  # a leftover of an interrupted run, never a user file
+                temps.append(item.path)  # a leftover of an interrupted run, never a user file
+                continue
             mtime = st.st_mtime_ns / 1e9
             entries[key] = Entry(key=key, size=st.st_size, mtime=mtime, stamp=mtime)
         if progress is not None and len(entries) - reported >= LISTING_STEP:
             reported = len(entries)
             progress(reported)
-    return entries, rejected, errors
+    return entries, rejected, errors, temps
+
+
+class LinkReader(Reader):
+    """A symbolic link read as a link file: its content is the target path."""
+
+    def __init__(self, path: str) -> None:
+        self._data = os.fsencode(os.readlink(path))
+        self.size = len(self._data)
+        self.mtime = os.lstat(path).st_mtime_ns / 1e9
+
+    async def read(self, n: int = -1) -> bytes:
+        data, self._data = (self._data, b"") if n < 0 else (self._data[:n], self._data[n:])
+        return data
 
 
 class LocalReader(Reader):
@@ -72,6 +123,8 @@ class LocalReader(Reader):
         st = os.fstat(self._f.fileno())
         self.size = st.st_size
         self.mtime = st.st_mtime_ns / 1e9
+        self._path = path
+        self._stamp = (st.st_size, st.st_mtime_ns)
 
     async def read(self, n: int = -1) -> bytes:
         if self.size <= SMALL:
@@ -84,12 +137,26 @@ class LocalReader(Reader):
     async def close(self) -> None:
         self._f.close()
 
+    async def verify(self, written: str | None = None) -> None:
+        """A file written to while it was read would be stored torn: compare size and mtime."""
+        from ..integrity import SourceChanged
+
+        st = os.fstat(self._f.fileno())
+        if (st.st_size, st.st_mtime_ns) != self._stamp:
+            raise SourceChanged(f"{self._path!r} changed while it was being read")
+
 
 class LocalStore(Store):
-    def __init__(self, location: Location, *, is_source: bool) -> None:
+    def __init__(
+        self, location: Location, *, is_source: bool, links: str = "skip", case: str = "auto"
+    ) -> None:
+        if links not in LINK_MODES:
+            raise ValueError(f"links must be one of {LINK_MODES}")
         self.location = location
         self.identity = "file://"
         self.is_source = is_source
+        self.links = links
+        self.case = case  # "auto" (probe the folder), "sensitive" or "insensitive"
 
     async def scan(self, progress: ListingProgress | None = None) -> Listing:
         root = self.location.root
@@ -110,11 +177,56 @@ class LocalStore(Store):
             def report(count: int) -> None:  # from the walking thread to the event loop
                 loop.call_soon_threadsafe(progress, count)
 
-        entries, rejected, errors = await asyncio.to_thread(walk, root, report)
-        return Listing(entries=entries, rejected=tuple(rejected), errors=tuple(errors))
+        entries, rejected, errors, temps = await asyncio.to_thread(walk, root, self.links, report)
+        return Listing(
+            entries=entries,
+            rejected=tuple(rejected),
+            errors=tuple(errors),
+            leftovers=tuple(temps),
+        )
+
+    def check_keys(self, keys: Iterable[str]) -> list[tuple[str, str]]:
+        from ..naming import local_problems
+
+        insensitive, normalising = self._traits()
+        found = local_problems(keys, case_insensitive=insensitive, normalising=normalising)
+        return sorted(found.items())
+
+    def _traits(self) -> tuple[bool, bool]:
+        """Whether the destination folder folds case (and so, as on macOS, Unicode forms):
+        forced by --local-case-*, else seen from a name there whose other case names the same
+        file. Nothing is written, so a dry run stays read-only."""
+        if self.case != "auto":
+            insensitive = self.case == "insensitive"
+            return insensitive, insensitive
+        folder = self.location.root
+        while not os.path.isdir(folder):
+            parent = os.path.dirname(folder)
+            if parent == folder:
+                return False, False
+            folder = parent
+        try:
+            with os.scandir(folder) as it:
+                names = [e.path for _, e in zip(range(50), it, strict=False)]
+        except OSError:
+            names = []
+        for path in [folder, *names]:
+            name = os.path.basename(path.rstrip(os.sep))
+            if name and name.swapcase() != name:
+                twin = os.path.join(os.path.dirname(path.rstrip(os.sep)), name.swapcase())
+                try:
+                    same = os.path.samefile(path, twin)
+                except OSError:
+                    same = False
+                return same, same
+        return False, False
 
     async def open(self, entry: Entry) -> Reader:
         path = self.location.path(entry.key)
+        if self.links == "store" and entry.key.endswith(LINK_SUFFIX):
+            link = path[: -len(LINK_SUFFIX)]
+            if os.path.islink(link):
+                return LinkReader(link)
         if entry.size <= SMALL:
             return LocalReader(path, entry)
         return await asyncio.to_thread(LocalReader, path, entry)
@@ -122,9 +234,9 @@ class LocalStore(Store):
     async def write(self, entry: Entry, reader: Reader, options: Mapping[str, Any]) -> Entry:
         final = self.location.path(entry.key)
         folder = os.path.dirname(final)
-        temp = os.path.join(
-            folder, f".{os.path.basename(final)[:60]}{TEMP_MARK}{uuid.uuid4().hex[:12]}"
-        )
+        if self.links == "store" and entry.key.endswith(LINK_SUFFIX):
+            return await self._write_link(entry, reader, final[: -len(LINK_SUFFIX)])
+        temp = os.path.join(folder, temp_name(os.path.basename(final)))
         try:
             if entry.size <= SMALL:
                 data = await reader.read(-1)
@@ -132,6 +244,7 @@ class LocalStore(Store):
             else:
                 await asyncio.to_thread(os.makedirs, folder, exist_ok=True)
                 await _write_large(temp, reader, entry.size)
+            await reader.verify(temp)
             # After reading: a remote reader learns the stored mtime from its first response.
             mtime = reader.mtime if reader.mtime is not None else entry.mtime or entry.stamp
             written = await asyncio.to_thread(_finish, temp, final, mtime)
@@ -152,11 +265,43 @@ class LocalStore(Store):
         await asyncio.to_thread(rename)
         return Entry(key=key, size=old.size, mtime=old.mtime, stamp=old.stamp, md5=old.md5)
 
+    async def _write_link(self, entry: Entry, reader: Reader, final: str) -> Entry:
+        """Turn a link file back into a symbolic link, if its target stays inside the root."""
+        data = await reader.read(-1)
+        await reader.verify()
+        target = os.fsdecode(data)
+        inside = os.path.normpath(os.path.join(os.path.dirname(final), target))
+        root = self.location.root.rstrip(os.sep) + os.sep
+        if not target or os.path.isabs(target) or not inside.startswith(root) or "\0" in target:
+            raise PermissionError(
+                f"{entry.key}: link target {target!r} points outside the destination (not made)"
+            )
+        folder = os.path.dirname(final)
+        os.makedirs(folder, exist_ok=True)
+        temp = os.path.join(folder, temp_name(os.path.basename(final)))
+        try:
+            os.symlink(target, temp)
+            mtime = reader.mtime if reader.mtime is not None else entry.mtime or entry.stamp
+            if mtime is not None:
+                ns = int(round(mtime * 1e9))
+                os.utime(temp, ns=(ns, ns), follow_symlinks=False)
+            if os.path.isdir(final) and not os.path.islink(final):
+                raise IsADirectoryError(f"a folder is in the way at {final!r}")
+            os.replace(temp, final)
+        except BaseException:
+            _discard(temp)
+            raise
+        return Entry(key=entry.key, size=len(data), mtime=mtime, stamp=mtime)
+
     async def delete(self, keys: list[str]) -> list[tuple[str, str]]:
         failed = []
         for key in keys:
+            path = self.location.path(key)
+            if self.links == "store" and key.endswith(LINK_SUFFIX):
+                link = path[: -len(LINK_SUFFIX)]
+                path = link if os.path.islink(link) else path
             try:
-                os.remove(self.location.path(key))
+                os.remove(path)
             except FileNotFoundError:
                 pass
             except OSError as exc:

@@ -9,11 +9,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import time
 from collections.abc import Mapping
 from typing import Any
 
 from .. import __version__
 from ..auth import CredentialProvider
+from ..integrity import ChecksumMismatch
+from ..leftovers import abort_twins
 from ..location import Location
 from ..model import Entry
 from ..secrets import register
@@ -43,6 +46,27 @@ def parse_mtime(meta: Mapping[str, str] | None) -> float | None:
 
 def format_mtime(mtime: float) -> str:
     return f"{mtime:.9f}".rstrip("0").rstrip(".")
+
+
+def stated_md5(resp: Mapping[str, Any]) -> str | None:
+    """The content MD5 a GET or HEAD response vouches for: fssync's x-amz-meta-md5, else a
+    single-part ETag (never one of SSE-KMS / SSE-C objects, which is not an MD5)."""
+    from ..hashing import is_md5
+
+    md5 = (resp.get("Metadata") or {}).get(MD5_KEY, "").lower()
+    if is_md5(md5):
+        return md5
+    etag = str(resp.get("ETag", "")).strip('"').lower()
+    opaque = resp.get("ServerSideEncryption") == "aws:kms" or "SSECustomerAlgorithm" in resp
+    return etag if is_md5(etag) and not opaque else None
+
+
+def confirmed(resp: Mapping[str, Any], md5: str) -> bool:
+    """Whether a PUT's reply confirms the bytes sent: its ETag is their MD5 (not checkable for
+    SSE-KMS / SSE-C objects, whose ETag is no MD5)."""
+    etag = str(resp.get("ETag", "")).strip('"').lower()
+    opaque = resp.get("ServerSideEncryption") == "aws:kms" or "SSECustomerAlgorithm" in resp
+    return opaque or not etag or etag == md5
 
 
 def part_size_for(size: int) -> int:
@@ -77,10 +101,12 @@ class S3Reader(Reader):
         self._learn(resp)
 
     def _learn(self, resp: Mapping[str, Any]) -> None:
-        """Every GET response carries the object's metadata: take the stored mtime from it."""
+        """Every GET response carries the object's metadata: take the stored mtime from it,
+        and the MD5 the content must have (see `fssync.integrity`)."""
         mtime = parse_mtime(resp.get("Metadata"))
         if mtime is not None:
             self.mtime = mtime
+        self.expected_md5 = stated_md5(resp)
 
     async def read(self, n: int = -1) -> bytes:
         if self._body is None:
@@ -121,6 +147,8 @@ def _error_code(exc: BaseException) -> str | None:
 
 
 class S3Store(Store):
+    journal: Any = None  # a fssync.leftovers.UploadJournal when the state file is in use
+
     def __init__(
         self, location: Location, fs: Any, client: Any, renewal: Renewal | None = None
     ) -> None:
@@ -249,6 +277,7 @@ class S3Store(Store):
         key = self._key(entry.key)
         if entry.size < MULTIPART_THRESHOLD:
             data = await reader.read(-1)
+            await reader.verify()
             digest = hashlib.md5(data, usedforsecurity=False).digest()
             meta[MD5_KEY] = digest.hex()  # what was actually sent
             resp = await self.call(
@@ -261,6 +290,9 @@ class S3Store(Store):
                 **extra,
             )
             etag = resp.get("ETag", "").strip('"') or digest.hex()
+            if not confirmed(resp, digest.hex()):
+                await self._discard(key)
+                raise ChecksumMismatch(f"the store saved other bytes than were sent (ETag {etag})")
             size = len(data)
         else:
             etag, size = await self._multipart(key, reader, entry.size, meta, extra)
@@ -271,10 +303,18 @@ class S3Store(Store):
     ) -> tuple[str, int]:
         """Upload in parts with a bounded number of part buffers; abort on any failure."""
         part_size = part_size_for(size)
+        journal = self.journal  # records the upload so a killed run's parts can be aborted
+        row = await journal.begin(self.bucket, key) if journal else None
+        since = time.time()
         resp = await self.call(
             "create_multipart_upload", Bucket=self.bucket, Key=key, Metadata=meta, **extra
         )
         upload_id = resp["UploadId"]
+        if journal:
+            await journal.created(row, upload_id)
+        if resp.get("ResponseMetadata", {}).get("RetryAttempts"):
+            # an earlier attempt may have created an upload whose reply was lost
+            await abort_twins(self, self.bucket, key, upload_id, since)
         parts: dict[int, str] = {}
         total = 0
 
@@ -290,6 +330,10 @@ class S3Store(Store):
                     Body=data,
                     ContentMD5=base64.b64encode(digest).decode(),
                 )
+                if not confirmed(r, digest.hex()):
+                    raise ChecksumMismatch(
+                        f"the store saved other bytes than sent in part {number}"
+                    )
                 parts[number] = r["ETag"]
             finally:
                 self._buffers.release()
@@ -306,6 +350,7 @@ class S3Store(Store):
                     number += 1
                     total += len(data)
                     tg.create_task(send(number, data))
+            await reader.verify()
             done = await self.call(
                 "complete_multipart_upload",
                 Bucket=self.bucket,
@@ -316,17 +361,28 @@ class S3Store(Store):
                 },
             )
         except BaseException:
-            await asyncio.shield(self._abort(key, upload_id))
+            if await asyncio.shield(self._abort(key, upload_id)) and journal:
+                await asyncio.shield(journal.end(row))
             raise
+        if journal:
+            await journal.end(row)
         return done.get("ETag", "").strip('"'), total
 
-    async def _abort(self, key: str, upload_id: str) -> None:
+    async def _discard(self, key: str) -> None:
+        """Delete an object stored with the wrong bytes, so no later run takes it as synced."""
+        try:
+            await self.call("delete_object", Bucket=self.bucket, Key=key)
+        except Exception:  # noqa: BLE001 - the mismatch is reported either way
+            pass
+
+    async def _abort(self, key: str, upload_id: str) -> bool:
         try:
             await self.call(
                 "abort_multipart_upload", Bucket=self.bucket, Key=key, UploadId=upload_id
             )
         except Exception:  # noqa: BLE001 - best effort; the original error matters more
-            pass
+            return False
+        return True
 
     async def copy_within(
         self, source: Store, entry: Entry, options: Mapping[str, Any]

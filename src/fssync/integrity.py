@@ -1,0 +1,153 @@
+"""Check what a transfer read before anything is committed at the destination.
+
+Every copy streams through a `Verified` reader. Before a destination commits (renames a temporary
+file into place, completes a multipart upload, sends a PUT), it calls `reader.verify()`, which
+raises an `IntegrityError` when:
+
+- fewer or more bytes arrived than the source announced (a truncated body);
+- the content's MD5 differs from the hash the source states for it (a single-part S3 ETag, the
+  MD5 fssync keeps in object metadata) or from the hash the plan was made with;
+- the source file changed while it was being read (its size or mtime moved), so the copy could
+  be torn.
+
+These errors are retryable: the next attempt reads the file again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+
+from .model import Entry
+from .stores.base import Reader
+
+HASH_INLINE = 1 << 20  # below this a chunk is hashed on the event loop; above, in a thread
+
+
+class IntegrityError(OSError):
+    """What was read cannot be trusted; the transfer is retried."""
+
+
+class ShortRead(IntegrityError):
+    pass
+
+
+class ChecksumMismatch(IntegrityError):
+    pass
+
+
+class SourceChanged(IntegrityError):
+    pass
+
+
+def _md5_file(path: str) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as f:
+        while chunk := f.read(4 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class Verified(Reader):
+    """Wraps a source reader: counts and hashes the bytes read in sequence."""
+
+    def __init__(self, inner: Reader, entry: Entry) -> None:
+        self.inner = inner
+        self.entry = entry
+        self._count = 0
+        self._md5 = hashlib.md5(usedforsecurity=False)
+        self._ranged = False
+        self._hashing: bool | None = None
+
+    # The writers read these after (or while) reading: they come from the inner reader.
+    @property  # type: ignore[override]
+    def size(self) -> int:
+        return self.inner.size
+
+    @size.setter
+    def size(self, value: int) -> None:
+        self.inner.size = value
+
+    @property  # type: ignore[override]
+    def mtime(self) -> float | None:
+        return self.inner.mtime
+
+    @mtime.setter
+    def mtime(self, value: float | None) -> None:
+        self.inner.mtime = value
+
+    @property  # type: ignore[override]
+    def etag(self) -> str | None:
+        return self.inner.etag
+
+    @etag.setter
+    def etag(self, value: str | None) -> None:
+        self.inner.etag = value
+
+    @property  # type: ignore[override]
+    def ranged(self) -> bool:
+        return self.inner.ranged
+
+    @ranged.setter
+    def ranged(self, value: bool) -> None:
+        self.inner.ranged = value
+
+    @property  # type: ignore[override]
+    def expected_md5(self) -> str | None:
+        return self.inner.expected_md5
+
+    @expected_md5.setter
+    def expected_md5(self, value: str | None) -> None:
+        self.inner.expected_md5 = value
+
+    async def read(self, n: int = -1) -> bytes:
+        data = await self.inner.read(n)
+        self._count += len(data)
+        if self._hashing is None:
+            # Decided after the first read, when a remote reader has seen the source's reply:
+            # hash only when there is a hash to compare with (uploads from disk pay nothing).
+            self._hashing = bool(self.inner.expected_md5 or self.entry.md5)
+        if not self._hashing:
+            return data
+        if len(data) > HASH_INLINE:
+            await asyncio.to_thread(self._md5.update, data)
+        else:
+            self._md5.update(data)
+        return data
+
+    async def read_range(self, offset: int, length: int) -> bytes | None:
+        self._ranged = True
+        return await self.inner.read_range(offset, length)
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+    async def verify(self, written: str | None = None) -> None:
+        """Raise an `IntegrityError` unless what was read is whole and unchanged.
+
+        :param written: the local file the bytes went to, used to hash ranged downloads.
+        """
+        await self.inner.verify(written)
+        key = self.entry.key
+        md5: str | None
+        if self._ranged:
+            if written is None:
+                return
+            if not (self.inner.expected_md5 or self.entry.md5):
+                return
+            md5 = await asyncio.to_thread(_md5_file, written)
+        else:
+            if self._count != self.inner.size:
+                raise ShortRead(
+                    f"read {self._count} bytes, expected {self.inner.size}: the transfer was cut "
+                    "short or the source changed"
+                )
+            md5 = self._md5.hexdigest() if self._hashing else None
+        want = self.inner.expected_md5
+        if want and md5 is not None and md5 != want:
+            raise ChecksumMismatch(
+                f"content MD5 {md5} differs from the source's {want}: corrupted in transit"
+            )
+        planned = self.entry.md5
+        if planned and md5 is not None and md5 != planned and not want:
+            raise SourceChanged(f"{key} changed after it was listed (its MD5 differs)")

@@ -1,0 +1,278 @@
+"""Find and clean what an interrupted or killed run left behind.
+
+- Local temporary files. A download is written to ``.<name>.fssync-tmp-<pid>-<random>`` next to
+  its final path and renamed into place. Ctrl-C removes it; ``kill -9`` cannot. The next run into
+  that folder removes a leftover whose process is gone; one whose process still runs (another
+  fssync writing there) is kept until it is a day old, in case the pid was reused.
+- Multipart uploads. fssync records each upload it starts in its state file (which host, which
+  process, which bucket and key) and forgets it once it is completed or aborted. The next run
+  against the same store aborts the recorded uploads whose process is gone, so no orphaned parts
+  keep costing money. With ``--no-state`` nothing is recorded: use the bucket's lifecycle rule
+  (AbortIncompleteMultipartUpload) for that case.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import sqlite3
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from .model import Event
+from .state import StateStore
+
+TEMP_MARK = ".fssync-tmp-"
+STALE_AGE = 24 * 3600.0  # a temp file of a live process counts as left over after this long
+SKEW = 60.0  # seconds of clock difference allowed between this host and the store
+# Upload times before this are no real clock (moto reports one fixed date for every upload):
+# such a store's uploads are matched on key alone.
+NO_CLOCK = 1_577_836_800.0  # 2020-01-01
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS uploads_v1 (
+    id INTEGER PRIMARY KEY, store TEXT NOT NULL, bucket TEXT NOT NULL, key TEXT NOT NULL,
+    upload_id TEXT, host TEXT NOT NULL, pid INTEGER NOT NULL, started REAL NOT NULL
+);
+"""
+
+
+def temp_name(final_name: str) -> str:
+    """The temporary name a download to `final_name` is written under."""
+    # at most 100 bytes of the name: the whole must stay under the 255-byte limit
+    short = os.fsencode(final_name)[:100].decode("utf-8", "ignore") or "x"
+    return f".{short}{TEMP_MARK}{os.getpid()}-{os.urandom(4).hex()}"
+
+
+def owner(name: str) -> int | None:
+    """The pid recorded in a temporary file's name (None for a name without one)."""
+    tail = name.rpartition(TEMP_MARK)[2]
+    pid, sep, _ = tail.partition("-")
+    return int(pid) if sep and pid.isdigit() else None
+
+
+def alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, someone else's
+    return True
+
+
+def is_stale(path: str, now: float | None = None) -> bool:
+    """Whether a temporary file was left by a run that is no longer writing it."""
+    pid = owner(os.path.basename(path))
+    if pid is not None and not alive(pid):
+        return True
+    try:
+        changed = os.lstat(path).st_ctime
+    except OSError:
+        return False
+    return (now or time.time()) - changed > STALE_AGE
+
+
+def remove_stale(paths: Iterable[str]) -> list[str]:
+    """Remove the stale temporary files among `paths`; return the ones removed."""
+    removed = []
+    now = time.time()
+    for path in paths:
+        if is_stale(path, now):
+            try:
+                os.remove(path)
+                removed.append(path)
+            except OSError:
+                pass
+    return removed
+
+
+class UploadJournal:
+    """The multipart uploads this host started and has not finished, in the state file."""
+
+    def __init__(self, state: StateStore, store: str) -> None:
+        self.state = state
+        self.store = store
+        self.host = socket.gethostname()
+
+    def _db(self) -> sqlite3.Connection:
+        db = self.state.connect()
+        db.executescript(SCHEMA)
+        return db
+
+    def _begin(self, bucket: str, key: str) -> int | None:
+        try:
+            with self._db() as db:
+                cur = db.execute(
+                    "INSERT INTO uploads_v1 (store, bucket, key, host, pid, started) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (self.store, bucket, key, self.host, os.getpid(), time.time()),
+                )
+                return cur.lastrowid
+        except sqlite3.Error:
+            return None
+
+    def _set(self, row: int, upload_id: str) -> None:
+        try:
+            with self._db() as db:
+                db.execute("UPDATE uploads_v1 SET upload_id = ? WHERE id = ?", (upload_id, row))
+        except sqlite3.Error:
+            pass
+
+    def _end(self, row: int) -> None:
+        try:
+            with self._db() as db:
+                db.execute("DELETE FROM uploads_v1 WHERE id = ?", (row,))
+        except sqlite3.Error:
+            pass
+
+    async def begin(self, bucket: str, key: str) -> int | None:
+        """Record an upload about to be created (before its id is known)."""
+        return await asyncio.to_thread(self._begin, bucket, key)
+
+    async def created(self, row: int | None, upload_id: str) -> None:
+        if row is not None:
+            await asyncio.to_thread(self._set, row, upload_id)
+
+    async def end(self, row: int | None) -> None:
+        if row is not None:
+            await asyncio.to_thread(self._end, row)
+
+    def orphans(self, *, mine: bool = False) -> list[tuple[int, str, str, str | None, float]]:
+        """Uploads of this store started on this host by processes that are gone, and with
+        `mine` by this process too (called once its transfers are over, when every upload it
+        still has on record is one whose end was lost)."""
+        try:
+            with self._db() as db:
+                rows = db.execute(
+                    "SELECT id, bucket, key, upload_id, pid, started FROM uploads_v1 "
+                    "WHERE store = ? AND host = ?",
+                    (self.store, self.host),
+                ).fetchall()
+        except sqlite3.Error:
+            return []
+        me = os.getpid()
+        return [
+            (i, b, k, u, s) for i, b, k, u, pid, s in rows if (mine and pid == me) or not alive(pid)
+        ]
+
+
+def _since(upload: Any, since: float) -> bool:
+    """Whether an upload listed by the store was started after `since` (clock skew allowed)."""
+    when = upload.get("Initiated")
+    if when is None:
+        return True
+    stamp = when.timestamp()
+    return stamp < NO_CLOCK or stamp >= since - SKEW
+
+
+async def abort_twins(store: Any, bucket: str, key: str, keep: str, since: float) -> int:
+    """Abort the uploads of `key` started since `since` other than `keep`.
+
+    When the reply to CreateMultipartUpload is lost (the connection dropped after the server
+    acted), the client's retry creates a second upload and the first one's id is never seen.
+    Called when the create needed retries, this finds and aborts such twins."""
+    aborted = 0
+    resp = await _call(store, "list_multipart_uploads", Bucket=bucket, Prefix=key)
+    for upload in resp.get("Uploads", ()):
+        if upload.get("Key") == key and upload.get("UploadId") != keep and _since(upload, since):
+            await _call(
+                store, "abort_multipart_upload", Bucket=bucket, Key=key, UploadId=upload["UploadId"]
+            )
+            aborted += 1
+    return aborted
+
+
+def _code(exc: BaseException) -> str | None:
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return response.get("Error", {}).get("Code")
+    return None
+
+
+async def _call(store: Any, method: str, **kwargs: Any) -> Any:
+    """A clean-up call, tried a few times: it runs on the same flaky network as the transfers."""
+    for attempt in range(4):
+        try:
+            return await store.call(method, **kwargs)
+        except Exception as exc:  # noqa: BLE001
+            if _code(exc) in ("NoSuchUpload", "NoSuchKey") or attempt == 3:
+                raise
+            await asyncio.sleep(0.05 * 2**attempt)
+    raise AssertionError("unreachable")
+
+
+async def abort_orphans(store: Any, journal: UploadJournal, *, mine: bool = False) -> int:
+    """Abort the multipart uploads a killed run left on `store` (an S3 store); count them.
+
+    An upload whose id was never recorded (killed between creating and recording it, or whose
+    create reply was lost) is found by listing the uploads of that exact key started since the
+    record was made."""
+    aborted = 0
+    for row, bucket, key, upload_id, started in await asyncio.to_thread(journal.orphans, mine=mine):
+        ids = [upload_id] if upload_id else []
+        if not upload_id:
+            resp = await _call(store, "list_multipart_uploads", Bucket=bucket, Prefix=key)
+            for upload in resp.get("Uploads", ()):
+                if upload.get("Key") == key and _since(upload, started):
+                    ids.append(upload["UploadId"])
+        for uid in ids:
+            try:
+                await _call(store, "abort_multipart_upload", Bucket=bucket, Key=key, UploadId=uid)
+                aborted += 1
+            except Exception as exc:  # noqa: BLE001 - already gone is as good as aborted
+                if _code(exc) != "NoSuchUpload":
+                    raise
+        await journal.end(row)
+    return aborted
+
+
+# ------------------------------------------------------------------------------ run steps
+
+
+def attach_journal(store: Any, state: StateStore) -> None:
+    """Give a destination store that makes multipart uploads a journal to record them in."""
+    if hasattr(store, "journal"):
+        store.journal = UploadJournal(state, store.identity)
+
+
+async def clean(store: Any, temps: Iterable[str], emit: Callable[[Event], None]) -> None:
+    """Before transferring: remove what killed runs left at the destination (temporary files,
+    multipart uploads). A failure here never stops the run; the next run tries again."""
+    temps = list(temps)
+    removed = await asyncio.to_thread(remove_stale, temps) if temps else []
+    aborted = 0
+    journal = getattr(store, "journal", None)
+    if journal is not None:
+        try:
+            aborted = await abort_orphans(store, journal)
+        except Exception as exc:  # noqa: BLE001
+            _report_error(exc, emit)
+    if removed or aborted:
+        emit(Event("cleanup", {"temp_files": len(removed), "uploads_aborted": aborted}))
+
+
+async def sweep(store: Any, emit: Callable[[Event], None]) -> None:
+    """After transferring (also after Ctrl-C): abort this run's multipart uploads whose end was
+    lost (a create whose reply never came, an abort that failed): none may outlive the run."""
+    journal = getattr(store, "journal", None)
+    if journal is None:
+        return
+    try:
+        aborted = await abort_orphans(store, journal, mine=True)
+    except Exception as exc:  # noqa: BLE001
+        _report_error(exc, emit)
+        return
+    if aborted:
+        emit(Event("cleanup", {"temp_files": 0, "uploads_aborted": aborted}))
+
+
+def _report_error(exc: BaseException, emit: Callable[[Event], None]) -> None:
+    from .diagnose import diagnose
+
+    where = "(multipart cleanup)"
+    emit(Event("error", {"key": where, "error": diagnose(exc, where=where).message}))

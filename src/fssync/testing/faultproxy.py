@@ -1,0 +1,374 @@
+"""A fault-injecting HTTP proxy on 127.0.0.1, for testing what a client does on a bad network.
+
+Put it between a client and an S3 server by giving the client the proxy's URL as its endpoint
+(``--endpoint-url``). It relays every request byte for byte (the Host header too, so SigV4
+signatures still match) and, at a set rate or on chosen request numbers, injects one fault
+instead:
+
+- ``500``: an ``InternalError`` reply; ``503``: a ``SlowDown`` reply (the request is not sent on);
+- ``reset``: the connection is reset before the request reaches the server;
+- ``reset-after``: the server handles the request, then the connection is reset before the
+  reply (the client cannot know that its request took effect);
+- ``truncate``: the reply is cut off half-way through its body, then the connection is reset;
+- ``delay``: the request is held for ``delay`` seconds, then relayed normally;
+- ``corrupt``: one byte of the body is flipped (the request body of a PUT, the reply body of a
+  GET), the length unchanged: what only an end-to-end checksum can catch;
+- ``403``: an ``AccessDenied`` reply, a permanent error that must not be retried.
+
+``corrupt`` and ``403`` are never drawn at random unless named in ``kinds``.
+
+It is bounded: it serves at most ``max_requests`` requests and stops by itself after
+``max_seconds``, and it only ever binds and connects to loopback addresses.
+
+>>> with FaultProxy("http://127.0.0.1:9000", rate=0.05, seed=1) as proxy:  # doctest: +SKIP
+...     run_client(endpoint_url=proxy.url)
+...     print(proxy.stats.faults)
+"""
+
+from __future__ import annotations
+
+import collections
+import ipaddress
+import random
+import socket
+import struct
+import threading
+import time
+import urllib.parse
+from collections.abc import Collection, Mapping
+from types import TracebackType
+from typing import IO, Self
+
+import attrs
+
+__all__ = ["FAULTS", "TRANSIENT", "FaultProxy", "ProxyStats"]
+
+TRANSIENT = ("500", "503", "reset", "reset-after", "truncate", "delay")
+FAULTS = (*TRANSIENT, "corrupt", "403")
+_XML = (
+    '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code>'
+    "<Message>{message}</Message><RequestId>fssync-faultproxy</RequestId></Error>"
+)
+_REPLIES = {
+    "500": (500, "Internal Server Error", "InternalError", "injected internal error"),
+    "503": (503, "Slow Down", "SlowDown", "injected throttling: reduce your request rate"),
+    "403": (403, "Forbidden", "AccessDenied", "injected: access denied"),
+}
+_MAX_HEAD = 64 * 1024
+
+
+@attrs.define
+class ProxyStats:
+    """What the proxy saw and did; read it after the run."""
+
+    requests: int = 0
+    faults: collections.Counter[str] = attrs.field(factory=collections.Counter)
+    log: list[tuple[int, str, str, str]] = attrs.field(factory=list)  # (n, method, path, fault)
+
+    @property
+    def injected(self) -> int:
+        return sum(self.faults.values())
+
+
+class _Closed(Exception):
+    """The peer closed the connection between requests."""
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def _read_head(f: IO[bytes]) -> bytes:
+    head = b""
+    while True:
+        line = f.readline(_MAX_HEAD)
+        if not line:
+            if head:
+                raise ConnectionError("connection closed inside a message head")
+            raise _Closed
+        head += line
+        if line in (b"\r\n", b"\n") and head.strip():
+            return head
+        if line in (b"\r\n", b"\n"):
+            head = b""  # tolerate blank lines between messages
+        if len(head) > _MAX_HEAD:
+            raise ConnectionError("message head too long")
+
+
+def _headers(head: bytes) -> tuple[str, dict[str, str]]:
+    lines = head.decode("latin-1").split("\r\n")
+    fields: dict[str, str] = {}
+    for line in lines[1:]:
+        name, sep, value = line.partition(":")
+        if sep:
+            fields[name.strip().lower()] = value.strip()
+    return lines[0], fields
+
+
+def _read_body(f: IO[bytes], fields: Mapping[str, str], *, until_close: bool) -> bytes:
+    """The raw bytes of a body, framed by Content-Length or chunked encoding (kept as sent)."""
+    if "chunked" in fields.get("transfer-encoding", "").lower():
+        out = bytearray()
+        while True:
+            size_line = f.readline(_MAX_HEAD)
+            if not size_line:
+                raise ConnectionError("connection closed inside a chunked body")
+            out += size_line
+            size = int(size_line.split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                while True:  # trailers, then the final blank line
+                    trailer = f.readline(_MAX_HEAD)
+                    out += trailer
+                    if trailer in (b"\r\n", b"\n", b""):
+                        return bytes(out)
+            out += _read_exact(f, size + 2)
+    if "content-length" in fields:
+        return _read_exact(f, int(fields["content-length"]))
+    return f.read() if until_close else b""
+
+
+def _read_exact(f: IO[bytes], n: int) -> bytes:
+    data = f.read(n)
+    if len(data) != n:
+        raise ConnectionError("connection closed inside a body")
+    return data
+
+
+def _flip(data: bytes) -> bytes:
+    """The same bytes with the middle one inverted."""
+    i = len(data) // 2
+    return data[:i] + bytes([data[i] ^ 0xFF]) + data[i + 1 :]
+
+
+def _reset(sock: socket.socket) -> None:
+    """Close with a TCP reset rather than a clean FIN, as a dropped connection looks."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    except OSError:
+        pass
+    sock.close()
+
+
+class FaultProxy:
+    """A reverse proxy to one upstream HTTP endpoint that injects faults (see the module doc).
+
+    :param upstream: the server's URL, e.g. ``http://127.0.0.1:9000`` (loopback only).
+    :param rate: the share of requests (0..1) that get a fault drawn from ``kinds``.
+    :param kinds: the faults to draw from at ``rate``.
+    :param schedule: request number (from 1) -> fault, injected whatever the rate.
+    :param methods: only requests with these HTTP methods get faults (all when empty).
+    :param seed: seeds the random draws, so a run can be repeated.
+    :param delay: seconds a ``delay`` fault holds a request.
+    :param max_requests: requests served before the proxy refuses more.
+    :param max_seconds: the proxy stops by itself this long after it started.
+    """
+
+    def __init__(
+        self,
+        upstream: str,
+        *,
+        rate: float = 0.0,
+        kinds: Collection[str] = TRANSIENT,
+        schedule: Mapping[int, str] | None = None,
+        methods: Collection[str] = (),
+        seed: int = 0,
+        delay: float = 0.2,
+        max_requests: int = 20_000,
+        max_seconds: float = 300.0,
+    ) -> None:
+        parsed = urllib.parse.urlsplit(upstream)
+        if parsed.scheme != "http" or not parsed.hostname or not _loopback(parsed.hostname):
+            raise ValueError(f"upstream must be an http:// URL on a loopback address: {upstream!r}")
+        unknown = (set(kinds) | set((schedule or {}).values())) - set(FAULTS)
+        if unknown:
+            raise ValueError(f"unknown fault(s) {sorted(unknown)}: choose from {FAULTS}")
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError("rate must be between 0 and 1")
+        self.upstream = (parsed.hostname, parsed.port or 80)
+        self.rate = rate
+        self.kinds = tuple(kinds)
+        self.schedule = dict(schedule or {})
+        self.methods = frozenset(m.upper() for m in methods)
+        self.delay = delay
+        self.max_requests = max_requests
+        self.max_seconds = max_seconds
+        self.stats = ProxyStats()
+        self._random = random.Random(seed)
+        self._lock = threading.Lock()
+        self._listener: socket.socket | None = None
+        self._threads: list[threading.Thread] = []
+        self._open: set[socket.socket] = set()
+        self._stopping = threading.Event()
+        self._deadline = 0.0
+        self.port = 0
+
+    # ------------------------------------------------------------------------------ lifecycle
+
+    @property
+    def url(self) -> str:
+        if not self.port:
+            raise RuntimeError("FaultProxy is not started")
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> str:
+        if self._listener is not None:
+            raise RuntimeError("FaultProxy is already started")
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(128)
+        listener.settimeout(0.2)
+        self._listener = listener
+        self.port = listener.getsockname()[1]
+        self._deadline = time.monotonic() + self.max_seconds
+        accept = threading.Thread(target=self._accept, name="faultproxy-accept", daemon=True)
+        accept.start()
+        self._threads.append(accept)
+        return self.url
+
+    def stop(self) -> None:
+        """Stop accepting, close every connection, wait for the threads. Safe to call twice."""
+        self._stopping.set()
+        with self._lock:
+            socks = list(self._open)
+        for sock in socks:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        for thread in self._threads:
+            thread.join(timeout=5)
+        if self._listener is not None:
+            self._listener.close()
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------------------ serving
+
+    def _accept(self) -> None:
+        assert self._listener is not None
+        while not self._stopping.is_set() and time.monotonic() < self._deadline:
+            try:
+                client, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                break
+            client.settimeout(max(1.0, self._deadline - time.monotonic()))
+            thread = threading.Thread(
+                target=self._serve, args=(client,), name="faultproxy-conn", daemon=True
+            )
+            with self._lock:
+                self._open.add(client)
+                self._threads = [t for t in self._threads if t.is_alive()]
+                self._threads.append(thread)
+            thread.start()
+        self._stopping.set()
+
+    def _draw(self, method: str, path: str) -> tuple[int, str | None]:
+        with self._lock:
+            self.stats.requests += 1
+            n = self.stats.requests
+            if n > self.max_requests:
+                return n, "refuse"
+            fault = self.schedule.get(n)
+            eligible = not self.methods or method in self.methods
+            if fault is None and eligible and self.rate and self._random.random() < self.rate:
+                fault = self._random.choice(self.kinds)
+            if fault is not None:
+                self.stats.faults[fault] += 1
+                self.stats.log.append((n, method, path, fault))
+            return n, fault
+
+    def _serve(self, client: socket.socket) -> None:
+        upstream: socket.socket | None = None
+        up_file: IO[bytes] | None = None
+        cf = client.makefile("rb")
+        try:
+            while not self._stopping.is_set():
+                try:
+                    head = _read_head(cf)
+                except _Closed:
+                    return
+                request_line, fields = _headers(head)
+                method, path = (request_line.split(" ") + ["", ""])[:2]
+                if fields.get("expect", "").lower() == "100-continue":
+                    client.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+                    head = (
+                        b"".join(
+                            line + b"\r\n"
+                            for line in head.split(b"\r\n")[:-2]
+                            if not line.lower().startswith(b"expect:")
+                        )
+                        + b"\r\n"
+                    )
+                body = _read_body(cf, fields, until_close=False)
+                _, fault = self._draw(method, path)
+                if fault == "corrupt" and method == "PUT" and body:
+                    body = _flip(body)
+                if fault == "refuse":
+                    _reset(client)
+                    return
+                if fault in _REPLIES:
+                    status, reason, code, message = _REPLIES[fault]
+                    payload = _XML.format(code=code, message=message).encode()
+                    client.sendall(
+                        f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/xml\r\n"
+                        f"Content-Length: {len(payload)}\r\n\r\n".encode()
+                        + (b"" if method == "HEAD" else payload)
+                    )
+                    continue
+                if fault == "reset":
+                    _reset(client)
+                    return
+                if fault == "delay":
+                    time.sleep(self.delay)
+                if upstream is None:
+                    upstream = socket.create_connection(self.upstream, timeout=60)
+                    up_file = upstream.makefile("rb")
+                assert up_file is not None
+                upstream.sendall(head + body)
+                reply_head = _read_head(up_file)
+                status_line, reply_fields = _headers(reply_head)
+                status = int(status_line.split(" ")[1])
+                no_body = method == "HEAD" or status in (204, 304) or 100 <= status < 200
+                reply_body = b"" if no_body else _read_body(up_file, reply_fields, until_close=True)
+                if reply_fields.get("connection", "").lower() == "close":
+                    up_file.close()
+                    upstream.close()
+                    upstream = up_file = None
+                if fault == "reset-after" or (fault == "truncate" and not reply_body):
+                    _reset(client)
+                    return
+                if fault == "truncate":
+                    client.sendall(reply_head + reply_body[: len(reply_body) // 2])
+                    _reset(client)
+                    return
+                if fault == "corrupt" and method == "GET" and reply_body:
+                    reply_body = _flip(reply_body)
+                client.sendall(reply_head + reply_body)
+        except (OSError, ValueError, IndexError):
+            return  # a broken client or server connection ends this connection only
+        finally:
+            with self._lock:
+                self._open.discard(client)
+            cf.close()
+            try:
+                client.close()
+            except OSError:
+                pass
+            if upstream is not None:
+                upstream.close()
