@@ -14,7 +14,7 @@ from . import leftovers
 from . import location as loc
 from .config import Config
 from .diagnose import diagnose
-from .errors import FssyncError, UsageError
+from .errors import FssyncError, UnreachableError, UsageError
 from .hooks.manager import Hooks
 from .model import Action, Entry, Event, Failure, Kind, Outcome, Plan, Report
 from .planning import (
@@ -111,7 +111,9 @@ class Run:
             except Exception as exc:  # noqa: BLE001
                 where = store.location.url
                 transient = diagnose(exc, where=where)
-                if attempt >= retries or transient.fatal or not transient.retryable:
+                # an endpoint that refuses connections was already retried by the client
+                unreachable = transient.error is UnreachableError
+                if attempt >= retries or unreachable or transient.fatal or not transient.retryable:
                     raise diagnose(exc, where=where, listing=True).exception() from None
                 attempt += 1
                 self.emit(
