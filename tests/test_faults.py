@@ -162,6 +162,27 @@ def test_a_corrupted_download_is_caught_by_its_md5(moto, fault_proxy, tmp_path):
     assert "MD5" in retry["error"] and "corrupted in transit" in retry["error"]
 
 
+def test_a_corrupted_multipart_download_is_caught_by_its_etag(moto, fault_proxy, tmp_path):
+    """An object fssync uploaded in parts has no whole-content MD5; its multipart ETag, with the
+    part size fssync keeps in its metadata, catches the flipped byte."""
+    ep = moto.endpoint
+    name = ep.make_bucket()
+    data = os.urandom(17 << 20)
+    make_tree(tmp_path / "s", {"big.bin": data})
+    up = fssync.sync(str(tmp_path / "s"), f"s3://{name}/x", **opts(ep, ep.url))
+    assert up.failed == 0
+    assert "-" in ep.client().head_object(Bucket=name, Key="x/big.bin")["ETag"]
+    proxy = fault_proxy(ep, schedule={2: "corrupt"})
+    events = Events()
+    report = fssync.sync(
+        f"s3://{name}/x", str(tmp_path / "d"), plugins=[events], **opts(ep, proxy.url)
+    )
+    assert report.failed == 0
+    assert (tmp_path / "d" / "big.bin").read_bytes() == data
+    (retry,) = events.named("retry")
+    assert "ETag" in retry["error"] and "corrupted in transit" in retry["error"]
+
+
 def test_a_corrupted_download_that_never_heals_is_reported(moto, fault_proxy, tmp_path):
     ep = moto.endpoint
     name = ep.make_bucket()

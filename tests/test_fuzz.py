@@ -22,7 +22,7 @@ NUMBERS = st.one_of(
     st.floats(0, 1e30).map(lambda f: f"{f:f}"),
     st.from_regex(r"[0-9]{300,420}", fullmatch=True),
 )
-FUZZ = settings(max_examples=100, deadline=None)
+FUZZ = settings(max_examples=60, deadline=None)
 
 
 @FUZZ
@@ -136,7 +136,7 @@ FLAGS = [
 
 
 @settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
     args=st.lists(

@@ -418,3 +418,19 @@ def test_objects_over_5_gib_are_not_copied_server_side_in_one_call():
     store.identity = "s3|x"
     big = Entry("k", COPY_LIMIT + 1)
     assert run(store.copy_within(store, big, {})) is None  # streamed part by part instead
+
+
+@pytest.mark.parametrize("size", [1, (8 << 20) - 1, 8 << 20, (8 << 20) + 1, 20 << 20])
+def test_part_hasher_matches_the_multipart_etag_rule(size):
+    import hashlib
+
+    from fssync.integrity import PartHasher
+
+    data = os.urandom(size)
+    part = 8 << 20
+    digests = [hashlib.md5(data[i : i + part]).digest() for i in range(0, size, part)]
+    want = f"{hashlib.md5(b''.join(digests)).hexdigest()}-{len(digests)}"
+    hasher = PartHasher(part)
+    for i in range(0, size, 3 << 20):  # chunks that do not line up with the parts
+        hasher.update(data[i : i + (3 << 20)])
+    assert hasher.etag() == want

@@ -100,7 +100,7 @@ class SyncMachine(RuleBasedStateMachine):
 
 TestSyncMachine = SyncMachine.TestCase
 TestSyncMachine.settings = settings(
-    max_examples=15, stateful_step_count=12, deadline=None, derandomize=True
+    max_examples=10, stateful_step_count=10, deadline=None, derandomize=True
 )
 
 
@@ -121,7 +121,7 @@ def small_tree() -> dict[str, bytes]:
 
 
 @settings(
-    max_examples=5,
+    max_examples=4,
     deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.function_scoped_fixture],

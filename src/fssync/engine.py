@@ -15,7 +15,7 @@ from . import location as loc
 from .auth import Credentials
 from .config import Config
 from .diagnose import diagnose
-from .errors import ExitCode, FssyncError, UsageError
+from .errors import ExitCode, FssyncError, UnreachableError, UsageError
 from .hooks.manager import Hooks
 from .model import Action, Entry, Event, Failure, Kind, Outcome, Plan, Report
 from .options import plugin_option_names
@@ -170,7 +170,9 @@ class Run:
                 raise
             except Exception as exc:  # noqa: BLE001
                 transient = diagnose(exc, where=url)
-                if attempt >= retries or transient.fatal or not transient.retryable:
+                # an endpoint that refuses connections was already retried by the client
+                unreachable = transient.error is UnreachableError
+                if attempt >= retries or unreachable or transient.fatal or not transient.retryable:
                     raise diagnose(exc, where=url, listing=True).exception() from None
                 attempt += 1
                 delay = float(self.config.get("retries_sleep", 0.2)) * 2**attempt

@@ -7,6 +7,8 @@ raises an `IntegrityError` when:
 - fewer or more bytes arrived than the source announced (a truncated body);
 - the content's MD5 differs from the hash the source states for it (a single-part S3 ETag, the
   MD5 fssync keeps in object metadata) or from the hash the plan was made with;
+- the multipart ETag of an object fssync uploaded in parts (it keeps the part size in the
+  object's metadata) differs from the one computed over the bytes read;
 - the source file changed while it was being read (its size or mtime moved), so the copy could
   be torn.
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import Callable
 
 from .model import Entry
 from .stores.base import Reader
@@ -48,6 +51,42 @@ def _md5_file(path: str) -> str:
     return digest.hexdigest()
 
 
+class PartHasher:
+    """The S3 multipart ETag of a byte stream cut into parts of one size: the MD5 of the parts'
+    binary MD5s, then "-" and the number of parts."""
+
+    def __init__(self, part_size: int) -> None:
+        self.part_size = part_size
+        self.digests: list[bytes] = []
+        self._current = hashlib.md5(usedforsecurity=False)
+        self._filled = 0
+
+    def update(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            take = min(len(view), self.part_size - self._filled)
+            self._current.update(view[:take])
+            self._filled += take
+            view = view[take:]
+            if self._filled == self.part_size:
+                self.digests.append(self._current.digest())
+                self._current = hashlib.md5(usedforsecurity=False)
+                self._filled = 0
+
+    def etag(self) -> str:
+        digests = self.digests + ([self._current.digest()] if self._filled else [])
+        whole = hashlib.md5(b"".join(digests), usedforsecurity=False).hexdigest()
+        return f"{whole}-{len(digests)}"
+
+
+def _etag_file(path: str, part_size: int) -> str:
+    hasher = PartHasher(part_size)
+    with open(path, "rb") as f:
+        while chunk := f.read(part_size):
+            hasher.update(chunk)
+    return hasher.etag()
+
+
 class Verified(Reader):
     """Wraps a source reader: counts and hashes the bytes read in sequence."""
 
@@ -58,6 +97,7 @@ class Verified(Reader):
         self._md5 = hashlib.md5(usedforsecurity=False)
         self._ranged = False
         self._hashing: bool | None = None
+        self._parts: PartHasher | None = None
 
     # The writers read these after (or while) reading: they come from the inner reader.
     @property  # type: ignore[override]
@@ -107,12 +147,20 @@ class Verified(Reader):
             # Decided after the first read, when a remote reader has seen the source's reply:
             # hash only when there is a hash to compare with (uploads from disk pay nothing).
             self._hashing = bool(self.inner.expected_md5 or self.entry.md5)
-        if not self._hashing:
+            parts = self.inner.expected_parts
+            if parts and not self._hashing:
+                self._parts = PartHasher(parts[0])
+        update: Callable[[bytes], None]
+        if self._parts is not None:
+            update = self._parts.update
+        elif self._hashing:
+            update = self._md5.update
+        else:
             return data
         if len(data) > HASH_INLINE:
-            await asyncio.to_thread(self._md5.update, data)
+            await asyncio.to_thread(update, data)
         else:
-            self._md5.update(data)
+            update(data)
         return data
 
     async def read_range(self, offset: int, length: int) -> bytes | None:
@@ -129,6 +177,10 @@ class Verified(Reader):
         """
         await self.inner.verify(written)
         key = self.entry.key
+        parts = self.inner.expected_parts
+        if parts and not (self.inner.expected_md5 or self.entry.md5):
+            await self._verify_parts(parts, written)
+            return
         md5: str | None
         if self._ranged:
             if written is None:
@@ -151,3 +203,24 @@ class Verified(Reader):
         planned = self.entry.md5
         if planned and md5 is not None and md5 != planned and not want:
             raise SourceChanged(f"{key} changed after it was listed (its MD5 differs)")
+
+    async def _verify_parts(self, parts: tuple[int, str], written: str | None) -> None:
+        part_size, want = parts
+        count = want.rpartition("-")[2]
+        if not count.isdigit() or int(count) != max(1, -(-self.inner.size // part_size)):
+            return  # the metadata does not fit this object (rewritten by another tool)
+        if self._ranged:
+            if written is None:
+                return
+            got = await asyncio.to_thread(_etag_file, written, part_size)
+        else:
+            if self._count != self.inner.size:
+                raise ShortRead(
+                    f"read {self._count} bytes, expected {self.inner.size}: the transfer was cut "
+                    "short or the source changed"
+                )
+            got = self._parts.etag() if self._parts is not None else want
+        if got != want:
+            raise ChecksumMismatch(
+                f"content ETag {got} differs from the source's {want}: corrupted in transit"
+            )

@@ -65,6 +65,10 @@ class CountingReader(Reader):
     def expected_md5(self) -> str | None:  # type: ignore[override]
         return self._inner.expected_md5  # learned from the source's reply, for verification
 
+    @property
+    def expected_parts(self) -> tuple[int, str] | None:  # type: ignore[override]
+        return self._inner.expected_parts
+
     async def verify(self, written: str | None = None) -> None:
         await self._inner.verify(written)
 

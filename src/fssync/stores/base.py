@@ -39,6 +39,7 @@ class Reader(abc.ABC):
     etag: str | None = None
     ranged: bool = False  # read_range works
     expected_md5: str | None = None  # the MD5 the source states for the content, when it does
+    expected_parts: tuple[int, str] | None = None  # (part size, multipart ETag) likewise
 
     @abc.abstractmethod
     async def read(self, n: int = -1) -> bytes:

@@ -25,6 +25,9 @@ from .renewal import EXPIRED_CODES, OnFetch, Renewal
 
 MTIME_KEY = "mtime"  # stored as x-amz-meta-mtime, seconds since the epoch (rclone's convention)
 MD5_KEY = "md5"  # x-amz-meta-md5: hex MD5 of the content, known before the upload
+# x-amz-meta-fssync-part-size: the part size of a multipart upload, so a download can check the
+# content against the multipart ETag (the MD5 of the parts' MD5s)
+PART_KEY = "fssync-part-size"
 PART_SIZE = 8 << 20
 MULTIPART_THRESHOLD = 16 << 20
 MAX_PARTS = 10_000
@@ -59,6 +62,16 @@ def stated_md5(resp: Mapping[str, Any]) -> str | None:
     etag = str(resp.get("ETag", "")).strip('"').lower()
     opaque = resp.get("ServerSideEncryption") == "aws:kms" or "SSECustomerAlgorithm" in resp
     return etag if is_md5(etag) and not opaque else None
+
+
+def stated_parts(resp: Mapping[str, Any]) -> tuple[int, str] | None:
+    """(part size, multipart ETag) of an object fssync uploaded in parts, else None."""
+    raw = (resp.get("Metadata") or {}).get(PART_KEY, "")
+    etag = str(resp.get("ETag", "")).strip('"').lower()
+    opaque = resp.get("ServerSideEncryption") == "aws:kms" or "SSECustomerAlgorithm" in resp
+    if raw.isdigit() and int(raw) > 0 and "-" in etag and not opaque:
+        return int(raw), etag
+    return None
 
 
 def confirmed(resp: Mapping[str, Any], md5: str) -> bool:
@@ -107,6 +120,7 @@ class S3Reader(Reader):
         if mtime is not None:
             self.mtime = mtime
         self.expected_md5 = stated_md5(resp)
+        self.expected_parts = stated_parts(resp)
 
     async def read(self, n: int = -1) -> bytes:
         if self._body is None:
@@ -303,6 +317,7 @@ class S3Store(Store):
     ) -> tuple[str, int]:
         """Upload in parts with a bounded number of part buffers; abort on any failure."""
         part_size = part_size_for(size)
+        meta = {**meta, PART_KEY: str(part_size)}
         journal = self.journal  # records the upload so a killed run's parts can be aborted
         row = await journal.begin(self.bucket, key) if journal else None
         since = time.time()

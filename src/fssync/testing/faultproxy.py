@@ -232,6 +232,11 @@ class FaultProxy:
     def stop(self) -> None:
         """Stop accepting, close every connection, wait for the threads. Safe to call twice."""
         self._stopping.set()
+        if self._listener is not None:
+            try:
+                self._listener.shutdown(socket.SHUT_RDWR)  # wakes a blocked accept()
+            except OSError:
+                pass
         with self._lock:
             socks = list(self._open)
         for sock in socks:
