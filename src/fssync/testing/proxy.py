@@ -38,6 +38,19 @@ _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/")
 _SIGNED = re.compile(r"SignedHeaders=([^,\s]+)")
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """A client that hangs up (fssync stopping on a fatal error) is normal here: not worth a
+    traceback on stderr, where tests read what fssync printed."""
+
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        import sys
+
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)  # type: ignore[arg-type]
+
+
 def _freeze(value: Mapping[str, str]) -> Mapping[str, str]:
     return MappingProxyType(dict(value))
 
@@ -134,7 +147,7 @@ class S3Proxy:
 
     def start(self) -> Self:
         handler = type("Handler", (_Handler,), {"owner": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server = _QuietServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
