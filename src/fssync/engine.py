@@ -132,9 +132,7 @@ class Run:
         self.sides = resolve(config, load_remotes(config, plugin_option_names(hooks)))
         self.state = StateStore() if config.get("state", True) else None
         self._held: str | None = None
-        self._outcomes: list[Outcome] = []  # filled as transfers finish (an interrupt reports them)
         self._conflicts: list[tuple[str, str]] = []  # keys the destination cannot hold
-        self.interrupted: Report | None = None  # what was done before a Ctrl-C
 
     def emit(self, event: Event) -> None:
         self.tally.observe(event)
@@ -345,11 +343,6 @@ class Run:
             await leftovers.clean(dst_store, dst.leftovers, self.emit)
             try:
                 outcomes = await self._transfer(plan, src_store, dst_store, src, dst)
-            except asyncio.CancelledError:
-                self.interrupted = self._report(
-                    plan, list(self._outcomes), dry_run=False, src=src, dst=dst
-                )
-                raise
             finally:
                 await leftovers.sweep(dst_store, self.emit)
             await asyncio.to_thread(self._remember, src_store, dst_store, outcomes)
@@ -388,7 +381,6 @@ class Run:
                 options_for,
                 self.emit,
                 settings,
-                into=self._outcomes,
             )
             deletes = list(plan.deletes)
             if deletes:

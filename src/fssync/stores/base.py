@@ -96,7 +96,3 @@ class Store(abc.ABC):
 
     async def close(self) -> None:  # noqa: B027 - optional
         pass
-
-
-async def read_all(reader: Reader) -> bytes:
-    return await reader.read(-1)
