@@ -26,7 +26,7 @@ def _when(e: Entry) -> str:
 
 
 def ls(ns: argparse.Namespace, hooks: Hooks) -> int:
-    from .stores import open_store
+    from .stores import connect
 
     options = {k: v for k, v in vars(ns).items() if not k.startswith("_")}
     config = Config(command="ls", src=ns.url, options=options)
@@ -34,13 +34,13 @@ def ls(ns: argparse.Namespace, hooks: Hooks) -> int:
     location = parse(ns.url)
 
     async def listing() -> dict[str, Entry]:
-        store = await open_store(
-            location, hooks.storage_options(location, config), transfers=4, is_source=True
-        )
         try:
-            fs = getattr(store, "fs", None)
-            if fs is not None:
-                hooks.filesystem_ready(location, fs, config)
+            store = await connect(hooks, location, config, transfers=4, is_source=True)
+        except FssyncError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise diagnose(exc, where=location.url, listing=True).exception() from None
+        try:
             return dict((await store.scan()).entries)
         except FssyncError:
             raise

@@ -27,7 +27,7 @@ from .planning import (
 )
 from .secrets import scrub
 from .state import StateStore, enrich
-from .stores import Listing, Store, open_store
+from .stores import Listing, Store, connect
 from .transfer import Abort, TransferSettings, run_deletes, run_transfers
 
 
@@ -67,19 +67,18 @@ class Run:
         self.hooks.event(event, self.config)
 
     async def _open(self, location: loc.Location, is_source: bool) -> Store:
-        options = self.hooks.storage_options(location, self.config)
         try:
-            store = await open_store(
-                location, options, transfers=self.config.transfers, is_source=is_source
+            return await connect(
+                self.hooks,
+                location,
+                self.config,
+                transfers=self.config.transfers,
+                is_source=is_source,
             )
         except FssyncError:
             raise
         except Exception as exc:  # noqa: BLE001
             raise diagnose(exc, where=location.url, listing=True).exception() from None
-        fs = getattr(store, "fs", None)
-        if fs is not None:
-            self.hooks.filesystem_ready(location, fs, self.config)
-        return store
 
     async def _list(self, store: Store) -> Listing:
         self.emit(Event("listing", {"url": store.location.url}))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib.metadata
 from argparse import ArgumentParser
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -16,6 +16,7 @@ from ..location import Location
 from ..model import Action, Entry, Event, Plan, Report
 from ..planning import Comparator, KeyFilter
 from . import PROJECT, specs
+from .probe import FilesystemProbe
 
 
 def make_hooks(
@@ -84,6 +85,37 @@ class Hooks:
 
     def filesystem_ready(self, location: Location, filesystem: Any, config: Config) -> None:
         self._h.fssync_filesystem_ready(location=location, filesystem=filesystem, config=config)
+
+    def filesystem_plugins(self, location: Location, config: Config) -> tuple[str, ...]:
+        """Names of the plugins whose fssync_filesystem_ready would use this location's
+        filesystem (each is called once with a `FilesystemProbe`; raising counts as use)."""
+        names: list[str] = []
+        for impl in self._h.fssync_filesystem_ready.get_hookimpls():
+            probe = FilesystemProbe()
+            given = {"location": location, "filesystem": probe, "config": config}
+            try:
+                impl.function(**{name: given[name] for name in impl.argnames})
+            except Exception:  # noqa: BLE001 - it wanted a real filesystem
+                names.append(impl.plugin_name)
+                continue
+            if probe.used:
+                names.append(impl.plugin_name)
+        return tuple(names)
+
+    def open_store(
+        self,
+        location: Location,
+        storage_options: Mapping[str, Any],
+        config: Config,
+        filesystem_plugins: Sequence[str],
+    ) -> Any:
+        """A plugin's store for the location, or None to use the built-in one."""
+        return self._h.fssync_open_store(
+            location=location,
+            storage_options=storage_options,
+            config=config,
+            filesystem_plugins=tuple(filesystem_plugins),
+        )
 
     def compare_modes(self) -> dict[str, Comparator]:
         modes: dict[str, Comparator] = {}
