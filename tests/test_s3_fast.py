@@ -18,6 +18,8 @@ from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials as BotoCredentials
 from botocore.credentials import RefreshableCredentials
+from hypothesis import given
+from hypothesis import strategies as st
 
 import fssync
 from fssync.cli import main
@@ -437,3 +439,48 @@ def test_retry_budget_is_bounded(monkeypatch):
         asyncio.run(client.list_page("b", "", None))
     assert client.requests == fast_client.MAX_ATTEMPTS
     assert time.monotonic() - started < 60
+
+
+# --- listing parser ------------------------------------------------------------------------------
+
+_KEY_TEXT = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs",), min_codepoint=32), max_size=20
+)
+
+
+@given(
+    keys=st.lists(_KEY_TEXT, max_size=8),
+    order=st.permutations(["Key", "LastModified", "ETag", "Size", "StorageClass"]),
+    encoded=st.booleans(),
+    truncated=st.booleans(),
+)
+def test_fast_listing_parser_agrees_with_elementtree(keys, order, encoded, truncated):
+    """Whatever the keys hold (entities, quotes, '+', '%') and whatever the field order."""
+    from urllib.parse import quote_plus
+    from xml.etree import ElementTree as ET
+
+    from fssync_s3_fast import xmlparse
+
+    root = ET.Element("ListBucketResult", xmlns=xmlparse.NS)
+    ET.SubElement(root, "Name").text = "b"
+    if encoded:
+        ET.SubElement(root, "EncodingType").text = "url"
+    ET.SubElement(root, "IsTruncated").text = "true" if truncated else "false"
+    for i, key in enumerate(keys):
+        contents = ET.SubElement(root, "Contents")
+        values = {
+            "Key": quote_plus(key) if encoded else key,
+            "LastModified": f"2024-01-0{i % 9 + 1}T00:00:00.000Z",
+            "ETag": f'"{i:032x}"',
+            "Size": str(i * 10),
+            "StorageClass": "STANDARD",
+        }
+        for name in order:
+            ET.SubElement(contents, name).text = values[name]
+    if truncated:
+        ET.SubElement(root, "NextContinuationToken").text = "t/+=&x"
+    data = ET.tostring(root, encoding="utf-8")
+    fast, tree = xmlparse.list_page(data), xmlparse._list_page_tree(data)
+    assert fast.objects == tree.objects
+    assert [o[0] for o in fast.objects] == keys
+    assert (fast.truncated, fast.next_token) == (tree.truncated, tree.next_token)

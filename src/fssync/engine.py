@@ -115,8 +115,6 @@ class Run:
         """Re-decide same-size updates that rest on what a listing cannot show, after one HEAD
         per such S3 object to read the mtime and hash that sync tools keep in its metadata.
         The answers are remembered, so the next run needs no HEAD."""
-        from .metadata import read as read_metadata
-
         heads = {
             side: store
             for side, store in (("src", src_store), ("dst", dst_store))
@@ -134,6 +132,8 @@ class Run:
         ]
         if not todo:
             return plan
+        from .metadata import read as read_metadata
+
         compare = self.hooks.comparator(self.config.compare)
         policy = self._policy()
         slots = asyncio.Semaphore(max(4, self.config.transfers))

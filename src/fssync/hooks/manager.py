@@ -30,7 +30,7 @@ def make_hooks(
     pm = pluggy.PluginManager(PROJECT)
     pm.add_hookspecs(specs)
     blocked = set(disable)
-    distributions: dict[str, tuple[str, str]] = {}
+    loaded: dict[str, importlib.metadata.EntryPoint] = {}
     if entry_points:
         found = importlib.metadata.entry_points(group=PROJECT)
         for ep in sorted(found, key=lambda e: e.name):
@@ -41,11 +41,10 @@ def make_hooks(
             except Exception as exc:  # noqa: BLE001 - a broken plugin is a usage problem
                 raise UsageError(f"plugin {ep.name!r} ({ep.value}) failed to load: {exc}") from None
             pm.register(plugin, name=ep.name)
-            if ep.dist is not None:
-                distributions[ep.name] = (ep.dist.name, ep.dist.version)
+            loaded[ep.name] = ep
     for plugin in plugins:
         pm.register(plugin)
-    return Hooks(pm, distributions)
+    return Hooks(pm, entry_points=loaded)
 
 
 def make_plugin_manager(
@@ -68,11 +67,28 @@ class Hooks:
     """Typed facade over a plugin manager: the only way the engine calls plugins."""
 
     def __init__(
-        self, pm: pluggy.PluginManager, distributions: Mapping[str, tuple[str, str]] | None = None
+        self,
+        pm: pluggy.PluginManager,
+        distributions: Mapping[str, tuple[str, str]] | None = None,
+        *,
+        entry_points: Mapping[str, importlib.metadata.EntryPoint] | None = None,
     ) -> None:
         self.pm = pm
-        self.distributions = dict(distributions or {})  # plugin name -> (distribution, version)
+        self._distributions = dict(distributions) if distributions is not None else None
+        self._entry_points = dict(entry_points or {})
         self._h = pm.hook
+
+    @property
+    def distributions(self) -> dict[str, tuple[str, str]]:
+        """Plugin name -> (distribution, version), read on first use: reading a distribution's
+        metadata costs start-up time that only ``fssync plugins`` needs to pay."""
+        if self._distributions is None:
+            self._distributions = {
+                name: (ep.dist.name, ep.dist.version)
+                for name, ep in self._entry_points.items()
+                if ep.dist is not None
+            }
+        return self._distributions
 
     def add_options(self, parser: ArgumentParser) -> None:
         self._h.fssync_add_options(parser=parser)
