@@ -392,20 +392,29 @@ def test_forcing_fast_where_it_cannot_serve_is_a_usage_error(bucket, tmp_path, c
     assert ep.client().list_objects_v2(Bucket=name).get("KeyCount", 0) == 0
 
 
-def test_failed_multipart_upload_is_aborted(bucket, tmp_path):
-    """A part that fails (here: the reader breaks mid-file) aborts the whole upload."""
+@pytest.mark.parametrize("cheap_ranges", [False, True], ids=["buffered", "from-file"])
+def test_failed_multipart_upload_is_aborted(bucket, tmp_path, cheap_ranges):
+    """A part that fails (here: the source breaks mid-file) aborts the whole upload."""
     ep, name = bucket
 
     class Broken(Reader):
         size = 40 << 20
         mtime = 1.0
         calls = 0
+        ranged = True
 
         async def read(self, n: int = -1) -> bytes:
             self.calls += 1
             if self.calls > 2:
                 raise OSError("disk went away")
             return os.urandom(n)
+
+        async def read_range(self, offset: int, length: int) -> bytes:
+            if offset >= 20 << 20:
+                raise OSError("disk went away")
+            return os.urandom(length)
+
+    Broken.cheap_ranges = cheap_ranges
 
     location = fssync.Location(
         f"s3://{name}/m", "s3", f"{name}/m", fssync.Capabilities(keeps_mtime=True)

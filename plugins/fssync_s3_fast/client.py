@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 
 from . import xmlparse
-from .http import Pool, Response, host_header, split_url
+from .http import Body, Pool, Response, host_header, split_url
 from .sigv4 import EMPTY_SHA256, UNSIGNED_PAYLOAD, Signer, canonical_query, uri_encode
 
 MAX_ATTEMPTS = 5  # like botocore's standard retry mode, which fssync's s3fs path configures
@@ -114,7 +114,7 @@ class S3Client:
         *,
         query: Iterable[tuple[str, str]] = (),
         headers: Mapping[str, str] | None = None,
-        body: bytes = b"",
+        body: Body = b"",
         stream: bool = False,
         ok: tuple[int, ...] = (200,),
     ) -> tuple[Response, bytes]:
@@ -154,7 +154,7 @@ class S3Client:
         path: str,
         query: str,
         extra: Mapping[str, str] | None,
-        body: bytes,
+        body: Body,
     ) -> dict[str, str]:
         headers = {"host": host}
         if extra:
@@ -233,7 +233,7 @@ class S3Client:
         return xmlparse.upload_id(data)
 
     async def upload_part(
-        self, bucket: str, key: str, upload_id: str, number: int, data: bytes, md5: bytes
+        self, bucket: str, key: str, upload_id: str, number: int, data: Body, md5: bytes
     ) -> str:
         resp, _ = await self.call(
             "UploadPart",

@@ -9,12 +9,29 @@ chunked bodies back, and connections kept open between requests.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 WRITE_CHUNK = 1 << 20  # large bodies go out in slices, so the socket buffer never copies them whole
 CONNECT_TIMEOUT = 20.0
 READ_TIMEOUT = 120.0  # no byte from the server for this long: the request failed
+
+
+class BodySource:
+    """A request body produced in chunks, for bodies too large to hold in memory.
+
+    `chunks` is called again for each attempt, so a retried request sends the body again.
+    """
+
+    def __init__(self, length: int, chunks: Callable[[], AsyncIterator[bytes]]) -> None:
+        self.length = length
+        self.chunks = chunks
+
+    def __len__(self) -> int:
+        return self.length
+
+
+Body = bytes | memoryview | BodySource
 
 
 class ProtocolError(ConnectionError):
@@ -137,7 +154,7 @@ class Pool:
         method: str,
         target: str,
         headers: Mapping[str, str],
-        body: bytes | memoryview = b"",
+        body: Body = b"",
         *,
         stream: bool = False,
     ) -> tuple[Response, bytes]:
@@ -174,11 +191,19 @@ class Pool:
             resp.close()
         return resp, data
 
-    async def _exchange(
-        self, conn: Connection, head: bytes, body: bytes | memoryview, method: str
-    ) -> Response:
+    async def _exchange(self, conn: Connection, head: bytes, body: Body, method: str) -> Response:
         writer = conn.writer
-        if len(body) <= WRITE_CHUNK:
+        if isinstance(body, BodySource):
+            writer.write(head)
+            sent = 0
+            async for chunk in body.chunks():
+                writer.write(chunk)
+                sent += len(chunk)
+                await writer.drain()
+            if sent != body.length:  # the server would wait for the rest, or read it as garbage
+                writer.close()
+                raise ProtocolError(f"the body had {sent} bytes, not the {body.length} announced")
+        elif len(body) <= WRITE_CHUNK:
             writer.write(head + body if body else head)
         else:
             writer.write(head)
@@ -296,4 +321,4 @@ def host_header(scheme: str, host: str, port: int) -> str:
     return name if port == default else f"{name}:{port}"
 
 
-__all__ = ["Pool", "ProtocolError", "Response", "host_header", "split_url"]
+__all__ = ["Body", "BodySource", "Pool", "ProtocolError", "Response", "host_header", "split_url"]

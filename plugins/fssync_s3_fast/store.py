@@ -7,13 +7,14 @@ import asyncio
 import base64
 import datetime as dt
 import hashlib
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import fssync
 from fssync.stores import Listing, Reader, Store, s3meta, unsafe_reason
 
 from .client import S3Client
+from .http import BodySource
 from .resolve import Settings, bucket_is_virtual
 
 # PutObject / CreateMultipartUpload / CopyObject parameters (the names plugins return from
@@ -46,6 +47,7 @@ HEADERS = {
     "TaggingDirective": "x-amz-tagging-directive",
 }
 META = "x-amz-meta-"
+SLICE = 1 << 20  # a part of a local file is read and sent in slices of this size
 
 
 def request_headers(options: Mapping[str, Any], meta: Mapping[str, str] | None) -> dict[str, str]:
@@ -233,11 +235,66 @@ class FastS3Store(Store):
     async def _multipart(
         self, key: str, reader: Reader, size: int, meta: dict[str, str], extra: dict[str, Any]
     ) -> tuple[str, int]:
-        """Parts read one after another and sent concurrently, with at most PART_BUFFERS parts
-        in memory for the whole store; the upload is aborted on any failure."""
-        part_size = s3meta.part_size_for(size)
+        """Upload in parts, several at once; the upload is aborted on any failure.
+
+        A local file is sent straight from the file, each part read twice (once to compute its
+        Content-MD5, once to send it) in 1 MiB slices, so memory does not grow with part size or
+        parts in flight. Other sources are read part by part into at most PART_BUFFERS buffers.
+        """
         client, bucket = self.client, self.bucket
         upload_id = await client.create_multipart(bucket, key, request_headers(extra, meta))
+        try:
+            if reader.cheap_ranges:
+                parts, total = await self._parts_from_ranges(key, upload_id, reader)
+            else:
+                parts, total = await self._parts_from_stream(key, upload_id, reader, size)
+            etag = await client.complete_multipart(bucket, key, upload_id, parts)
+        except BaseException as exc:
+            await asyncio.shield(self._abort(key, upload_id))
+            if isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+                raise exc.exceptions[0] from None  # the cause, as one error to diagnose
+            raise
+        return (etag or "").strip('"'), total
+
+    async def _parts_from_ranges(
+        self, key: str, upload_id: str, reader: Reader
+    ) -> tuple[list[tuple[int, str]], int]:
+        size = reader.size  # the file as opened, not as listed
+        part_size = s3meta.part_size_for(size)
+        parts: dict[int, str] = {}
+
+        async def piece(offset: int, length: int) -> bytes:
+            data = await reader.read_range(offset, length)
+            if data is None or len(data) != length:
+                raise OSError(f"{key}: the file changed while it was uploaded")
+            return data
+
+        async def slices(offset: int, length: int) -> AsyncIterator[bytes]:
+            for start in range(offset, offset + length, SLICE):
+                yield await piece(start, min(SLICE, offset + length - start))
+
+        async def send(number: int, offset: int, length: int) -> None:
+            async with self._buffers:
+                md5 = hashlib.md5(usedforsecurity=False)
+                async for chunk in slices(offset, length):
+                    await asyncio.to_thread(md5.update, chunk)  # hashlib releases the GIL
+                body = BodySource(length, lambda: slices(offset, length))
+                parts[number] = await self.client.upload_part(
+                    self.bucket, key, upload_id, number, body, md5.digest()
+                )
+
+        async with asyncio.TaskGroup() as tg:
+            for number, offset in enumerate(range(0, size, part_size), start=1):
+                tg.create_task(send(number, offset, min(part_size, size - offset)))
+        if await reader.read_range(size, 1):
+            raise OSError(f"{key}: the file grew while it was uploaded")
+        return [(n, parts[n]) for n in sorted(parts)], size
+
+    async def _parts_from_stream(
+        self, key: str, upload_id: str, reader: Reader, size: int
+    ) -> tuple[list[tuple[int, str]], int]:
+        part_size = s3meta.part_size_for(size)
+        client, bucket = self.client, self.bucket
         parts: dict[int, str] = {}
         total = 0
 
@@ -248,32 +305,23 @@ class FastS3Store(Store):
             finally:
                 self._buffers.release()
 
-        try:
-            async with asyncio.TaskGroup() as tg:
-                number = 0
-                while True:
-                    await self._buffers.acquire()
-                    try:
-                        data = await reader.read(part_size)
-                    except BaseException:
-                        self._buffers.release()
-                        raise
-                    if not data:
-                        self._buffers.release()
-                        break
-                    number += 1
-                    total += len(data)
-                    tg.create_task(send(number, data))
-                    del data
-            etag = await client.complete_multipart(
-                bucket, key, upload_id, [(n, parts[n]) for n in sorted(parts)]
-            )
-        except BaseException as exc:
-            await asyncio.shield(self._abort(key, upload_id))
-            if isinstance(exc, BaseExceptionGroup) and exc.exceptions:
-                raise exc.exceptions[0] from None  # the cause, as one error to diagnose
-            raise
-        return (etag or "").strip('"'), total
+        async with asyncio.TaskGroup() as tg:
+            number = 0
+            while True:
+                await self._buffers.acquire()
+                try:
+                    data = await reader.read(part_size)
+                except BaseException:
+                    self._buffers.release()
+                    raise
+                if not data:
+                    self._buffers.release()
+                    break
+                number += 1
+                total += len(data)
+                tg.create_task(send(number, data))
+                del data
+        return [(n, parts[n]) for n in sorted(parts)], total
 
     async def _abort(self, key: str, upload_id: str) -> None:
         try:

@@ -32,6 +32,9 @@ class Reader(abc.ABC):
     mtime: float | None = None
     etag: str | None = None
     ranged: bool = False  # read_range works
+    # read_range is as cheap as read (a local file, no request per call): a writer may read a
+    # range twice, e.g. once to hash a part and once to send it, instead of holding it in memory.
+    cheap_ranges: bool = False
 
     @abc.abstractmethod
     async def read(self, n: int = -1) -> bytes:

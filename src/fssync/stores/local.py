@@ -60,6 +60,7 @@ def walk(root: str) -> tuple[dict[str, Entry], list[tuple[str, str]], list[tuple
 
 class LocalReader(Reader):
     ranged = True
+    cheap_ranges = True
 
     def __init__(self, path: str, entry: Entry) -> None:
         self._f = open(path, "rb")  # noqa: SIM115 - closed by close()
