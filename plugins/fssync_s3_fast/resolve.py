@@ -12,7 +12,6 @@ for a frozen copy before every request so that a refresh (STS, SSO, instance rol
 
 from __future__ import annotations
 
-import configparser
 import os
 import re
 import threading
@@ -115,6 +114,8 @@ def _profile_settings(env: Mapping[str, str], profile: str | None) -> dict[str, 
     path = _config_file(env)
     if not os.path.exists(path):
         return {}
+    import configparser
+
     name = profile or env.get("AWS_PROFILE") or env.get("AWS_DEFAULT_PROFILE") or "default"
     parser = configparser.RawConfigParser()
     try:
@@ -189,6 +190,8 @@ def resolve(options: Mapping[str, Any], env: Mapping[str, str]) -> Settings:
 
 
 def _in_credentials_file(env: Mapping[str, str], profile: str) -> bool:
+    import configparser
+
     path = env.get("AWS_SHARED_CREDENTIALS_FILE") or os.path.join(
         os.path.expanduser("~"), ".aws", "credentials"
     )

@@ -7,8 +7,8 @@ bytes for the few fields fssync needs instead of building a tree.
 from __future__ import annotations
 
 import re
+from typing import Any
 from urllib.parse import unquote_plus
-from xml.etree import ElementTree
 
 NS = "http://s3.amazonaws.com/doc/2006-03-01/"
 
@@ -106,8 +106,15 @@ def list_page(data: bytes) -> Page:
     return Page(objects, truncated == b"true", _text(token) if token is not None else None)
 
 
+def _tree(data: bytes) -> Any:
+    """An element tree, for the rare answers the byte scan leaves (imported when first needed)."""
+    from xml.etree import ElementTree
+
+    return ElementTree.fromstring(data)
+
+
 def _list_page_tree(data: bytes) -> Page:
-    root = ElementTree.fromstring(data)
+    root = _tree(data)
     objects: list[tuple[str, int, str, str]] = []
     truncated = False
     token: str | None = None
@@ -144,8 +151,8 @@ def _list_page_tree(data: bytes) -> Page:
 
 def _find(data: bytes, name: str) -> str | None:
     try:
-        root = ElementTree.fromstring(data)
-    except ElementTree.ParseError:
+        root = _tree(data)
+    except SyntaxError:  # ElementTree.ParseError
         return None
     for el in root.iter():
         if _local(el.tag) == name:
@@ -158,8 +165,8 @@ def error_of(data: bytes) -> tuple[str, str]:
     if not data or b"<Error" not in data[:512]:
         return "", ""
     try:
-        root = ElementTree.fromstring(data)
-    except ElementTree.ParseError:
+        root = _tree(data)
+    except SyntaxError:  # ElementTree.ParseError
         return "", ""
     if _local(root.tag) != "Error":
         return "", ""
@@ -183,7 +190,7 @@ def delete_errors(data: bytes) -> list[tuple[str, str]]:
     """(key, message) for each <Error> in a DeleteObjects answer."""
     if b"<Error" not in data:
         return []
-    root = ElementTree.fromstring(data)
+    root = _tree(data)
     out = []
     for el in root:
         if _local(el.tag) == "Error":
