@@ -493,3 +493,62 @@ def test_fast_listing_parser_agrees_with_elementtree(keys, order, encoded, trunc
     assert fast.objects == tree.objects
     assert [o[0] for o in fast.objects] == keys
     assert (fast.truncated, fast.next_token) == (tree.truncated, tree.next_token)
+
+
+# --- start-up and request counts ---------------------------------------------------------------
+
+_HEAVY = ("botocore", "aiobotocore", "aiohttp", "s3fs", "fsspec")
+
+
+def _imported_after(args: list[str], env: dict[str, str]) -> set[str]:
+    """The heavy modules a fresh interpreter has imported after running the CLI with `args`."""
+    import json
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, json\n"
+        "from fssync.cli import main\n"
+        f"code = main({args!r})\n"
+        f"print(json.dumps([m for m in {list(_HEAVY)!r} if m in sys.modules]))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    return set(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+def test_help_and_local_syncs_import_no_s3_libraries(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "FSSYNC_"))}
+    env["FSSYNC_STATE_DIR"] = str(tmp_path / "state")
+    make_tree(tmp_path / "a", {"x.txt": b"x"})
+    assert _imported_after(["--help"], env) == set()
+    assert _imported_after(["sync", str(tmp_path / "a"), str(tmp_path / "b"), "-q"], env) == set()
+
+
+def test_fast_s3_sync_imports_no_s3_libraries_and_reruns_with_one_listing(
+    bucket, tmp_path, monkeypatch
+):
+    ep, name = bucket
+    make_tree(tmp_path / "a", {f"d{i % 3}/f{i}.txt": b"x" * i for i in range(30)})
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "FSSYNC_"))}
+    env.update(ep.env())
+    env["FSSYNC_STATE_DIR"] = str(tmp_path / "state")
+    env["AWS_CONFIG_FILE"] = str(tmp_path / "no-config")
+    args = ["sync", str(tmp_path / "a"), f"s3://{name}/p", "--endpoint-url", ep.url, "-q"]
+    assert _imported_after(args, env) == set()  # uploads, through the fast path
+    assert _imported_after(args, env) == set()  # and the no-op re-run
+
+    class Counting(StoreSpy):
+        @fssync.hookimpl(wrapper=True)
+        def fssync_open_store(self, location, storage_options, config, filesystem_plugins):
+            store = yield
+            self.opened = store
+            return store
+
+    spy = Counting()
+    monkeypatch.setenv("FSSYNC_STATE_DIR", env["FSSYNC_STATE_DIR"])  # the state the CLI wrote
+    again = fssync.sync(str(tmp_path / "a"), f"s3://{name}/p", plugins=[spy], **opts(ep))
+    assert again.skipped == 30 and again.copied + again.updated == 0
+    assert spy.opened.client.requests == 1  # one listing page, no request per object

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 WRITE_CHUNK = 1 << 20  # large bodies go out in slices, so the socket buffer never copies them whole
+READ_CHUNK = 256 << 10  # large bodies come in as slices of at most this size, joined once
 CONNECT_TIMEOUT = 20.0
 READ_TIMEOUT = 120.0  # no byte from the server for this long: the request failed
 
@@ -84,7 +85,10 @@ class Response:
         want = self._left if n < 0 else min(n, self._left)
         try:
             async with asyncio.timeout(READ_TIMEOUT):
-                data = await conn.reader.readexactly(want)
+                if want <= READ_CHUNK:
+                    data = await conn.reader.readexactly(want)
+                else:
+                    data = await _read_large(conn.reader, want)
         except BaseException as exc:
             self._reusable = False
             self._finish()
@@ -255,6 +259,23 @@ class _Closed(ConnectionResetError):
 def _got_bytes(exc: BaseException) -> bool:
     """Whether part of a response had arrived (then a retry here could repeat the request)."""
     return bool(getattr(exc, "partial", False))
+
+
+async def _read_large(reader: asyncio.StreamReader, n: int) -> bytes:
+    """Exactly n bytes, taken from the stream as they arrive and joined once.
+
+    ``readexactly`` would first grow the stream's buffer to n bytes; a bytearray grown in small
+    steps after reads from its front is copied again and again, several times n in all.
+    """
+    chunks = []
+    left = n
+    while left:
+        chunk = await reader.read(min(left, READ_CHUNK))
+        if not chunk:
+            raise asyncio.IncompleteReadError(b"".join(chunks), n)
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
 
 
 def _head(method: str, target: str, headers: Mapping[str, str], length: int) -> bytes:
