@@ -552,3 +552,43 @@ def test_fast_s3_sync_imports_no_s3_libraries_and_reruns_with_one_listing(
     again = fssync.sync(str(tmp_path / "a"), f"s3://{name}/p", plugins=[spy], **opts(ep))
     assert again.skipped == 30 and again.copied + again.updated == 0
     assert spy.opened.client.requests == 1  # one listing page, no request per object
+
+
+def test_bucket_region_redirect_is_followed_with_a_new_signature():
+    """A bucket in another region answers 301 with its region; the request is signed again."""
+    moved = (
+        b"HTTP/1.1 301 Moved Permanently\r\nx-amz-bucket-region: eu-west-1\r\n"
+        b"Content-Length: 0\r\n\r\n"
+    )
+    body = (
+        b'<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
+        b"<IsTruncated>false</IsTruncated></ListBucketResult>"
+    )
+    listing = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+    seen: list[bytes] = []
+
+    async def scenario() -> int:
+        answers = [moved, listing]
+
+        async def handle(reader, writer):
+            while True:
+                try:
+                    head = await reader.readuntil(b"\r\n\r\n")
+                except asyncio.IncompleteReadError:
+                    break
+                seen.append(head)
+                writer.write(answers[len(seen) - 1])
+                await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        creds = Credentials(("AKIA", "secret-secret", None))
+        client = fast_client.S3Client(f"http://127.0.0.1:{port}", "us-east-1", creds, connections=1)
+        page = await client.list_page("b", "", None)
+        await client.close()
+        server.close()
+        return len(page.objects)
+
+    assert asyncio.run(scenario()) == 0
+    assert b"/us-east-1/s3/" in seen[0] and b"/eu-west-1/s3/" in seen[1]

@@ -22,7 +22,7 @@ from .sigv4 import EMPTY_SHA256, UNSIGNED_PAYLOAD, Signer, canonical_query, uri_
 MAX_ATTEMPTS = 5  # like botocore's standard retry mode, which fssync's s3fs path configures
 _RETRY_CODES = frozenset(
     {"SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout", "Throttling",
-     "ThrottlingException", "RequestTimeTooSkewed", "BadDigest"}
+     "ThrottlingException", "BadDigest"}
 )  # fmt: skip
 
 Credentials = tuple[str, str, str | None]  # access key, secret key, session token
@@ -67,20 +67,34 @@ class S3Client:
         self.user_agent = user_agent
         self.pools: dict[str, Pool] = {}
         self.connections = connections
+        self.follow_region = True  # answer a bucket-region redirect by signing for that region
         self._date = ("", 0)  # (x-amz-date, second) cached: one strftime per second
         self.requests = 0  # sent, for tests and statistics
 
     # -- plumbing -----------------------------------------------------------------------------
 
+    def _move_to(self, region: str) -> None:
+        """Sign for another region and, on AWS's own endpoints, talk to that region's."""
+        old = self.signer.region
+        self.signer = Signer(region)
+        if self.host.endswith(".amazonaws.com"):
+            old_host = "s3.amazonaws.com" if old == "us-east-1" else f"s3.{old}.amazonaws.com"
+            new_host = "s3.amazonaws.com" if region == "us-east-1" else f"s3.{region}.amazonaws.com"
+            if self.host == old_host:
+                self.host = new_host
+                self.endpoint = f"{self.scheme}://{new_host}"
+
     def _pool(self, host: str) -> Pool:
+        """The pool for a Host header value (one per bucket with virtual-host addressing)."""
         pool = self.pools.get(host)
         if pool is None:
+            name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
             pool = Pool(
-                self.host if not self.virtual_host else host,
+                name if self.virtual_host else self.host,
                 self.port,
                 tls=self.scheme == "https",
                 limit=self.connections,
-                server_hostname=host,
+                server_hostname=name if self.virtual_host else self.host,
             )
             self.pools[host] = pool
         return pool
@@ -123,6 +137,7 @@ class S3Client:
         qs = canonical_query(query)
         target = f"{path}?{qs}" if qs else path
         attempt = 0
+        redirected = False
         while True:
             attempt += 1
             signed = self._sign(method, host, path, qs, headers, body)
@@ -144,6 +159,13 @@ class S3Client:
             error = _error(operation, resp, data)
             if attempt < MAX_ATTEMPTS and _retryable(error):
                 await _backoff(attempt)
+                continue
+            region = resp.headers.get("x-amz-bucket-region")
+            if region and region != self.signer.region and not redirected and self.follow_region:
+                # The bucket lives in another region (botocore follows this too): sign for it.
+                redirected = True
+                self._move_to(region)
+                host, path = self._where(bucket, key)
                 continue
             raise error
 

@@ -180,6 +180,9 @@ class Pool:
                     conn.close()
                     if fresh or _got_bytes(exc):
                         raise
+                except BaseException:  # cancelled, or an error of ours: the stream is unusable
+                    conn.close()
+                    raise
         except BaseException:
             self._slots.release()
             raise
@@ -267,7 +270,7 @@ async def _read_large(reader: asyncio.StreamReader, n: int) -> bytes:
     ``readexactly`` would first grow the stream's buffer to n bytes; a bytearray grown in small
     steps after reads from its front is copied again and again, several times n in all.
     """
-    chunks = []
+    chunks: list[bytes] = []
     left = n
     while left:
         chunk = await reader.read(min(left, READ_CHUNK))

@@ -184,6 +184,8 @@ def resolve(options: Mapping[str, Any], env: Mapping[str, str]) -> Settings:
     host = rest.split("/", 1)[0].rsplit(":", 1)[0].strip("[]")
     if _proxy_for(env, scheme, host):
         raise CannotServe(f"a proxy is configured for {scheme}")
+    if scheme == "https" and (env.get("AWS_CA_BUNDLE") or settings.get("ca_bundle")):
+        raise CannotServe("a custom CA bundle is configured")
 
     credentials = _credentials(options, env, settings, profile)
     return Settings(endpoint, region, identity, virtual, credentials)
