@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.metadata
 from argparse import ArgumentParser
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -15,7 +14,7 @@ from ..errors import UsageError
 from ..location import Location
 from ..model import Action, Entry, Event, Plan, Report
 from ..planning import Comparator, KeyFilter
-from . import PROJECT, specs
+from . import PROJECT, discovery, specs
 from .probe import FilesystemProbe
 
 
@@ -30,18 +29,18 @@ def make_hooks(
     pm = pluggy.PluginManager(PROJECT)
     pm.add_hookspecs(specs)
     blocked = set(disable)
-    loaded: dict[str, importlib.metadata.EntryPoint] = {}
+    loaded: set[str] = set()
     if entry_points:
-        found = importlib.metadata.entry_points(group=PROJECT)
-        for ep in sorted(found, key=lambda e: e.name):
-            if ep.name in blocked or pm.get_plugin(ep.name) is not None:
+        found = discovery.entry_points(PROJECT)
+        for name, value in sorted(found, key=lambda e: e[0]):
+            if name in blocked or pm.get_plugin(name) is not None:
                 continue
             try:
-                plugin = ep.load()
+                plugin = discovery.load(value)
             except Exception as exc:  # noqa: BLE001 - a broken plugin is a usage problem
-                raise UsageError(f"plugin {ep.name!r} ({ep.value}) failed to load: {exc}") from None
-            pm.register(plugin, name=ep.name)
-            loaded[ep.name] = ep
+                raise UsageError(f"plugin {name!r} ({value}) failed to load: {exc}") from None
+            pm.register(plugin, name=name)
+            loaded.add(name)
     for plugin in plugins:
         pm.register(plugin)
     return Hooks(pm, entry_points=loaded)
@@ -71,11 +70,11 @@ class Hooks:
         pm: pluggy.PluginManager,
         distributions: Mapping[str, tuple[str, str]] | None = None,
         *,
-        entry_points: Mapping[str, importlib.metadata.EntryPoint] | None = None,
+        entry_points: Iterable[str] = (),
     ) -> None:
         self.pm = pm
         self._distributions = dict(distributions) if distributions is not None else None
-        self._entry_points = dict(entry_points or {})
+        self._entry_points = set(entry_points)  # names of the plugins loaded from entry points
         self._h = pm.hook
 
     @property
@@ -83,11 +82,7 @@ class Hooks:
         """Plugin name -> (distribution, version), read on first use: reading a distribution's
         metadata costs start-up time that only ``fssync plugins`` needs to pay."""
         if self._distributions is None:
-            self._distributions = {
-                name: (ep.dist.name, ep.dist.version)
-                for name, ep in self._entry_points.items()
-                if ep.dist is not None
-            }
+            self._distributions = discovery.distributions(PROJECT, self._entry_points)
         return self._distributions
 
     def add_options(self, parser: ArgumentParser) -> None:
