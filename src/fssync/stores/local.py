@@ -116,13 +116,16 @@ class LocalStore(Store):
         try:
             if entry.size <= SMALL:
                 data = await reader.read(-1)
-                _write_small(folder, temp, data)
+                # After reading: a remote reader learns the stored mtime from its first response.
+                mtime = reader.mtime if reader.mtime is not None else entry.mtime or entry.stamp
+                # One worker-thread call for the whole small file: a file create costs the event
+                # loop as much as a thread hop, and a download of small files does thousands.
+                written = await asyncio.to_thread(_write_small, folder, temp, data, final, mtime)
             else:
                 await asyncio.to_thread(os.makedirs, folder, exist_ok=True)
                 await _write_large(temp, reader, entry.size)
-            # After reading: a remote reader learns the stored mtime from its first response.
-            mtime = reader.mtime if reader.mtime is not None else entry.mtime or entry.stamp
-            written = await asyncio.to_thread(_finish, temp, final, mtime)
+                mtime = reader.mtime if reader.mtime is not None else entry.mtime or entry.stamp
+                written = await asyncio.to_thread(_finish, temp, final, mtime)
         except BaseException:
             _discard(temp)
             raise
@@ -152,7 +155,7 @@ class LocalStore(Store):
         return failed
 
 
-def _write_small(folder: str, temp: str, data: bytes) -> None:
+def _write_small(folder: str, temp: str, data: bytes, final: str, mtime: float | None) -> int:
     try:
         f = open(temp, "xb")  # noqa: SIM115
     except FileNotFoundError:
@@ -160,6 +163,7 @@ def _write_small(folder: str, temp: str, data: bytes) -> None:
         f = open(temp, "xb")  # noqa: SIM115
     with f:
         f.write(data)
+    return _finish(temp, final, mtime)
 
 
 async def _write_large(temp: str, reader: Reader, size: int) -> None:
