@@ -406,10 +406,16 @@ def make_plan(config: Config, hooks: Hooks) -> Plan:
 def _run_loop(fn: Callable[[], Any], config: Config) -> Any:
     import concurrent.futures
 
-    async def main() -> Any:
+    result: list[Any] = []
+
+    async def main() -> None:
         loop = asyncio.get_running_loop()
         pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(4, config.transfers + 2))
         loop.set_default_executor(pool)
-        return await fn()
+        # Kept out of the main task's result: on Python 3.11 asyncio.run formats a repr of that
+        # task (result included) when it restores the SIGINT handler, which for a plan of a
+        # million actions costs seconds and a string of hundreds of megabytes.
+        result.append(await fn())
 
-    return asyncio.run(main())
+    asyncio.run(main())
+    return result[0]
