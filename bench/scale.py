@@ -78,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeat", type=int, default=3, help="timed runs (the median is shown)")
     args = p.parse_args(argv)
 
+    _, calibration = timed(lambda: sum(range(10_000_000)))
     (src, dst), made = timed(lambda: listings(args.entries, args.changed))
     total = len(src) + len(dst)
     rss_listings = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
@@ -91,7 +92,10 @@ def main(argv: list[str] | None = None) -> int:
         return build_plan("src", "dst", src, dst, policy, compare_size_mtime)
 
     def whole() -> tuple[Any, dict[str, int], int, int]:
+        """What a run does with the plan before transferring: build it, count it, size it,
+        pick the transfers and the deletions."""
         result = plan()
+        _ = result.bytes
         return result, dict(result.counts()), len(result.transfers), len(result.deletes)
 
     times = []
@@ -115,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     tracemalloc.stop()
     rss_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
+    print(f"machine: sum(range(10**7)) took {calibration:.3f} s (a yardstick: it grows when "
+          "other work shares the cores)")  # fmt: skip
     print(f"entries: {len(src):,} source + {len(dst):,} destination = {total:,} (built in {made:.1f} s)")
     print(f"plan: {counts}, {transfers:,} transfers, {deletes:,} deletes")
     print(f"planning time (median of {args.repeat}): {times[len(times) // 2]:.2f} s wall "

@@ -89,7 +89,12 @@ class Plan:
 
     @property
     def bytes(self) -> int:
-        return sum(a.size for a in self.actions)
+        copy, update = Kind.COPY, Kind.UPDATE  # Action.size inlined: a plan may hold millions
+        return sum(
+            a.src.size
+            for a in self.actions
+            if (a.kind is copy or a.kind is update) and a.src is not None
+        )
 
     def counts(self) -> Mapping[str, int]:
         by_kind = Counter(a.kind for a in self.actions)  # enum names looked up once, not per action
