@@ -48,6 +48,10 @@ HEADERS = {
 }
 META = "x-amz-meta-"
 SLICE = 1 << 20  # a part of a local file is read and sent in slices of this size
+# Parts of one store sent at once when streaming from a local file. Measured against SeaweedFS on
+# loopback (2 cores shared with the server), 64 MiB in 8 MiB parts: 8 at once 1.8-1.9 s,
+# 4 at once 1.3-1.5 s, 2 at once 1.1-1.4 s; 4 is also rclone's default.
+PARTS_IN_FLIGHT = 4
 
 
 def request_headers(options: Mapping[str, Any], meta: Mapping[str, str] | None) -> dict[str, str]:
@@ -153,6 +157,7 @@ class FastS3Store(Store):
             user_agent=f"fssync/{fssync.__version__}",
         )
         self._buffers = asyncio.Semaphore(s3meta.PART_BUFFERS)
+        self._parts_in_flight = asyncio.Semaphore(PARTS_IN_FLIGHT)
 
     async def _ready(self) -> None:
         creds = self.settings.credentials
@@ -237,9 +242,10 @@ class FastS3Store(Store):
     ) -> tuple[str, int]:
         """Upload in parts, several at once; the upload is aborted on any failure.
 
-        A local file is sent straight from the file, each part read twice (once to compute its
-        Content-MD5, once to send it) in 1 MiB slices, so memory does not grow with part size or
-        parts in flight. Other sources are read part by part into at most PART_BUFFERS buffers.
+        A local file is sent straight from the file, PARTS_IN_FLIGHT parts at a time, each read
+        twice (once to compute its Content-MD5, once to send it) in 1 MiB slices, so memory does
+        not grow with the part size. Other sources are read part by part into at most
+        PART_BUFFERS buffers.
         """
         client, bucket = self.client, self.bucket
         upload_id = await client.create_multipart(bucket, key, request_headers(extra, meta))
@@ -274,7 +280,7 @@ class FastS3Store(Store):
                 yield await piece(start, min(SLICE, offset + length - start))
 
         async def send(number: int, offset: int, length: int) -> None:
-            async with self._buffers:
+            async with self._parts_in_flight:
                 md5 = hashlib.md5(usedforsecurity=False)
                 async for chunk in slices(offset, length):
                     await asyncio.to_thread(md5.update, chunk)  # hashlib releases the GIL
