@@ -592,3 +592,29 @@ def test_bucket_region_redirect_is_followed_with_a_new_signature():
 
     assert asyncio.run(scenario()) == 0
     assert b"/us-east-1/s3/" in seen[0] and b"/eu-west-1/s3/" in seen[1]
+
+
+def test_probe_counts_any_use_of_the_filesystem_including_type_checks():
+    from fssync.hooks.manager import make_hooks
+
+    class Typed:
+        @fssync.hookimpl
+        def fssync_filesystem_ready(self, location, filesystem, config):
+            if isinstance(filesystem, dict):  # e.g. "only for s3fs filesystems"
+                filesystem["x"] = 1
+
+    class Reads:
+        @fssync.hookimpl
+        def fssync_filesystem_ready(self, filesystem):
+            getattr(filesystem, "s3", None)
+
+    class Idle:
+        @fssync.hookimpl
+        def fssync_filesystem_ready(self, location):
+            return None
+
+    location = fssync.Location("s3://b/p", "s3", "b/p", fssync.Capabilities(keeps_mtime=True))
+    config = fssync.Config(command="sync", src="x", dst="s3://b/p")
+    for plugin, used in ((Typed(), True), (Reads(), True), (Idle(), False)):
+        hooks = make_hooks(entry_points=False, plugins=[plugin])
+        assert bool(hooks.filesystem_plugins(location, config)) is used, plugin
