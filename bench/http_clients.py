@@ -24,10 +24,9 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from fssync.testing.servers import S3Endpoint, SeaweedServer
 from fssync_s3_fast.client import S3Client
 from fssync_s3_fast.resolve import Credentials
-
-from fssync.testing.servers import S3Endpoint, SeaweedServer
 
 
 def _headers(client: S3Client, key: str, body: bytes, bucket: str) -> tuple[str, dict[str, str]]:
@@ -71,9 +70,7 @@ async def _with_aiohttp(ep: S3Endpoint, bucket: str, n: int, conc: int, body: by
         await asyncio.gather(*(one(i) for i in range(n)))
 
 
-def _cpu_per_request(
-    run: Callable[[], Awaitable[None]], n: int
-) -> tuple[float, float]:
+def _cpu_per_request(run: Callable[[], Awaitable[None]], n: int) -> tuple[float, float]:
     wall, cpu = time.perf_counter(), time.process_time()
     asyncio.run(run())  # type: ignore[arg-type]
     return (time.process_time() - cpu) / n * 1e3, time.perf_counter() - wall
@@ -82,8 +79,12 @@ def _cpu_per_request(
 def _import_time(module: str) -> float:
     times = []
     for _ in range(5):
-        code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        code = (
+            f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        )
         times.append(float(out.stdout))
     return min(times) * 1e3
 
@@ -109,7 +110,9 @@ def main(argv: list[str] | None = None) -> int:
                 ms, wall = _cpu_per_request(run, args.requests)
                 results[name].append(ms)
                 print(f"{name:8s} {ms:.3f} ms CPU per PUT ({wall:.2f} s wall)", file=sys.stderr)
-    print(f"PUT of 4 KiB, {args.requests} per round, {args.concurrency} at once, median of {args.rounds}:")
+    print(
+        f"PUT of 4 KiB, {args.requests} per round, {args.concurrency} at once, median of {args.rounds}:"
+    )
     for name, module in (("streams", "asyncio"), ("aiohttp", "aiohttp")):
         print(
             f"  {name:8s} {statistics.median(results[name]):.3f} ms client CPU per request; "

@@ -121,7 +121,9 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"machine: sum(range(10**7)) took {calibration:.3f} s (a yardstick: it grows when "
           "other work shares the cores)")  # fmt: skip
-    print(f"entries: {len(src):,} source + {len(dst):,} destination = {total:,} (built in {made:.1f} s)")
+    print(
+        f"entries: {len(src):,} source + {len(dst):,} destination = {total:,} (built in {made:.1f} s)"
+    )
     print(f"plan: {counts}, {transfers:,} transfers, {deletes:,} deletes")
     print(f"planning time (median of {args.repeat}): {times[len(times) // 2]:.2f} s wall "
           f"(min {times[0]:.2f}, max {times[-1]:.2f}), {cpus[len(cpus) // 2]:.2f} s CPU "
