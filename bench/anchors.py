@@ -164,8 +164,14 @@ def prepare_anchors(
 
 
 def probe_fssync() -> Installed:
-    """fssync runs from the current interpreter, as a user would run the installed package."""
+    """fssync runs from the current interpreter, as a user would run the installed package.
+
+    An installed package comes byte-compiled (pip writes the ``.pyc`` files), but a working tree
+    under ``PYTHONDONTWRITEBYTECODE`` would compile every module from source on every run, a
+    cost no user pays; so the project's sources are byte-compiled first.
+    """
     argv = (sys.executable, "-m", "fssync")
+    _byte_compile_project()
     try:
         proc = _run([*argv, "sync", "--help"], timeout=VERSION_TIMEOUT_S)
     except (OSError, subprocess.TimeoutExpired) as e:
@@ -179,3 +185,12 @@ def probe_fssync() -> Installed:
         version = "fssync (not installed as a distribution)"
     quiet = ("--quiet",) if "--quiet" in proc.stdout else ()
     return Installed("fssync", argv=argv, version=version, quiet=quiet)
+
+
+def _byte_compile_project() -> None:
+    import compileall
+
+    root = Path(__file__).resolve().parents[1]
+    for folder in ("src", "plugins"):
+        if (root / folder).is_dir():
+            compileall.compile_dir(str(root / folder), quiet=1)

@@ -24,7 +24,7 @@ from fssync.leftovers import TEMP_MARK, remove_stale
 from fssync.locks import LockedError, destination_lock
 from fssync.model import Entry
 from fssync.stores.local import LocalReader
-from fssync.stores.s3 import COPY_LIMIT, MAX_PARTS, part_size_for
+from fssync.stores.s3meta import COPY_LIMIT, MAX_PARTS, part_size_for
 
 from .helpers import make_tree, read_tree
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 import os
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from fssync import LocationError
 from fssync.location import parse, unsafe_reason
@@ -67,3 +69,19 @@ def test_hostile_keys_are_unsafe(key):
 @pytest.mark.parametrize("key", ["a", "a/b/c.txt", "..hidden", "x..y/z", "sp ace/é", "日本/語"])
 def test_ordinary_keys_are_safe(key):
     assert unsafe_reason(key) is None
+
+
+def _unsafe_reference(key: str) -> bool:
+    """The rule written out plainly, to check the fast path of unsafe_reason against."""
+    return (
+        not key
+        or "\\" in key
+        or key.startswith("/")
+        or any(ord(c) < 32 or c == "\x7f" for c in key)
+        or any(part in ("", ".", "..") for part in key.split("/"))
+    )
+
+
+@given(st.text(alphabet="ab./\\\x00\x1f\x7f ü", max_size=12))
+def test_unsafe_reason_fast_path_agrees_with_the_rule(key):
+    assert (unsafe_reason(key) is not None) == _unsafe_reference(key)

@@ -212,6 +212,8 @@ def fssync_filesystem_ready(
     if location.protocol != "s3":
         return
     every, upload = headers_for(config, location)
+    if not (every or upload):
+        return  # untouched: a store plugin may then serve the location
     events = filesystem.s3.meta.events
     if every:
         events.register("before-sign.s3", _adder(every), unique_id="fssync-header")

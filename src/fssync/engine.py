@@ -100,6 +100,13 @@ async def open_location(
         )
 
     try:
+        if not location.is_local:
+            # A plugin may serve the location with its own store; it is told which plugins
+            # would adjust the fsspec filesystem it replaces, and which credential provider.
+            adjusters = hooks.filesystem_plugins(location, config)
+            plugin_store = hooks.open_store(location, options, config, adjusters, provider)
+            if plugin_store is not None:
+                return plugin_store  # type: ignore[no-any-return]
         store = await open_store(
             location,
             options,
@@ -205,8 +212,6 @@ class Run:
         """Re-decide same-size updates that rest on what a listing cannot show, after one HEAD
         per such S3 object to read the mtime and hash that sync tools keep in its metadata.
         The answers are remembered, so the next run needs no HEAD."""
-        from .metadata import read as read_metadata
-
         heads = {
             side: store
             for side, store in (("src", src_store), ("dst", dst_store))
@@ -224,6 +229,8 @@ class Run:
         ]
         if not todo:
             return plan
+        from .metadata import read as read_metadata
+
         compare = self.hooks.comparator(self.config.compare)
         policy = self._policy()
         slots = asyncio.Semaphore(max(4, self.config.transfers))
@@ -548,16 +555,22 @@ def _run_loop(fn: Callable[[], Any], config: Config) -> Any:
 
     from .interrupts import install
 
-    async def main() -> Any:
+    result: list[Any] = []
+
+    async def main() -> None:
         loop = asyncio.get_running_loop()
         pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(4, config.transfers + 2))
         loop.set_default_executor(pool)
         with install(loop) as state:
             try:
-                return await fn()
+                # Kept out of the main task's result: on Python 3.11 asyncio.run formats a repr
+                # of that task (result included) when it restores the SIGINT handler, which for
+                # a plan of a million actions costs seconds and hundreds of megabytes.
+                result.append(await fn())
             except asyncio.CancelledError:
                 if state.count:
                     raise KeyboardInterrupt from None
                 raise
 
-    return asyncio.run(main())
+    asyncio.run(main())
+    return result[0]

@@ -140,6 +140,22 @@ class Verified(Reader):
     def expected_md5(self, value: str | None) -> None:
         self.inner.expected_md5 = value
 
+    @property  # type: ignore[override]
+    def expected_parts(self) -> tuple[int, str] | None:
+        return self.inner.expected_parts
+
+    @expected_parts.setter
+    def expected_parts(self, value: tuple[int, str] | None) -> None:
+        self.inner.expected_parts = value
+
+    @property  # type: ignore[override]
+    def cheap_ranges(self) -> bool:
+        return self.inner.cheap_ranges
+
+    @cheap_ranges.setter
+    def cheap_ranges(self, value: bool) -> None:
+        self.inner.cheap_ranges = value
+
     async def read(self, n: int = -1) -> bytes:
         data = await self.inner.read(n)
         self._count += len(data)

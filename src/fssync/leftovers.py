@@ -18,7 +18,7 @@ import os
 import socket
 import sqlite3
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from .model import Event
@@ -161,13 +161,17 @@ class UploadJournal:
         ]
 
 
-def _since(upload: Any, since: float) -> bool:
+def _since(initiated: float | None, since: float) -> bool:
     """Whether an upload listed by the store was started after `since` (clock skew allowed)."""
-    when = upload.get("Initiated")
-    if when is None:
+    if initiated is None:
         return True
-    stamp = when.timestamp()
-    return stamp < NO_CLOCK or stamp >= since - SKEW
+    return initiated < NO_CLOCK or initiated >= since - SKEW
+
+
+# A store that makes multipart uploads (see `fssync.stores.base.Store.list_uploads`) has a
+# `journal` attribute and two methods, used here and nowhere else:
+#   await store.list_uploads(bucket, key) -> [(key, upload_id, initiated epoch seconds or None)]
+#   await store.abort_upload(bucket, key, upload_id)
 
 
 async def abort_twins(store: Any, bucket: str, key: str, keep: str, since: float) -> int:
@@ -177,12 +181,9 @@ async def abort_twins(store: Any, bucket: str, key: str, keep: str, since: float
     acted), the client's retry creates a second upload and the first one's id is never seen.
     Called when the create needed retries, this finds and aborts such twins."""
     aborted = 0
-    resp = await _call(store, "list_multipart_uploads", Bucket=bucket, Prefix=key)
-    for upload in resp.get("Uploads", ()):
-        if upload.get("Key") == key and upload.get("UploadId") != keep and _since(upload, since):
-            await _call(
-                store, "abort_multipart_upload", Bucket=bucket, Key=key, UploadId=upload["UploadId"]
-            )
+    for found, upload_id, initiated in await _call(store.list_uploads, bucket, key):
+        if found == key and upload_id != keep and _since(initiated, since):
+            await _call(store.abort_upload, bucket, key, upload_id)
             aborted += 1
     return aborted
 
@@ -194,11 +195,11 @@ def _code(exc: BaseException) -> str | None:
     return None
 
 
-async def _call(store: Any, method: str, **kwargs: Any) -> Any:
+async def _call(method: Callable[..., Awaitable[Any]], *args: Any) -> Any:
     """A clean-up call, tried a few times: it runs on the same flaky network as the transfers."""
     for attempt in range(4):
         try:
-            return await store.call(method, **kwargs)
+            return await method(*args)
         except Exception as exc:  # noqa: BLE001
             if _code(exc) in ("NoSuchUpload", "NoSuchKey") or attempt == 3:
                 raise
@@ -216,13 +217,12 @@ async def abort_orphans(store: Any, journal: UploadJournal, *, mine: bool = Fals
     for row, bucket, key, upload_id, started in await asyncio.to_thread(journal.orphans, mine=mine):
         ids = [upload_id] if upload_id else []
         if not upload_id:
-            resp = await _call(store, "list_multipart_uploads", Bucket=bucket, Prefix=key)
-            for upload in resp.get("Uploads", ()):
-                if upload.get("Key") == key and _since(upload, started):
-                    ids.append(upload["UploadId"])
+            for found, uid, initiated in await _call(store.list_uploads, bucket, key):
+                if found == key and _since(initiated, started):
+                    ids.append(uid)
         for uid in ids:
             try:
-                await _call(store, "abort_multipart_upload", Bucket=bucket, Key=key, UploadId=uid)
+                await _call(store.abort_upload, bucket, key, uid)
                 aborted += 1
             except Exception as exc:  # noqa: BLE001 - already gone is as good as aborted
                 if _code(exc) != "NoSuchUpload":

@@ -169,6 +169,9 @@ def _other(url: str, protocol: str, rest: str) -> Location:
 
 
 _BAD_PART = frozenset({"", ".", ".."})
+# Anything that may make a key unsafe: a backslash, a control character, or a segment that is
+# empty or only dots and spaces ("//", a leading or trailing "/", ".", "..", "... ", " ").
+_SUSPECT = re.compile(r"[\x00-\x1f\x7f\\]|(?:^|/)[. ]*(?:/|$)")
 
 
 def unsafe_reason(key: str) -> str | None:
@@ -178,6 +181,8 @@ def unsafe_reason(key: str) -> str | None:
     """
     if not key:
         return "empty key"
+    if _SUSPECT.search(key) is None:
+        return None  # the common case, decided by one regex scan (called once per listed key)
     if "\\" in key:
         return "backslash in key"
     if key.startswith("/"):

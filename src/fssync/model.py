@@ -7,6 +7,7 @@ entries into a `Plan`, and the transfer stage turns actions into `Outcome`s.
 from __future__ import annotations
 
 import enum
+from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
@@ -90,13 +91,16 @@ class Plan:
 
     @property
     def bytes(self) -> int:
-        return sum(a.size for a in self.actions)
+        copy, update = Kind.COPY, Kind.UPDATE  # Action.size inlined: a plan may hold millions
+        return sum(
+            a.src.size
+            for a in self.actions
+            if (a.kind is copy or a.kind is update) and a.src is not None
+        )
 
     def counts(self) -> Mapping[str, int]:
-        out = {k.name.lower(): 0 for k in Kind}
-        for a in self.actions:
-            out[a.kind.name.lower()] += 1
-        return out
+        by_kind = Counter(a.kind for a in self.actions)  # enum names looked up once, not per action
+        return {k.name.lower(): by_kind[k] for k in Kind}
 
 
 @attrs.frozen(slots=True)

@@ -69,6 +69,10 @@ class CountingReader(Reader):
     def expected_parts(self) -> tuple[int, str] | None:  # type: ignore[override]
         return self._inner.expected_parts
 
+    @property
+    def cheap_ranges(self) -> bool:  # type: ignore[override]
+        return self._inner.cheap_ranges
+
     async def verify(self, written: str | None = None) -> None:
         await self._inner.verify(written)
 

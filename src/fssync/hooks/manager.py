@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.metadata
 from argparse import ArgumentParser
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -17,7 +16,8 @@ from ..errors import UsageError
 from ..location import Location
 from ..model import Action, Entry, Event, Plan, Report
 from ..planning import Comparator, KeyFilter
-from . import PROJECT, specs
+from . import PROJECT, discovery, specs
+from .probe import FilesystemProbe
 
 # Plugins every manager made in this context registers too (see `registered`).
 _AMBIENT: ContextVar[tuple[object, ...]] = ContextVar("fssync_ambient_plugins", default=())
@@ -50,23 +50,22 @@ def make_hooks(
     pm = pluggy.PluginManager(PROJECT)
     pm.add_hookspecs(specs)
     blocked = set(disable)
-    distributions: dict[str, tuple[str, str]] = {}
+    loaded: set[str] = set()
     if entry_points:
-        found = importlib.metadata.entry_points(group=PROJECT)
-        for ep in sorted(found, key=lambda e: e.name):
-            if ep.name in blocked or pm.get_plugin(ep.name) is not None:
+        found = discovery.entry_points(PROJECT)
+        for name, value in sorted(found, key=lambda e: e[0]):
+            if name in blocked or pm.get_plugin(name) is not None:
                 continue
             try:
-                plugin = ep.load()
+                plugin = discovery.load(value)
             except Exception as exc:  # noqa: BLE001 - a broken plugin is a usage problem
-                raise UsageError(f"plugin {ep.name!r} ({ep.value}) failed to load: {exc}") from None
-            pm.register(plugin, name=ep.name)
-            if ep.dist is not None:
-                distributions[ep.name] = (ep.dist.name, ep.dist.version)
+                raise UsageError(f"plugin {name!r} ({value}) failed to load: {exc}") from None
+            pm.register(plugin, name=name)
+            loaded.add(name)
     for plugin in (*(_AMBIENT.get() if ambient else ()), *plugins):
         if not pm.is_registered(plugin):
             pm.register(plugin)
-    return Hooks(pm, distributions)
+    return Hooks(pm, entry_points=loaded)
 
 
 def make_plugin_manager(
@@ -89,11 +88,24 @@ class Hooks:
     """Typed facade over a plugin manager: the only way the engine calls plugins."""
 
     def __init__(
-        self, pm: pluggy.PluginManager, distributions: Mapping[str, tuple[str, str]] | None = None
+        self,
+        pm: pluggy.PluginManager,
+        distributions: Mapping[str, tuple[str, str]] | None = None,
+        *,
+        entry_points: Iterable[str] = (),
     ) -> None:
         self.pm = pm
-        self.distributions = dict(distributions or {})  # plugin name -> (distribution, version)
+        self._distributions = dict(distributions) if distributions is not None else None
+        self._entry_points = set(entry_points)  # names of the plugins loaded from entry points
         self._h = pm.hook
+
+    @property
+    def distributions(self) -> dict[str, tuple[str, str]]:
+        """Plugin name -> (distribution, version), read on first use: reading a distribution's
+        metadata costs start-up time that only ``fssync plugins`` needs to pay."""
+        if self._distributions is None:
+            self._distributions = discovery.distributions(PROJECT, self._entry_points)
+        return self._distributions
 
     def add_options(self, parser: ArgumentParser, command: str) -> None:
         self._h.fssync_add_options(parser=parser, command=command)
@@ -115,6 +127,39 @@ class Hooks:
 
     def filesystem_ready(self, location: Location, filesystem: Any, config: Config) -> None:
         self._h.fssync_filesystem_ready(location=location, filesystem=filesystem, config=config)
+
+    def filesystem_plugins(self, location: Location, config: Config) -> tuple[str, ...]:
+        """Names of the plugins whose fssync_filesystem_ready would use this location's
+        filesystem (each is called once with a `FilesystemProbe`; raising counts as use)."""
+        names: list[str] = []
+        for impl in self._h.fssync_filesystem_ready.get_hookimpls():
+            probe = FilesystemProbe()
+            given = {"location": location, "filesystem": probe, "config": config}
+            try:
+                impl.function(**{name: given[name] for name in impl.argnames})
+            except Exception:  # noqa: BLE001 - it wanted a real filesystem
+                names.append(impl.plugin_name)
+                continue
+            if probe.used:
+                names.append(impl.plugin_name)
+        return tuple(names)
+
+    def open_store(
+        self,
+        location: Location,
+        storage_options: Mapping[str, Any],
+        config: Config,
+        filesystem_plugins: Sequence[str],
+        credentials: CredentialProvider | None = None,
+    ) -> Any:
+        """A plugin's store for the location, or None to use the built-in one."""
+        return self._h.fssync_open_store(
+            location=location,
+            storage_options=storage_options,
+            config=config,
+            filesystem_plugins=tuple(filesystem_plugins),
+            credentials=credentials,
+        )
 
     def compare_modes(self) -> dict[str, Comparator]:
         modes: dict[str, Comparator] = {}

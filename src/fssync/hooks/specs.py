@@ -8,7 +8,7 @@ third-party plugin runs first and can override them.
 from __future__ import annotations
 
 from argparse import ArgumentParser
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from . import hookspec
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from ..location import Location
     from ..model import Action, Entry, Event, Plan, Report
     from ..planning import Comparator, KeyFilter
+    from ..stores import Store
 
 
 # -------------------------------------------------------------------------------------------------
@@ -82,12 +83,45 @@ def fssync_credential_provider(location: Location, config: Config) -> Credential
     """
 
 
+@hookspec(firstresult=True)
+def fssync_open_store(
+    location: Location,
+    storage_options: Mapping[str, Any],
+    config: Config,
+    filesystem_plugins: Sequence[str],
+    credentials: CredentialProvider | None,
+) -> Store | None:
+    """Serve a location with a plugin's own store (``fssync.stores.Store``) instead of the
+    built-in fsspec-based one. Stops at first non-None result; with none, the built-in store
+    serves the location.
+
+    A plugin store has no fsspec filesystem, so ``fssync_filesystem_ready`` cannot adjust it: a
+    store must return None (or raise ``fssync.UsageError`` if the user demanded it) when
+    `filesystem_plugins` is not empty, unless it honours what those plugins do. Called inside the
+    run's event loop, for remote locations only; keep the call cheap and connect lazily.
+
+    :param location: the parsed location (protocol, root).
+    :param storage_options: the merged result of ``fssync_storage_options`` for it.
+    :param config: the options of this run.
+    :param filesystem_plugins: names of the plugins whose ``fssync_filesystem_ready`` would adjust
+        this location's fsspec filesystem.
+    :param credentials: the ``fssync_credential_provider`` result for the location, or None. A
+        store that cannot fetch and refresh credentials through it must return None.
+    """
+
+
 @hookspec
 def fssync_filesystem_ready(location: Location, filesystem: Any, config: Config) -> None:
     """Adjust a live filesystem before it is used, e.g. register request-signing handlers.
 
     For S3 the filesystem is an ``s3fs.S3FileSystem`` whose session is already set up, so
     ``filesystem.s3.meta.events`` can be used.
+
+    Before a store plugin (``fssync_open_store``) may serve a location, fssync calls each
+    implementation once with a stand-in that records any use: an implementation that reads
+    anything from `filesystem` (or checks its type) counts as adjusting it, and the location
+    is then served through fsspec. So look at `location` and `config` first, and return
+    without touching `filesystem` when there is nothing to do.
 
     :param location: the location the filesystem serves.
     :param filesystem: the fsspec filesystem instance.

@@ -1,20 +1,57 @@
-"""Backends: the only code that talks to filesystems.
+"""Backends: the only code that talks to filesystems, and the public interface of store plugins.
 
 Each store lists its root, opens readers, writes, copies and deletes for one location. The
-engine opens both stores inside the run's event loop; async backends (s3fs) run natively and sync
-fsspec backends run in worker threads.
+engine opens both stores inside the run's event loop; async backends run natively and sync
+fsspec backends run in worker threads. A plugin can serve a location with its own store through
+the ``fssync_open_store`` hook: it subclasses `Store` (and `Reader`), returns `Listing` values,
+checks remote keys with `unsafe_reason`, and for S3 keeps objects as `s3meta` says.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..auth import CredentialProvider, Credentials
-from ..location import Location
-from .base import Listing, Reader, Store
+from ..location import Location, unsafe_reason
+from . import s3meta
+from .base import Listing, ListingProgress, Reader, Store
 
-__all__ = ["Listing", "Reader", "Store", "open_store"]
+if TYPE_CHECKING:
+    from ..auth import CredentialProvider, Credentials
+    from ..integrity import ChecksumMismatch, IntegrityError
+    from ..leftovers import abort_twins
+
+# What a store plugin needs besides the base classes: the errors that make a transfer retried
+# (raise them when the store saved other bytes than were sent), and the clean-up of a twin
+# multipart upload left by a create request whose reply was lost. Loaded on first use: those
+# modules import this package.
+_LATER = {
+    "ChecksumMismatch": "integrity",
+    "IntegrityError": "integrity",
+    "abort_twins": "leftovers",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LATER.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f"fssync.{module}"), name)
+
+__all__ = [
+    "ChecksumMismatch",
+    "IntegrityError",
+    "Listing",
+    "ListingProgress",
+    "Reader",
+    "Store",
+    "abort_twins",
+    "open_store",
+    "s3meta",
+    "unsafe_reason",
+]
 
 
 async def open_store(
@@ -26,7 +63,7 @@ async def open_store(
     credentials: CredentialProvider | None = None,
     on_fetch: Callable[[Credentials, str], None] | None = None,
 ) -> Store:
-    """Open the backend for a location (imports the heavy client libraries only when needed).
+    """Open the built-in backend for a location (heavy client libraries load only when needed).
 
     `credentials` is a plugin's provider for an S3 location; `on_fetch` hears each fetch.
     """

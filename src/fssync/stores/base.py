@@ -40,6 +40,9 @@ class Reader(abc.ABC):
     ranged: bool = False  # read_range works
     expected_md5: str | None = None  # the MD5 the source states for the content, when it does
     expected_parts: tuple[int, str] | None = None  # (part size, multipart ETag) likewise
+    # read_range is as cheap as read (a local file, no request per call): a writer may read a
+    # range twice, e.g. once to hash a part and once to send it, instead of holding it in memory.
+    cheap_ranges: bool = False
 
     @abc.abstractmethod
     async def read(self, n: int = -1) -> bytes:
@@ -63,6 +66,18 @@ class Store(abc.ABC):
     location: Location
     # An identity for the state store: which physical store this is (endpoint + protocol).
     identity: str = ""
+    # A store that makes multipart uploads declares ``journal = None``; fssync then gives it a
+    # `fssync.leftovers.UploadJournal` to record each upload in (``begin``, ``created``, ``end``)
+    # and cleans what killed runs left through ``list_uploads`` and ``abort_upload`` below.
+
+    async def list_uploads(self, bucket: str, key: str) -> list[tuple[str, str, float | None]]:
+        """(key, upload id, start time in epoch seconds) of the unfinished multipart uploads
+        whose key starts with `key`; only stores that declare a `journal` are asked."""
+        raise NotImplementedError
+
+    async def abort_upload(self, bucket: str, key: str, upload_id: str) -> None:
+        """Abort one multipart upload (``NoSuchUpload`` when it is already gone)."""
+        raise NotImplementedError
 
     @abc.abstractmethod
     async def scan(self, progress: ListingProgress | None = None) -> Listing:

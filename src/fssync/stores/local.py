@@ -117,6 +117,7 @@ class LinkReader(Reader):
 
 class LocalReader(Reader):
     ranged = True
+    cheap_ranges = True
 
     def __init__(self, path: str, entry: Entry) -> None:
         self._f = open(path, "rb")  # noqa: SIM115 - closed by close()
@@ -240,14 +241,18 @@ class LocalStore(Store):
         try:
             if entry.size <= SMALL:
                 data = await reader.read(-1)
-                _write_small(folder, temp, data)
+                await reader.verify(None)  # read whole and in one go: nothing on disk to hash
+                # After reading: a remote reader learns the stored mtime from its first response.
+                mtime = reader.mtime if reader.mtime is not None else entry.mtime or entry.stamp
+                # One worker-thread call for the whole small file: a file create costs the event
+                # loop as much as a thread hop, and a download of small files does thousands.
+                written = await asyncio.to_thread(_write_small, folder, temp, data, final, mtime)
             else:
                 await asyncio.to_thread(os.makedirs, folder, exist_ok=True)
                 await _write_large(temp, reader, entry.size)
-            await reader.verify(temp)
-            # After reading: a remote reader learns the stored mtime from its first response.
-            mtime = reader.mtime if reader.mtime is not None else entry.mtime or entry.stamp
-            written = await asyncio.to_thread(_finish, temp, final, mtime)
+                await reader.verify(temp)
+                mtime = reader.mtime if reader.mtime is not None else entry.mtime or entry.stamp
+                written = await asyncio.to_thread(_finish, temp, final, mtime)
         except BaseException:
             _discard(temp)
             raise
@@ -309,7 +314,7 @@ class LocalStore(Store):
         return failed
 
 
-def _write_small(folder: str, temp: str, data: bytes) -> None:
+def _write_small(folder: str, temp: str, data: bytes, final: str, mtime: float | None) -> int:
     try:
         f = open(temp, "xb")  # noqa: SIM115
     except FileNotFoundError:
@@ -317,6 +322,7 @@ def _write_small(folder: str, temp: str, data: bytes) -> None:
         f = open(temp, "xb")  # noqa: SIM115
     with f:
         f.write(data)
+    return _finish(temp, final, mtime)
 
 
 async def _write_large(temp: str, reader: Reader, size: int) -> None:

@@ -22,71 +22,20 @@ from ..model import Entry
 from ..secrets import register
 from .base import Listing, ListingProgress, Reader, Store
 from .renewal import EXPIRED_CODES, OnFetch, Renewal
-
-MTIME_KEY = "mtime"  # stored as x-amz-meta-mtime, seconds since the epoch (rclone's convention)
-MD5_KEY = "md5"  # x-amz-meta-md5: hex MD5 of the content, known before the upload
-# x-amz-meta-fssync-part-size: the part size of a multipart upload, so a download can check the
-# content against the multipart ETag (the MD5 of the parts' MD5s)
-PART_KEY = "fssync-part-size"
-PART_SIZE = 8 << 20
-MULTIPART_THRESHOLD = 16 << 20
-MAX_PARTS = 10_000
-COPY_LIMIT = 5 << 30  # CopyObject limit; larger objects are copied part by part
-PART_BUFFERS = 8  # parts held in memory at once for the whole store (bounds peak memory)
-
-
-def parse_mtime(meta: Mapping[str, str] | None) -> float | None:
-    if not meta:
-        return None
-    raw = meta.get(MTIME_KEY)
-    if raw is None:
-        return None
-    try:
-        return float(raw)
-    except ValueError:
-        return None
-
-
-def format_mtime(mtime: float) -> str:
-    return f"{mtime:.9f}".rstrip("0").rstrip(".")
-
-
-def stated_md5(resp: Mapping[str, Any]) -> str | None:
-    """The content MD5 a GET or HEAD response vouches for: fssync's x-amz-meta-md5, else a
-    single-part ETag (never one of SSE-KMS / SSE-C objects, which is not an MD5)."""
-    from ..hashing import is_md5
-
-    md5 = (resp.get("Metadata") or {}).get(MD5_KEY, "").lower()
-    if is_md5(md5):
-        return md5
-    etag = str(resp.get("ETag", "")).strip('"').lower()
-    opaque = resp.get("ServerSideEncryption") == "aws:kms" or "SSECustomerAlgorithm" in resp
-    return etag if is_md5(etag) and not opaque else None
-
-
-def stated_parts(resp: Mapping[str, Any]) -> tuple[int, str] | None:
-    """(part size, multipart ETag) of an object fssync uploaded in parts, else None."""
-    raw = (resp.get("Metadata") or {}).get(PART_KEY, "")
-    etag = str(resp.get("ETag", "")).strip('"').lower()
-    opaque = resp.get("ServerSideEncryption") == "aws:kms" or "SSECustomerAlgorithm" in resp
-    if raw.isdigit() and int(raw) > 0 and "-" in etag and not opaque:
-        return int(raw), etag
-    return None
-
-
-def confirmed(resp: Mapping[str, Any], md5: str) -> bool:
-    """Whether a PUT's reply confirms the bytes sent: its ETag is their MD5 (not checkable for
-    SSE-KMS / SSE-C objects, whose ETag is no MD5)."""
-    etag = str(resp.get("ETag", "")).strip('"').lower()
-    opaque = resp.get("ServerSideEncryption") == "aws:kms" or "SSECustomerAlgorithm" in resp
-    return opaque or not etag or etag == md5
-
-
-def part_size_for(size: int) -> int:
-    part = PART_SIZE
-    while part * MAX_PARTS < size:
-        part *= 2
-    return part
+from .s3meta import (
+    COPY_LIMIT,
+    MD5_KEY,
+    MTIME_KEY,
+    MULTIPART_THRESHOLD,
+    PART_BUFFERS,
+    PART_KEY,
+    confirmed,
+    format_mtime,
+    parse_mtime,
+    part_size_for,
+    stated_md5,
+    stated_parts,
+)
 
 
 def _split(path: str) -> tuple[str, str]:
@@ -382,6 +331,21 @@ class S3Store(Store):
         if journal:
             await journal.end(row)
         return done.get("ETag", "").strip('"'), total
+
+    async def list_uploads(self, bucket: str, key: str) -> list[tuple[str, str, float | None]]:
+        """(key, upload id, start time) of the unfinished multipart uploads of `key`."""
+        resp = await self.call("list_multipart_uploads", Bucket=bucket, Prefix=key)
+        return [
+            (
+                u.get("Key", ""),
+                u["UploadId"],
+                u["Initiated"].timestamp() if "Initiated" in u else None,
+            )
+            for u in resp.get("Uploads", ())
+        ]
+
+    async def abort_upload(self, bucket: str, key: str, upload_id: str) -> None:
+        await self.call("abort_multipart_upload", Bucket=bucket, Key=key, UploadId=upload_id)
 
     async def _discard(self, key: str) -> None:
         """Delete an object stored with the wrong bytes, so no later run takes it as synced."""
