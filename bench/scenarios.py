@@ -49,6 +49,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("S3", "re-run after 1% edits + 1% adds + 1% deletes (with delete)", needs="S1"),
     Scenario("S4", "upload one {large_mib} MiB file"),
     Scenario("S5", "download {files} x {size_kib} KiB into an empty folder"),
+    Scenario("S6", "download one {large_mib} MiB file"),
 )
 SCENARIO_IDS = tuple(s.id for s in SCENARIOS)
 
@@ -112,6 +113,7 @@ class Bench:
     one: Manifest = attrs.Factory(dict)
     large: Manifest = attrs.Factory(dict)
     seed_bucket: str | None = None
+    large_bucket: str | None = None  # the large file, uploaded by boto3, for S6
     stopped_by: str = ""  # why the run ended early: "interrupted", "harness error"
     _bucket_serial: int = 0
 
@@ -131,7 +133,7 @@ class Bench:
         make_small_tree(self.w / "src" / "one", 1, s.file_size, seed=3)
         self.base = manifest(self.w / "src" / "small")
         self.one = manifest(self.w / "src" / "one")
-        if "S4" in scenarios:
+        if "S4" in scenarios or "S6" in scenarios:
             self.log(f"writing the {s.large_mib} MiB file")
             make_large_file(self.w / "src" / "large" / "large.bin", s.large_mib * 1024 * 1024)
             self.large = manifest(self.w / "src" / "large")
@@ -164,12 +166,22 @@ class Bench:
             list(pool.map(put, sorted(self.base)))
         return bucket
 
+    def seed_large_source(self) -> str:
+        """One bucket with the large file, uploaded by boto3 (multipart, 8 MiB parts)."""
+        bucket = self.new_bucket("seed", "s6")
+        path = self.w / "src" / "large" / "large.bin"
+        self.s3.upload_file(str(path), bucket, f"{PREFIX}/large.bin")
+        return bucket
+
     # ------------------------------------------------------------------ running
 
     def run_scenario(self, scenario: str) -> None:
         if scenario == "S5" and self.clients:
             self.log("seeding the download bucket")
             self.seed_bucket = self.seed_download_source()
+        if scenario == "S6" and self.clients:
+            self.log("seeding the large download bucket")
+            self.large_bucket = self.seed_large_source()
         for tool in self.unavailable:
             self.outcomes.append(Outcome(scenario, tool, "missing", self.unavailable[tool]))
         wanted = {tool: self.settings.repeat or 1 for tool in self.clients}
@@ -209,6 +221,7 @@ class Bench:
             "S3": self._s3,
             "S4": self._s4,
             "S5": self._s5,
+            "S6": self._s6,
         }[scenario]
         try:
             return step(client, rep)
@@ -320,6 +333,17 @@ class Bench:
         check = check_local(dst, self.base)
         shutil.rmtree(dst, ignore_errors=True)
         return self._finish("S5", client, result, check)
+
+    def _s6(self, client: Client, rep: int) -> Outcome:
+        assert self.large_bucket is not None
+        dst = self.w / "dl" / f"{client.name}-large-{rep + 1}"
+        if dst.exists():
+            shutil.rmtree(dst)
+        dst.mkdir(parents=True)
+        result = self._measure("S6", client, rep, S3Path(self.large_bucket), dst, delete=False)
+        check = check_local(dst, self.large)
+        shutil.rmtree(dst, ignore_errors=True)
+        return self._finish("S6", client, result, check)
 
     def _drop_bucket(self, bucket: str) -> None:
         """Best effort: delete a bucket's objects and the bucket."""

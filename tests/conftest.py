@@ -39,9 +39,19 @@ _AWS_ENV = (
 @pytest.fixture(autouse=True)
 def _clean_environment(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
     """No test sees the developer's AWS variables or fssync config file."""
-    for name in (*_AWS_ENV, "FSSYNC_CONFIG"):
+    for name in (*_AWS_ENV, "FSSYNC_CONFIG", "FSSYNC_S3_BACKEND"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("xdg-config")))
+
+
+@pytest.fixture(params=["fast", "s3fs"])
+def s3_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a test on each S3 request path (``FSSYNC_S3_BACKEND``; fast never falls back).
+
+    Modules that check S3 behaviour end to end use it (``pytest.mark.usefixtures``), so the
+    fast plugin and the s3fs store are held to the same tests."""
+    monkeypatch.setenv("FSSYNC_S3_BACKEND", request.param)
+    return str(request.param)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

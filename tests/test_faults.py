@@ -20,6 +20,9 @@ from fssync.testing.servers import S3Endpoint
 
 from .helpers import make_tree
 
+# Each test runs on both S3 request paths (the fast plugin and s3fs).
+pytestmark = pytest.mark.usefixtures("s3_backend")
+
 TOTALS = {"faults": 0, "requests": 0, "runs": 0}
 
 
@@ -39,11 +42,12 @@ def mixed_tree(seed: int) -> dict[str, bytes]:
 
 class OnlyOurRetries:
     """Turn off botocore's own retries, so every fault reaches fssync's retry machinery (and
-    no botocore back-off of up to seconds slows the test)."""
+    no botocore back-off of up to seconds slows the test). The fast path's client retries with
+    back-offs of milliseconds and takes no botocore settings: it is tested as it ships."""
 
     @fssync.hookimpl
     def fssync_storage_options(self, location, config):
-        if location.protocol == "s3":
+        if location.protocol == "s3" and os.environ.get("FSSYNC_S3_BACKEND") != "fast":
             return {"config_kwargs": {"retries": {"total_max_attempts": 1, "mode": "standard"}}}
         return None
 

@@ -79,6 +79,7 @@ def _unsafe_reference(key: str) -> bool:
         or key.startswith("/")
         or any(ord(c) < 32 or c == "\x7f" for c in key)
         or any(part in ("", ".", "..") for part in key.split("/"))
+        or any(not part.strip(". ") for part in key.split("/"))  # Windows would strip it away
     )
 
 

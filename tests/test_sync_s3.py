@@ -15,6 +15,9 @@ from fssync.testing.servers import S3Endpoint
 
 from .helpers import SAMPLE, make_tree, mtimes, read_tree
 
+# Each test runs on both S3 request paths (the fast plugin and s3fs).
+pytestmark = pytest.mark.usefixtures("s3_backend")
+
 
 @pytest.fixture(autouse=True)
 def _state(tmp_path, monkeypatch):

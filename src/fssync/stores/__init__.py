@@ -40,6 +40,7 @@ def __getattr__(name: str) -> Any:
 
     return getattr(importlib.import_module(f"fssync.{module}"), name)
 
+
 __all__ = [
     "ChecksumMismatch",
     "IntegrityError",
