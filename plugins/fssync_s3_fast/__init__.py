@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import fssync
-from fssync.stores import Store
+from fssync.stores import KeySource, Store
 
 BACKENDS = ("auto", "fast", "s3fs")
 
@@ -59,7 +59,7 @@ def fssync_open_store(
     storage_options: Mapping[str, Any],
     config: fssync.Config,
     filesystem_plugins: Sequence[str],
-    credentials: fssync.CredentialProvider | None,
+    credentials: KeySource | None,
 ) -> Store | None:
     if not location.is_s3:
         return None
@@ -69,15 +69,11 @@ def fssync_open_store(
     from .resolve import CannotServe, resolve
 
     try:
-        if credentials is not None:
-            raise CannotServe(
-                f"credentials from {credentials.description} are refreshed through botocore"
-            )
         if filesystem_plugins:
             raise CannotServe(
                 f"plugin(s) {', '.join(filesystem_plugins)} adjust the s3fs filesystem"
             )
-        settings = resolve(storage_options, os.environ)
+        settings = resolve(storage_options, os.environ, credentials)
     except CannotServe as why:
         if backend == "fast":
             raise fssync.UsageError(

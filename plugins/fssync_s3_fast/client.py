@@ -13,7 +13,8 @@ import base64
 import hashlib
 import random
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Protocol
 
 from . import xmlparse
 from .http import Body, Pool, Response, host_header, split_url
@@ -26,7 +27,21 @@ _RETRY_CODES = frozenset(
 )  # fmt: skip
 
 Credentials = tuple[str, str, str | None]  # access key, secret key, session token
-CredentialSource = Callable[[], Credentials | None]  # None: send unsigned requests
+# Error codes that mean "these credentials have expired" rather than "these are wrong".
+EXPIRED_CODES = frozenset({"ExpiredToken", "ExpiredTokenException", "TokenRefreshRequired"})
+
+
+class CredentialSource(Protocol):
+    """What the client signs with (`fssync_s3_fast.resolve.Credentials`)."""
+
+    async def prepare(self) -> int:
+        """Refresh if needed before signing; return the current generation."""
+
+    def __call__(self) -> Credentials | None:
+        """The keys to sign with; None sends unsigned requests."""
+
+    def expired(self, generation: int) -> bool:
+        """The keys of `generation` were refused as expired: whether a retry can work."""
 
 
 class S3Error(Exception):
@@ -138,8 +153,10 @@ class S3Client:
         target = f"{path}?{qs}" if qs else path
         attempt = 0
         redirected = False
+        renewed = False
         while True:
             attempt += 1
+            generation = await self.credentials.prepare()
             signed = self._sign(method, host, path, qs, headers, body)
             self.requests += 1
             try:
@@ -158,6 +175,9 @@ class S3Client:
                 data = await resp.read(-1)
                 resp.close()
             error = _error(operation, resp, data)
+            if error.code in EXPIRED_CODES and not renewed and self.credentials.expired(generation):
+                renewed = True  # refreshed on the next prepare(); sent once more
+                continue
             if attempt < MAX_ATTEMPTS and _retryable(error):
                 await _backoff(attempt)
                 continue

@@ -21,6 +21,7 @@ from typing import Any
 import attrs
 
 from fssync.secrets import register
+from fssync.stores import KeySource
 
 # Options fssync's own plugins produce and the fast path understands.
 _KNOWN = frozenset({"key", "secret", "token", "anon", "profile", "endpoint_url", "client_kwargs"})
@@ -49,7 +50,8 @@ class Settings:
 
 
 class Credentials:
-    """Where signing keys come from: fixed keys, nothing (anonymous), or botocore's chain."""
+    """Where signing keys come from: fixed keys, nothing (anonymous), a plugin's provider
+    (through fssync's `KeySource`), or botocore's chain."""
 
     def __init__(
         self,
@@ -58,17 +60,34 @@ class Credentials:
         anonymous: bool = False,
         profile: str | None = None,
         provider: Any = None,
+        keys: KeySource | None = None,
     ) -> None:
         """`provider`: botocore credentials already found (e.g. refreshable ones)."""
         self._static = static
         self._anonymous = anonymous
         self._profile = profile
         self._provider: Any = provider
+        self._keys = keys
+        self._fetched: tuple[str, str, str | None] | None = None
         self._lock = threading.Lock()
 
     @property
     def needs_chain(self) -> bool:
-        return self._static is None and not self._anonymous
+        return self._static is None and not self._anonymous and self._keys is None
+
+    async def prepare(self) -> int:
+        """Make sure the keys are fresh before a request is signed (a plugin's provider may
+        fetch here); return the generation to hand to `expired` if the store refuses them."""
+        keys = self._keys
+        if keys is None:
+            return 0
+        creds = await keys.current()
+        self._fetched = (creds.access_key_id, creds.secret_access_key, creds.session_token)
+        return keys.generation
+
+    def expired(self, generation: int) -> bool:
+        """The store said the keys of `generation` have expired: whether a retry can work."""
+        return self._keys is not None and self._keys.expired(generation)
 
     def load_chain(self) -> None:
         """Find credentials through botocore's chain (blocking: call it in a worker thread)."""
@@ -89,6 +108,8 @@ class Credentials:
     def __call__(self) -> tuple[str, str, str | None] | None:
         if self._static is not None:
             return self._static
+        if self._fetched is not None:
+            return self._fetched
         if self._anonymous:
             return None
         if self._provider is None:
@@ -98,7 +119,15 @@ class Credentials:
         return frozen.access_key, frozen.secret_key, frozen.token
 
     def __repr__(self) -> str:
-        kind = "static" if self._static else "anonymous" if self._anonymous else "chain"
+        kind = (
+            "static"
+            if self._static
+            else "anonymous"
+            if self._anonymous
+            else "plugin"
+            if self._keys
+            else "chain"
+        )
         return f"Credentials({kind})"
 
 
@@ -139,8 +168,18 @@ def _proxy_for(env: Mapping[str, str], scheme: str, host: str) -> str | None:
     return proxy
 
 
-def resolve(options: Mapping[str, Any], env: Mapping[str, str]) -> Settings:
-    """Settings for the fast path, or `CannotServe` with the reason."""
+# Storage options that name credentials; a plugin's provider replaces them (as on the s3fs path).
+_CREDENTIAL_OPTIONS = ("key", "secret", "token", "profile", "anon")
+
+
+def resolve(
+    options: Mapping[str, Any], env: Mapping[str, str], keys: KeySource | None = None
+) -> Settings:
+    """Settings for the fast path, or `CannotServe` with the reason.
+
+    `keys`: the credentials a plugin fetches, which replace any in the options."""
+    if keys is not None:
+        options = {k: v for k, v in options.items() if k not in _CREDENTIAL_OPTIONS}
     unknown = sorted(set(options) - _KNOWN)
     if unknown:
         raise CannotServe(f"storage option(s) it does not support: {', '.join(unknown)}")
@@ -187,7 +226,11 @@ def resolve(options: Mapping[str, Any], env: Mapping[str, str]) -> Settings:
     if scheme == "https" and (env.get("AWS_CA_BUNDLE") or settings.get("ca_bundle")):
         raise CannotServe("a custom CA bundle is configured")
 
-    credentials = _credentials(options, env, settings, profile)
+    credentials = (
+        Credentials(keys=keys)
+        if keys is not None
+        else _credentials(options, env, settings, profile)
+    )
     return Settings(endpoint, region, identity, virtual, credentials)
 
 

@@ -34,6 +34,7 @@ from .reporting import Tally
 from .secrets import scrub
 from .state import StateStore, enrich
 from .stores import Listing, Store, open_store
+from .stores.keys import KeySource
 from .transfer import Abort, TransferSettings, run_deletes, run_transfers
 
 
@@ -104,7 +105,8 @@ async def open_location(
             # A plugin may serve the location with its own store; it is told which plugins
             # would adjust the fsspec filesystem it replaces, and which credential provider.
             adjusters = hooks.filesystem_plugins(location, config)
-            plugin_store = hooks.open_store(location, options, config, adjusters, provider)
+            keys = KeySource(provider, fetched) if provider is not None else None
+            plugin_store = hooks.open_store(location, options, config, adjusters, keys)
             if plugin_store is not None:
                 return plugin_store  # type: ignore[no-any-return]
         store = await open_store(

@@ -6,7 +6,7 @@ from argparse import ArgumentParser
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -18,6 +18,9 @@ from ..model import Action, Entry, Event, Plan, Report
 from ..planning import Comparator, KeyFilter
 from . import PROJECT, discovery, specs
 from .probe import FilesystemProbe
+
+if TYPE_CHECKING:
+    from ..stores.keys import KeySource
 
 # Plugins every manager made in this context registers too (see `registered`).
 _AMBIENT: ContextVar[tuple[object, ...]] = ContextVar("fssync_ambient_plugins", default=())
@@ -150,7 +153,7 @@ class Hooks:
         storage_options: Mapping[str, Any],
         config: Config,
         filesystem_plugins: Sequence[str],
-        credentials: CredentialProvider | None = None,
+        credentials: KeySource | None = None,
     ) -> Any:
         """A plugin's store for the location, or None to use the built-in one."""
         return self._h.fssync_open_store(

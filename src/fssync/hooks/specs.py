@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from ..model import Action, Entry, Event, Plan, Report
     from ..planning import Comparator, KeyFilter
     from ..stores import Store
+    from ..stores.keys import KeySource
 
 
 # -------------------------------------------------------------------------------------------------
@@ -89,7 +90,7 @@ def fssync_open_store(
     storage_options: Mapping[str, Any],
     config: Config,
     filesystem_plugins: Sequence[str],
-    credentials: CredentialProvider | None,
+    credentials: KeySource | None,
 ) -> Store | None:
     """Serve a location with a plugin's own store (``fssync.stores.Store``) instead of the
     built-in fsspec-based one. Stops at first non-None result; with none, the built-in store
@@ -105,8 +106,12 @@ def fssync_open_store(
     :param config: the options of this run.
     :param filesystem_plugins: names of the plugins whose ``fssync_filesystem_ready`` would adjust
         this location's fsspec filesystem.
-    :param credentials: the ``fssync_credential_provider`` result for the location, or None. A
-        store that cannot fetch and refresh credentials through it must return None.
+    :param credentials: when a plugin fetches the location's credentials
+        (``fssync_credential_provider``), a ``fssync.stores.KeySource`` over its provider, else
+        None. Sign each request with ``await credentials.current()`` (fetched and refreshed as
+        needed, each fetch reported as a ``credentials`` event), and after an ``ExpiredToken``
+        answer retry once when ``credentials.expired(generation)`` says a retry can succeed.
+        A store that cannot do this must return None.
     """
 
 

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from ..auth import CredentialProvider, Credentials
     from ..integrity import ChecksumMismatch, IntegrityError
     from ..leftovers import abort_twins
+    from .keys import KeySource
 
 # What a store plugin needs besides the base classes: the errors that make a transfer retried
 # (raise them when the store saved other bytes than were sent), and the clean-up of a twin
@@ -29,6 +30,7 @@ _LATER = {
     "ChecksumMismatch": "integrity",
     "IntegrityError": "integrity",
     "abort_twins": "leftovers",
+    "KeySource": "stores.keys",
 }
 
 
@@ -48,6 +50,7 @@ __all__ = [
     "ListingProgress",
     "Reader",
     "Store",
+    "KeySource",
     "abort_twins",
     "open_store",
     "s3meta",

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
 from typing import Any
 
 from aiobotocore.credentials import AioCredentialResolver, AioRefreshableCredentials
@@ -19,24 +18,17 @@ from aiobotocore.session import AioSession
 from botocore.credentials import CredentialProvider as BotocoreProvider
 
 from ..auth import CredentialProvider, Credentials
+from .keys import EXPIRED_CODES, OnFetch, refresh_windows
 
-# Error codes that mean "these credentials have expired" rather than "these are wrong".
-EXPIRED_CODES = frozenset({"ExpiredToken", "ExpiredTokenException", "TokenRefreshRequired"})
+__all__ = ["EXPIRED_CODES", "OnFetch", "Renewal", "refresh_windows"]
+
 _NEVER = 10 * 365 * 86400.0  # credentials without an expiry: refreshed only when rejected
 
-OnFetch = Callable[[Credentials, str], None]  # (credentials, why: initial | refresh | expired)
 
 # botocore logs a failed refresh with its traceback before raising it; the failure reaches the
 # user as one line through the request that needed it. Without a handler, Python's last-resort
 # handler would print that traceback on stderr; a configured logging setup still receives it.
 logging.getLogger("aiobotocore.credentials").addHandler(logging.NullHandler())
-
-
-def refresh_windows(lifetime: float) -> tuple[float, float]:
-    """(advisory, mandatory) seconds before expiry, for credentials that live `lifetime` s."""
-    advisory = min(15 * 60.0, max(lifetime / 4, 1.0))
-    mandatory = min(10 * 60.0, max(lifetime / 8, 0.5))
-    return advisory, mandatory
 
 
 class _Refreshable(AioRefreshableCredentials):  # type: ignore[misc]
