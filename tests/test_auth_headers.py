@@ -13,6 +13,9 @@ from fssync.testing.servers import MotoAuth, S3Endpoint
 
 from .helpers import make_tree
 
+# Each test runs on both S3 request paths: both sign the extra headers into every request.
+pytestmark = pytest.mark.usefixtures("s3_backend")
+
 FILES = {"a.txt": b"alpha", "dir/b.bin": b"b" * 3000}
 WRONG_TOKEN = "FwoGZXIvYXdzEXAMPLEwrongTOKENvalue0123456789"
 

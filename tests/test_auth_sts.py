@@ -194,11 +194,7 @@ def test_expired_token_mid_run_is_refreshed_and_the_run_finishes(moto: MotoAuth,
 
 
 @pytest.mark.parametrize("way", ["flag", "header"])
-def test_caller_token_that_expires_stops_the_run_once(
-    moto: MotoAuth, tree, capsys, way, monkeypatch
-):
-    if way == "header":  # extra signed headers are added to botocore's requests: s3fs serves them
-        monkeypatch.setenv("FSSYNC_S3_BACKEND", "auto")
+def test_caller_token_that_expires_stops_the_run_once(moto: MotoAuth, tree, capsys, way):
     creds = moto.assume_role()
     bucket = moto.endpoint.make_bucket()
     assert creds.session_token is not None

@@ -1,9 +1,10 @@
 """S3 glue: endpoint and region for S3-compatible stores, extra signed request headers, and
 per-object content types.
 
-Extra headers are added in botocore's ``before-sign`` event, so they are part of the SigV4
-signature: ``--header "x-amz-security-token:TOKEN"`` with a temporary key id and secret signs
-exactly like ``--session-token TOKEN``.
+Extra headers travel as the storage options ``headers`` and ``upload_headers`` (pairs of name
+and value); every S3 store adds them before signing, so they are part of the SigV4 signature:
+``--header "x-amz-security-token:TOKEN"`` with a temporary key id and secret signs exactly like
+``--session-token TOKEN``.
 """
 
 from __future__ import annotations
@@ -21,8 +22,6 @@ from fssync.secrets import register
 
 ENDPOINT_ENV = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
 REGION_ENV = ("AWS_REGION", "AWS_DEFAULT_REGION")
-# Operations that create an object: --upload-header goes on these only.
-UPLOAD_OPERATIONS = ("PutObject", "CreateMultipartUpload", "CopyObject")
 SESSION_TOKEN_HEADER = "x-amz-security-token"
 
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")  # an HTTP header name (RFC 9110 token)
@@ -193,37 +192,12 @@ def fssync_storage_options(
             "the session token is given twice: use either --session-token (AWS_SESSION_TOKEN) "
             "or --header 'x-amz-security-token:...', not both"
         )
-    return options
-
-
-def _adder(headers: tuple[Header, ...]) -> Any:
-    def add_headers(request: Any, **_: Any) -> None:
-        for header in headers:
-            del request.headers[header.name]  # the headers object appends on assignment
-            request.headers[header.name] = header.value
-
-    return add_headers
-
-
-@fssync.hookimpl(trylast=True)
-def fssync_filesystem_ready(
-    location: fssync.Location, filesystem: Any, config: fssync.Config
-) -> None:
-    if location.protocol != "s3":
-        return
-    every, upload = headers_for(config, location)
-    if not (every or upload):
-        return  # untouched: a store plugin may then serve the location
-    events = filesystem.s3.meta.events
+    # Data, not a client tweak: every S3 store (s3fs or a plugin's) signs them into its requests.
     if every:
-        events.register("before-sign.s3", _adder(every), unique_id="fssync-header")
+        options["headers"] = tuple((h.name, h.value) for h in every)
     if upload:
-        for operation in UPLOAD_OPERATIONS:
-            events.register(
-                f"before-sign.s3.{operation}",
-                _adder(upload),
-                unique_id=f"fssync-upload-header-{operation}",
-            )
+        options["upload_headers"] = tuple((h.name, h.value) for h in upload)
+    return options
 
 
 @fssync.hookimpl(trylast=True)

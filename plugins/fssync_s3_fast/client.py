@@ -72,6 +72,7 @@ class S3Client:
         connections: int,
         virtual_host: bool = False,
         user_agent: str = "fssync",
+        headers: Iterable[tuple[str, str]] = (),
     ) -> None:
         self.endpoint = endpoint
         scheme, host, port, base = split_url(endpoint)
@@ -80,6 +81,7 @@ class S3Client:
         self.signer = Signer(region)
         self.credentials = credentials
         self.user_agent = user_agent
+        self.extra_headers = tuple(headers)  # signed into every request (e.g. a session token)
         self.pools: dict[str, Pool] = {}
         self.connections = connections
         self.follow_region = True  # answer a bucket-region redirect by signing for that region
@@ -203,6 +205,8 @@ class S3Client:
         if extra:
             for k, v in extra.items():
                 headers[k.lower()] = v
+        for k, v in self.extra_headers:
+            headers[k] = v
         creds = self.credentials()
         if creds is None:  # anonymous
             headers["user-agent"] = self.user_agent

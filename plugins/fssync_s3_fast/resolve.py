@@ -24,7 +24,10 @@ from fssync.secrets import register
 from fssync.stores import KeySource
 
 # Options fssync's own plugins produce and the fast path understands.
-_KNOWN = frozenset({"key", "secret", "token", "anon", "profile", "endpoint_url", "client_kwargs"})
+_KNOWN = frozenset(
+    {"key", "secret", "token", "anon", "profile", "endpoint_url", "client_kwargs", "headers",
+     "upload_headers"}
+)  # fmt: skip
 # Profile settings that change nothing about S3 requests, or that the fast path honours.
 _PROFILE_OK = frozenset(
     {"region", "output", "aws_access_key_id", "aws_secret_access_key", "aws_session_token",
@@ -47,6 +50,10 @@ class Settings:
     identity: str  # the same store identity the s3fs path uses, so recorded state is shared
     virtual_host: bool
     credentials: Credentials = attrs.field(repr=False)
+    # extra signed headers (name, value): on every request, and on uploads only; values may be
+    # secrets (a session token), so they stay out of the repr
+    headers: tuple[tuple[str, str], ...] = attrs.field(default=(), repr=False)
+    upload_headers: tuple[tuple[str, str], ...] = attrs.field(default=(), repr=False)
 
 
 class Credentials:
@@ -231,7 +238,20 @@ def resolve(
         if keys is not None
         else _credentials(options, env, settings, profile)
     )
-    return Settings(endpoint, region, identity, virtual, credentials)
+    return Settings(
+        endpoint,
+        region,
+        identity,
+        virtual,
+        credentials,
+        _pairs(options.get("headers")),
+        _pairs(options.get("upload_headers")),
+    )
+
+
+def _pairs(value: Any) -> tuple[tuple[str, str], ...]:
+    """Header pairs from a storage option, names lower-cased as the signer wants them."""
+    return tuple((str(name).lower(), str(val)) for name, val in value or ())
 
 
 def _in_credentials_file(env: Mapping[str, str], profile: str) -> bool:

@@ -185,6 +185,7 @@ class FastS3Store(Store):
             connections=max(transfers, 4) + 2,
             virtual_host=virtual,
             user_agent=f"fssync/{fssync.__version__}",
+            headers=settings.headers,
         )
         self._buffers = asyncio.Semaphore(s3meta.PART_BUFFERS)
         self._parts_in_flight = asyncio.Semaphore(PARTS_IN_FLIGHT)
@@ -196,6 +197,15 @@ class FastS3Store(Store):
 
     def _key(self, key: str) -> str:
         return self.prefix + key
+
+    def _upload_headers(
+        self, options: Mapping[str, Any], meta: Mapping[str, str] | None
+    ) -> dict[str, str]:
+        """Headers of a request that creates an object: its options and metadata, then the
+        user's upload headers (which win, as they do on the s3fs path)."""
+        headers = request_headers(options, meta)
+        headers.update(self.settings.upload_headers)
+        return headers
 
     async def scan(self, progress: ListingProgress | None = None) -> Listing:
         await self._ready()
@@ -259,7 +269,7 @@ class FastS3Store(Store):
             await reader.verify()
             digest = hashlib.md5(data, usedforsecurity=False).digest()
             meta[s3meta.MD5_KEY] = digest.hex()  # what was actually sent
-            headers = request_headers(extra, meta)
+            headers = self._upload_headers(extra, meta)
             headers["content-md5"] = base64.b64encode(digest).decode()
             resp = await self.client.put(self.bucket, key, data, headers)
             etag = resp.headers.get("etag", "").strip('"') or digest.hex()
@@ -290,7 +300,7 @@ class FastS3Store(Store):
         row = await journal.begin(bucket, key) if journal else None
         since = time.time()
         upload_id, retried = await client.create_multipart(
-            bucket, key, request_headers(extra, meta)
+            bucket, key, self._upload_headers(extra, meta)
         )
         if journal:
             await journal.created(row, upload_id)
@@ -420,7 +430,7 @@ class FastS3Store(Store):
         await self._ready()
         opts = dict(options)
         meta = opts.pop("Metadata", None)  # ignored by the server with MetadataDirective COPY
-        headers = request_headers({"MetadataDirective": "COPY", **opts}, meta)
+        headers = self._upload_headers({"MetadataDirective": "COPY", **opts}, meta)
         etag = await self.client.copy(
             self.bucket, self._key(entry.key), source.bucket, source._key(entry.key), headers
         )
@@ -431,7 +441,7 @@ class FastS3Store(Store):
         if old.size >= s3meta.COPY_LIMIT:
             return None
         await self._ready()
-        headers = request_headers({"MetadataDirective": "COPY"}, None)
+        headers = self._upload_headers({"MetadataDirective": "COPY"}, None)
         etag = await self.client.copy(
             self.bucket, self._key(key), self.bucket, self._key(old.key), headers
         )

@@ -29,6 +29,7 @@ from .s3meta import (
     MULTIPART_THRESHOLD,
     PART_BUFFERS,
     PART_KEY,
+    UPLOAD_OPERATIONS,
     confirmed,
     format_mtime,
     parse_mtime,
@@ -143,6 +144,8 @@ class S3Store(Store):
                 opts.pop(name, None)
             renewal = Renewal(credentials, on_fetch)
             opts["session"] = await renewal.session()
+        every = tuple(opts.pop("headers", ()) or ())
+        upload = tuple(opts.pop("upload_headers", ()) or ())
         config = dict(opts.pop("config_kwargs", {}) or {})
         config.setdefault("max_pool_connections", max(transfers * 2, 10))
         config.setdefault("retries", {"max_attempts": 5, "mode": "standard"})
@@ -162,6 +165,7 @@ class S3Store(Store):
             **opts,
         )
         client = await fs.set_session()
+        _sign_headers(client, every, upload)
         if renewal is None and not opts.get("anon") and not opts.get("key"):
             await _register_resolved(fs)
         return cls(location, fs, client, renewal)
@@ -415,6 +419,30 @@ class S3Store(Store):
             await self.client.close()
         except Exception:  # noqa: BLE001 - closing must not hide the run's result
             pass
+
+
+def _adder(headers: tuple[tuple[str, str], ...]) -> Any:
+    def add_headers(request: Any, **_: Any) -> None:
+        for name, value in headers:
+            del request.headers[name]  # the headers object appends on assignment
+            request.headers[name] = value
+
+    return add_headers
+
+
+def _sign_headers(
+    client: Any, every: tuple[tuple[str, str], ...], upload: tuple[tuple[str, str], ...]
+) -> None:
+    """Add the extra headers in botocore's before-sign event, so the signature covers them."""
+    events = client.meta.events
+    if every:
+        events.register("before-sign.s3", _adder(every), unique_id="fssync-header")
+    for operation in UPLOAD_OPERATIONS if upload else ():
+        events.register(
+            f"before-sign.s3.{operation}",
+            _adder(upload),
+            unique_id=f"fssync-upload-header-{operation}",
+        )
 
 
 async def _register_resolved(fs: Any) -> None:
