@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import subprocess
+import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 
@@ -29,6 +33,22 @@ def mtimes(root: Path) -> dict[str, float]:
     return {
         p.relative_to(root).as_posix(): p.stat().st_mtime for p in root.rglob("*") if p.is_file()
     }
+
+
+def imported_after(args: list[str], env: dict[str, str], modules: Iterable[str]) -> set[str]:
+    """Which of `modules` a fresh interpreter has imported after running the CLI with `args`
+    (stdout is a pipe, not a terminal)."""
+    code = (
+        "import sys, json\n"
+        "from fssync.cli import main\n"
+        f"code = main({args!r})\n"
+        f"print(json.dumps([m for m in {list(modules)!r} if m in sys.modules]))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    return set(json.loads(proc.stdout.strip().splitlines()[-1]))
 
 
 def digest(data: bytes) -> str:

@@ -31,7 +31,7 @@ from fssync_s3_fast.resolve import CannotServe, Credentials, resolve
 from fssync_s3_fast.sigv4 import Signer, canonical_query, uri_encode
 from fssync_s3_fast.store import FastS3Store
 
-from .helpers import SAMPLE, make_tree
+from .helpers import SAMPLE, imported_after, make_tree
 
 
 @pytest.fixture(autouse=True)
@@ -500,31 +500,15 @@ def test_fast_listing_parser_agrees_with_elementtree(keys, order, encoded, trunc
 _HEAVY = ("botocore", "aiobotocore", "aiohttp", "s3fs", "fsspec")
 
 
-def _imported_after(args: list[str], env: dict[str, str]) -> set[str]:
-    """The heavy modules a fresh interpreter has imported after running the CLI with `args`."""
-    import json
-    import subprocess
-    import sys
-
-    code = (
-        "import sys, json\n"
-        "from fssync.cli import main\n"
-        f"code = main({args!r})\n"
-        f"print(json.dumps([m for m in {list(_HEAVY)!r} if m in sys.modules]))\n"
-    )
-    proc = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
-    )
-    assert proc.returncode == 0, proc.stderr
-    return set(json.loads(proc.stdout.strip().splitlines()[-1]))
-
-
 def test_help_and_local_syncs_import_no_s3_libraries(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "FSSYNC_"))}
     env["FSSYNC_STATE_DIR"] = str(tmp_path / "state")
     make_tree(tmp_path / "a", {"x.txt": b"x"})
-    assert _imported_after(["--help"], env) == set()
-    assert _imported_after(["sync", str(tmp_path / "a"), str(tmp_path / "b"), "-q"], env) == set()
+    assert imported_after(["--help"], env, _HEAVY) == set()
+    assert (
+        imported_after(["sync", str(tmp_path / "a"), str(tmp_path / "b"), "-q"], env, _HEAVY)
+        == set()
+    )
 
 
 def test_fast_s3_sync_imports_no_s3_libraries_and_reruns_with_one_listing(
@@ -537,8 +521,8 @@ def test_fast_s3_sync_imports_no_s3_libraries_and_reruns_with_one_listing(
     env["FSSYNC_STATE_DIR"] = str(tmp_path / "state")
     env["AWS_CONFIG_FILE"] = str(tmp_path / "no-config")
     args = ["sync", str(tmp_path / "a"), f"s3://{name}/p", "--endpoint-url", ep.url, "-q"]
-    assert _imported_after(args, env) == set()  # uploads, through the fast path
-    assert _imported_after(args, env) == set()  # and the no-op re-run
+    assert imported_after(args, env, _HEAVY) == set()  # uploads, through the fast path
+    assert imported_after(args, env, _HEAVY) == set()  # and the no-op re-run
 
     class Counting(StoreSpy):
         @fssync.hookimpl(wrapper=True)

@@ -10,14 +10,9 @@ A message that cannot be sent is reported on stderr and does not change the exit
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import smtplib
-import socket
-import ssl
 import sys
 from collections.abc import Mapping
-from email.message import EmailMessage
 
 import attrs
 
@@ -28,8 +23,6 @@ WHEN = ("never", "error", "always")
 TLS = ("none", "starttls", "ssl")
 PORTS = {"none": 25, "starttls": 587, "ssl": 465}
 LOOPBACK = {"localhost", "127.0.0.1", "::1"}
-TIMEOUT = 30.0
-MAX_LISTED = 200  # failures listed in the body; the attached report has them all
 
 
 @attrs.frozen
@@ -56,6 +49,8 @@ class Smtp:
             port = int(raw_port)
         except ValueError:
             raise fssync.UsageError(f"SMTP port {raw_port!r} is not a number") from None
+        import socket  # for the host name only; a run without e-mail need not load it
+
         sender = (
             config.get("email_from")
             or env.get("FSSYNC_EMAIL_FROM")
@@ -76,59 +71,6 @@ def recipients(config: fssync.Config) -> list[str]:
 
 def should_send(when: str, report: fssync.Report) -> bool:
     return when == "always" or (when == "error" and report.exit_code != 0)
-
-
-def compose(
-    report: fssync.Report, config: fssync.Config, sender: str, to: list[str]
-) -> EmailMessage:
-    """The message a person reads the morning after: outcome in the subject, failures listed."""
-    document = fssync.report_document(report, config)
-    outcome = "OK" if report.ok else f"FAILED (exit code {report.exit_code})"
-    route = f"{document['src']} -> {document['dst']}"
-    msg = EmailMessage()
-    msg["Subject"] = scrub(f"fssync {outcome}: {route}: {fssync.summary_line(report)}")
-    msg["From"] = sender
-    msg["To"] = ", ".join(to)
-    lines = [
-        f"fssync {document['fssync_version']} {document['command']} {route}",
-        f"started {document['started']}, finished {document['finished']}, "
-        f"exit code {report.exit_code}",
-        "",
-        fssync.summary_line(report),
-    ]
-    if report.error:
-        lines += ["", f"The run stopped early: {report.error}"]
-    if report.deletes_held:
-        lines += ["", f"Deletions were not run: {report.deletes_held}"]
-    if report.failures:
-        lines += ["", f"{len(report.failures)} failure(s):"]
-        lines += [f"  {f.key}: {f.error}" for f in report.failures[:MAX_LISTED]]
-        if len(report.failures) > MAX_LISTED:
-            lines.append(f"  ... and {len(report.failures) - MAX_LISTED} more (see report.json)")
-    lines += ["", "The whole run is in the attached report.json."]
-    msg.set_content(scrub("\n".join(lines)) + "\n")
-    msg.add_attachment(
-        json.dumps(document, indent=2, ensure_ascii=False).encode(),
-        maintype="application",
-        subtype="json",
-        filename="report.json",
-    )
-    return msg
-
-
-def send(message: EmailMessage, smtp: Smtp, timeout: float = TIMEOUT) -> None:
-    context = ssl.create_default_context()
-    client: smtplib.SMTP
-    if smtp.tls == "ssl":
-        client = smtplib.SMTP_SSL(smtp.host, smtp.port, timeout=timeout, context=context)
-    else:
-        client = smtplib.SMTP(smtp.host, smtp.port, timeout=timeout)
-    with client:
-        if smtp.tls == "starttls":
-            client.starttls(context=context)
-        if smtp.user:
-            client.login(smtp.user, smtp.password or "")
-        client.send_message(message)
 
 
 @fssync.hookimpl(trylast=True)
@@ -194,6 +136,10 @@ def fssync_run_finished(report: fssync.Report, config: fssync.Config) -> None:
     if not to or not should_send(config.get("email_on", "always"), report):
         return
     smtp = Smtp.from_config(config)
+    import smtplib  # with the module below: only a run that sends e-mail loads them
+
+    from .message import compose, send
+
     try:
         send(compose(report, config, smtp.sender, to), smtp)
     except (OSError, smtplib.SMTPException) as exc:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from html import escape
 from typing import Any
 
 import fssync
@@ -36,6 +35,8 @@ td.num{text-align:right;font-variant-numeric:tabular-nums}
 
 
 def _figure(name: str, label: str, value: str) -> str:
+    from html import escape
+
     return (
         f'<div class="card"><div class="v" data-figure="{name}">{escape(value)}</div>'
         f'<div class="k">{escape(label)}</div></div>'
@@ -97,6 +98,8 @@ def chart(doc: dict[str, Any]) -> str:
 
 def render(doc: dict[str, Any]) -> str:
     """The page for one report document."""
+    from html import escape  # here, not at the top: a run without --report-html never needs it
+
     ok = doc["exit_code"] == 0
     badge = (
         '<span class="badge ok" data-figure="status">OK</span>'

@@ -10,91 +10,24 @@ from __future__ import annotations
 
 import argparse
 import sys
-import threading
 from collections.abc import Callable
-from typing import TextIO
-
-from rich.console import Console, Group, RenderableType
-from rich.live import Live
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-)
-from rich.text import Text
+from typing import TYPE_CHECKING, TextIO
 
 import fssync
+
+if TYPE_CHECKING:
+    from rich.console import Console, RenderableType
+    from rich.progress import TaskID
 
 ROWS = 5  # transfers shown one per line; the rest are counted
 REFRESH = 4  # redraws per second
 
 
-class RateColumn(ProgressColumn):
-    """Bytes per second in the same binary units as the sizes beside it."""
-
-    def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        if not speed:
-            return Text("", style="progress.data.speed")
-        return Text(f"{fssync.human_bytes(speed)}/s", style="progress.data.speed")
-
-
-class Lines:
-    """Stands in for sys.stdout / sys.stderr while the display is live: keeps what is written
-    until the next redraw, which prints it all above the display at once. Redrawing the display
-    for every line (what a plain redirect does) cost ~9 ms a line: 18 s of a 2,000-file run."""
-
-    def __init__(self, original: TextIO) -> None:
-        self.original = original
-        self._lock = threading.Lock()
-        self._text: list[str] = []
-        self.encoding = getattr(original, "encoding", "utf-8")
-
-    def write(self, text: str) -> int:
-        with self._lock:
-            self._text.append(text)
-        return len(text)
-
-    def flush(self) -> None:
-        pass
-
-    def isatty(self) -> bool:
-        return True
-
-    def take(self) -> str:
-        """Whole lines written so far; a partial line waits for its end."""
-        with self._lock:
-            text = "".join(self._text)
-            cut = text.rfind("\n") + 1
-            self._text = [text[cut:]] if cut < len(text) else []
-        return text[:cut]
-
-
-class BatchedLive(Live):
-    """A Live display that prints the lines written meanwhile once per redraw."""
-
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, redirect_stdout=False, redirect_stderr=False, **kwargs)  # type: ignore[arg-type]
-        self.sinks: list[Lines] = []
-
-    def flush_lines(self) -> None:
-        for sink in self.sinks:
-            text = sink.take()
-            if text:
-                self.console.print(text, end="", markup=False, highlight=False, soft_wrap=True)
-
-    def refresh(self) -> None:
-        self.flush_lines()
-        super().refresh()
-
-
 class ProgressDisplay:
-    """One run's live display; fed only through the hooks, so it can be tested with events."""
+    """One run's live display; fed only through the hooks, so it can be tested with events.
+
+    rich is imported here, not with the plugin: a run that shows no display never loads it.
+    """
 
     def __init__(
         self,
@@ -104,29 +37,13 @@ class ProgressDisplay:
         clock: Callable[[], float] | None = None,
         rows: int = ROWS,
     ) -> None:
+        from .live import BatchedLive, make_bars, stack
+
         self.console = console
         self.rows = rows
-        self.overall = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(bar_width=None),
-            TextColumn("{task.fields[files]}"),
-            DownloadColumn(binary_units=True),
-            RateColumn(),
-            TimeRemainingColumn(),
-            console=console,
-            get_time=clock,
-            expand=True,
-        )
-        self.files = Progress(
-            TextColumn("  {task.description}"),
-            BarColumn(bar_width=20),
-            DownloadColumn(binary_units=True),
-            RateColumn(),
-            console=console,
-            get_time=clock,
-        )
+        self.overall, self.files = make_bars(console, clock)
         self.live = BatchedLive(
-            Group(self.overall, self.files),
+            stack(self.overall, self.files),
             console=console,
             auto_refresh=auto_refresh,
             refresh_per_second=REFRESH,
@@ -145,7 +62,9 @@ class ProgressDisplay:
     @property
     def renderable(self) -> RenderableType:
         """What the display shows now (tests print it into a captured console)."""
-        return Group(self.overall, self.files)
+        from .live import stack
+
+        return stack(self.overall, self.files)
 
     # --------------------------------------------------------------------------------- events
 
@@ -274,6 +193,8 @@ class ProgressDisplay:
     def _start(self) -> None:
         """Catch what other reporters print while the display is live (stdout only when the
         display is drawn there: with --json, stdout is the event stream and stays untouched)."""
+        from .live import Lines
+
         # The console must keep drawing on the real stream, not on the stand-in below.
         self.console.file = self.console.file
         names = ["stderr"] if self.console.stderr else ["stdout", "stderr"]
@@ -330,6 +251,8 @@ def wanted(config: fssync.Config, is_terminal: bool) -> bool:
 def fssync_session(config: fssync.Config) -> object | None:
     if not config.get("console") or not wanted(config, sys.stdout.isatty()):
         return None
+    from rich.console import Console  # only a run that shows the display loads rich
+
     # With --json, stdout carries the event stream: draw on stderr instead.
     stderr = bool(config.get("json"))
     forced = bool(config.get("progress"))

@@ -10,49 +10,18 @@ change the exit code.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import urllib.error
-import urllib.request
-from typing import Any
 from urllib.parse import urlsplit
 
 import fssync
 from fssync.secrets import register, scrub
 
-TIMEOUT = 10.0  # seconds; a slow receiver must not hold a night run for long
 WHEN = ("never", "error", "always")
-
-
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None  # urllib then raises HTTPError with the 3xx status
-
-
-def _opener() -> urllib.request.OpenerDirector:
-    return urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirects())
 
 
 def should_send(when: str, report: fssync.Report) -> bool:
     """`error` means anything but exit code 0: failures, held deletions, a run that stopped."""
     return when == "always" or (when == "error" and report.exit_code != 0)
-
-
-def post_json(url: str, document: dict[str, Any], timeout: float = TIMEOUT) -> int:
-    """POST the document; return the HTTP status (2xx), raise OSError otherwise."""
-    body = json.dumps(document, ensure_ascii=False).encode()
-    request = urllib.request.Request(
-        url,
-        data=body,
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "User-Agent": f"fssync/{fssync.__version__}",
-        },
-    )
-    with _opener().open(request, timeout=timeout) as response:
-        status: int = response.status
-    return status
 
 
 @fssync.hookimpl(trylast=True)
@@ -89,6 +58,10 @@ def fssync_run_finished(report: fssync.Report, config: fssync.Config) -> None:
     url = config.get("notify_url")
     if not url or not should_send(config.get("notify_on", "always"), report):
         return
+    import urllib.error  # with the module below: only a run that posts loads urllib.request
+
+    from .post import post_json
+
     try:
         post_json(url, fssync.report_document(report, config))
     except urllib.error.HTTPError as exc:

@@ -10,7 +10,6 @@ and value); every S3 store adds them before signing, so they are part of the Sig
 from __future__ import annotations
 
 import argparse
-import mimetypes
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -206,5 +205,7 @@ def fssync_transfer_options(
 ) -> Mapping[str, Any] | None:
     if location.protocol != "s3" or not config.get("guess_mime_type", True):
         return None
+    import mimetypes  # here: a run that uploads nothing to S3 never needs it
+
     kind, _ = mimetypes.guess_type(action.key, strict=False)
     return {"ContentType": kind} if kind else None

@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import heapq
 import os
-import tempfile
 import time
 from collections.abc import Callable
 from typing import Any
@@ -154,6 +153,8 @@ def check_output_path(option: str, path: str) -> None:
 
 def write_atomically(path: str, text: str) -> None:
     """Readers never see half a file: write a temporary file beside it, then rename it."""
+    import tempfile  # slow to import, and only a run that writes a report file needs it
+
     folder = os.path.dirname(os.path.abspath(path))
     fd, temp = tempfile.mkstemp(dir=folder, prefix=".fssync-report-", suffix=".tmp")
     try:
