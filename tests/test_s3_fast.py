@@ -602,3 +602,33 @@ def test_probe_counts_any_use_of_the_filesystem_including_type_checks():
     for plugin, used in ((Typed(), True), (Reads(), True), (Idle(), False)):
         hooks = make_hooks(entry_points=False, plugins=[plugin])
         assert bool(hooks.filesystem_plugins(location, config)) is used, plugin
+
+
+@pytest.mark.parametrize("encryption", [None, "aws:kms"])
+def test_parts_from_a_file_are_read_once_unless_the_etag_cannot_vouch(moto, tmp_path, encryption):
+    """A local file's parts are hashed while they are sent and checked by their ETag; where the
+    ETag is no MD5 (SSE-KMS), a part goes again with Content-MD5, and so do the next ones."""
+    from fssync.testing.proxy import S3Proxy
+
+    ep = moto.endpoint
+    name = ep.make_bucket()
+    data = os.urandom(17 << 20)  # three parts: 8 + 8 + 1 MiB
+    make_tree(tmp_path / "src", {"big.bin": data})
+    more = {"upload_header": [f"x-amz-server-side-encryption:{encryption}"]} if encryption else {}
+    with S3Proxy(ep.url) as proxy:
+        report = fssync.sync(
+            str(tmp_path / "src"),
+            f"s3://{name}/x",
+            s3_backend="fast",
+            **opts(ep, endpoint_url=proxy.url, **more),
+        )
+        parts = [r for r in proxy.requests if r.operation == "UploadPart"]
+    assert (report.copied, report.failed) == (1, 0)
+    got = ep.client().get_object(Bucket=name, Key="x/big.bin")
+    assert got["Body"].read() == data
+    with_md5 = [p for p in parts if "content-md5" in p.headers]
+    if encryption is None:
+        assert len(parts) == 3 and not with_md5  # one pass: no Content-MD5, the ETag vouches
+    else:
+        assert got.get("ServerSideEncryption") == "aws:kms"
+        assert len(with_md5) == 3  # every part ended up sent with its Content-MD5

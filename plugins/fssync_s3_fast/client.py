@@ -290,18 +290,20 @@ class S3Client:
         return xmlparse.uploads(data)
 
     async def upload_part(
-        self, bucket: str, key: str, upload_id: str, number: int, data: Body, md5: bytes
-    ) -> str:
+        self, bucket: str, key: str, upload_id: str, number: int, data: Body, md5: bytes | None
+    ) -> Mapping[str, str]:
+        """Send one part, with its Content-MD5 when it is known before sending; the answer's
+        headers (its ETag is compared with the MD5 by the caller)."""
         resp, _ = await self.call(
             "UploadPart",
             "PUT",
             bucket,
             key,
             query=[("partNumber", str(number)), ("uploadId", upload_id)],
-            headers={"content-md5": base64.b64encode(md5).decode()},
+            headers={"content-md5": base64.b64encode(md5).decode()} if md5 else None,
             body=data,
         )
-        return resp.headers.get("etag", "")  # compared with `md5` by the caller
+        return resp.headers
 
     async def complete_multipart(
         self, bucket: str, key: str, upload_id: str, parts: list[tuple[int, str]]

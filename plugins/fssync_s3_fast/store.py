@@ -8,7 +8,7 @@ import base64
 import datetime as dt
 import hashlib
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import fssync
@@ -308,7 +308,9 @@ class FastS3Store(Store):
             await abort_twins(self, bucket, key, upload_id, since)
         try:
             if reader.cheap_ranges:
-                parts, total = await self._parts_from_ranges(key, upload_id, reader, part_size)
+                parts, total = await self._parts_from_ranges(
+                    key, upload_id, reader, part_size, extra
+                )
             else:
                 parts, total = await self._parts_from_stream(key, upload_id, reader, part_size)
             await reader.verify()
@@ -324,7 +326,12 @@ class FastS3Store(Store):
         return (etag or "").strip('"'), total
 
     async def _parts_from_ranges(
-        self, key: str, upload_id: str, reader: Reader, part_size: int
+        self,
+        key: str,
+        upload_id: str,
+        reader: Reader,
+        part_size: int,
+        options: Mapping[str, Any],
     ) -> tuple[list[tuple[int, str]], int]:
         size = reader.size  # the file as opened, not as listed
         parts: dict[int, str] = {}
@@ -339,8 +346,26 @@ class FastS3Store(Store):
             for start in range(offset, offset + length, SLICE):
                 yield await piece(start, min(SLICE, offset + length - start))
 
+        # One pass per part: hashed while it is sent, and the ETag checked against that MD5
+        # (what the server computed over what arrived). Where the ETag is no MD5 (SSE-KMS,
+        # SSE-C) that check is impossible: the part goes again with Content-MD5, computed in a
+        # first pass, and so do the parts after it.
+        one_pass = not _encrypted(options)
+
         async def send(number: int, offset: int, length: int) -> None:
+            nonlocal one_pass
             async with self._parts_in_flight:
+                if one_pass:
+                    hashed = _HashedBody(length, lambda: slices(offset, length))
+                    answer = await self.client.upload_part(
+                        self.bucket, key, upload_id, number, hashed, None
+                    )
+                    shaped = reply(answer)
+                    if _opaque(shaped):
+                        one_pass = False
+                    elif hashed.md5 is not None and s3meta.confirmed(shaped, hashed.md5.hex()):
+                        parts[number] = answer.get("etag", "")
+                        return
                 md5 = hashlib.md5(usedforsecurity=False)
                 async for chunk in slices(offset, length):
                     await asyncio.to_thread(md5.update, chunk)  # hashlib releases the GIL
@@ -391,9 +416,9 @@ class FastS3Store(Store):
         """Upload one part; a part the store saved with other bytes (its ETag is not their MD5)
         is sent again, up to PART_TRIES times, instead of restarting the whole file."""
         for attempt in range(1, PART_TRIES + 1):
-            etag = await self.client.upload_part(self.bucket, key, upload_id, number, body, md5)
-            if s3meta.confirmed({"ETag": etag}, md5.hex()):
-                return etag
+            answer = await self.client.upload_part(self.bucket, key, upload_id, number, body, md5)
+            if s3meta.confirmed(reply(answer), md5.hex()):
+                return answer.get("etag", "")
             if attempt == PART_TRIES:
                 break
         raise ChecksumMismatch(f"the store saved other bytes than sent in part {number}")
@@ -460,6 +485,32 @@ class FastS3Store(Store):
 
     async def close(self) -> None:
         await self.client.close()
+
+
+class _HashedBody(BodySource):
+    """A part read once: its MD5 is computed while it is sent (`md5`, after a whole pass)."""
+
+    def __init__(self, length: int, slices: Callable[[], AsyncIterator[bytes]]) -> None:
+        super().__init__(length, self._hashed)
+        self._slices = slices
+        self.md5: bytes | None = None
+
+    async def _hashed(self) -> AsyncIterator[bytes]:
+        self.md5 = None  # a retried request sends, and hashes, the part again
+        md5 = hashlib.md5(usedforsecurity=False)
+        async for chunk in self._slices():
+            await asyncio.to_thread(md5.update, chunk)  # hashlib releases the GIL
+            yield chunk
+        self.md5 = md5.digest()
+
+
+def _encrypted(options: Mapping[str, Any]) -> bool:
+    """Whether write options ask for SSE-KMS or SSE-C (part ETags are then no MD5s)."""
+    return options.get("ServerSideEncryption") == "aws:kms" or "SSECustomerAlgorithm" in options
+
+
+def _opaque(shaped: Mapping[str, Any]) -> bool:
+    return shaped.get("ServerSideEncryption") == "aws:kms" or "SSECustomerAlgorithm" in shaped
 
 
 def _md5(data: bytes) -> bytes:
