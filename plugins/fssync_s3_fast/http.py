@@ -274,7 +274,9 @@ async def _read_large(reader: asyncio.StreamReader, n: int) -> bytes:
     chunks: list[bytes] = []
     left = n
     while left:
-        chunk = await reader.read(min(left, READ_CHUNK))
+        # Take whatever the stream holds (up to what is left): a smaller slice from the front of
+        # its buffer would move the rest of the buffer down on every read.
+        chunk = await reader.read(left)
         if not chunk:
             raise asyncio.IncompleteReadError(b"".join(chunks), n)
         chunks.append(chunk)
