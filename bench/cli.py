@@ -23,6 +23,7 @@ from typing import Any
 from bench.anchors import BENCH_DIR, PACKAGES, Installed, prepare_anchors, probe_fssync
 from bench.report import fssync_summary, results_table, to_json, write_json
 from bench.scenarios import SCENARIO_IDS, SCENARIOS, Bench, Settings, aggregate
+from bench.server_counts import RequestCounter
 from bench.tools import ALL_TOOLS, ANCHORS, CLIENTS, Client
 
 WORK_ROOT = BENCH_DIR / ".work"
@@ -185,7 +186,8 @@ def _run_bench(
             if t.ok
         }
         unavailable = {name: t.problem for name, t in tools.items() if not t.ok}
-        bench = Bench(settings, server.endpoint, clients, unavailable, log)
+        counter = RequestCounter(server.metrics_url)
+        bench = Bench(settings, server.endpoint, clients, unavailable, log, counter)
         try:
             bench.prepare_data(scenarios)
             for sid, title in _titles(settings).items():
@@ -252,6 +254,7 @@ def _main(ns: argparse.Namespace, workdir: Path) -> int:
 def _report(bench: Bench, meta: dict[str, Any], tools: dict[str, Installed], out: Path) -> int:
     rows = aggregate(bench.outcomes, set(ANCHORS))
     meta["stopped_by"] = bench.stopped_by
+    meta["request_counts"] = bench.counts_off or "server counters (bench/server_counts.py)"
     titles = _titles(bench.settings)
     mode = "quick" if bench.settings.quick else "full"
     cut = f", {bench.stopped_by.upper()}: partial results" if bench.stopped_by else ""

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import attrs
 
+from bench.server_counts import Requests
+
 TAIL_CHARS = 600
 
 # Runs as `python -S -c LAUNCHER RESULT_JSON CMD...`; keep it import-light.
@@ -58,6 +60,7 @@ class RunResult:
     exit_code: int
     timed_out: bool
     output_tail: str
+    requests: Requests | None = None  # as the server counted them; None if it could not
 
     @property
     def cpu_s(self) -> float:

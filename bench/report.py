@@ -79,8 +79,8 @@ def _ordered(rows: list[Row], tools: list[str]) -> list[Row]:
 def results_table(rows: list[Row], tools: list[str], titles: dict[str, str]) -> str:
     """Every tool in every scenario: medians, ratios to the best anchor, status."""
     best = best_anchors(rows)
-    header = ["scenario", "tool", "wall s", "CPU s", "RSS MiB", "wall/best", "CPU/best",
-              "RSS/best", "runs", "status"]  # fmt: skip
+    header = ["scenario", "tool", "wall s", "CPU s", "RSS MiB", "requests", "wall/best",
+              "CPU/best", "RSS/best", "runs", "status"]  # fmt: skip
     lines = []
     for row in _ordered(rows, tools):
         status = row.status if row.status == "ok" else f"{row.status}: {row.detail}"[:110]
@@ -91,6 +91,7 @@ def results_table(rows: list[Row], tools: list[str], titles: dict[str, str]) -> 
                 _num(row.wall_s),
                 _num(row.cpu_s),
                 _num(row.rss_mib, 0),
+                _num(row.requests, 0),
                 *(_x(ratio(row, m, best)) for m in METRICS),
                 str(row.runs),
                 status,
@@ -129,6 +130,7 @@ def _outcome_json(o: Outcome) -> dict[str, Any]:
         "sys_s": run.sys_s if run else None,
         "rss_mib": run.rss_mib if run else None,
         "exit_code": run.exit_code if run else None,
+        "requests": attrs.asdict(run.requests) if run and run.requests else None,
         "check": _check_json(o.check),
     }
 

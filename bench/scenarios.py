@@ -26,6 +26,7 @@ from bench.dataset import (
     mutate,
 )
 from bench.measure import RunResult, run_measured
+from bench.server_counts import RequestCounter, Requests, Snapshot, difference
 from bench.tools import PREFIX, Client, S3Path, Side
 from bench.verify import Check, RemoteObject, check_local, check_remote
 
@@ -106,6 +107,7 @@ class Bench:
     clients: dict[str, Client]
     unavailable: dict[str, str]  # tool -> why it cannot run
     log: Callable[[str], None]
+    counter: RequestCounter | None = None  # None: no request counts
     outcomes: list[Outcome] = attrs.Factory(list)
     state: dict[str, ToolState] = attrs.Factory(dict)
     s3: Any = None
@@ -115,6 +117,7 @@ class Bench:
     seed_bucket: str | None = None
     large_bucket: str | None = None  # the large file, uploaded by boto3, for S6
     stopped_by: str = ""  # why the run ended early: "interrupted", "harness error"
+    counts_off: str = ""  # why request counts stopped, if they did
     _bucket_serial: int = 0
 
     # ------------------------------------------------------------------ setup
@@ -139,6 +142,10 @@ class Bench:
             self.large = manifest(self.w / "src" / "large")
         for client in self.clients.values():
             client.prepare()
+        if self.counter is not None:
+            problem = self.counter.self_test(self.s3.list_buckets)
+            if problem:
+                self._counts_off(problem)
         for name in [*self.clients, *self.unavailable]:
             self.state[name] = ToolState()
 
@@ -210,6 +217,8 @@ class Bench:
 
     def _log_outcome(self, o: Outcome, rep: int) -> None:
         cost = f"{o.run.wall_s:7.2f} s" if o.run else "      -  "
+        if o.run is not None and o.run.requests is not None:
+            cost += f" {o.run.requests.total:6d} req"
         self.log(f"  {o.scenario} {o.tool:<7} run {rep + 1}: {cost}  {o.status} {o.detail}")
 
     def run_one(self, scenario: str, client: Client, rep: int) -> Outcome:
@@ -233,9 +242,32 @@ class Bench:
     ) -> RunResult:
         cmd = client.command(src, dst, delete=delete)
         log = self.w / "logs" / f"{scenario}-{client.name}-{rep + 1}.log"
-        return run_measured(
+        # Counters are read outside the timed span; runs are sequential, so the difference
+        # between the two readings is this run's traffic.
+        before = self._counters()
+        result = run_measured(
             cmd, env=client.env(), cwd=self.w, log=log, timeout_s=self.settings.timeout_s
         )
+        after = self._counters() if before is not None else None
+        if before is None or after is None:
+            return result
+        return attrs.evolve(result, requests=difference(before, after))
+
+    def _counters(self) -> Snapshot | None:
+        """The server's request counters now; None (and no more counting) if unreadable."""
+        if self.counter is None:
+            return None
+        try:
+            return self.counter.snapshot()
+        except OSError as e:
+            self._counts_off(f"metrics port unreadable: {e}")
+            return None
+
+    def _counts_off(self, why: str) -> None:
+        """Stop counting rather than report numbers that may be wrong."""
+        self.log(f"  request counts off: {why}")
+        self.counter = None
+        self.counts_off = why
 
     def _unmeasured(self, client: Client, src: Side, dst: Side, what: str) -> None:
         """A preparation run by the tool itself (its own metadata, as a user's second run)."""
@@ -384,6 +416,8 @@ class Row:
     wall_s: float | None
     cpu_s: float | None
     rss_mib: float | None
+    requests: float | None = None  # median total
+    requests_by_type: dict[str, float] = attrs.Factory(dict)  # median per type
 
 
 def _median(values: list[float]) -> float | None:
@@ -400,6 +434,7 @@ def aggregate(outcomes: list[Outcome], anchors: set[str]) -> list[Row]:
         bad = [o for o in group if o.status != "ok"]
         first = bad[0] if bad else group[-1]
         finished = [o.run for o in group if o.run is not None and not o.run.timed_out]
+        counted = [r.requests for r in finished if r.requests is not None]
         rows.append(
             Row(
                 scenario=scenario,
@@ -411,6 +446,14 @@ def aggregate(outcomes: list[Outcome], anchors: set[str]) -> list[Row]:
                 wall_s=_median([r.wall_s for r in finished]),
                 cpu_s=_median([r.cpu_s for r in finished]),
                 rss_mib=_median([r.rss_mib for r in finished]),
+                requests=_median([float(r.total) for r in counted]),
+                requests_by_type=_type_medians(counted),
             )
         )
     return rows
+
+
+def _type_medians(counted: list[Requests]) -> dict[str, float]:
+    """Median count of each request type (a run that sent none of a type counts 0 for it)."""
+    types = sorted({t for r in counted for t in r.by_type})
+    return {t: statistics.median(r.by_type.get(t, 0) for r in counted) for t in types}

@@ -18,7 +18,9 @@ from fssync.testing.servers import MotoAuth, MotoServer, S3Endpoint, SeaweedServ
 
 from .notify_servers import Inbox, Receiver
 
-S3_FIXTURES = frozenset({"seaweed", "moto", "moto_open", "s3", "bucket", "s3_env"})
+S3_FIXTURES = frozenset(
+    {"seaweed", "seaweed_server", "moto", "moto_open", "s3", "bucket", "s3_env"}
+)
 
 # Variables that could steer an SDK away from the endpoint a test chose.
 _AWS_ENV = (
@@ -62,10 +64,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Endpoint]:
+def seaweed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedServer]:
     """SeaweedFS with one static key pair; wrong keys are refused."""
     with SeaweedServer(tmp_path_factory.mktemp("seaweed")) as server:
-        yield server.endpoint
+        yield server
+
+
+@pytest.fixture(scope="session")
+def seaweed(seaweed_server: SeaweedServer) -> S3Endpoint:
+    """The endpoint of the session's SeaweedFS server."""
+    return seaweed_server.endpoint
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,8 @@ Tests using a server fixture are marked `s3` by conftest.py.
 from __future__ import annotations
 
 import re
+import time
+import urllib.request
 
 import attrs
 import boto3
@@ -13,7 +15,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from fssync.testing.servers import MotoAuth, S3Endpoint
+from fssync.testing.servers import MotoAuth, S3Endpoint, SeaweedServer
 
 NO_RETRY = Config(retries={"max_attempts": 1, "mode": "standard"})
 BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -96,6 +98,42 @@ def test_endpoint_repr_hides_secrets() -> None:
     assert "tok3n" not in repr(endpoint)
     assert endpoint.env()["AWS_SESSION_TOKEN"] == "tok3n"
     assert "AWS_SESSION_TOKEN" not in attrs.evolve(endpoint, session_token=None).env()
+
+
+# ---------------------------------------------------------------- SeaweedFS: request counters
+
+REQUEST_COUNTER = re.compile(
+    r'^SeaweedFS_s3_request_total\{bucket="(?P<bucket>[^"]*)",code="200",type="(?P<type>\w+)"\} (?P<n>\S+)$',
+    re.MULTILINE,
+)
+
+
+def counted(server: SeaweedServer, bucket: str) -> dict[str, int]:
+    """Answered requests per type for one bucket, from the server's metrics port."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(server.metrics_url, timeout=5) as response:
+        text = response.read().decode()
+    return {
+        m["type"]: int(float(m["n"]))
+        for m in REQUEST_COUNTER.finditer(text)
+        if m["bucket"] == bucket
+    }
+
+
+def test_seaweed_counts_requests_by_type(seaweed_server: SeaweedServer) -> None:
+    """The benchmark's request counts come from these counters, read on 127.0.0.1 only."""
+    assert seaweed_server.metrics_url.startswith("http://127.0.0.1:")
+    endpoint = seaweed_server.endpoint
+    bucket = endpoint.make_bucket()
+    client = endpoint.client()
+    client.list_objects_v2(Bucket=bucket)
+    put_hello(endpoint, bucket)
+    client.head_object(Bucket=bucket, Key="hello.txt")
+    expected = {"PUT": 2, "LIST": 1, "GET": 1}  # bucket and object PUTs; HEAD counts as GET
+    deadline = time.monotonic() + 5  # a counter moves just after its response is sent
+    while (seen := counted(seaweed_server, bucket)) != expected and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert seen == expected
 
 
 # ---------------------------------------------------------------- moto: IAM and STS

@@ -306,6 +306,16 @@ class SeaweedServer(_Server):
     def endpoint(self) -> S3Endpoint:
         return _require_started(self._endpoint, "SeaweedServer")
 
+    @property
+    def metrics_url(self) -> str:
+        """Prometheus text of all its parts; the S3 gateway counts requests by type and bucket.
+
+        Read-only and on its own port, so a benchmark can count a client's requests without
+        standing in the data path.
+        """
+        _require_started(self._endpoint, "SeaweedServer")
+        return f"http://{LOCALHOST}:{self._ports['metricsPort']}/metrics"
+
     def start(self) -> S3Endpoint:
         self._check_not_started()
         weed = shutil.which("weed")
@@ -357,6 +367,7 @@ class SeaweedServer(_Server):
             f"-ip.bind={LOCALHOST}",
             f"-dir={self.workdir / 'data'}",
             *ports,
+            f"-metricsIp={LOCALHOST}",
             "-filer",
             "-s3",
             f"-s3.config={self.workdir / 's3.json'}",
