@@ -201,7 +201,7 @@ def print_check(plan: Plan, config: Config) -> int:
     as_json, quiet = bool(config.get("json")), bool(config.get("quiet"))
     keys: dict[Kind, list[str]] = {kind: [] for kind in _CHECK}
     # The equal keys are only counted unless they are shown or listed (a plan makes their
-    # actions on demand, which costs a second or more at a million keys).
+    # actions on demand, which costs seconds of CPU at a million keys).
     show_equal = combined or bool(config.get("match"))
     for a in plan.actions if show_equal else plan.changes:
         if a.kind not in _CHECK:
