@@ -5,9 +5,10 @@
 
 The listings are synthetic but shaped like a real re-run of a local folder against an S3 prefix:
 keys in nested folders, the destination knows every mtime (from the state store), and a small
-fraction of keys is new, edited or gone. Reported: the time of each stage (matching and
-deciding, counting, selecting transfers), and memory measured two ways — tracemalloc's peak of
-what planning allocates on top of the listings, and the process's peak RSS — per entry.
+fraction of keys is new, edited or gone. Reported: the time of planning (matching and deciding,
+counting, selecting transfers), the time of making every action when asked, and memory measured
+two ways — tracemalloc's peak of what planning allocates on top of the listings, and the
+process's peak RSS — per entry.
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ from collections.abc import Callable
 from typing import Any
 
 from fssync.location import Capabilities
-from fssync.model import Entry
+from fssync.model import Entry, Plan
 from fssync.planning import Policy, build_plan, compare_size_mtime
+from fssync.state import enrich
 
 
 def listings(n: int, changed: float, seed: int = 7) -> tuple[dict[str, Entry], dict[str, Entry]]:
@@ -71,6 +73,20 @@ def cpu_timed(fn: Callable[[], Any]) -> tuple[Any, float, float]:
     return out, time.perf_counter() - w, time.process_time() - c
 
 
+def every_action(plan: Plan) -> float:
+    """CPU seconds to make every action of a plan, the skip of each unchanged key included."""
+    return cpu_timed(lambda: plan.actions)[2]
+
+
+def state_merge(dst: dict[str, Entry]) -> float:
+    """CPU seconds of giving the destination's recorded mtimes back to its listing, as a run
+    does before planning when the listing (S3) carries none. Measured after the peaks above."""
+    listed = {k: Entry(k, e.size, None, e.stamp, e.etag) for k, e in dst.items()}
+    records = {k: (e.etag, e.size, e.mtime, None) for k, e in dst.items()}
+    gc.collect()
+    return cpu_timed(lambda: enrich(listed, records))[2]
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.scale", description=__doc__)
     p.add_argument("--entries", type=int, default=1_000_000, help="entries per side")
@@ -110,6 +126,10 @@ def main(argv: list[str] | None = None) -> int:
     times.sort()
     cpus.sort()
     gc.collect()
+    # The skip of every unchanged key is made only when asked (check --combined, a plugin that
+    # reads plan.actions): timed once, apart from planning.
+    every_cpu = every_action(plan())
+    gc.collect()
 
     tracemalloc.start()
     base, _ = tracemalloc.get_traced_memory()
@@ -128,12 +148,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"planning time (median of {args.repeat}): {times[len(times) // 2]:.2f} s wall "
           f"(min {times[0]:.2f}, max {times[-1]:.2f}), {cpus[len(cpus) // 2]:.2f} s CPU "
           f"(min {cpus[0]:.2f})")  # fmt: skip
+    print(f"every action, skips included, made on demand: {every_cpu:.2f} s CPU")
     print(f"planning peak, traced on top of the listings: {(peak - base) / 1e6:.1f} MB = "
           f"{(peak - base) / total:.0f} bytes per entry; the plan itself keeps "
           f"{(kept - base) / total:.0f} bytes per entry")  # fmt: skip
     print(f"process peak RSS: {rss_peak / 1e6:.0f} MB = {rss_peak / total:.0f} bytes per entry "
           f"(listings alone: {rss_listings / total:.0f})")  # fmt: skip
     del result
+    print(f"state merge, once (recorded mtimes given back to {len(dst):,} listed S3 objects): "
+          f"{state_merge(dst):.2f} s CPU")  # fmt: skip
     return 0
 
 

@@ -108,6 +108,14 @@ def test_json(sides, capsys):
     }
 
 
+def test_json_without_combined_counts_the_equal_files_without_listing_them(sides, capsys):
+    code, out, _ = check(capsys, *map(str, sides), "--json")
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert code == 1
+    assert {r["event"] for r in rows[:-1]} == {"difference"}
+    assert (rows[-1]["differences"], rows[-1]["match"]) == (4, 1)
+
+
 def test_equal_trees_exit_0_and_lists_are_still_written(tmp_path, capsys):
     make_tree(tmp_path / "a", {"x": b"1", "y/z": b"2"})
     fssync.sync(str(tmp_path / "a"), str(tmp_path / "b"))

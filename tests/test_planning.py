@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import attrs
 import pytest
 
 from fssync import BUILTIN_MODES, Capabilities, Entry, Kind, Policy
@@ -136,6 +137,39 @@ def test_plan_is_sorted_and_counts():
     plan = build_plan("a", "b", entries(b=1, a=1, c=1), {}, Policy(), compare_size_mtime)
     assert [a.key for a in plan.actions] == ["a", "b", "c"]
     assert plan.counts()["copy"] == 3
+
+
+def test_unchanged_keys_are_counted_and_listed_in_key_order_only_when_asked():
+    # The source in a scrambled order, as a folder walk gives it.
+    src = dict(sorted(entries(d=1, b=2, a=3, e=4, c=5).items(), reverse=True))
+    dst = entries(a=3, b=2, c=9, d=1, z=7)
+    plan = build_plan("a", "b", src, dst, Policy(delete=True), compare_size_mtime)
+    assert [(a.key, a.kind) for a in plan.changes] == [
+        ("c", Kind.UPDATE),
+        ("e", Kind.COPY),
+        ("z", Kind.DELETE),
+    ]
+    assert plan.counts()["skip"] == 3
+    assert [(a.key, a.kind) for a in plan.actions] == [
+        ("a", Kind.SKIP),
+        ("b", Kind.SKIP),
+        ("c", Kind.UPDATE),
+        ("d", Kind.SKIP),
+        ("e", Kind.COPY),
+        ("z", Kind.DELETE),
+    ]
+    skip = plan.actions[0]
+    assert (skip.src, skip.dst, skip.reason) == (src["a"], dst["a"], "unchanged")
+    assert plan.action_for("b") == plan.actions[1] and plan.action_for("c") == plan.actions[2]
+    assert plan.action_for("nowhere") is None
+    assert plan.of(Kind.SKIP) == (plan.actions[0], plan.actions[1], plan.actions[3])
+
+
+def test_plans_with_the_same_actions_are_equal_however_their_skips_are_held():
+    plan = build_plan("a", "b", entries(x=1, y=2), entries(x=1, y=3), Policy(), compare_size_mtime)
+    spelled_out = attrs.evolve(plan, changes=plan.actions, unchanged=None)
+    assert spelled_out == plan and hash(spelled_out) == hash(plan)
+    assert spelled_out.counts() == plan.counts()
 
 
 @pytest.mark.parametrize(

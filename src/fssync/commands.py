@@ -200,7 +200,10 @@ def print_check(plan: Plan, config: Config) -> int:
     combined = bool(config.get("combined"))
     as_json, quiet = bool(config.get("json")), bool(config.get("quiet"))
     keys: dict[Kind, list[str]] = {kind: [] for kind in _CHECK}
-    for a in plan.actions:
+    # The equal keys are only counted unless they are shown or listed (a plan makes their
+    # actions on demand, which costs seconds of CPU at a million keys).
+    show_equal = combined or bool(config.get("match"))
+    for a in plan.actions if show_equal else plan.changes:
         if a.kind not in _CHECK:
             continue  # excluded by a filter: neither compared nor counted
         keys[a.kind].append(a.key)
@@ -217,7 +220,10 @@ def print_check(plan: Plan, config: Config) -> int:
         path = config.get(option)
         if path:
             write_atomically(path, "".join(k + "\n" for k in sorted(keys[kind])))
-    counts = {option: len(keys[kind]) for kind, (option, _) in _CHECK.items()}
+    number = {kind: len(found) for kind, found in keys.items()}
+    if not show_equal:
+        number[Kind.SKIP] = plan.counts()["skip"]
+    counts = {option: number[kind] for kind, (option, _) in _CHECK.items()}
     differ = len(keys[Kind.COPY]) + len(keys[Kind.DELETE]) + len(keys[Kind.UPDATE])
     if as_json:
         summary = {
@@ -229,7 +235,7 @@ def print_check(plan: Plan, config: Config) -> int:
         }
         print(json.dumps(summary))
     elif not quiet:
-        parts = ", ".join(f"{len(keys[k])} {words}" for k, (_, words) in _CHECK.items())
+        parts = ", ".join(f"{number[k]} {words}" for k, (_, words) in _CHECK.items())
         print(
             f"{differ} difference(s): {parts}; "
             f"{plan.src_count} file(s) in source, {plan.dst_count} in destination",

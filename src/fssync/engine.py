@@ -221,7 +221,7 @@ class Run:
         }
         todo = [
             a
-            for a in plan.actions
+            for a in plan.changes
             if heads
             and a.kind is Kind.UPDATE
             and a.reason in NEEDS_METADATA
@@ -272,7 +272,7 @@ class Run:
                     store = heads[side]
                     self.state.save(store.identity, store.location.root, entries)
         by_key = {a.key: a for a in redone}
-        return attrs.evolve(plan, actions=tuple(by_key.get(a.key, a) for a in plan.actions))
+        return attrs.evolve(plan, changes=tuple(by_key.get(a.key, a) for a in plan.changes))
 
     def _policy(self) -> Policy:
         return Policy(
@@ -335,7 +335,7 @@ class Run:
                 self.emit(Event("explain", _explain(plan, str(explain).strip("/"))))
                 return plan, self._report(plan, [], dry_run=True)
             if self.config.dry_run:
-                for a in plan.actions:
+                for a in plan.changes:
                     if a.kind is not Kind.SKIP:
                         self.emit(
                             Event(
@@ -479,14 +479,14 @@ class Run:
 
 def _explain(plan: Plan, key: str) -> dict[str, Any]:
     """What the plan does with one key, and why (for --explain)."""
-    for a in plan.actions:
-        if a.key == key:
-            return {
-                "key": key,
-                "kind": a.kind.name.lower(),
-                "sigil": a.kind.value,
-                "reason": a.reason,
-            }
+    a = plan.action_for(key)
+    if a is not None:
+        return {
+            "key": key,
+            "kind": a.kind.name.lower(),
+            "sigil": a.kind.value,
+            "reason": a.reason,
+        }
     return {
         "key": key,
         "kind": "none",

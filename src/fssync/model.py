@@ -7,12 +7,15 @@ entries into a `Plan`, and the transfer stage turns actions into `Outcome`s.
 from __future__ import annotations
 
 import enum
+import functools
 from collections import Counter
 from collections.abc import Mapping
+from operator import attrgetter
 from typing import Any
 
 import attrs
 
+from .bulk import collector_paused
 from .errors import ExitCode
 
 
@@ -68,17 +71,82 @@ class Action:
 
 
 @attrs.frozen
+class Unchanged:
+    """The keys a plan leaves alone because they are equal on both sides: counted, and made into
+    `SKIP` actions only when someone asks for every action. A re-run of a million-object sync
+    is mostly such keys, and an action for each would be most of planning's time.
+
+    `src` and `dst` are the listings the plan was made from, shared, not copied.
+    """
+
+    src: Mapping[str, Entry] = attrs.field(repr=False)
+    dst: Mapping[str, Entry] = attrs.field(repr=False)
+    count: int
+    reason: str = "unchanged"
+
+    def merged(self, changes: tuple[Action, ...]) -> tuple[Action, ...]:
+        """`changes` (in key order) with a skip for every key on both sides that has none."""
+        with collector_paused():
+            decided = {a.key for a in changes}
+            skip, reason = Kind.SKIP, self.reason
+            # One pass over either side with one look-up in the other, as planning does.
+            if len(self.dst) >= len(self.src):
+                get_src = self.src.get
+                out = [
+                    Action(skip, key, s, d, reason)
+                    for key, d in self.dst.items()
+                    if (s := get_src(key)) is not None and key not in decided
+                ]
+            else:
+                get_dst = self.dst.get
+                out = [
+                    Action(skip, key, s, d, reason)
+                    for key, s in self.src.items()
+                    if (d := get_dst(key)) is not None and key not in decided
+                ]
+            out.extend(changes)
+            # Python's sort merges ordered runs in linear time: the skips are in key order
+            # when taken from an S3 listing (the larger side, usually), the changes always are.
+            out.sort(key=attrgetter("key"))
+            return tuple(out)
+
+
+@attrs.frozen(eq=False)
 class Plan:
-    """Everything a run would do, decided before anything is written."""
+    """Everything a run would do, decided before anything is written.
+
+    `changes` holds the actions one by one, in key order: every copy, update, deletion and
+    exclusion, and the skips a later step decided. The keys that are simply equal on both sides
+    are only counted, in `unchanged`; `actions` adds their skips in key order when asked.
+    """
 
     src: str
     dst: str
-    actions: tuple[Action, ...]
+    changes: tuple[Action, ...]
     src_count: int = 0
     dst_count: int = 0
+    unchanged: Unchanged | None = None
+
+    @functools.cached_property
+    def actions(self) -> tuple[Action, ...]:
+        """One action per key, in key order, the skips included (made on first use)."""
+        if self.unchanged is None or not self.unchanged.count:
+            return self.changes
+        return self.unchanged.merged(self.changes)
+
+    def action_for(self, key: str) -> Action | None:
+        """The action for one key, without making every skip."""
+        for a in self.changes:
+            if a.key == key:
+                return a
+        u = self.unchanged
+        if u is not None and key in u.src and key in u.dst:
+            return Action(Kind.SKIP, key, u.src[key], u.dst[key], u.reason)
+        return None
 
     def of(self, *kinds: Kind) -> tuple[Action, ...]:
-        return tuple(a for a in self.actions if a.kind in kinds)
+        held = self.actions if Kind.SKIP in kinds else self.changes
+        return tuple(a for a in held if a.kind in kinds)
 
     @property
     def transfers(self) -> tuple[Action, ...]:
@@ -94,13 +162,27 @@ class Plan:
         copy, update = Kind.COPY, Kind.UPDATE  # Action.size inlined: a plan may hold millions
         return sum(
             a.src.size
-            for a in self.actions
+            for a in self.changes
             if (a.kind is copy or a.kind is update) and a.src is not None
         )
 
     def counts(self) -> Mapping[str, int]:
-        by_kind = Counter(a.kind for a in self.actions)  # enum names looked up once, not per action
+        by_kind = Counter(a.kind for a in self.changes)  # enum names looked up once, not per action
+        if self.unchanged is not None:
+            by_kind[Kind.SKIP] += self.unchanged.count
         return {k.name.lower(): by_kind[k] for k in Kind}
+
+    def _compared(self) -> tuple[object, ...]:
+        return (self.src, self.dst, self.actions, self.src_count, self.dst_count)
+
+    def __eq__(self, other: object) -> bool:
+        """Plans are equal when they do the same, however their skips are held."""
+        if not isinstance(other, Plan):
+            return NotImplemented
+        return self._compared() == other._compared()
+
+    def __hash__(self) -> int:
+        return hash(self._compared())
 
 
 @attrs.frozen(slots=True)

@@ -6,15 +6,14 @@ be updated?" with a short reason, or None when the two entries count as equal.
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
+from operator import attrgetter
 
 import attrs
 
+from .bulk import collector_paused
 from .location import Capabilities
-from .matching import all_keys
-from .model import Action, Entry, Kind, Plan
+from .model import Action, Entry, Kind, Plan, Unchanged
 
 
 @attrs.frozen
@@ -139,30 +138,14 @@ def build_plan(
     compare: Comparator,
     accept: KeyFilter | None = None,
 ) -> Plan:
-    """One action per key on either side (destination-only keys only when deleting).
+    """One action per key on either side (destination-only keys only when deleting); the
+    unchanged keys are counted in `Plan.unchanged` and become actions only when asked.
 
     This loop runs once per key of both listings (millions for a large bucket), so matching
     and `decide_both` are written out inline: the rules are the same.
     """
-    with _collector_paused():
+    with collector_paused():
         return _build_plan(src_name, dst_name, src, dst, policy, compare, accept)
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause Python's cycle collector while planning allocates one action per key.
-
-    Entries and actions hold no reference cycles (reference counting frees them), but every
-    few thousand new objects the collector would walk all the objects alive, millions of listed
-    entries among them: without the pause that is more than half of planning's time at scale.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _build_plan(
@@ -174,38 +157,67 @@ def _build_plan(
     compare: Comparator,
     accept: KeyFilter | None,
 ) -> Plan:
-    actions: list[Action] = []
-    add = actions.append
-    get_src, get_dst = src.get, dst.get
+    # The source is walked in its own order (one look-up in the destination per key), the
+    # destination-only keys are found by a set difference, and only the few actions that are
+    # made get sorted: no sort of every key, no second look-up per key, no action per skip.
+    changes: list[Action] = []
+    add = changes.append
+    get_dst = dst.get
     delete, ignore_existing = policy.delete, policy.ignore_existing
-    copy, update, skip, remove = Kind.COPY, Kind.UPDATE, Kind.SKIP, Kind.DELETE
-    for key in all_keys(src, dst):
-        s = get_src(key)
+    drop_excluded = delete and policy.delete_excluded
+    copy, update, remove = Kind.COPY, Kind.UPDATE, Kind.DELETE
+    unchanged = 0
+    new = 0  # source keys missing from the destination
+    for key, s in src.items():
         d = get_dst(key)
         if accept is not None:
             verdict = accept(key, s, d)
             if verdict is not None and not verdict[0]:
-                if d is not None and delete and policy.delete_excluded:
-                    add(Action(remove, key, None, d, f"excluded ({verdict[1]})"))
-                else:
-                    add(Action(Kind.EXCLUDE, key, s, d, verdict[1]))
+                if d is None:
+                    new += 1
+                add(_excluded(key, s, d, verdict[1], drop_excluded))
                 continue
-        if s is None:
-            if delete:
-                add(Action(remove, key, None, d, "not in source"))
-        elif d is None:
+        if d is None:
+            new += 1
             add(Action(copy, key, s, None, "new file"))
         elif ignore_existing:
-            add(Action(skip, key, s, d, "exists (--ignore-existing)"))
+            unchanged += 1
         else:
             reason = compare(s, d, policy)
             if reason is None:
-                add(Action(skip, key, s, d, "unchanged"))
+                unchanged += 1
             else:
                 add(Action(update, key, s, d, reason))
+    if (delete or accept is not None) and len(dst) > len(src) - new:
+        # A set difference of the key views runs in C on the hashes the dictionaries keep:
+        # less than half the cost of a Python loop of look-ups at a million keys.
+        for key in dst.keys() - src.keys():
+            d = dst[key]
+            if accept is not None:
+                verdict = accept(key, None, d)
+                if verdict is not None and not verdict[0]:
+                    add(_excluded(key, None, d, verdict[1], drop_excluded))
+                    continue
+            if delete:
+                add(Action(remove, key, None, d, "not in source"))
+    changes.sort(key=attrgetter("key"))
+    reason = "exists (--ignore-existing)" if ignore_existing else "unchanged"
     return Plan(
-        src=src_name, dst=dst_name, actions=tuple(actions), src_count=len(src), dst_count=len(dst)
+        src=src_name,
+        dst=dst_name,
+        changes=tuple(changes),
+        src_count=len(src),
+        dst_count=len(dst),
+        unchanged=Unchanged(src, dst, unchanged, reason),
     )
+
+
+def _excluded(key: str, s: Entry | None, d: Entry | None, why: str, drop: bool) -> Action:
+    """A key a filter excluded: left alone, or deleted from the destination with
+    --delete-excluded."""
+    if d is not None and drop:
+        return Action(Kind.DELETE, key, None, d, f"excluded ({why})")
+    return Action(Kind.EXCLUDE, key, s, d, why)
 
 
 def pair_renames(plan: Plan) -> Plan:
@@ -229,7 +241,7 @@ def pair_renames(plan: Plan) -> Plan:
         return plan
     paired: set[str] = set()
     out: list[Action] = []
-    for a in plan.actions:
+    for a in plan.changes:  # the skips are not needed: only copies are paired
         if a.kind is Kind.COPY and a.src is not None:
             fp = fingerprint(a.src)
             if fp is not None and leaving.get(fp):
@@ -239,7 +251,7 @@ def pair_renames(plan: Plan) -> Plan:
                 continue
         out.append(a)
     kept = tuple(a for a in out if not (a.kind is Kind.DELETE and a.key in paired))
-    return attrs.evolve(plan, actions=kept)
+    return attrs.evolve(plan, changes=kept)
 
 
 def parse_max_delete(text: str) -> tuple[float, bool]:

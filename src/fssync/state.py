@@ -13,6 +13,7 @@ import sqlite3
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from .bulk import collector_paused
 from .model import Entry
 
 SCHEMA = """
@@ -97,18 +98,19 @@ def enrich(entries: Mapping[str, Entry], records: Mapping[str, Record]) -> dict[
     """Give back the recorded mtime and MD5 to entries whose ETag and size still match."""
     out = dict(entries)
     get = out.get
-    for key, (etag, size, mtime, md5) in records.items():
-        e = get(key)
-        if e is not None and e.etag == etag and e.size == size:
-            # A plain constructor call: attrs.evolve costs several times more, once per object.
-            out[key] = Entry(
-                e.key,
-                e.size,
-                e.mtime if e.mtime is not None else mtime,
-                e.stamp,
-                e.etag,
-                e.md5 or md5,
-            )
+    with collector_paused():  # one new entry per recorded object: millions at a large bucket
+        for key, (etag, size, mtime, md5) in records.items():
+            e = get(key)
+            if e is not None and e.etag == etag and e.size == size:
+                # A plain constructor call: attrs.evolve costs several times more, once per object.
+                out[key] = Entry(
+                    e.key,
+                    e.size,
+                    e.mtime if e.mtime is not None else mtime,
+                    e.stamp,
+                    e.etag,
+                    e.md5 or md5,
+                )
     return out
 
 

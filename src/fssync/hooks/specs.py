@@ -170,6 +170,9 @@ def fssync_key_filters(
 def fssync_plan_ready(plan: Plan, config: Config) -> None:
     """Called with the finished plan before anything is transferred (also on ``--dry-run``).
 
+    ``plan.changes`` holds everything the run will do; ``plan.actions`` adds a skip for each
+    unchanged key, made on first use (seconds of CPU for a million keys).
+
     :param plan: the immutable plan.
     :param config: the options of this run.
     """
