@@ -357,25 +357,24 @@ class Bench:
 
     def _s5(self, client: Client, rep: int) -> Outcome:
         assert self.seed_bucket is not None
-        dst = self.w / "dl" / f"{client.name}-{rep + 1}"
-        if dst.exists():
-            shutil.rmtree(dst)
-        dst.mkdir(parents=True)
-        result = self._measure("S5", client, rep, S3Path(self.seed_bucket), dst, delete=False)
-        check = check_local(dst, self.base)
-        shutil.rmtree(dst, ignore_errors=True)
-        return self._finish("S5", client, result, check)
+        return self._download("S5", client, rep, self.seed_bucket, self.base)
 
     def _s6(self, client: Client, rep: int) -> Outcome:
         assert self.large_bucket is not None
-        dst = self.w / "dl" / f"{client.name}-large-{rep + 1}"
+        return self._download("S6", client, rep, self.large_bucket, self.large)
+
+    def _download(
+        self, scenario: str, client: Client, rep: int, bucket: str, expected: Manifest
+    ) -> Outcome:
+        """Download a seeded bucket into an empty folder, check it, and throw it away."""
+        dst = self.w / "dl" / f"{client.name}-{scenario}-{rep + 1}"
         if dst.exists():
             shutil.rmtree(dst)
         dst.mkdir(parents=True)
-        result = self._measure("S6", client, rep, S3Path(self.large_bucket), dst, delete=False)
-        check = check_local(dst, self.large)
+        result = self._measure(scenario, client, rep, S3Path(bucket), dst, delete=False)
+        check = check_local(dst, expected)
         shutil.rmtree(dst, ignore_errors=True)
-        return self._finish("S6", client, result, check)
+        return self._finish(scenario, client, result, check)
 
     def _drop_bucket(self, bucket: str) -> None:
         """Best effort: delete a bucket's objects and the bucket."""

@@ -94,10 +94,9 @@ class Response:
                 else:
                     data = await _read_large(conn.reader, want)
         except BaseException as exc:
-            self._reusable = False
-            self._finish()
+            self._broken()
             if isinstance(exc, asyncio.IncompleteReadError):
-                raise _Closed(True) from exc
+                raise _Closed(True) from exc  # a body cut short: retryable
             raise
         self._left -= len(data)
         if self._left == 0:
@@ -127,14 +126,18 @@ class Response:
                 if len(first) < n:
                     await _fill(conn, view[len(first) :])
         except BaseException as exc:
-            self._reusable = False
-            self._finish()
+            self._broken()
             if isinstance(exc, asyncio.IncompleteReadError):
-                raise _Closed(True) from exc
+                raise _Closed(True) from exc  # a body cut short: retryable
             raise
         self._left -= n
         if self._left == 0:
             self._finish()
+
+    def _broken(self) -> None:
+        """A body read failed: give the connection back, to be closed rather than reused."""
+        self._reusable = False
+        self._finish()
 
     def _finish(self) -> None:
         conn, self._conn = self._conn, None
