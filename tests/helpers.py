@@ -10,6 +10,8 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
+from fssync.testing.servers import S3Endpoint
+
 
 def make_tree(root: Path, files: dict[str, bytes], mtime: float | None = 1_700_000_000.0) -> None:
     for key, data in files.items():
@@ -49,6 +51,33 @@ def imported_after(args: list[str], env: dict[str, str], modules: Iterable[str])
     )
     assert proc.returncode == 0, proc.stderr
     return set(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+def s3_opts(ep: S3Endpoint, **more: object) -> dict[str, object]:
+    """Keyword arguments for `fssync.sync` that point at a test server with its keys."""
+    out: dict[str, object] = {
+        "endpoint_url": ep.url,
+        "access_key_id": ep.access_key,
+        "secret_access_key": ep.secret_key,
+        "region": ep.region,
+    }
+    if ep.session_token:
+        out["session_token"] = ep.session_token
+    return {**out, **more}
+
+
+def s3_args(ep: S3Endpoint) -> list[str]:
+    """The same as command-line options."""
+    return [
+        "--endpoint-url",
+        ep.url,
+        "--access-key-id",
+        ep.access_key,
+        "--secret-access-key",
+        ep.secret_key,
+        "--region",
+        ep.region,
+    ]
 
 
 def digest(data: bytes) -> str:

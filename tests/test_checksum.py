@@ -15,6 +15,7 @@ from fssync.metadata import read
 from fssync.planning import compare_checksum
 
 from .helpers import make_tree, read_tree
+from .helpers import s3_opts as opts
 
 
 @pytest.fixture(autouse=True)
@@ -143,15 +144,6 @@ def test_cli_checksum_flag(tmp_path, capsys):
 
 
 # --- S3 -----------------------------------------------------------------------------------------
-
-
-def opts(ep):
-    return {
-        "endpoint_url": ep.url,
-        "access_key_id": ep.access_key,
-        "secret_access_key": ep.secret_key,
-        "region": ep.region,
-    }
 
 
 def test_checksum_against_s3_single_and_multipart(bucket, tmp_path):

@@ -22,7 +22,7 @@ import pytest
 import fssync
 from fssync.testing.servers import S3Endpoint
 
-from .helpers import make_tree, read_tree
+from .helpers import make_tree, read_tree, s3_args, s3_opts
 
 TOTALS = {"sigkill": 0, "sigint": 0, "leftover_uploads": 0, "leftover_temps": 0}
 
@@ -34,28 +34,6 @@ def tree(seed: int, big: int = 2) -> dict[str, bytes]:
     for i, size in enumerate((20 << 20, 17 << 20)[:big]):
         files[f"big/{'ab'[i]}.bin"] = rnd.randbytes(size)
     return files
-
-
-def s3_args(ep: S3Endpoint) -> list[str]:
-    return [
-        "--endpoint-url",
-        ep.url,
-        "--access-key-id",
-        ep.access_key,
-        "--secret-access-key",
-        ep.secret_key,
-        "--region",
-        ep.region,
-    ]
-
-
-def s3_opts(ep: S3Endpoint) -> dict[str, str]:
-    return {
-        "endpoint_url": ep.url,
-        "access_key_id": ep.access_key,
-        "secret_access_key": ep.secret_key,
-        "region": ep.region,
-    }
 
 
 def start(args: list[str], state: Path) -> subprocess.Popen[str]:

@@ -17,6 +17,7 @@ import fssync
 from fssync.testing.servers import S3Endpoint
 
 from .helpers import make_tree, read_tree
+from .helpers import s3_opts as opts
 
 NFC = unicodedata.normalize("NFC", "café.txt")
 NFD = unicodedata.normalize("NFD", "café.txt")
@@ -79,15 +80,6 @@ WRITTEN = [
     "b/" + "é" * 127,  # 254 bytes of two-byte characters: its temporary name must fit too
 ]
 HOSTILE_TOTAL = {"keys": 0}
-
-
-def opts(ep: S3Endpoint) -> dict[str, str]:
-    return {
-        "endpoint_url": ep.url,
-        "access_key_id": ep.access_key,
-        "secret_access_key": ep.secret_key,
-        "region": ep.region,
-    }
 
 
 class Events:

@@ -32,24 +32,13 @@ from fssync_s3_fast.sigv4 import Signer, canonical_query, uri_encode
 from fssync_s3_fast.store import FastS3Store
 
 from .helpers import SAMPLE, imported_after, make_tree
+from .helpers import s3_opts as opts
 
 
 @pytest.fixture(autouse=True)
 def _state(tmp_path, monkeypatch):
     monkeypatch.setenv("FSSYNC_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.delenv("FSSYNC_S3_BACKEND", raising=False)
-
-
-def opts(ep: S3Endpoint, **more: object) -> dict[str, object]:
-    out: dict[str, object] = {
-        "endpoint_url": ep.url,
-        "access_key_id": ep.access_key,
-        "secret_access_key": ep.secret_key,
-        "region": ep.region,
-    }
-    if ep.session_token:
-        out["session_token"] = ep.session_token
-    return {**out, **more}
 
 
 class StoreSpy:

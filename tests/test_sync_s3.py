@@ -14,6 +14,8 @@ from fssync.cli import main
 from fssync.testing.servers import S3Endpoint
 
 from .helpers import SAMPLE, make_tree, mtimes, read_tree
+from .helpers import s3_args as cli_opts
+from .helpers import s3_opts as opts
 
 # Each test runs on both S3 request paths (the fast plugin and s3fs).
 pytestmark = pytest.mark.usefixtures("s3_backend")
@@ -22,28 +24,6 @@ pytestmark = pytest.mark.usefixtures("s3_backend")
 @pytest.fixture(autouse=True)
 def _state(tmp_path, monkeypatch):
     monkeypatch.setenv("FSSYNC_STATE_DIR", str(tmp_path / "state"))
-
-
-def opts(ep: S3Endpoint) -> dict[str, str]:
-    return {
-        "endpoint_url": ep.url,
-        "access_key_id": ep.access_key,
-        "secret_access_key": ep.secret_key,
-        "region": ep.region,
-    }
-
-
-def cli_opts(ep: S3Endpoint) -> list[str]:
-    return [
-        "--endpoint-url",
-        ep.url,
-        "--access-key-id",
-        ep.access_key,
-        "--secret-access-key",
-        ep.secret_key,
-        "--region",
-        ep.region,
-    ]
 
 
 def bucket_objects(ep: S3Endpoint, name: str, prefix: str = "") -> dict[str, bytes]:

@@ -16,6 +16,8 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Protocol
 
+from fssync.stores import EXPIRED_CODES
+
 from . import xmlparse
 from .http import Body, Pool, Response, host_header, split_url
 from .sigv4 import EMPTY_SHA256, UNSIGNED_PAYLOAD, Signer, canonical_query, uri_encode
@@ -27,8 +29,6 @@ _RETRY_CODES = frozenset(
 )  # fmt: skip
 
 Credentials = tuple[str, str, str | None]  # access key, secret key, session token
-# Error codes that mean "these credentials have expired" rather than "these are wrong".
-EXPIRED_CODES = frozenset({"ExpiredToken", "ExpiredTokenException", "TokenRefreshRequired"})
 
 
 class CredentialSource(Protocol):

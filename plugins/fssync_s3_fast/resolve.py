@@ -21,7 +21,7 @@ from typing import Any
 import attrs
 
 from fssync.secrets import register
-from fssync.stores import KeySource
+from fssync.stores import KeySource, s3meta
 
 # Options fssync's own plugins produce and the fast path understands.
 _KNOWN = frozenset(
@@ -175,10 +175,6 @@ def _proxy_for(env: Mapping[str, str], scheme: str, host: str) -> str | None:
     return proxy
 
 
-# Storage options that name credentials; a plugin's provider replaces them (as on the s3fs path).
-_CREDENTIAL_OPTIONS = ("key", "secret", "token", "profile", "anon")
-
-
 def resolve(
     options: Mapping[str, Any], env: Mapping[str, str], keys: KeySource | None = None
 ) -> Settings:
@@ -186,7 +182,7 @@ def resolve(
 
     `keys`: the credentials a plugin fetches, which replace any in the options."""
     if keys is not None:
-        options = {k: v for k, v in options.items() if k not in _CREDENTIAL_OPTIONS}
+        options = {k: v for k, v in options.items() if k not in s3meta.CREDENTIAL_OPTIONS}
     unknown = sorted(set(options) - _KNOWN)
     if unknown:
         raise CannotServe(f"storage option(s) it does not support: {', '.join(unknown)}")

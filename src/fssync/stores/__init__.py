@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from ..auth import CredentialProvider, Credentials
     from ..integrity import ChecksumMismatch, IntegrityError
     from ..leftovers import abort_twins
-    from .keys import KeySource
+    from .keys import EXPIRED_CODES, KeySource
 
 # What a store plugin needs besides the base classes: the errors that make a transfer retried
 # (raise them when the store saved other bytes than were sent), and the clean-up of a twin
@@ -31,6 +31,7 @@ _LATER = {
     "IntegrityError": "integrity",
     "abort_twins": "leftovers",
     "KeySource": "stores.keys",
+    "EXPIRED_CODES": "stores.keys",
 }
 
 
@@ -44,6 +45,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "EXPIRED_CODES",
     "ChecksumMismatch",
     "IntegrityError",
     "Listing",

@@ -24,6 +24,7 @@ from .base import Listing, ListingProgress, Reader, Store
 from .renewal import EXPIRED_CODES, OnFetch, Renewal
 from .s3meta import (
     COPY_LIMIT,
+    CREDENTIAL_OPTIONS,
     MD5_KEY,
     MTIME_KEY,
     MULTIPART_THRESHOLD,
@@ -99,10 +100,6 @@ class S3Reader(Reader):
             self._body = None
 
 
-# Storage options that name credentials; a credential provider replaces them.
-_CREDENTIAL_OPTIONS = ("key", "secret", "token", "profile", "anon")
-
-
 def _error_code(exc: BaseException) -> str | None:
     response = getattr(exc, "response", None)
     if isinstance(response, dict):
@@ -140,7 +137,7 @@ class S3Store(Store):
         opts = dict(options)
         renewal = None
         if credentials is not None:
-            for name in _CREDENTIAL_OPTIONS:
+            for name in CREDENTIAL_OPTIONS:
                 opts.pop(name, None)
             renewal = Renewal(credentials, on_fetch)
             opts["session"] = await renewal.session()

@@ -22,6 +22,8 @@ MULTIPART_THRESHOLD = 16 << 20
 MAX_PARTS = 10_000
 COPY_LIMIT = 5 << 30  # CopyObject limit; larger objects are copied part by part
 PART_BUFFERS = 8  # parts held in memory at once for the whole store (bounds peak memory)
+# Storage options that name credentials; credentials from a provider plugin replace them.
+CREDENTIAL_OPTIONS = ("key", "secret", "token", "profile", "anon")
 # Storage options "headers" and "upload_headers" hold (name, value) pairs every S3 store signs
 # into its requests; the upload ones go on the operations that create an object, only.
 UPLOAD_OPERATIONS = ("PutObject", "CreateMultipartUpload", "CopyObject")
