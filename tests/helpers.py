@@ -38,16 +38,31 @@ def mtimes(root: Path) -> dict[str, float]:
 
 
 def imported_after(args: list[str], env: dict[str, str], modules: Iterable[str]) -> set[str]:
-    """Which of `modules` a fresh interpreter has imported after running the CLI with `args`
-    (stdout is a pipe, not a terminal)."""
+    """Which of `modules` running the CLI with `args` imports in a fresh interpreter (stdout is
+    a pipe, not a terminal). A module the interpreter loaded before fssync started (a site
+    ``.pth`` file of the machine may import certifi, which imports tempfile) is not counted:
+    fssync did not load it and cannot avoid it."""
     code = (
         "import sys, json\n"
+        "before = set(sys.modules)\n"
         "from fssync.cli import main\n"
         f"code = main({args!r})\n"
-        f"print(json.dumps([m for m in {list(modules)!r} if m in sys.modules]))\n"
+        f"print(json.dumps([m for m in {list(modules)!r} if m in sys.modules and m not in before]))\n"
     )
     proc = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    return set(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+def preloaded(env: dict[str, str], modules: Iterable[str]) -> set[str]:
+    """Which of `modules` a fresh interpreter has imported before running any code of ours."""
+    code = (
+        f"import sys, json; print(json.dumps([m for m in {list(modules)!r} if m in sys.modules]))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60
     )
     assert proc.returncode == 0, proc.stderr
     return set(json.loads(proc.stdout.strip().splitlines()[-1]))
