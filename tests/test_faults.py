@@ -323,3 +323,11 @@ def test_ranged_download_through_faults_lands_whole(moto, fault_proxy, tmp_path,
     assert sha((back / "big.bin").read_bytes()) == sha(data)
     assert not [p for p in back.rglob("*") if ".fssync-tmp-" in p.name]
     assert proxy.stats.injected  # faults did happen
+    gets = proxy.stats.requests  # every one a GET: the listing and the ranges
+    if kind == "corrupt":
+        # A flipped byte shows only in the whole file's ETag: the file is fetched again.
+        assert gets >= 1 + 7 + 7
+    else:
+        # A range cut short or reset is fetched again on its own: one listing, seven ranges
+        # and the two that failed, not the whole file again.
+        assert gets == 1 + 7 + 2

@@ -19,6 +19,8 @@ SMALL = 256 * 1024  # below this, file I/O runs inline: a thread hop costs more 
 RANGE_THRESHOLD = 64 << 20  # download larger files as parallel ranges
 RANGE_SIZE = 8 << 20
 RANGE_PARALLEL = 4
+RANGE_RETRIES = 3  # a range cut short or reset is fetched again before the whole file is
+RANGE_RETRY_SLEEP = 0.1
 
 
 LINK_SUFFIX = ".fssync-link"  # --links: a symlink travels as a small file holding its target
@@ -344,14 +346,38 @@ async def _write_ranges(fd: int, reader: Reader, size: int) -> None:
     async def one(offset: int) -> None:
         async with slots:
             length = min(RANGE_SIZE, size - offset)
-            data = await reader.read_range(offset, length)
-            if data is None or len(data) != length:
-                raise OSError(f"short read at offset {offset}")
+            data = await _fetch_range(reader, offset, length)
             await asyncio.to_thread(os.pwrite, fd, data, offset)
 
     async with asyncio.TaskGroup() as tg:
         for offset in range(0, size, RANGE_SIZE):
             tg.create_task(one(offset))
+
+
+async def _fetch_range(reader: Reader, offset: int, length: int) -> bytes:
+    """One range, fetched again when it fails with a retryable error (a connection reset, a
+    body cut short, a 5xx): a flaky moment costs that range, not the whole file. What a range
+    cannot show (a flipped byte) is caught by the check of the whole file before it is
+    committed, and the file is then fetched again by the transfer's own retries."""
+    import random
+
+    from ..diagnose import diagnose
+    from ..integrity import ShortRead
+
+    attempt = 0
+    while True:
+        try:
+            data = await reader.read_range(offset, length)
+            if data is None or len(data) != length:
+                got = 0 if data is None else len(data)
+                raise ShortRead(f"{got} of {length} bytes arrived for the range at {offset}")
+            return data
+        except Exception as exc:  # noqa: BLE001 - classified; the last failure is raised
+            diag = diagnose(exc, where=f"range at {offset}")
+            if diag.fatal or not diag.retryable or attempt >= RANGE_RETRIES:
+                raise
+            attempt += 1
+            await asyncio.sleep(RANGE_RETRY_SLEEP * 2 ** (attempt - 1) * (0.5 + random.random()))
 
 
 def _finish(temp: str, final: str, mtime: float | None) -> int:
