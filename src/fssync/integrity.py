@@ -22,7 +22,7 @@ import hashlib
 from collections.abc import Callable
 
 from .model import Entry
-from .stores.base import Reader
+from .stores.base import RangeSink, Reader
 
 HASH_INLINE = 1 << 20  # below this a chunk is hashed on the event loop; above, in a thread
 
@@ -182,6 +182,10 @@ class Verified(Reader):
     async def read_range(self, offset: int, length: int) -> bytes | None:
         self._ranged = True
         return await self.inner.read_range(offset, length)
+
+    async def copy_range(self, offset: int, length: int, sink: RangeSink) -> None:
+        self._ranged = True  # hashed from the written file in verify()
+        await self.inner.copy_range(offset, length, sink)
 
     async def close(self) -> None:
         await self.inner.close()

@@ -15,6 +15,7 @@ from .errors import FssyncError
 from .integrity import Verified
 from .model import Action, Entry, Event, Kind, Outcome
 from .stores import Reader, Store
+from .stores.base import RangeSink
 
 Emit = Callable[[Event], None]
 OptionsFor = Callable[[Action], Mapping[str, Any]]
@@ -91,6 +92,13 @@ class CountingReader(Reader):
         data = await self._inner.read_range(offset, length)
         self._count(data)
         return data
+
+    async def copy_range(self, offset: int, length: int, sink: RangeSink) -> None:
+        async def counted(data: Any, at: int) -> None:
+            await sink(data, at)
+            self._count(data)
+
+        await self._inner.copy_range(offset, length, counted)
 
     async def close(self) -> None:
         await self._inner.close()

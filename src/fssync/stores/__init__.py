@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..location import Location, unsafe_reason
 from . import s3meta
-from .base import Listing, ListingProgress, Reader, Store
+from .base import Listing, ListingProgress, RangeSink, Reader, Store
 
 if TYPE_CHECKING:
     from ..auth import CredentialProvider, Credentials
@@ -50,6 +50,7 @@ __all__ = [
     "IntegrityError",
     "Listing",
     "ListingProgress",
+    "RangeSink",
     "Reader",
     "Store",
     "KeySource",

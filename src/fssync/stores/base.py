@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 import attrs
@@ -12,10 +12,14 @@ from ..location import Location
 from ..model import Entry
 
 CHUNK = 1 << 20  # streaming read size
+RANGE_STEP = 8 << 20  # the most Reader.copy_range's default asks read_range for at once
 LISTING_STEP = 1000  # a listing reports its progress about every this many files
 
 # Called during a listing with the number of files found so far.
 ListingProgress = Callable[[int], None]
+# Takes each piece of a range as it arrives: (bytes-like, offset in the file). The piece may be
+# a view of a buffer the reader reuses once the sink returns, so a sink must be done with it.
+RangeSink = Callable[[Any, int], Awaitable[None]]
 
 
 @attrs.frozen
@@ -51,6 +55,22 @@ class Reader(abc.ABC):
     async def read_range(self, offset: int, length: int) -> bytes | None:
         """Bytes at an offset, for parallel ranged downloads; None when the backend cannot."""
         return None
+
+    async def copy_range(self, offset: int, length: int, sink: RangeSink) -> None:
+        """Hand the bytes of a range to `sink` in order, piece by piece as they arrive, so a
+        writer can put them on disk at once: memory then does not grow with the range size.
+        Raise when the range cannot be read whole; the caller resumes after the bytes the sink
+        took. This default reads the range in steps of `RANGE_STEP` (memory stays bounded when
+        ranges are large) and stops at the first short step."""
+        end = offset + length
+        while offset < end:
+            want = min(RANGE_STEP, end - offset)
+            data = await self.read_range(offset, want)
+            if data:
+                await sink(data, offset)
+            if data is None or len(data) != want:
+                return
+            offset += want
 
     async def close(self) -> None:  # noqa: B027 - optional
         pass

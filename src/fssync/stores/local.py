@@ -17,7 +17,8 @@ from .base import CHUNK, LISTING_STEP, Listing, ListingProgress, Reader, Store
 
 SMALL = 256 * 1024  # below this, file I/O runs inline: a thread hop costs more than the read
 RANGE_THRESHOLD = 64 << 20  # download larger files as parallel ranges
-RANGE_SIZE = 8 << 20
+RANGE_SIZE = 8 << 20  # the smallest range; a larger file is cut in about 2 x RANGE_PARALLEL
+RANGE_MAX = 64 << 20
 RANGE_PARALLEL = 4
 RANGE_RETRIES = 3  # a range cut short or reset is fetched again before the whole file is
 RANGE_RETRY_SLEEP = 0.1
@@ -340,44 +341,68 @@ async def _write_large(temp: str, reader: Reader, size: int) -> None:
 
 
 async def _write_ranges(fd: int, reader: Reader, size: int) -> None:
-    """Fetch ranges concurrently and write each at its offset: bounded memory, full bandwidth."""
+    """Fetch ranges concurrently, each written at its offset piece by piece as it arrives.
+
+    Memory does not grow with the range size, so ranges can be large (a 256 MiB file comes in
+    8 ranges of 32 MiB: fewer requests). Each piece is written on the event loop, not in a
+    worker thread: a piece written while it is still in the processor's cache costs a fraction
+    of a millisecond, less than the thread hop, and when the disk is the bottleneck the other
+    ranges wait in the kernel's socket buffers meanwhile (measured: 0.77-0.97 s for 256 MiB,
+    against 1.02-1.10 s with a thread per piece)."""
     slots = asyncio.Semaphore(RANGE_PARALLEL)
+    step = min(RANGE_MAX, max(RANGE_SIZE, size // (2 * RANGE_PARALLEL)))
 
     async def one(offset: int) -> None:
         async with slots:
-            length = min(RANGE_SIZE, size - offset)
-            data = await _fetch_range(reader, offset, length)
-            await asyncio.to_thread(os.pwrite, fd, data, offset)
+            await _copy_range(fd, reader, offset, min(step, size - offset))
 
     async with asyncio.TaskGroup() as tg:
-        for offset in range(0, size, RANGE_SIZE):
+        for offset in range(0, size, step):
             tg.create_task(one(offset))
 
 
-async def _fetch_range(reader: Reader, offset: int, length: int) -> bytes:
-    """One range, fetched again when it fails with a retryable error (a connection reset, a
-    body cut short, a 5xx): a flaky moment costs that range, not the whole file. What a range
-    cannot show (a flipped byte) is caught by the check of the whole file before it is
-    committed, and the file is then fetched again by the transfer's own retries."""
+async def _copy_range(fd: int, reader: Reader, offset: int, length: int) -> None:
+    """One range onto disk. When it fails with a retryable error (a connection reset, a body
+    cut short, a 5xx) the rest of it is fetched again, from the first byte not yet written: a
+    flaky moment costs part of a range, not the whole file. What a range cannot show (a
+    flipped byte) is caught by the check of the whole file before it is committed, and the
+    transfer's own retries then fetch the file again."""
     import random
 
     from ..diagnose import diagnose
     from ..integrity import ShortRead
 
+    at, end = offset, offset + length
+
+    async def sink(data: Any, where: int) -> None:
+        nonlocal at
+        if where != at or at + len(data) > end:
+            raise ShortRead(f"a piece for {where} arrived where {at} was expected")
+        _write_at(fd, data, where)  # on the loop: see _write_ranges
+        at += len(data)
+
     attempt = 0
     while True:
         try:
-            data = await reader.read_range(offset, length)
-            if data is None or len(data) != length:
-                got = 0 if data is None else len(data)
-                raise ShortRead(f"{got} of {length} bytes arrived for the range at {offset}")
-            return data
+            await reader.copy_range(at, end - at, sink)
+            if at != end:
+                raise ShortRead(
+                    f"{at - offset} of {length} bytes arrived for the range at {offset}"
+                )
+            return
         except Exception as exc:  # noqa: BLE001 - classified; the last failure is raised
             diag = diagnose(exc, where=f"range at {offset}")
             if diag.fatal or not diag.retryable or attempt >= RANGE_RETRIES:
                 raise
             attempt += 1
             await asyncio.sleep(RANGE_RETRY_SLEEP * 2 ** (attempt - 1) * (0.5 + random.random()))
+
+
+def _write_at(fd: int, data: Any, offset: int) -> None:
+    view = memoryview(data)
+    while view:
+        done = os.pwrite(fd, view, offset)
+        view, offset = view[done:], offset + done
 
 
 def _finish(temp: str, final: str, mtime: float | None) -> int:
