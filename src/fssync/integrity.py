@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Callable
+from typing import Any
 
 from .model import Entry
 from .stores.base import RangeSink, Reader
@@ -79,6 +80,43 @@ class PartHasher:
         return f"{whole}-{len(digests)}"
 
 
+class RangeParts:
+    """The multipart ETag of a file that arrives as ranges, in any order between ranges and in
+    order within each: every part is hashed on its own as its bytes arrive, so nothing has to
+    be read back from disk. A range that starts inside a part (ranges not aligned to the part
+    size) cannot be hashed this way: `etag()` then says None and the file is hashed whole."""
+
+    def __init__(self, part_size: int, size: int) -> None:
+        self.part_size = part_size
+        self.size = size
+        self._parts: dict[int, tuple[Any, int]] = {}  # part number -> (md5, bytes hashed)
+        self.aligned = True
+
+    def update(self, data: Any, offset: int) -> None:
+        view = memoryview(data)
+        size = self.part_size
+        while view and self.aligned:
+            number, inside = divmod(offset, size)
+            digest, filled = self._parts.get(number) or (hashlib.md5(usedforsecurity=False), 0)
+            if filled != inside:
+                self.aligned = False  # not its next byte: a range began inside this part
+                return
+            take = min(len(view), size - inside)
+            digest.update(view[:take])
+            self._parts[number] = (digest, filled + take)
+            view, offset = view[take:], offset + take
+
+    def etag(self) -> str | None:
+        count = max(1, -(-self.size // self.part_size))
+        if not self.aligned or len(self._parts) != count:
+            return None
+        lengths = [min(self.part_size, self.size - n * self.part_size) for n in range(count)]
+        if any(self._parts[n][1] != lengths[n] for n in range(count)):
+            return None
+        whole = b"".join(self._parts[n][0].digest() for n in range(count))
+        return f"{hashlib.md5(whole, usedforsecurity=False).hexdigest()}-{count}"
+
+
 def _etag_file(path: str, part_size: int) -> str:
     hasher = PartHasher(part_size)
     with open(path, "rb") as f:
@@ -98,6 +136,7 @@ class Verified(Reader):
         self._ranged = False
         self._hashing: bool | None = None
         self._parts: PartHasher | None = None
+        self._range_parts: RangeParts | None = None
 
     # The writers read these after (or while) reading: they come from the inner reader.
     @property  # type: ignore[override]
@@ -184,8 +223,25 @@ class Verified(Reader):
         return await self.inner.read_range(offset, length)
 
     async def copy_range(self, offset: int, length: int, sink: RangeSink) -> None:
-        self._ranged = True  # hashed from the written file in verify()
-        await self.inner.copy_range(offset, length, sink)
+        """Pieces are hashed as they pass when the source states a multipart ETag (each part on
+        its own, so ranges may arrive in any order); otherwise verify() hashes the written
+        file."""
+        self._ranged = True
+
+        async def hashed(piece: Any, at: int) -> None:
+            await sink(piece, at)
+            parts = self._range_parts
+            if parts is None:
+                stated = self.inner.expected_parts  # known once the first reply has come
+                if not stated or self.inner.expected_md5 or self.entry.md5:
+                    return
+                parts = self._range_parts = RangeParts(stated[0], self.inner.size)
+            if len(piece) > HASH_INLINE:
+                await asyncio.to_thread(parts.update, piece, at)
+            else:
+                parts.update(piece, at)
+
+        await self.inner.copy_range(offset, length, hashed)
 
     async def close(self) -> None:
         await self.inner.close()
@@ -230,9 +286,11 @@ class Verified(Reader):
         if not count.isdigit() or int(count) != max(1, -(-self.inner.size // part_size)):
             return  # the metadata does not fit this object (rewritten by another tool)
         if self._ranged:
-            if written is None:
+            got = self._range_parts.etag() if self._range_parts is not None else None
+            if got is None and written is None:
                 return
-            got = await asyncio.to_thread(_etag_file, written, part_size)
+            if got is None:
+                got = await asyncio.to_thread(_etag_file, str(written), part_size)
         else:
             if self._count != self.inner.size:
                 raise ShortRead(
