@@ -149,21 +149,17 @@ class FastReader(Reader):
         data: bytes = await self._resp.read(n)
         return data
 
-    async def read_range(self, offset: int, length: int) -> bytes | None:
-        if length <= 0:
-            return b""
-        store = self._store
-        resp = await store.client.get(store.bucket, self._key, (offset, offset + length - 1))
-        try:
-            self._learn(resp.headers)
-            if resp.remaining != length:  # a server that ignored the range, or a short answer
-                data: bytes = await resp.read(-1)
-                return data
-            buffer = bytearray(length)
-            await resp.read_into(memoryview(buffer))
-        finally:
-            resp.close()
-        return buffer  # type: ignore[return-value]  # bytes-like: written, counted, hashed
+    async def read_range(self, offset: int, length: int) -> bytes | bytearray | None:
+        buffer = bytearray(max(0, length))
+        got = 0
+
+        async def into(piece: Any, at: int) -> None:
+            nonlocal got
+            buffer[at - offset : at - offset + len(piece)] = piece
+            got = at - offset + len(piece)
+
+        await self.copy_range(offset, length, into)
+        return buffer if got == length else buffer[:got]
 
     async def copy_range(self, offset: int, length: int, sink: RangeSink) -> None:
         """Receive the range piece by piece into one reused buffer (straight from the socket on
@@ -370,7 +366,7 @@ class FastS3Store(Store):
             data = await reader.read_range(offset, length)
             if data is None or len(data) != length:
                 raise OSError(f"{key}: the file changed while it was uploaded")
-            return data
+            return data if isinstance(data, bytes) else bytes(data)  # a local file: bytes
 
         async def slices(offset: int, length: int) -> AsyncIterator[bytes]:
             for start in range(offset, offset + length, SLICE):

@@ -218,7 +218,7 @@ class Verified(Reader):
             update(data)
         return data
 
-    async def read_range(self, offset: int, length: int) -> bytes | None:
+    async def read_range(self, offset: int, length: int) -> bytes | bytearray | None:
         self._ranged = True
         return await self.inner.read_range(offset, length)
 

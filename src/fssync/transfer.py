@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sized
 from typing import Any
 
 import attrs
@@ -77,7 +77,7 @@ class CountingReader(Reader):
     async def verify(self, written: str | None = None) -> None:
         await self._inner.verify(written)
 
-    def _count(self, data: bytes | None) -> None:
+    def _count(self, data: Sized | None) -> None:
         if data:
             self._done += len(data)
             if self._done < self._inner.size:
@@ -88,7 +88,7 @@ class CountingReader(Reader):
         self._count(data)
         return data
 
-    async def read_range(self, offset: int, length: int) -> bytes | None:
+    async def read_range(self, offset: int, length: int) -> bytes | bytearray | None:
         data = await self._inner.read_range(offset, length)
         self._count(data)
         return data

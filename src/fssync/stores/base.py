@@ -52,7 +52,7 @@ class Reader(abc.ABC):
     async def read(self, n: int = -1) -> bytes:
         """Up to n bytes (all that is left when n < 0); b"" at the end."""
 
-    async def read_range(self, offset: int, length: int) -> bytes | None:
+    async def read_range(self, offset: int, length: int) -> bytes | bytearray | None:
         """Bytes at an offset, for parallel ranged downloads; None when the backend cannot."""
         return None
 

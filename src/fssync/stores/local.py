@@ -135,7 +135,7 @@ class LocalReader(Reader):
             return self._f.read(n)
         return await asyncio.to_thread(self._f.read, n)
 
-    async def read_range(self, offset: int, length: int) -> bytes | None:
+    async def read_range(self, offset: int, length: int) -> bytes | bytearray | None:
         return await asyncio.to_thread(os.pread, self._f.fileno(), length, offset)
 
     async def close(self) -> None:

@@ -80,7 +80,7 @@ class S3Reader(Reader):
         self._pos += len(data)
         return data
 
-    async def read_range(self, offset: int, length: int) -> bytes | None:
+    async def read_range(self, offset: int, length: int) -> bytes | bytearray | None:
         if length <= 0:
             return b""
         resp = await self._store.call(
