@@ -203,3 +203,15 @@ def test_a_multipart_download_is_checked_as_it_arrives(
     )
     assert reread == []  # checked from the pieces, never read back
     assert report.retries == (1 if fault else 0)  # the flipped byte was caught
+
+
+def test_stated_parts_that_cannot_describe_the_object_are_not_used():
+    """Part metadata rewritten by another tool, or hostile (a 1-byte part size would make a
+    hasher per byte), is ignored rather than trusted."""
+    from fssync.integrity import _fits
+
+    assert _fits((8 << 20, "ab-3"), (17 << 20) + 3)
+    assert _fits((8 << 20, "ab-1"), 0)  # an empty object uploaded in one part
+    assert not _fits((8 << 20, "ab-2"), (17 << 20) + 3)  # the count does not match
+    assert not _fits((1, "ab-20000000"), 20_000_000)  # more parts than S3 allows
+    assert not _fits((8 << 20, "ab"), 1)  # no part count at all

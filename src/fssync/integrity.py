@@ -117,6 +117,22 @@ class RangeParts:
         return f"{hashlib.md5(whole, usedforsecurity=False).hexdigest()}-{count}"
 
 
+def _fits(parts: tuple[int, str], size: int) -> bool:
+    """Whether a stated (part size, multipart ETag) can describe an object of `size` bytes: the
+    ETag's part count is the one the part size gives, and no more than S3 allows. Anything else
+    was rewritten by another tool, or is hostile (a part size of 1 byte would make a hasher
+    per byte), and is not used."""
+    from .stores.s3meta import MAX_PARTS
+
+    part_size, etag = parts
+    count = etag.rpartition("-")[2]
+    return (
+        count.isdigit()
+        and 1 <= int(count) <= MAX_PARTS
+        and int(count) == max(1, -(-size // part_size))
+    )
+
+
 def _etag_file(path: str, part_size: int) -> str:
     hasher = PartHasher(part_size)
     with open(path, "rb") as f:
@@ -203,7 +219,7 @@ class Verified(Reader):
             # hash only when there is a hash to compare with (uploads from disk pay nothing).
             self._hashing = bool(self.inner.expected_md5 or self.entry.md5)
             parts = self.inner.expected_parts
-            if parts and not self._hashing:
+            if parts and not self._hashing and _fits(parts, self.inner.size):
                 self._parts = PartHasher(parts[0])
         update: Callable[[bytes], None]
         if self._parts is not None:
@@ -233,7 +249,9 @@ class Verified(Reader):
             parts = self._range_parts
             if parts is None:
                 stated = self.inner.expected_parts  # known once the first reply has come
-                if not stated or self.inner.expected_md5 or self.entry.md5:
+                if self.inner.expected_md5 or self.entry.md5:
+                    return
+                if not stated or not _fits(stated, self.inner.size):
                     return
                 parts = self._range_parts = RangeParts(stated[0], self.inner.size)
             if len(piece) > HASH_INLINE:
@@ -282,8 +300,7 @@ class Verified(Reader):
 
     async def _verify_parts(self, parts: tuple[int, str], written: str | None) -> None:
         part_size, want = parts
-        count = want.rpartition("-")[2]
-        if not count.isdigit() or int(count) != max(1, -(-self.inner.size // part_size)):
+        if not _fits(parts, self.inner.size):
             return  # the metadata does not fit this object (rewritten by another tool)
         if self._ranged:
             got = self._range_parts.etag() if self._range_parts is not None else None
