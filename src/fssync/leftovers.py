@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import socket
 import sqlite3
 import time
@@ -43,7 +44,9 @@ def temp_name(final_name: str) -> str:
     """The temporary name a download to `final_name` is written under."""
     # at most 100 bytes of the name: the whole must stay under the 255-byte limit
     short = os.fsencode(final_name)[:100].decode("utf-8", "ignore") or "x"
-    return f".{short}{TEMP_MARK}{os.getpid()}-{os.urandom(4).hex()}"
+    # random, not os.urandom: unique enough beside the pid (the create is exclusive), and no
+    # system call per file
+    return f".{short}{TEMP_MARK}{os.getpid()}-{random.getrandbits(32):08x}"
 
 
 def owner(name: str) -> int | None:
