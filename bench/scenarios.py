@@ -2,7 +2,10 @@
 
 Order is scenario-major (every tool does S1, then every tool does S2, ...) and repeats are
 interleaved across tools, so slow drift on the shared machine (page cache, server volumes
-filling) spreads over all tools instead of landing on the last one.
+filling) spreads over all tools instead of landing on the last one. Every other round runs the
+tools in reverse order: what one tool leaves behind (a file system still busy with the 5,000
+files the previous tool created and deleted) then weighs on each tool in turn, not always on the
+one that follows it.
 """
 
 from __future__ import annotations
@@ -194,7 +197,8 @@ class Bench:
         wanted = {tool: self.settings.repeat or 1 for tool in self.clients}
         rep = 0
         while any(rep < n for n in wanted.values()):
-            for tool, client in self.clients.items():
+            order = list(self.clients.items())
+            for tool, client in order if rep % 2 == 0 else reversed(order):
                 if rep >= wanted[tool]:
                     continue
                 outcome = self.run_one(scenario, client, rep)
