@@ -117,6 +117,18 @@ def diagnose(exc: BaseException, *, where: str, listing: bool = False) -> Diagno
             None,
             False,
         )
+    full = _disk_full(exc)
+    if full:
+        # Every other file would fail the same way: stop at once (rclone does too) rather than
+        # retry and fail them one by one. Temporary files are removed as the transfers stop.
+        return Diagnosis(
+            f"{where}: {full} on the destination; free some space (or raise the quota), then "
+            "run again",
+            True,
+            FatalError,
+            None,
+            False,
+        )
     if isinstance(exc, IsADirectoryError | NotADirectoryError | FileExistsError):
         return Diagnosis(f"{where}: {first_line(exc)}", False, FatalError, None, False)
     if isinstance(exc, PermissionError):
@@ -124,3 +136,15 @@ def diagnose(exc: BaseException, *, where: str, listing: bool = False) -> Diagno
     if isinstance(exc, FileNotFoundError):
         return Diagnosis(f"{where}: not found", listing, FatalError, None, False)
     return Diagnosis(f"{where}: {type(exc).__name__}: {first_line(exc)}", listing, FatalError)
+
+
+def _disk_full(exc: BaseException) -> str | None:
+    """'no space left' or 'disk quota exceeded' when a write failed for want of space."""
+    import errno
+
+    for e in _chain(exc):
+        if isinstance(e, OSError) and e.errno == errno.ENOSPC:
+            return "no space left on the device"
+        if isinstance(e, OSError) and e.errno == errno.EDQUOT:
+            return "disk quota exceeded"
+    return None
