@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -38,6 +39,7 @@ sys.exit(main(sys.argv[3:]))
 """
 
 
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc (Linux)")
 @pytest.mark.parametrize("size", [4096, 9 << 20], ids=["small-files", "large-files"])
 def test_a_full_destination_disk_stops_the_run_cleanly(tmp_path, size, monkeypatch):
     monkeypatch.setenv("FSSYNC_STATE_DIR", str(tmp_path / "state"))
