@@ -113,7 +113,8 @@ def test_plugins_command_lists_every_plugin_with_its_distribution_and_hooks(caps
         "fssync_event",
         "fssync_run_finished",
     ]
-    assert "fssync_filesystem_ready" in rows["fssync_report_log"]["per_run_hooks"]
+    # The log plugin no longer touches filesystems: stores log their own HTTP requests.
+    assert rows["fssync_report_log"]["per_run_hooks"] == ["fssync_event", "fssync_run_finished"]
     direct = rows["SkipLogs"]
     assert direct["distribution"] is None and direct["hooks"] == ["fssync_key_filters"]
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import os
+import subprocess
+import sys
 import time
 
 import pytest
@@ -525,6 +527,28 @@ def test_fast_s3_sync_imports_no_s3_libraries_and_reruns_with_one_listing(
     again = fssync.sync(str(tmp_path / "a"), f"s3://{name}/p", plugins=[spy], **opts(ep))
     assert again.skipped == 30 and again.copied + again.updated == 0
     assert spy.opened.client.requests == 1  # one listing page, no request per object
+
+
+def test_vvv_keeps_the_fast_path_and_shows_its_requests(bucket, tmp_path):
+    """-vvv used to switch to the s3fs path (the log plugin hooked botocore's events): each
+    store now logs its own requests, so the path a user debugs is the path they run."""
+    ep, name = bucket
+    make_tree(tmp_path / "a", {"x.txt": b"x"})
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "FSSYNC_"))}
+    env.update(ep.env())
+    env["FSSYNC_STATE_DIR"] = str(tmp_path / "state")
+    env["AWS_CONFIG_FILE"] = str(tmp_path / "no-config")
+    args = ["sync", str(tmp_path / "a"), f"s3://{name}/v", "--endpoint-url", ep.url]
+    assert imported_after([*args, "-vvv"], env, _HEAVY) == set()  # still the fast path
+    cmd = [sys.executable, "-m", "fssync", *args]
+    loud = subprocess.run([*cmd, "-vvv"], env=env, capture_output=True, text=True, timeout=120)
+    assert loud.returncode == 0, loud.stderr
+    assert f"fssync.http: > GET {ep.url}/{name}?" in loud.stderr
+    assert f"fssync.http: < 200 GET {ep.url}/{name}?" in loud.stderr
+    assert ep.secret_key not in loud.stderr
+    quieter = subprocess.run([*cmd, "-vv"], env=env, capture_output=True, text=True, timeout=120)
+    assert quieter.returncode == 0, quieter.stderr
+    assert "fssync.run:" in quieter.stderr and "fssync.http:" not in quieter.stderr
 
 
 def test_bucket_region_redirect_is_followed_with_a_new_signature():

@@ -19,8 +19,6 @@ from typing import Any, TextIO
 import fssync
 from fssync.secrets import redact_options, scrub
 
-from .http import log_http
-
 RUN = logging.getLogger("fssync.run")
 HTTP = logging.getLogger("fssync.http")
 ROOT = logging.getLogger("fssync")
@@ -119,10 +117,13 @@ class RunLog:
             to_stderr.setFormatter(ScrubbingFormatter("%(name)s: %(message)s"))
             to_stderr.addFilter(OnlyBelow())
             self.handlers.append(to_stderr)
-        self._saved: tuple[int, bool] | None = None
+        self._saved: tuple[int, bool, int] | None = None
         if self.handlers:
-            self._saved = (ROOT.level, ROOT.propagate)
+            self._saved = (ROOT.level, ROOT.propagate, HTTP.level)
             ROOT.setLevel(min(h.level for h in self.handlers))
+            # The stores log each HTTP request on fssync.http (fssync.stores.httplog): shown
+            # at -vvv only, though -vv lets the other debug lines through.
+            HTTP.setLevel(logging.DEBUG if self.verbose >= 3 else logging.INFO)
             if config.get("console"):
                 ROOT.propagate = False  # the command line owns the terminal
             for handler in self.handlers:
@@ -132,13 +133,6 @@ class RunLog:
         )
         if RUN.isEnabledFor(logging.DEBUG):
             RUN.debug("options: %s", json.dumps(redact_options(config.options), sort_keys=True))
-
-    @fssync.hookimpl
-    def fssync_filesystem_ready(
-        self, location: fssync.Location, filesystem: Any, config: fssync.Config
-    ) -> None:
-        if self.verbose >= 3:
-            log_http(filesystem, HTTP)
 
     @fssync.hookimpl
     def fssync_event(self, event: fssync.Event, config: fssync.Config) -> None:
@@ -168,6 +162,7 @@ class RunLog:
         if self._saved is not None:
             ROOT.setLevel(self._saved[0])
             ROOT.propagate = self._saved[1]
+            HTTP.setLevel(self._saved[2])
             self._saved = None
 
 

@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Protocol
 
-from fssync.stores import EXPIRED_CODES
+from fssync.stores import EXPIRED_CODES, httplog
 
 from . import xmlparse
 from .http import Body, Pool, Response, host_header, split_url
@@ -161,15 +161,22 @@ class S3Client:
             generation = await self.credentials.prepare()
             signed = self._sign(method, host, path, qs, headers, body)
             self.requests += 1
+            url = f"{self.scheme}://{host}{target}" if httplog.enabled() else ""
+            if url:
+                httplog.sent(method, url)
             try:
                 resp, data = await self._pool(host).request(
                     method, target, signed, body, stream=stream
                 )
-            except OSError:  # refused, reset, timed out (TimeoutError is an OSError)
+            except OSError as exc:  # refused, reset, timed out (TimeoutError is an OSError)
+                if url:
+                    httplog.failed(exc, method, url, attempt)
                 if attempt >= MAX_ATTEMPTS:
                     raise
                 await _backoff(attempt)
                 continue
+            if url:
+                httplog.answered(resp.status, method, url, attempt)
             if resp.status in ok:
                 resp.attempts = attempt
                 return resp, data

@@ -33,6 +33,25 @@ def scrub(text: str) -> str:
     return text
 
 
+# Query parameters of presigned URLs that carry credentials or signatures.
+_SECRET_QUERY = {"x-amz-signature", "x-amz-security-token", "x-amz-credential", "signature"}
+
+
+def safe_url(url: str) -> str:
+    """A URL fit for a log line: the signature and credential parameters of a presigned query
+    masked, and registered secrets redacted."""
+    if "?" in url:
+        from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+        parts = urlsplit(url)
+        query = [
+            (k, "****" if k.lower() in _SECRET_QUERY else v)
+            for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        ]
+        url = urlunsplit(parts._replace(query=urlencode(query, safe="/*")))
+    return scrub(url)
+
+
 # Option names that say their value is a secret, whether or not a plugin registered it.
 _SECRET_NAME = re.compile(r"secret|password|passwd|token|credential|private", re.IGNORECASE)
 

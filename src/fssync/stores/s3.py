@@ -163,6 +163,10 @@ class S3Store(Store):
         )
         client = await fs.set_session()
         _sign_headers(client, every, upload)
+        from . import httplog
+
+        if httplog.enabled():
+            httplog.watch_botocore(client)
         if renewal is None and not opts.get("anon") and not opts.get("key"):
             await _register_resolved(fs)
         return cls(location, fs, client, renewal)
