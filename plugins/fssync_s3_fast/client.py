@@ -258,10 +258,17 @@ class S3Client:
         return resp
 
     async def get(
-        self, bucket: str, key: str, byte_range: tuple[int, int] | None = None
+        self,
+        bucket: str,
+        key: str,
+        byte_range: tuple[int, int] | None = None,
+        conditions: Mapping[str, str] | None = None,
     ) -> Response:
-        """A GET whose body is streamed from the response (``read``, then ``close``)."""
-        headers = {"range": f"bytes={byte_range[0]}-{byte_range[1]}"} if byte_range else None
+        """A GET whose body is streamed from the response (``read``, then ``close``);
+        `conditions` are headers such as ``if-match``."""
+        headers = dict(conditions or {})
+        if byte_range:
+            headers["range"] = f"bytes={byte_range[0]}-{byte_range[1]}"
         resp, _ = await self.call(
             "GetObject", "GET", bucket, key, headers=headers, stream=True, ok=(200, 206)
         )

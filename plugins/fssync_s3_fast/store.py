@@ -126,6 +126,9 @@ class FastReader(Reader):
         self.etag = entry.etag
         self.mtime = entry.mtime
         self._resp: Any = None
+        # Ranges are asked "if the object is still the one listed": one overwritten meanwhile
+        # answers 412 instead of lending its bytes to a file that has the old one's others.
+        self._same = {"if-match": f'"{entry.etag}"'} if entry.etag else None
 
     def _learn(self, headers: Mapping[str, str]) -> None:
         """Every GET answer carries the object's metadata: take the stored mtime from it, and
@@ -167,7 +170,8 @@ class FastReader(Reader):
         if length <= 0:
             return
         store = self._store
-        resp = await store.client.get(store.bucket, self._key, (offset, offset + length - 1))
+        byte_range = (offset, offset + length - 1)
+        resp = await store.client.get(store.bucket, self._key, byte_range, self._same)
         try:
             self._learn(resp.headers)
             if resp.remaining != length:  # a server that ignored the range, or a short answer

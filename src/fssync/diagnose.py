@@ -90,6 +90,15 @@ def diagnose(exc: BaseException, *, where: str, listing: bool = False) -> Diagno
                 code,
                 False,
             )
+        if code == "PreconditionFailed" or status == 412:
+            return Diagnosis(
+                f"{where}: the object changed on the source while it was downloaded (its ETag "
+                "is no longer the listed one); nothing was stored, the next run fetches it",
+                False,
+                FatalError,
+                code,
+                False,
+            )
         retry = code in _RETRYABLE or status >= 500 or status == 429
         text = scrub(f"{where}: {code or status}: {message}".strip().rstrip(":"))
         return Diagnosis(text, False, FatalError, code, retry)

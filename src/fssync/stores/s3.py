@@ -52,6 +52,7 @@ class S3Reader(Reader):
         self._store, self._bucket, self._key = store, bucket, key
         self.size = entry.size
         self.etag = entry.etag
+        self.listed = entry.etag
         self.mtime = entry.mtime
         self._body: Any = None
         self._pos = 0
@@ -83,11 +84,15 @@ class S3Reader(Reader):
     async def read_range(self, offset: int, length: int) -> bytes | bytearray | None:
         if length <= 0:
             return b""
+        # "If the object is still the one listed": one overwritten meanwhile answers 412
+        # rather than mixing its bytes with the old one's in one file.
+        same = {"IfMatch": f'"{self.listed}"'} if self.listed else {}
         resp = await self._store.call(
             "get_object",
             Bucket=self._bucket,
             Key=self._key,
             Range=f"bytes={offset}-{offset + length - 1}",
+            **same,
         )
         self._learn(resp)
         async with resp["Body"] as body:
