@@ -278,6 +278,23 @@ class FastS3Store(Store):
         )
         return _metadata(h), opaque
 
+    async def stat(self, key: str) -> fssync.Entry | None:
+        try:
+            resp = await self.client.head(self.bucket, self._key(key))
+        except Exception as exc:  # noqa: BLE001 - gone or unreadable: the caller reports it
+            if getattr(exc, "status", None) == 404:
+                return None
+            raise
+        h = resp.headers
+        modified = h.get("last-modified")
+        stamp = None
+        if modified:
+            from email.utils import parsedate_to_datetime
+
+            stamp = parsedate_to_datetime(modified).timestamp()
+        etag = h.get("etag", "").strip('"') or None
+        return fssync.Entry(key, int(h.get("content-length", 0)), None, stamp, etag)
+
     async def open(self, entry: fssync.Entry) -> Reader:
         await self._ready()
         return FastReader(self, self._key(entry.key), entry)

@@ -34,6 +34,7 @@ class Diagnosis:
     error: type[FssyncError] = FatalError
     code: str | None = None
     retryable: bool = True
+    changed: bool = False  # the source object changed during the transfer (412)
 
     def exception(self) -> FssyncError:
         return self.error(self.message)
@@ -98,6 +99,7 @@ def diagnose(exc: BaseException, *, where: str, listing: bool = False) -> Diagno
                 FatalError,
                 code,
                 False,
+                changed=True,
             )
         retry = code in _RETRYABLE or status >= 500 or status == 429
         text = scrub(f"{where}: {code or status}: {message}".strip().rstrip(":"))

@@ -158,6 +158,11 @@ async def _attempt(
             diag = diagnose(exc, where=action.key)
             if diag.fatal:
                 raise Abort(diag.exception()) from None
+            if diag.changed and attempt < settings.retries:
+                fresh = await _fresh(src, action)
+                if fresh is not None:  # copy the new version, whole, in this run
+                    action = attrs.evolve(action, src=fresh)
+                    diag = attrs.evolve(diag, retryable=True)
             if not diag.retryable or attempt >= settings.retries:
                 return Outcome(action, ok=False, error=diag.message, retryable=diag.retryable)
             attempt += 1
@@ -175,6 +180,18 @@ async def _attempt(
                 )
             )
             await asyncio.sleep(delay)
+
+
+async def _fresh(src: Store, action: Action) -> Entry | None:
+    """The source file as it is now, if the store can say and it is another version."""
+    old = action.src
+    try:
+        now = await src.stat(action.key)
+    except Exception:  # noqa: BLE001 - the first error is the one reported
+        return None
+    if now is None or old is None or (now.etag, now.size) == (old.etag, old.size):
+        return None
+    return now
 
 
 async def run_transfers(

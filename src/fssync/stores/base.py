@@ -120,6 +120,12 @@ class Store(abc.ABC):
         """Move a file within this store to a new key; None when the store cannot."""
         return None
 
+    async def stat(self, key: str) -> Entry | None:
+        """The file as it is now, asked again after it changed during a transfer (a ranged
+        download answered 412): fssync then copies the new version in the same run. None when
+        the store cannot tell, or the file is gone."""
+        return None
+
     def check_keys(self, keys: Iterable[str]) -> list[tuple[str, str]]:
         """Keys this destination cannot hold as given (names that collide or are too long),
         with the reason; they are skipped and reported instead of overwriting each other."""

@@ -236,6 +236,17 @@ class S3Store(Store):
         opaque = resp.get("ServerSideEncryption") == "aws:kms" or "SSECustomerAlgorithm" in resp
         return resp.get("Metadata") or {}, opaque
 
+    async def stat(self, key: str) -> Entry | None:
+        try:
+            resp = await self.call("head_object", Bucket=self.bucket, Key=self._key(key))
+        except Exception as exc:  # noqa: BLE001 - gone or unreadable: the caller reports it
+            if _error_code(exc) in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+        modified = resp["LastModified"].timestamp() if resp.get("LastModified") else None
+        etag = str(resp.get("ETag", "")).strip('"') or None
+        return Entry(key, int(resp.get("ContentLength", 0)), None, modified, etag)
+
     async def open(self, entry: Entry) -> Reader:
         return S3Reader(self, self.bucket, self._key(entry.key), entry)
 
