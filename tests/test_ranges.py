@@ -299,3 +299,21 @@ def test_a_changed_object_that_cannot_be_refreshed_is_reported_not_stored(
     report = fssync.sync(f"s3://{name}/o", str(back), plugins=[hook], **s3_opts(ep))
     assert hook.done and report.failed == 1 and report.copied == 0
     assert not [p for p in back.rglob("*") if p.is_file()]  # neither torn nor temporary
+
+
+def test_ranged_copies_work_where_there_is_no_pread_or_pwrite(tmp_path, monkeypatch):
+    """Windows has neither: ranges are then read through a handle of their own and written
+    by seeking first."""
+    from .helpers import make_tree
+
+    monkeypatch.setattr(local, "RANGE_THRESHOLD", 4 << 20)
+    monkeypatch.setattr(local, "RANGE_SIZE", 1 << 20)
+    monkeypatch.setenv("FSSYNC_STATE_DIR", str(tmp_path / "state"))
+    data = os.urandom((9 << 20) + 3)
+    make_tree(tmp_path / "src", {"big.bin": data, "small.txt": b"line\nline\r\n"})
+    monkeypatch.setattr(local, "PREAD", None)
+    monkeypatch.setattr(local, "PWRITE", None)
+    report = fssync.sync(str(tmp_path / "src"), str(tmp_path / "dst"))
+    assert report.failed == 0 and report.copied == 2
+    assert (tmp_path / "dst" / "big.bin").read_bytes() == data
+    assert (tmp_path / "dst" / "small.txt").read_bytes() == b"line\nline\r\n"
