@@ -217,6 +217,24 @@ def test_stated_parts_that_cannot_describe_the_object_are_not_used():
     assert not _fits((8 << 20, "ab"), 1)  # no part count at all
 
 
+def _multipart_source(request, server, tmp_path, monkeypatch):
+    """A bucket holding o/big.bin (12 MiB) uploaded in 5 MiB parts by another tool (boto3), so
+    no hash can check its content; downloads of it come in 1 MiB ranges."""
+    from boto3.s3.transfer import TransferConfig
+
+    ep = request.getfixturevalue(server)
+    ep = getattr(ep, "endpoint", ep)
+    monkeypatch.setattr(local, "RANGE_THRESHOLD", 4 << 20)
+    monkeypatch.setattr(local, "RANGE_SIZE", 1 << 20)
+    name = ep.make_bucket()
+    s3 = ep.client()
+    (tmp_path / "old.bin").write_bytes(os.urandom(12 << 20))
+    parts = TransferConfig(multipart_threshold=5 << 20, multipart_chunksize=5 << 20)
+    s3.upload_file(str(tmp_path / "old.bin"), name, "o/big.bin", Config=parts)
+    assert "-" in s3.head_object(Bucket=name, Key="o/big.bin")["ETag"]
+    return ep, name, s3
+
+
 @pytest.mark.parametrize("server", ["moto", "seaweed"])
 def test_an_object_overwritten_during_a_ranged_download_is_not_stored_torn(
     request, tmp_path, monkeypatch, s3_backend, server
@@ -226,21 +244,10 @@ def test_an_object_overwritten_during_a_ranged_download_is_not_stored_torn(
     The object here was uploaded in parts by another tool, so no hash could catch the mix.
     The 412 makes fssync ask the store for the object as it is now and copy that version,
     whole, in the same run."""
-    from boto3.s3.transfer import TransferConfig
-
     from .helpers import s3_opts
 
-    ep = request.getfixturevalue(server)
-    ep = getattr(ep, "endpoint", ep)
-    monkeypatch.setattr(local, "RANGE_THRESHOLD", 4 << 20)
-    monkeypatch.setattr(local, "RANGE_SIZE", 1 << 20)
-    name = ep.make_bucket()
-    s3 = ep.client()
-    old, new = os.urandom(12 << 20), os.urandom((12 << 20) + 7)
-    (tmp_path / "old.bin").write_bytes(old)
-    parts = TransferConfig(multipart_threshold=5 << 20, multipart_chunksize=5 << 20)
-    s3.upload_file(str(tmp_path / "old.bin"), name, "o/big.bin", Config=parts)
-    assert "-" in s3.head_object(Bucket=name, Key="o/big.bin")["ETag"]
+    ep, name, s3 = _multipart_source(request, server, tmp_path, monkeypatch)
+    new = os.urandom((12 << 20) + 7)
 
     class Overwrite:
         done = False
@@ -270,19 +277,9 @@ def test_a_changed_object_that_cannot_be_refreshed_is_reported_not_stored(
 ):
     """When the store cannot say what the object is now (here: deleted after the first range),
     the file is reported and nothing is stored; the next run sees the source as it is."""
-    from boto3.s3.transfer import TransferConfig
-
     from .helpers import s3_opts
 
-    ep = request.getfixturevalue(server)
-    ep = getattr(ep, "endpoint", ep)
-    monkeypatch.setattr(local, "RANGE_THRESHOLD", 4 << 20)
-    monkeypatch.setattr(local, "RANGE_SIZE", 1 << 20)
-    name = ep.make_bucket()
-    s3 = ep.client()
-    (tmp_path / "old.bin").write_bytes(os.urandom(12 << 20))
-    parts = TransferConfig(multipart_threshold=5 << 20, multipart_chunksize=5 << 20)
-    s3.upload_file(str(tmp_path / "old.bin"), name, "o/big.bin", Config=parts)
+    ep, name, s3 = _multipart_source(request, server, tmp_path, monkeypatch)
 
     class Replace:
         done = False
