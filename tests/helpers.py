@@ -81,18 +81,11 @@ def s3_opts(ep: S3Endpoint, **more: object) -> dict[str, object]:
     return {**out, **more}
 
 
-def s3_args(ep: S3Endpoint) -> list[str]:
-    """The same as command-line options."""
-    return [
-        "--endpoint-url",
-        ep.url,
-        "--access-key-id",
-        ep.access_key,
-        "--secret-access-key",
-        ep.secret_key,
-        "--region",
-        ep.region,
-    ]
+def s3_args(ep: S3Endpoint, url: str | None = None) -> list[str]:
+    """The same as command-line options; `url` replaces the endpoint (a proxy in front)."""
+    out = ["--endpoint-url", url or ep.url, "--access-key-id", ep.access_key]
+    out += ["--secret-access-key", ep.secret_key, "--region", ep.region]
+    return out + (["--session-token", ep.session_token] if ep.session_token else [])
 
 
 def digest(data: bytes) -> str:

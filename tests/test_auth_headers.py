@@ -11,7 +11,7 @@ from fssync.cli import main
 from fssync.testing.proxy import S3Proxy
 from fssync.testing.servers import MotoAuth, S3Endpoint
 
-from .helpers import make_tree
+from .helpers import make_tree, s3_args
 
 # Each test runs on both S3 request paths: both sign the extra headers into every request.
 pytestmark = pytest.mark.usefixtures("s3_backend")
@@ -115,14 +115,7 @@ def test_upload_headers_go_on_uploads_only(bucket, tree, capsys):
                 "sync",
                 str(tree),
                 f"s3://{name}/u",
-                "--endpoint-url",
-                proxy.url,
-                "--access-key-id",
-                ep.access_key,
-                "--secret-access-key",
-                ep.secret_key,
-                "--region",
-                ep.region,
+                *s3_args(ep, proxy.url),
                 "--upload-header",
                 "Cache-Control: max-age=60",
                 "--upload-header",
@@ -138,14 +131,7 @@ def test_upload_headers_go_on_uploads_only(bucket, tree, capsys):
                 "sync",
                 f"s3://{name}/u",
                 f"s3://{name}/v",
-                "--endpoint-url",
-                proxy.url,
-                "--access-key-id",
-                ep.access_key,
-                "--secret-access-key",
-                ep.secret_key,
-                "--region",
-                ep.region,
+                *s3_args(ep, proxy.url),
                 "--upload-header",
                 "x-amz-meta-origin:copied",
             ]
@@ -175,12 +161,7 @@ def test_storage_class_upload_header(moto, tree, capsys):
             "sync",
             str(tree),
             f"s3://{name}/sc",
-            "--endpoint-url",
-            ep.url,
-            "--access-key-id",
-            ep.access_key,
-            "--secret-access-key",
-            ep.secret_key,
+            *s3_args(ep),
             "--upload-header",
             "x-amz-storage-class:STANDARD_IA",
         ]

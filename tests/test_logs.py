@@ -12,7 +12,7 @@ import pytest
 import fssync
 from fssync.cli import main
 
-from .helpers import make_tree
+from .helpers import make_tree, s3_args
 from .test_reporting import FlakyFS
 
 STAMP = re.compile(
@@ -124,16 +124,7 @@ def test_vvv_shows_each_http_request_and_response_without_secrets(
         "-vvv",
         "--log-file",
         str(log),
-        "--endpoint-url",
-        ep.url,
-        "--access-key-id",
-        ep.access_key,
-        "--secret-access-key",
-        ep.secret_key,
-        "--session-token",
-        ep.session_token,
-        "--region",
-        ep.region,
+        *s3_args(ep),  # with its session token
     ]
     assert main(args) == 0
     out, err = capsys.readouterr()

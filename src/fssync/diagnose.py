@@ -94,7 +94,7 @@ def diagnose(exc: BaseException, *, where: str, listing: bool = False) -> Diagno
         if code == "PreconditionFailed" or status == 412:
             return Diagnosis(
                 f"{where}: the object changed on the source while it was downloaded (its ETag "
-                "is no longer the listed one); nothing was stored, the next run fetches it",
+                "is no longer the listed one); nothing of it was stored",
                 False,
                 FatalError,
                 code,

@@ -59,9 +59,10 @@ class Reader(abc.ABC):
     async def copy_range(self, offset: int, length: int, sink: RangeSink) -> None:
         """Hand the bytes of a range to `sink` in order, piece by piece as they arrive, so a
         writer can put them on disk at once: memory then does not grow with the range size.
-        Raise when the range cannot be read whole; the caller resumes after the bytes the sink
-        took. This default reads the range in steps of `RANGE_STEP` (memory stays bounded when
-        ranges are large) and stops at the first short step."""
+        When the range cannot be read whole, raise or return early: the caller asks again from
+        the first byte the sink did not take. This default reads the range in steps of
+        `RANGE_STEP` (memory stays bounded when ranges are large) and returns at the first
+        short step."""
         end = offset + length
         while offset < end:
             want = min(RANGE_STEP, end - offset)

@@ -33,6 +33,7 @@ CREATE = (
 # Positional reads and writes; Windows has neither (see _read_at, _write_at).
 PREAD = getattr(os, "pread", None)
 PWRITE = getattr(os, "pwrite", None)
+UTIME_FD = os.utime in os.supports_fd  # futimens; Windows sets times by path only
 
 LINK_SUFFIX = ".fssync-link"  # --links: a symlink travels as a small file holding its target
 LINK_MODES = ("skip", "store", "follow")
@@ -303,8 +304,7 @@ class LocalStore(Store):
             os.symlink(target, temp)
             mtime = reader.mtime if reader.mtime is not None else entry.mtime or entry.stamp
             if mtime is not None:
-                ns = int(round(mtime * 1e9))
-                os.utime(temp, ns=(ns, ns), follow_symlinks=False)
+                os.utime(temp, ns=_ns(mtime), follow_symlinks=False)
             if os.path.isdir(final) and not os.path.islink(final):
                 raise IsADirectoryError(f"a folder is in the way at {final!r}")
             os.replace(temp, final)
@@ -343,14 +343,12 @@ def _write_small(folder: str, temp: str, data: bytes, final: str, mtime: float |
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view) :]
-        if mtime is not None and os.utime in os.supports_fd:
-            ns = int(round(mtime * 1e9))
-            os.utime(fd, ns=(ns, ns))
+        if mtime is not None and UTIME_FD:
+            os.utime(fd, ns=_ns(mtime))
     finally:
         os.close(fd)
-    if mtime is not None and os.utime not in os.supports_fd:  # Windows: by path
-        ns = int(round(mtime * 1e9))
-        os.utime(temp, ns=(ns, ns))
+    if mtime is not None and not UTIME_FD:
+        os.utime(temp, ns=_ns(mtime))
     _rename(temp, final)
     return len(data)
 
@@ -449,11 +447,16 @@ def _write_at(fd: int, data: Any, offset: int) -> None:
 def _finish(temp: str, final: str, mtime: float | None) -> int:
     """Set the mtime, then rename into place: the final path never holds a partial file."""
     if mtime is not None:
-        ns = int(round(mtime * 1e9))
-        os.utime(temp, ns=(ns, ns))
+        os.utime(temp, ns=_ns(mtime))
     size = os.stat(temp).st_size
     _rename(temp, final)
     return size
+
+
+def _ns(mtime: float) -> tuple[int, int]:
+    """(atime, mtime) in nanoseconds for os.utime, both the given mtime."""
+    ns = int(round(mtime * 1e9))
+    return ns, ns
 
 
 def _rename(temp: str, final: str) -> None:

@@ -20,6 +20,7 @@ from ..leftovers import abort_twins
 from ..location import Location
 from ..model import Entry
 from ..secrets import register
+from . import httplog
 from .base import Listing, ListingProgress, Reader, Store
 from .renewal import EXPIRED_CODES, OnFetch, Renewal
 from .s3meta import (
@@ -168,8 +169,6 @@ class S3Store(Store):
         )
         client = await fs.set_session()
         _sign_headers(client, every, upload)
-        from . import httplog
-
         if httplog.enabled():
             httplog.watch_botocore(client)
         if renewal is None and not opts.get("anon") and not opts.get("key"):
