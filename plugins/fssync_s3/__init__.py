@@ -19,6 +19,8 @@ import attrs
 import fssync
 from fssync.secrets import register
 
+from . import objects
+
 ENDPOINT_ENV = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
 REGION_ENV = ("AWS_REGION", "AWS_DEFAULT_REGION")
 SESSION_TOKEN_HEADER = "x-amz-security-token"
@@ -122,7 +124,7 @@ def headers_for(
 
 
 @fssync.hookimpl(trylast=True)
-def fssync_add_options(parser: argparse.ArgumentParser) -> None:
+def fssync_add_options(parser: argparse.ArgumentParser, command: str) -> None:
     group = parser.add_argument_group("S3")
     group.add_argument(
         "--endpoint-url",
@@ -154,6 +156,8 @@ def fssync_add_options(parser: argparse.ArgumentParser) -> None:
         action="store_false",
         help="do not set Content-Type from the file name on upload",
     )
+    if command == "sync":
+        objects.add_options(parser)
 
 
 def _check_endpoint(setting: fssync.Setting) -> None:
@@ -176,6 +180,8 @@ def fssync_storage_options(
 ) -> Mapping[str, Any] | None:
     if location.protocol != "s3":
         return None
+    if config.command == "sync":
+        _OBJECTS.get(config, location)  # bad object options stop the run before any request
     options: dict[str, Any] = {}
     endpoint = config.setting("endpoint_url", location=location, env=ENDPOINT_ENV)
     _check_endpoint(endpoint)
@@ -199,13 +205,20 @@ def fssync_storage_options(
     return options
 
 
+_OBJECTS = objects.Cache()
+
+
 @fssync.hookimpl(trylast=True)
 def fssync_transfer_options(
     action: fssync.Action, location: fssync.Location, config: fssync.Config
 ) -> Mapping[str, Any] | None:
-    if location.protocol != "s3" or not config.get("guess_mime_type", True):
+    if location.protocol != "s3":
         return None
-    import mimetypes  # here: a run that uploads nothing to S3 never needs it
+    options = _OBJECTS.get(config, location).for_key(action.key)
+    if "ContentType" not in options and config.get("guess_mime_type", True):
+        import mimetypes  # here: a run that uploads nothing to S3 never needs it
 
-    kind, _ = mimetypes.guess_type(action.key, strict=False)
-    return {"ContentType": kind} if kind else None
+        kind, _ = mimetypes.guess_type(action.key, strict=False)
+        if kind:
+            options["ContentType"] = kind
+    return options or None
