@@ -508,6 +508,19 @@ class FastS3Store(Store):
         )
         return fssync.Entry(key=entry.key, size=entry.size, mtime=entry.mtime, etag=etag)
 
+    async def keep_copy(self, source: Store, entry: fssync.Entry, key: str) -> fssync.Entry | None:
+        """A server-side copy from the same endpoint, metadata kept."""
+        if not isinstance(source, FastS3Store) or source.identity != self.identity:
+            return None
+        if entry.size >= s3meta.COPY_LIMIT:
+            return None
+        await self._ready()
+        headers = self._upload_headers({"MetadataDirective": "COPY"}, None)
+        etag = await self.client.copy(
+            self.bucket, self._key(key), source.bucket, source._key(entry.key), headers
+        )
+        return fssync.Entry(key=key, size=entry.size, mtime=entry.mtime, etag=etag)
+
     async def move(self, old: fssync.Entry, key: str) -> fssync.Entry | None:
         """S3 has no rename: a server-side copy (metadata kept), then a delete of the old key."""
         if old.size >= s3meta.COPY_LIMIT:

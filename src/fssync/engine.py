@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
 
-from . import leftovers
+from . import backup, leftovers
 from . import location as loc
 from .auth import Credentials
 from .config import Config
@@ -131,6 +132,17 @@ async def open_location(
     return store
 
 
+def _keep_backups(backups: Callable[[str], bool], accept: KeyFilter | None) -> KeyFilter:
+    """A key filter that never deletes the backups ``--suffix`` keeps beside their files."""
+
+    def check(key: str, s: Entry | None, d: Entry | None) -> tuple[bool, str] | None:
+        if s is None and backups(key):
+            return False, "a backup kept by --suffix"
+        return accept(key, s, d) if accept is not None else None
+
+    return check
+
+
 class Run:
     """One sync or check: owns the stores and the event loop's work."""
 
@@ -138,7 +150,12 @@ class Run:
         self.config = config
         self.hooks = hooks
         self.tally = tally or Tally()
-        self.sides = resolve(config, load_remotes(config, plugin_option_names(hooks)))
+        remotes = load_remotes(config, plugin_option_names(hooks))
+        self.sides = resolve(config, remotes)
+        self.backup_dir: loc.Location | None = None
+        if config.get("backup_dir"):
+            self.backup_dir = loc.parse(str(config.get("backup_dir")), remotes)
+            backup.check_locations(self.backup_dir, self.sides.src, self.sides.dst)
         self.state = StateStore() if config.get("state", True) else None
         self._held: str | None = None
         self._conflicts: list[tuple[str, str]] = []  # keys the destination cannot hold
@@ -289,6 +306,10 @@ class Run:
         accept = self.hooks.key_filter(self.config, src.entries, dst.entries)
         if self._conflicts:
             accept = _refuse(dict(self._conflicts), accept)
+        suffix = str(self.config.get("suffix") or "")
+        if suffix and self.backup_dir is None:
+            keep_ext = bool(self.config.get("suffix_keep_extension"))
+            accept = _keep_backups(lambda k: backup.is_backup_name(k, suffix, keep_ext), accept)
         return build_plan(
             self.sides.src.url,
             self.sides.dst.url,
@@ -382,6 +403,8 @@ class Run:
         def options_for(action: Action) -> dict[str, Any]:
             return self.hooks.transfer_options(action, dst_loc, self.config)
 
+        backups = await self._backups(dst_store)
+        keep = None if backups is None else functools.partial(backups.keep, dst_store)
         try:
             outcomes = await run_transfers(
                 src_store,
@@ -390,6 +413,7 @@ class Run:
                 options_for,
                 self.emit,
                 settings,
+                keep=keep,
             )
             deletes = list(plan.deletes)
             if deletes:
@@ -398,10 +422,26 @@ class Run:
                     self.emit(Event("deletes_held", {"reason": held, "count": len(deletes)}))
                     self._held = held
                 else:
-                    outcomes += await run_deletes(dst_store, deletes, self.emit)
+                    outcomes += await run_deletes(
+                        dst_store, deletes, self.emit, keep, self.config.transfers
+                    )
         except* Abort as group:
             raise group.exceptions[0].error from None  # type: ignore[union-attr]
+        finally:
+            if backups is not None and backups.store is not dst_store:
+                await backups.store.close()
         return outcomes
+
+    async def _backups(self, dst_store: Store) -> backup.Backups | None:
+        """Where replaced and deleted files are kept (--backup-dir, --suffix), if anywhere."""
+        suffix = str(self.config.get("suffix") or "")
+        keep_ext = bool(self.config.get("suffix_keep_extension"))
+        if self.backup_dir is not None:
+            store = await self._open(self.backup_dir, is_source=False)
+            return backup.Backups(store, suffix, keep_ext)
+        if suffix:
+            return backup.Backups(dst_store, suffix, keep_ext)
+        return None
 
     def _hold_deletes(
         self, plan: Plan, outcomes: list[Outcome], src: Listing, dst: Listing

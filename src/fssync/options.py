@@ -104,6 +104,23 @@ def add_sync_options(parser: argparse.ArgumentParser, hooks: Hooks, *, command: 
             help="allow --delete even when the source is empty",
         )
         run.add_argument(
+            "--backup-dir",
+            metavar="URL",
+            help="keep the files this sync would replace or delete there, at the same paths "
+            "(server-side on S3, hard links on a local disk, where possible)",
+        )
+        run.add_argument(
+            "--suffix",
+            metavar="SUFFIX",
+            help="add SUFFIX to the names of kept files; without --backup-dir they are kept "
+            "beside themselves in the destination (and never deleted as extraneous)",
+        )
+        run.add_argument(
+            "--suffix-keep-extension",
+            action="store_true",
+            help="put the --suffix before the extension: a.txt -> a-SUFFIX.txt",
+        )
+        run.add_argument(
             "--track-renames",
             action="store_true",
             help="with --delete: move destination files whose content was renamed at the source "

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Callable, Iterable, Mapping, Sized
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sized
 from typing import Any
 
 import attrs
@@ -19,6 +19,8 @@ from .stores.base import RangeSink
 
 Emit = Callable[[Event], None]
 OptionsFor = Callable[[Action], Mapping[str, Any]]
+# Keeps a destination file before it is replaced or deleted (--backup-dir); returns where.
+Keep = Callable[[Entry], Awaitable[str]]
 
 
 class Abort(Exception):
@@ -141,14 +143,20 @@ async def _attempt(
     options: Mapping[str, Any],
     settings: TransferSettings,
     emit: Emit,
+    keep: Keep | None = None,
 ) -> Outcome:
     attempt = 0
+    kept = False
 
     def on_bytes(done: int) -> None:
         emit(Event("progress", {"key": action.key, "bytes": done, "size": action.size}))
 
     while True:
         try:
+            if keep is not None and not kept and action.kind is Kind.UPDATE and action.dst:
+                to = await keep(action.dst)  # the old version is safe before it is replaced
+                kept = True
+                emit(Event("backup", {"key": action.key, "to": to}))
             written = await copy_one(src, dst, action, options, on_bytes)
             moved = 0 if action.kind is Kind.MOVE else written.size  # a move sends no content
             return Outcome(action, ok=True, bytes=moved, written=written)
@@ -202,6 +210,7 @@ async def run_transfers(
     emit: Emit,
     settings: TransferSettings,
     into: list[Outcome] | None = None,
+    keep: Keep | None = None,
 ) -> list[Outcome]:
     """Run copies and updates with at most `settings.transfers` in flight, then run the ones
     that failed with a retryable error again, up to `settings.passes` more times (a flaky
@@ -219,9 +228,8 @@ async def run_transfers(
             await asyncio.sleep(settings.retry_sleep * 4 * (0.5 + random.random()))
             retried = set(map(id, todo))
             outcomes[:] = [o for o in outcomes if id(o.action) not in retried]
-        await _pass(
-            src, dst, todo, options_for, emit, settings, outcomes, last=number == settings.passes
-        )
+        last = number == settings.passes
+        await _pass(src, dst, todo, options_for, emit, settings, outcomes, last=last, keep=keep)
     return outcomes
 
 
@@ -235,6 +243,7 @@ async def _pass(
     outcomes: list[Outcome],
     *,
     last: bool,
+    keep: Keep | None = None,
 ) -> None:
     queue = iter(actions)
 
@@ -247,7 +256,7 @@ async def _pass(
                     {"key": action.key, "kind": kind, "size": action.size, "reason": action.reason},
                 )
             )
-            outcome = await _attempt(src, dst, action, options_for(action), settings, emit)
+            outcome = await _attempt(src, dst, action, options_for(action), settings, emit, keep)
             outcomes.append(outcome)
             if outcome.ok:
                 emit(
@@ -274,33 +283,68 @@ async def _pass(
             tg.create_task(worker())
 
 
-async def run_deletes(dst: Store, actions: list[Action], emit: Emit) -> list[Outcome]:
+async def run_deletes(
+    dst: Store, actions: list[Action], emit: Emit, keep: Keep | None = None, transfers: int = 16
+) -> list[Outcome]:
     if not actions:
         return []
+    outcomes: list[Outcome] = []
+    if keep is not None:
+        actions, outcomes = await _keep_all(actions, emit, keep, transfers)
     try:
-        failed = dict(await dst.delete([a.key for a in actions]))
+        failed = dict(await dst.delete([a.key for a in actions])) if actions else {}
     except Exception as exc:  # noqa: BLE001
         diag = diagnose(exc, where=dst.location.url)
         if diag.fatal:
             raise Abort(diag.exception()) from None
         failed = {a.key: diag.message for a in actions}
-    outcomes = []
     for a in actions:
         if a.key in failed:
-            outcomes.append(Outcome(a, ok=False, error=f"{a.key}: {failed[a.key]}"))
-            emit(
-                Event(
-                    "failed",
-                    {
-                        "key": a.key,
-                        "kind": "delete",
-                        "size": 0,
-                        "reason": a.reason,
-                        "error": failed[a.key],
-                    },
-                )
-            )
+            outcomes.append(_delete_failed(a, failed[a.key], emit))
         else:
             outcomes.append(Outcome(a, ok=True))
             emit(Event("delete", {"key": a.key, "reason": a.reason}))
     return outcomes
+
+
+async def _keep_all(
+    actions: list[Action], emit: Emit, keep: Keep, transfers: int
+) -> tuple[list[Action], list[Outcome]]:
+    """Back up the files about to be deleted, `transfers` at once; a file whose backup failed is
+    not deleted (its outcome is a failure)."""
+    gate = asyncio.Semaphore(max(1, transfers))
+    ready: list[Action] = []
+    failures: list[Outcome] = []
+
+    async def one(a: Action) -> None:
+        assert a.dst is not None
+        async with gate:
+            try:
+                to = await keep(a.dst)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - diagnosed, and the file is left alone
+                diag = diagnose(exc, where=a.key)
+                if diag.fatal:
+                    raise Abort(diag.exception()) from None
+                failures.append(
+                    _delete_failed(a, f"not deleted: backup failed: {diag.message}", emit)
+                )
+                return
+        emit(Event("backup", {"key": a.key, "to": to}))
+        ready.append(a)
+
+    async with asyncio.TaskGroup() as tg:
+        for a in actions:
+            tg.create_task(one(a))
+    return ready, failures
+
+
+def _delete_failed(a: Action, error: str, emit: Emit) -> Outcome:
+    emit(
+        Event(
+            "failed",
+            {"key": a.key, "kind": "delete", "size": 0, "reason": a.reason, "error": error},
+        )
+    )
+    return Outcome(a, ok=False, error=f"{a.key}: {error}")

@@ -121,6 +121,12 @@ class Store(abc.ABC):
         """Move a file within this store to a new key; None when the store cannot."""
         return None
 
+    async def keep_copy(self, source: Store, entry: Entry, key: str) -> Entry | None:
+        """Keep the file `entry` of `source` under `key` here (``--backup-dir``), without its
+        bytes passing through fssync: a server-side copy, a hard link. The source's file may be
+        replaced or deleted afterwards. None when this store cannot (fssync then streams it)."""
+        return None
+
     async def stat(self, key: str) -> Entry | None:
         """The file as it is now, asked again after it changed during a transfer (a ranged
         download answered 412): fssync then copies the new version in the same run. None when

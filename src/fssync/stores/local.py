@@ -286,6 +286,34 @@ class LocalStore(Store):
         await asyncio.to_thread(rename)
         return Entry(key=key, size=old.size, mtime=old.mtime, stamp=old.stamp, md5=old.md5)
 
+    async def keep_copy(self, source: Store, entry: Entry, key: str) -> Entry | None:
+        """A hard link on the same file system: the destination's writes replace files by
+        renaming a new one into place, so the linked old content stays as it was."""
+        if not isinstance(source, LocalStore) or entry.key.endswith(LINK_SUFFIX):
+            return None
+        old = source.location.path(entry.key)
+        final = self.location.path(key)
+
+        def link() -> bool:
+            if os.path.islink(old) or not os.path.isfile(old):
+                return False
+            os.makedirs(os.path.dirname(final), exist_ok=True)
+            temp = os.path.join(os.path.dirname(final), temp_name(os.path.basename(final)))
+            try:
+                os.link(old, temp, follow_symlinks=False)
+            except OSError:
+                return False  # another file system, or links not allowed: stream it
+            try:
+                os.replace(temp, final)  # an older backup of the same name is replaced
+            except BaseException:
+                _discard(temp)
+                raise
+            return True
+
+        if not await asyncio.to_thread(link):
+            return None
+        return Entry(key=key, size=entry.size, mtime=entry.mtime, stamp=entry.stamp, md5=entry.md5)
+
     async def _write_link(self, entry: Entry, reader: Reader, final: str) -> Entry:
         """Turn a link file back into a symbolic link, if its target stays inside the root."""
         data = await reader.read(-1)

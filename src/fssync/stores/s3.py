@@ -401,6 +401,22 @@ class S3Store(Store):
         etag = resp.get("CopyObjectResult", {}).get("ETag", "").strip('"') or None
         return Entry(key=entry.key, size=entry.size, mtime=entry.mtime, etag=etag)
 
+    async def keep_copy(self, source: Store, entry: Entry, key: str) -> Entry | None:
+        """A server-side copy from the same endpoint, metadata kept."""
+        if not isinstance(source, S3Store) or source.identity != self.identity:
+            return None
+        if entry.size >= COPY_LIMIT:
+            return None
+        resp = await self.call(
+            "copy_object",
+            Bucket=self.bucket,
+            Key=self._key(key),
+            CopySource={"Bucket": source.bucket, "Key": source._key(entry.key)},
+            MetadataDirective="COPY",
+        )
+        etag = resp.get("CopyObjectResult", {}).get("ETag", "").strip('"') or None
+        return Entry(key=key, size=entry.size, mtime=entry.mtime, etag=etag)
+
     async def move(self, old: Entry, key: str) -> Entry | None:
         """S3 has no rename: a server-side copy (metadata kept), then a delete of the old key."""
         if old.size >= COPY_LIMIT:
