@@ -118,7 +118,7 @@ def test_kill_9_during_upload_then_rerun_converges(moto, tmp_path, monkeypatch):
     TOTALS["leftover_uploads"] += left
 
 
-def test_kill_9_during_download_then_rerun_converges(moto, tmp_path, monkeypatch):
+def test_kill_9_during_download_then_rerun_converges(moto, fault_proxy, tmp_path, monkeypatch):
     ep = moto.endpoint
     name = ep.make_bucket()
     state = tmp_path / "state"
@@ -130,8 +130,11 @@ def test_kill_9_during_download_then_rerun_converges(moto, tmp_path, monkeypatch
     dst = tmp_path / "box" / "dst"
     dst.parent.mkdir()
     left = 0
+    # Each GET of the killed runs is held a little, so that a kill lands inside a download
+    # however fast the machine is; the runs that follow talk to the server directly.
+    slow = fault_proxy(ep, rate=1.0, kinds=("delay",), methods=("GET",), delay=0.3)
     for starts, pause in KILLS:
-        proc = start([f"s3://{name}/down", str(dst), *s3_args(ep)], state)
+        proc = start([f"s3://{name}/down", str(dst), *s3_args(ep, slow.url)], state)
         wait_for_starts(proc, starts)
         time.sleep(pause)
         proc.kill()
@@ -173,14 +176,17 @@ def test_ctrl_c_stops_cleanly_and_exits_130(moto, tmp_path):
     assert all(files[k] == v for k, v in done.items())  # whatever landed is whole
 
 
-def test_ctrl_c_during_download_leaves_no_temp_file(moto, tmp_path):
+def test_ctrl_c_during_download_leaves_no_temp_file(moto, fault_proxy, tmp_path):
     ep = moto.endpoint
     name = ep.make_bucket()
     files = tree(4, big=1)
     for key, data in files.items():
         ep.client().put_object(Bucket=name, Key=f"d/{key}", Body=data)
     dst = tmp_path / "box" / "dst"
-    proc = start([f"s3://{name}/d", str(dst), *s3_args(ep)], tmp_path / "state")
+    # Every GET is held for a second, so the Ctrl-C lands while downloads are in flight, not
+    # after a fast machine has already finished them (which made this test end with -2).
+    slow = fault_proxy(ep, rate=1.0, kinds=("delay",), methods=("GET",), delay=1.0)
+    proc = start([f"s3://{name}/d", str(dst), *s3_args(ep, slow.url)], tmp_path / "state")
     wait_for_starts(proc, 2)
     time.sleep(0.2)
     proc.send_signal(signal.SIGINT)

@@ -82,6 +82,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"fssync: error: {scrub(str(exc))}", file=sys.stderr)
         return int(exc.exit_code)
     except KeyboardInterrupt:
+        import signal
+
+        from .interrupts import quit_now
+
+        # Threads still wind down after this returns; a second Ctrl-C then must still mean
+        # "quit now" with 130, not death by the signal (-2).
+        signal.signal(signal.SIGINT, quit_now)
         print("fssync: interrupted", file=sys.stderr)
         return int(ExitCode.INTERRUPTED)
     except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, no traceback

@@ -43,8 +43,7 @@ def install(loop: asyncio.AbstractEventLoop) -> Iterator[InterruptState]:
             if task is not None:
                 task.cancel()
             return
-        print("fssync: interrupted again: quitting now", file=sys.stderr, flush=True)
-        os._exit(int(ExitCode.INTERRUPTED))
+        quit_now()
 
     try:
         loop.add_signal_handler(signal.SIGINT, on_sigint)
@@ -55,3 +54,9 @@ def install(loop: asyncio.AbstractEventLoop) -> Iterator[InterruptState]:
         yield state
     finally:
         loop.remove_signal_handler(signal.SIGINT)
+
+
+def quit_now(*_: object) -> None:
+    """End the process at once with 130 (also usable as a `signal.signal` handler)."""
+    print("fssync: interrupted again: quitting now", file=sys.stderr, flush=True)
+    os._exit(int(ExitCode.INTERRUPTED))
