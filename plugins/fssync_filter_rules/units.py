@@ -1,50 +1,5 @@
-"""Human units for sizes (10M, 1.5G) and ages (90s, 2d, 3w), binary like rclone's."""
+"""The filter rules' human units come from fssync.units, the same parsers the core uses."""
 
-from __future__ import annotations
+from fssync.units import parse_age, parse_duration, parse_size
 
-import datetime as dt
-import re
-
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?b?)\s*$", re.I)
-_SIZE_FACTOR = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
-_AGE = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|M|y)")
-_AGE_FACTOR = {
-    "ms": 0.001,
-    "s": 1,
-    "m": 60,
-    "h": 3600,
-    "d": 86400,
-    "w": 7 * 86400,
-    "M": 30 * 86400,
-    "y": 365 * 86400,
-}
-
-
-def parse_size(text: str) -> int:
-    """'10M' -> 10 MiB. A bare number is bytes."""
-    m = _SIZE.match(text)
-    if not m:
-        raise ValueError(f"{text!r} is not a size: use a number with an optional K, M, G, T suffix")
-    size = float(m.group(1)) * _SIZE_FACTOR[m.group(2).lower()]
-    if not size < 2**63:
-        raise ValueError(f"{text!r} is too large a size")
-    return int(size)
-
-
-def parse_age(text: str, now: float) -> float:
-    """An age ('2d', '1h30m', '90' seconds) or a date ('2026-01-31') -> a point in time."""
-    t = text.strip()
-    if re.fullmatch(r"\d+(?:\.\d+)?", t):
-        return now - float(t)
-    if _AGE.fullmatch(t) or re.fullmatch(rf"(?:{_AGE.pattern})+", t):
-        seconds = sum(float(n) * _AGE_FACTOR[u] for n, u in _AGE.findall(t))
-        return now - seconds
-    try:
-        when = dt.datetime.fromisoformat(t)
-    except ValueError:
-        raise ValueError(
-            f"{text!r} is not an age: use e.g. 90s, 15m, 2h, 3d, 1w, 6M, 1y or a date 2026-01-31"
-        ) from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.UTC)
-    return when.timestamp()
+__all__ = ["parse_age", "parse_duration", "parse_size"]

@@ -79,6 +79,8 @@ class ConsoleReporter:
             self._line(f"! {f['key']}: {f.get('reason') or f.get('error')}", self.err)
         elif name == "backup" and self.verbose and not self.quiet:
             self._line(f"~ {f['key']}  (kept as {f['to']} before it is replaced or deleted)")
+        elif name == "cutoff":
+            self._line(f"fssync: stopped: {f['message']}", self.err)
         elif name == "deletes_held":
             self._line(f"fssync: not deleting {f['count']} file(s): {f['reason']}", self.err)
         elif name == "credentials" and self.verbose:

@@ -15,6 +15,7 @@ from . import backup, leftovers
 from . import location as loc
 from .auth import Credentials
 from .config import Config
+from .cutoff import Cutoff, Limits
 from .diagnose import diagnose
 from .errors import ExitCode, FssyncError, UnreachableError, UsageError
 from .hooks.manager import Hooks
@@ -157,6 +158,9 @@ class Run:
             self.backup_dir = loc.parse(str(config.get("backup_dir")), remotes)
             backup.check_locations(self.backup_dir, self.sides.src, self.sides.dst)
         self.state = StateStore() if config.get("state", True) else None
+        limits = Limits.from_config(config)
+        # The clock of --max-duration starts with the run, as rclone's does.
+        self.cutoff = Cutoff(limits) if limits is not None else None
         self._held: str | None = None
         self._conflicts: list[tuple[str, str]] = []  # keys the destination cannot hold
 
@@ -414,6 +418,7 @@ class Run:
                 self.emit,
                 settings,
                 keep=keep,
+                cutoff=self.cutoff,
             )
             deletes = list(plan.deletes)
             if deletes:
@@ -446,6 +451,8 @@ class Run:
     def _hold_deletes(
         self, plan: Plan, outcomes: list[Outcome], src: Listing, dst: Listing
     ) -> str | None:
+        if self.cutoff is not None and self.cutoff.reached:
+            return f"the --{self.cutoff.reached} limit was reached"
         if src.errors or dst.errors:
             return "a listing was incomplete"
         if any(not o.ok for o in outcomes):
@@ -499,6 +506,12 @@ class Run:
             for key, reason in self._conflicts:
                 failures.append(Failure(key, "conflict", f"not written: {reason}"))
         plan_counts = plan.counts()
+        error, abort_code = None, None
+        if self.cutoff is not None and self.cutoff.reached and not dry_run:
+            done = {o.action.key for o in outcomes if o.ok}
+            left = sum(1 for a in plan.transfers if a.key not in done)
+            error, abort_code = self.cutoff.message(left), self.cutoff.exit_code
+            self.emit(Event("cutoff", {"limit": self.cutoff.reached, "message": error}))
         # The tally adds the duration, timeline and largest transfers from the run's events.
         return self.tally.complete(
             Report(
@@ -513,6 +526,8 @@ class Run:
                 failures=tuple(failures),
                 renamed=counts[Kind.MOVE],
                 deletes_held=self._held,
+                error=error,
+                abort_code=abort_code,
             )
         )
 

@@ -11,6 +11,8 @@ class ExitCode(enum.IntEnum):
     USAGE = 2  # bad flag, URL, plugin, remote, config; missing local source; unsafe delete
     PARTIAL = 3  # the run finished but some files failed, or deletions were held back
     FATAL = 4  # could not start or continue: auth, missing bucket, unreachable endpoint
+    TRANSFER_LIMIT = 8  # --max-transfer reached (rclone's code)
+    DURATION_LIMIT = 10  # --max-duration reached (rclone's code)
     INTERRUPTED = 130
 
 

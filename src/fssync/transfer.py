@@ -10,6 +10,7 @@ from typing import Any
 
 import attrs
 
+from .cutoff import Cutoff
 from .diagnose import diagnose
 from .errors import FssyncError
 from .integrity import Verified
@@ -144,14 +145,21 @@ async def _attempt(
     settings: TransferSettings,
     emit: Emit,
     keep: Keep | None = None,
+    cutoff: Cutoff | None = None,
 ) -> Outcome:
     attempt = 0
     kept = False
+    sent = 0  # of this attempt, counted against --max-transfer
 
     def on_bytes(done: int) -> None:
+        nonlocal sent
+        if cutoff is not None:
+            cutoff.add(done - sent)
+            sent = done
         emit(Event("progress", {"key": action.key, "bytes": done, "size": action.size}))
 
     while True:
+        sent = 0
         try:
             if keep is not None and not kept and action.kind is Kind.UPDATE and action.dst:
                 to = await keep(action.dst)  # the old version is safe before it is replaced
@@ -159,6 +167,8 @@ async def _attempt(
                 emit(Event("backup", {"key": action.key, "to": to}))
             written = await copy_one(src, dst, action, options, on_bytes)
             moved = 0 if action.kind is Kind.MOVE else written.size  # a move sends no content
+            if cutoff is not None:
+                cutoff.add(moved - sent)  # the last read is not reported as progress
             return Outcome(action, ok=True, bytes=moved, written=written)
         except asyncio.CancelledError:
             raise
@@ -211,6 +221,7 @@ async def run_transfers(
     settings: TransferSettings,
     into: list[Outcome] | None = None,
     keep: Keep | None = None,
+    cutoff: Cutoff | None = None,
 ) -> list[Outcome]:
     """Run copies and updates with at most `settings.transfers` in flight, then run the ones
     that failed with a retryable error again, up to `settings.passes` more times (a flaky
@@ -220,6 +231,8 @@ async def run_transfers(
     outcomes: list[Outcome] = [] if into is None else into
     todo = list(actions)
     for number in range(1 + max(0, settings.passes)):
+        if cutoff is not None and cutoff.reached:
+            break
         if number:
             todo = [o.action for o in outcomes if not o.ok and o.retryable]
             if not todo:
@@ -229,7 +242,18 @@ async def run_transfers(
             retried = set(map(id, todo))
             outcomes[:] = [o for o in outcomes if id(o.action) not in retried]
         last = number == settings.passes
-        await _pass(src, dst, todo, options_for, emit, settings, outcomes, last=last, keep=keep)
+        await _pass(
+            src,
+            dst,
+            todo,
+            options_for,
+            emit,
+            settings,
+            outcomes,
+            last=last,
+            keep=keep,
+            cutoff=cutoff,
+        )
     return outcomes
 
 
@@ -244,11 +268,14 @@ async def _pass(
     *,
     last: bool,
     keep: Keep | None = None,
+    cutoff: Cutoff | None = None,
 ) -> None:
     queue = iter(actions)
 
     async def worker() -> None:
         for action in queue:
+            if cutoff is not None and not cutoff.may_start(action.size):
+                return
             kind = action.kind.name.lower()
             emit(
                 Event(
@@ -256,7 +283,8 @@ async def _pass(
                     {"key": action.key, "kind": kind, "size": action.size, "reason": action.reason},
                 )
             )
-            outcome = await _attempt(src, dst, action, options_for(action), settings, emit, keep)
+            options = options_for(action)
+            outcome = await _attempt(src, dst, action, options, settings, emit, keep, cutoff)
             outcomes.append(outcome)
             if outcome.ok:
                 emit(
@@ -278,9 +306,30 @@ async def _pass(
                     )
                 )
 
-    async with asyncio.TaskGroup() as tg:
-        for _ in range(max(1, settings.transfers)):
-            tg.create_task(worker())
+    async def workers() -> None:
+        async with asyncio.TaskGroup() as tg:
+            for _ in range(max(1, settings.transfers)):
+                tg.create_task(worker())
+
+    if cutoff is None:
+        await workers()
+    else:
+        await _until_cut_off(workers(), cutoff)
+
+
+async def _until_cut_off(work: Awaitable[None], cutoff: Cutoff) -> None:
+    """Run the workers; when a hard cut-off comes first, cancel them (their clean-up runs as on
+    Ctrl-C: temporary files removed, multipart uploads aborted)."""
+    running = asyncio.ensure_future(work)
+    stop = asyncio.ensure_future(cutoff.wait_hard_stop())
+    try:
+        await asyncio.wait({running, stop}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (running, stop):
+            task.cancel()
+        await asyncio.gather(running, stop, return_exceptions=True)
+    if not running.cancelled():
+        running.result()  # a failure of the workers (an Abort) goes up as before
 
 
 async def run_deletes(
