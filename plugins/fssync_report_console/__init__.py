@@ -79,6 +79,9 @@ class ConsoleReporter:
             self._line(f"! {f['key']}: {f.get('reason') or f.get('error')}", self.err)
         elif name == "backup" and self.verbose and not self.quiet:
             self._line(f"~ {f['key']}  (kept as {f['to']} before it is replaced or deleted)")
+        elif name == "bwlimit" and self.verbose and not self.quiet:
+            since = f"{f['from'] // 60:02}:{f['from'] % 60:02}"
+            self._line(f"bandwidth limit: {f['rate']} (timetable entry from {since})", self.err)
         elif name == "cutoff":
             self._line(f"fssync: stopped: {f['message']}", self.err)
         elif name == "deletes_held":

@@ -401,6 +401,8 @@ class Run:
             retries=int(self.config.get("retries", 3)),
             retry_sleep=float(self.config.get("retries_sleep", 0.2)),
             passes=int(self.config.get("retry_passes", 1)),
+            cutoff=self.cutoff,
+            pace=self._pace(src_store, dst_store),
         )
         dst_loc = self.sides.dst
 
@@ -418,7 +420,6 @@ class Run:
                 self.emit,
                 settings,
                 keep=keep,
-                cutoff=self.cutoff,
             )
             deletes = list(plan.deletes)
             if deletes:
@@ -436,6 +437,27 @@ class Run:
             if backups is not None and backups.store is not dst_store:
                 await backups.store.close()
         return outcomes
+
+    def _pace(self, src: Store, dst: Store) -> Callable[[int], Any] | None:
+        """The --bwlimit budget: bytes written to a remote are up, bytes read from one down
+        (both for remote to remote); a local-to-local run counts as up."""
+        from .bandwidth import Throttle
+
+        def changed(rate: Any, slot: Any) -> None:
+            self.emit(Event("bwlimit", {"rate": rate.describe(), "from": slot.minute}))
+
+        throttle = Throttle.from_text(self.config.get("bwlimit"), changed)
+        if throttle is None:
+            return None
+        ways = tuple(
+            way
+            for way, remote in (
+                ("up", not dst.location.is_local),
+                ("down", not src.location.is_local),
+            )
+            if remote
+        )
+        return functools.partial(throttle.take, ways or ("up",))
 
     async def _backups(self, dst_store: Store) -> backup.Backups | None:
         """Where replaced and deleted files are kept (--backup-dir, --suffix), if anywhere."""

@@ -7,7 +7,7 @@ import argparse
 from collections.abc import Mapping
 from typing import Any
 
-from . import cutoff
+from . import bandwidth, cutoff
 from .config import Config
 from .errors import UsageError
 from .hooks.manager import Hooks
@@ -176,6 +176,7 @@ def add_sync_options(parser: argparse.ArgumentParser, hooks: Hooks, *, command: 
             "for it instead of failing at once (default 0)",
         )
         cutoff.add_options(parser)
+        bandwidth.add_options(parser)
     if command == "check":
         lists = parser.add_argument_group("what to print")
         lists.add_argument(

@@ -22,6 +22,8 @@ Emit = Callable[[Event], None]
 OptionsFor = Callable[[Action], Mapping[str, Any]]
 # Keeps a destination file before it is replaced or deleted (--backup-dir); returns where.
 Keep = Callable[[Entry], Awaitable[str]]
+# Waits until n more bytes fit in the run's bandwidth (--bwlimit).
+Pace = Callable[[int], Awaitable[None]]
 
 
 class Abort(Exception):
@@ -38,6 +40,8 @@ class TransferSettings:
     retries: int = 3
     retry_sleep: float = 0.2
     passes: int = 1  # extra passes over the files that failed with a retryable error
+    cutoff: Cutoff | None = None  # --max-transfer, --max-duration
+    pace: Pace | None = None  # --bwlimit
 
 
 class CountingReader(Reader):
@@ -47,9 +51,12 @@ class CountingReader(Reader):
     event that follows reports the whole size), so small files read in one go cost nothing.
     """
 
-    def __init__(self, inner: Reader, on_bytes: Callable[[int], None]) -> None:
+    def __init__(
+        self, inner: Reader, on_bytes: Callable[[int], None], pace: Pace | None = None
+    ) -> None:
         self._inner = inner
         self._on_bytes = on_bytes
+        self._pace = pace
         self._done = 0
         self.ranged = inner.ranged
 
@@ -80,26 +87,28 @@ class CountingReader(Reader):
     async def verify(self, written: str | None = None) -> None:
         await self._inner.verify(written)
 
-    def _count(self, data: Sized | None) -> None:
+    async def _count(self, data: Sized | None) -> None:
         if data:
             self._done += len(data)
             if self._done < self._inner.size:
                 self._on_bytes(self._done)
+            if self._pace is not None:
+                await self._pace(len(data))
 
     async def read(self, n: int = -1) -> bytes:
         data = await self._inner.read(n)
-        self._count(data)
+        await self._count(data)
         return data
 
     async def read_range(self, offset: int, length: int) -> bytes | bytearray | None:
         data = await self._inner.read_range(offset, length)
-        self._count(data)
+        await self._count(data)
         return data
 
     async def copy_range(self, offset: int, length: int, sink: RangeSink) -> None:
         async def counted(data: Any, at: int) -> None:
             await sink(data, at)
-            self._count(data)
+            await self._count(data)
 
         await self._inner.copy_range(offset, length, counted)
 
@@ -113,6 +122,7 @@ async def copy_one(
     action: Action,
     options: Mapping[str, Any],
     on_bytes: Callable[[int], None] | None = None,
+    pace: Pace | None = None,
 ) -> Entry:
     """Server-side copy when the store can, else stream from source to destination."""
     entry = action.src
@@ -126,7 +136,7 @@ async def copy_one(
         return written
     inner = await src.open(entry)
     if on_bytes is not None:
-        inner = CountingReader(inner, on_bytes)
+        inner = CountingReader(inner, on_bytes, pace)
     reader = Verified(inner, entry)  # outermost, so the stores' verify() reaches it
     try:
         written = await dst.write(entry, reader, options)
@@ -145,8 +155,8 @@ async def _attempt(
     settings: TransferSettings,
     emit: Emit,
     keep: Keep | None = None,
-    cutoff: Cutoff | None = None,
 ) -> Outcome:
+    cutoff = settings.cutoff
     attempt = 0
     kept = False
     sent = 0  # of this attempt, counted against --max-transfer
@@ -165,7 +175,7 @@ async def _attempt(
                 to = await keep(action.dst)  # the old version is safe before it is replaced
                 kept = True
                 emit(Event("backup", {"key": action.key, "to": to}))
-            written = await copy_one(src, dst, action, options, on_bytes)
+            written = await copy_one(src, dst, action, options, on_bytes, settings.pace)
             moved = 0 if action.kind is Kind.MOVE else written.size  # a move sends no content
             if cutoff is not None:
                 cutoff.add(moved - sent)  # the last read is not reported as progress
@@ -221,7 +231,6 @@ async def run_transfers(
     settings: TransferSettings,
     into: list[Outcome] | None = None,
     keep: Keep | None = None,
-    cutoff: Cutoff | None = None,
 ) -> list[Outcome]:
     """Run copies and updates with at most `settings.transfers` in flight, then run the ones
     that failed with a retryable error again, up to `settings.passes` more times (a flaky
@@ -230,6 +239,7 @@ async def run_transfers(
     Outcomes are appended to `into` as they happen, so an interrupted run can still report."""
     outcomes: list[Outcome] = [] if into is None else into
     todo = list(actions)
+    cutoff = settings.cutoff
     for number in range(1 + max(0, settings.passes)):
         if cutoff is not None and cutoff.reached:
             break
@@ -242,18 +252,7 @@ async def run_transfers(
             retried = set(map(id, todo))
             outcomes[:] = [o for o in outcomes if id(o.action) not in retried]
         last = number == settings.passes
-        await _pass(
-            src,
-            dst,
-            todo,
-            options_for,
-            emit,
-            settings,
-            outcomes,
-            last=last,
-            keep=keep,
-            cutoff=cutoff,
-        )
+        await _pass(src, dst, todo, options_for, emit, settings, outcomes, last=last, keep=keep)
     return outcomes
 
 
@@ -268,8 +267,8 @@ async def _pass(
     *,
     last: bool,
     keep: Keep | None = None,
-    cutoff: Cutoff | None = None,
 ) -> None:
+    cutoff = settings.cutoff
     queue = iter(actions)
 
     async def worker() -> None:
@@ -284,7 +283,7 @@ async def _pass(
                 )
             )
             options = options_for(action)
-            outcome = await _attempt(src, dst, action, options, settings, emit, keep, cutoff)
+            outcome = await _attempt(src, dst, action, options, settings, emit, keep)
             outcomes.append(outcome)
             if outcome.ok:
                 emit(
