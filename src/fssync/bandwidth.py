@@ -20,7 +20,7 @@ from collections.abc import Callable
 import attrs
 
 from .errors import UsageError
-from .units import parse_size
+from .units import checked, parse_size
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _ENTRY = re.compile(r"^(?:(?P<day>[a-z]{3})-)?(?P<hh>\d{1,2}):(?P<mm>\d{2}),(?P<rate>.+)$", re.I)
@@ -112,19 +112,10 @@ def parse_bwlimit(text: str) -> Timetable:
     return Timetable(tuple(entries))
 
 
-def check(text: str) -> str:
-    """argparse type: validate, keep the text (the Python API passes text too)."""
-    try:
-        parse_bwlimit(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    return text
-
-
 def add_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--bwlimit",
-        type=check,
+        type=checked(parse_bwlimit),
         metavar="RATE",
         help="total bandwidth: 1M (MiB/s), UP:DOWN such as 10M:512k, or a timetable "
         "'08:00,512k 19:00,off' ('Mon-08:00,...' for days of the week); off by default",

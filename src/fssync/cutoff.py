@@ -12,41 +12,27 @@ import argparse
 import asyncio
 import time
 from collections.abc import Callable
-from typing import Any
 
 import attrs
 
 from .config import Config
 from .errors import ExitCode, UsageError
-from .units import parse_duration, parse_size
+from .units import checked, parse_duration, parse_size
 
 MODES = ("hard", "soft", "cautious")
-
-
-def _checked(parse: Callable[[str], Any]) -> Callable[[str], str]:
-    """An argparse type that checks a value but keeps its text (the API passes text too)."""
-
-    def check(text: str) -> str:
-        try:
-            parse(text)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-        return text
-
-    return check
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("limits")
     group.add_argument(
         "--max-transfer",
-        type=_checked(parse_size),
+        type=checked(parse_size),
         metavar="SIZE",
         help="stop after SIZE has been transferred (e.g. 10G); exit code 8",
     )
     group.add_argument(
         "--max-duration",
-        type=_checked(parse_duration),
+        type=checked(parse_duration),
         metavar="TIME",
         help="stop transferring after TIME (e.g. 1h30m) from the start of the run; exit code 10",
     )

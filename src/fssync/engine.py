@@ -158,6 +158,7 @@ class Run:
             self.backup_dir = loc.parse(str(config.get("backup_dir")), remotes)
             backup.check_locations(self.backup_dir, self.sides.src, self.sides.dst)
         self.state = StateStore() if config.get("state", True) else None
+        self._modify_window = _window(config.get("modify_window"))
         limits = Limits.from_config(config)
         # The clock of --max-duration starts with the run, as rclone's does.
         self.cutoff = Cutoff(limits) if limits is not None else None
@@ -302,6 +303,7 @@ class Run:
             ignore_existing=bool(self.config.get("ignore_existing", False)),
             src_caps=self.sides.src.capabilities,
             dst_caps=self.sides.dst.capabilities,
+            modify_window=self._modify_window,
         )
 
     def make_plan(self, src: Listing, dst: Listing) -> Plan:
@@ -552,6 +554,18 @@ class Run:
                 abort_code=abort_code,
             )
         )
+
+
+def _window(text: object) -> float:
+    """--modify-window as seconds (0 when not given)."""
+    if text in (None, ""):
+        return 0.0
+    from .units import parse_duration
+
+    try:
+        return parse_duration(str(text))
+    except ValueError as exc:
+        raise UsageError(f"--modify-window: {exc}") from None
 
 
 def _explain(plan: Plan, key: str) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from . import bandwidth, cutoff
 from .config import Config
 from .errors import UsageError
 from .hooks.manager import Hooks
+from .units import checked, parse_duration
 
 
 class Parser(argparse.ArgumentParser):
@@ -80,6 +81,13 @@ def add_sync_options(parser: argparse.ArgumentParser, hooks: Hooks, *, command: 
         action="store_const",
         const="size",
         help="compare sizes only (same as --compare size)",
+    )
+    core.add_argument(
+        "--modify-window",
+        type=checked(parse_duration),
+        metavar="TIME",
+        help="modification times this close count as equal (e.g. 2s for FAT disks, 1h for a "
+        "clock an hour off); the stores' own precision is always allowed for",
     )
     core.add_argument(
         "--ignore-existing",

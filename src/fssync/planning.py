@@ -25,16 +25,22 @@ class Policy:
     ignore_existing: bool = False
     src_caps: Capabilities = Capabilities(keeps_mtime=True)
     dst_caps: Capabilities = Capabilities(keeps_mtime=True)
+    # --modify-window: times this close count as equal, on top of what the stores can keep
+    modify_window: float = 0.0
     # Derived once here, not on each of the million comparisons that read them.
     mtime_window: float = attrs.field(init=False)
     stamp_window: float = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         object.__setattr__(
-            self, "mtime_window", max(self.src_caps.mtime_window, self.dst_caps.mtime_window)
+            self,
+            "mtime_window",
+            max(self.src_caps.mtime_window, self.dst_caps.mtime_window, self.modify_window),
         )
         object.__setattr__(
-            self, "stamp_window", max(self.src_caps.stamp_window, self.dst_caps.stamp_window)
+            self,
+            "stamp_window",
+            max(self.src_caps.stamp_window, self.dst_caps.stamp_window, self.modify_window),
         )
 
 

@@ -5,8 +5,11 @@ Shared by the core (--max-transfer, --max-duration, --bwlimit) and the filter ru
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import re
+from collections.abc import Callable
+from typing import Any
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?b?)\s*$", re.I)
 _SIZE_FACTOR = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
@@ -61,3 +64,16 @@ def parse_age(text: str, now: float) -> float:
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.UTC)
     return when.timestamp()
+
+
+def checked(parse: Callable[[str], Any]) -> Callable[[str], str]:
+    """An argparse type that checks a value but keeps its text (the API passes text too)."""
+
+    def check(text: str) -> str:
+        try:
+            parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        return text
+
+    return check
