@@ -77,9 +77,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _main(argv)
     except FssyncError as exc:
+        from .safetext import printable
         from .secrets import scrub
 
-        print(f"fssync: error: {scrub(str(exc))}", file=sys.stderr)
+        print(f"fssync: error: {printable(scrub(str(exc)))}", file=sys.stderr)
         return int(exc.exit_code)
     except KeyboardInterrupt:
         import signal
@@ -95,9 +96,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if debug:
             raise
         from .diagnose import first_line
+        from .safetext import printable
 
         print(
-            f"fssync: unexpected error: {type(exc).__name__}: {first_line(exc)} "
+            f"fssync: unexpected error: {type(exc).__name__}: {printable(first_line(exc))} "
             "(run with --debug for details)",
             file=sys.stderr,
         )
