@@ -73,6 +73,13 @@ def build_parser(hooks: object | None = None) -> Parser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    from .pipes import guard_streams
+
+    with guard_streams():  # output piped into `head` or `less`: the job still finishes
+        return _guarded_main(argv)
+
+
+def _guarded_main(argv: list[str]) -> int:
     debug = "--debug" in argv
     try:
         return _main(argv)
