@@ -7,6 +7,7 @@ and report every key it cannot write safely, and write the rest byte for byte.
 
 from __future__ import annotations
 
+import json
 import os
 import unicodedata
 from pathlib import Path
@@ -14,9 +15,11 @@ from pathlib import Path
 import pytest
 
 import fssync
+from fssync.cli import main
 from fssync.testing.servers import S3Endpoint
 
 from .helpers import make_tree, read_tree
+from .helpers import s3_args as cli_opts
 from .helpers import s3_opts as opts
 
 NFC = unicodedata.normalize("NFC", "café.txt")
@@ -147,14 +150,45 @@ def test_a_hostile_bucket_writes_only_inside_the_destination(moto, tmp_path):
     # Every escaping key was skipped and reported with its full key.
     rejected = events.keys("rejected")
     assert {f"h/{k}" for k in ESCAPING} <= rejected
-    # Every key the folder cannot hold was reported as a conflict and counted as failed.
+    # Every key the folder cannot hold was reported as a conflict; both kinds count as failed.
     conflicts = events.keys("conflict")
     assert set(CONFLICTS) == conflicts
-    assert {f.key for f in report.failures} == set(CONFLICTS)
-    assert report.failed == len(CONFLICTS)
+    by_kind = {(f.kind, f.key) for f in report.failures}
+    assert by_kind == {("conflict", k) for k in CONFLICTS} | {
+        ("unsafe", f"h/{k}") for k in ESCAPING
+    }
+    assert report.failed == len(CONFLICTS) + len(ESCAPING) and report.exit_code == 3
     # The rest arrived byte for byte, under exactly their own names.
     assert read_tree(dst) == {k: stored[k] for k in WRITTEN}
     assert report.copied == len(WRITTEN)
+
+
+@pytest.mark.usefixtures("s3_backend")
+def test_skipped_hostile_keys_are_failures_in_the_report_and_exit_3(moto, tmp_path, capsys):
+    ep = moto.endpoint
+    name = ep.make_bucket()
+    bad = ["../up.txt", "a//b.txt", "esc\x1b[31m.txt", "back\\slash.txt"]
+    fill(ep, name, "r/", [*bad, "fine.txt"])
+    out = tmp_path / "run.json"
+    args = ["sync", f"s3://{name}/r", str(tmp_path / "d"), "--report", str(out), *cli_opts(ep)]
+    assert main(args) == 3
+    err = capsys.readouterr().err
+    assert f"{len(bad)} failure(s):" in err
+    doc = json.loads(out.read_text())
+    assert doc["exit_code"] == 3 and doc["ok"] is False
+    assert doc["counts"]["failed"] == len(bad) and doc["counts"]["copied"] == 1
+    assert sorted((f["kind"], f["key"]) for f in doc["failures"]) == sorted(
+        ("unsafe", f"r/{k}") for k in bad
+    )
+    assert all(f["error"].startswith("not copied: ") for f in doc["failures"])
+    assert read_tree(tmp_path / "d") == {"fine.txt": b"content of 'fine.txt'"}
+
+
+def test_links_skipped_by_default_are_not_failures(tmp_path, capsys):
+    make_tree(tmp_path / "s", {"a.txt": b"a"})
+    os.symlink("a.txt", tmp_path / "s" / "link")
+    assert main(["sync", str(tmp_path / "s"), str(tmp_path / "d")]) == 0
+    assert "! link: symbolic link" in capsys.readouterr().err
 
 
 def test_case_and_unicode_twins_are_reported_on_a_case_insensitive_destination(moto, tmp_path):

@@ -160,6 +160,34 @@ def test_cli_dry_run_prints_sigils(src, tmp_path, capsys):
     assert (dst / "stale.txt").exists()
 
 
+def test_a_dry_run_summary_says_what_would_be_done(src, tmp_path, capsys):
+    dst = tmp_path / "dst"
+    make_tree(dst, {"stale.txt": b"x", "a.txt": b"changed-size", "empty.bin": b""})
+    planned = sum(len(v) for k, v in SAMPLE.items() if k != "empty.bin")
+    args = ["sync", str(src), str(dst), "--dry-run", "--delete"]
+    code, out, _ = run_cli(capsys, *args)
+    assert code == 0
+    last = out.splitlines()[-1]
+    copies = len(SAMPLE) - 2
+    assert last.startswith(
+        f"dry run, nothing changed: would copy {copies}, update 1, delete 1; 1 unchanged, 0 failed; "
+        f"would transfer {fssync.human_bytes(planned)} (planned in "
+    ), last
+    code, out, _ = run_cli(capsys, *args, "--json")
+    summary = json.loads(out.splitlines()[-1])
+    assert (summary["copied"], summary["updated"], summary["deleted"]) == (0, 0, 0)
+    assert summary["would"] == {
+        "copy": copies,
+        "update": 1,
+        "delete": 1,
+        "move": 0,
+        "bytes": planned,
+    }
+    report = fssync.sync(str(src), str(dst), delete=True, dry_run=True)
+    assert report.copied == 0 and report.planned["copy"] == copies
+    assert report.planned_moves == 0 and report.planned_bytes == planned
+
+
 @pytest.mark.parametrize(
     ("args", "code", "words"),
     [

@@ -3,7 +3,6 @@ stream of JSON events (one object per line, the summary last)."""
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any, TextIO
 
@@ -36,10 +35,11 @@ class ConsoleReporter:
         return self._err or sys.stderr
 
     def _line(self, text: str, stream: TextIO | None = None) -> None:
-        print(scrub(text), file=stream or self.out, flush=True)
+        # Keys may hold terminal control sequences: shown as escapes, never sent raw.
+        print(fssync.printable(scrub(text)), file=stream or self.out, flush=True)
 
     def _json(self, obj: dict[str, Any]) -> None:
-        self._line(json.dumps(obj, ensure_ascii=False, default=str))
+        print(scrub(fssync.json_text(obj, default=str)), file=self.out, flush=True)
 
     @fssync.hookimpl
     def fssync_event(self, event: fssync.Event, config: fssync.Config) -> None:

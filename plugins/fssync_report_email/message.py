@@ -47,7 +47,7 @@ def compose(
         if len(report.failures) > MAX_LISTED:
             lines.append(f"  ... and {len(report.failures) - MAX_LISTED} more (see report.json)")
     lines += ["", "The whole run is in the attached report.json."]
-    msg.set_content(scrub("\n".join(lines)) + "\n")
+    msg.set_content(scrub("\n".join(fssync.printable(line) for line in lines)) + "\n")
     msg.add_attachment(
         json.dumps(document, indent=2, ensure_ascii=False).encode(),
         maintype="application",

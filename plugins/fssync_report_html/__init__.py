@@ -124,7 +124,12 @@ def render(doc: dict[str, Any]) -> str:
         cards.append(_figure("retries", "retries", f"{doc['retries']:,}"))
     notes = []
     if doc["dry_run"]:
-        notes.append("<p><strong>Dry run:</strong> nothing was changed.</p>")
+        p = doc["plan"]
+        notes.append(
+            '<p data-figure="dry-run"><strong>Dry run:</strong> nothing was changed; the plan '
+            f"would copy {p['copy']:,}, update {p['update']:,}, move {p['move']:,} and delete "
+            f"{p['delete']:,} file(s), transferring {fssync.human_bytes(p['bytes'])}.</p>"
+        )
     if doc["error"]:
         notes.append(
             f'<p class="err" data-figure="error"><strong>Stopped early:</strong> '

@@ -4,7 +4,6 @@ written when the run ends, also when it stops early, so a night run always leave
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 import fssync
@@ -36,6 +35,6 @@ def fssync_run_finished(report: fssync.Report, config: fssync.Config) -> None:
         return
     document = fssync.report_document(report, config)
     try:
-        fssync.write_atomically(path, json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+        fssync.write_atomically(path, fssync.json_text(document, indent=2) + "\n")
     except OSError as exc:
         print(f"fssync: could not write --report {path!r}: {exc.strerror or exc}", file=sys.stderr)

@@ -66,11 +66,15 @@ _TEXT: dict[str, Callable[[dict[str, Any]], str]] = {
 
 
 class ScrubbingFormatter(logging.Formatter):
-    """Local time with its offset on every line; registered secrets redacted."""
+    """Local time with its offset on every line; registered secrets redacted; control
+    characters of a message (a hostile key's) shown as escapes, so no line can be forged."""
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
         when = dt.datetime.fromtimestamp(record.created).astimezone()
         return when.isoformat(timespec="milliseconds")
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802
+        return fssync.printable(super().formatMessage(record))  # a traceback keeps its lines
 
     def format(self, record: logging.LogRecord) -> str:
         return scrub(super().format(record))

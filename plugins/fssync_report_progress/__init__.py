@@ -220,6 +220,7 @@ class ProgressDisplay:
 
 
 def _short(key: str, width: int = 40) -> str:
+    key = fssync.printable(key)
     return key if len(key) <= width else "…" + key[-(width - 1) :]
 
 

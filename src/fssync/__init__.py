@@ -38,6 +38,7 @@ from .reporting import (
     summary_line,
     write_atomically,
 )
+from .safetext import json_text, printable
 
 __version__ = "0.1.0"
 
@@ -76,7 +77,9 @@ __all__ = [
     "hookimpl",
     "human_bytes",
     "human_seconds",
+    "json_text",
     "plan",
+    "printable",
     "redact",
     "report_document",
     "summary_line",

@@ -73,13 +73,21 @@ def build_parser(hooks: object | None = None) -> Parser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    from .pipes import guard_streams
+
+    with guard_streams():  # output piped into `head` or `less`: the job still finishes
+        return _guarded_main(argv)
+
+
+def _guarded_main(argv: list[str]) -> int:
     debug = "--debug" in argv
     try:
         return _main(argv)
     except FssyncError as exc:
+        from .safetext import printable
         from .secrets import scrub
 
-        print(f"fssync: error: {scrub(str(exc))}", file=sys.stderr)
+        print(f"fssync: error: {printable(scrub(str(exc)))}", file=sys.stderr)
         return int(exc.exit_code)
     except KeyboardInterrupt:
         import signal
@@ -95,9 +103,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if debug:
             raise
         from .diagnose import first_line
+        from .safetext import printable
 
         print(
-            f"fssync: unexpected error: {type(exc).__name__}: {first_line(exc)} "
+            f"fssync: unexpected error: {type(exc).__name__}: {printable(first_line(exc))} "
             "(run with --debug for details)",
             file=sys.stderr,
         )

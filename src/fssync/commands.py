@@ -21,6 +21,7 @@ from .model import Entry, Kind, Plan
 from .options import plugin_option_names
 from .remotes import load_remotes
 from .reporting import check_output_path, write_atomically
+from .safetext import json_text, printable
 from .secrets import scrub
 
 
@@ -66,11 +67,11 @@ def ls(ns: argparse.Namespace, hooks: Hooks) -> int:
         rows.append({"key": folder, "size": None, "type": "directory"})
     for row in sorted(rows, key=lambda r: r["key"]):
         if ns.json:
-            print(json.dumps(row, ensure_ascii=False))
+            print(json_text(row))
         elif row.get("type") == "directory":
-            print(f"{'DIR':>12}  {'':19}  {row['key']}")
+            print(f"{'DIR':>12}  {'':19}  {printable(row['key'])}")
         else:
-            print(f"{row['size']:>12}  {_when(entries[row['key']])}  {row['key']}")
+            print(f"{row['size']:>12}  {_when(entries[row['key']])}  {printable(row['key'])}")
     return int(ExitCode.OK)
 
 
@@ -212,10 +213,10 @@ def print_check(plan: Plan, config: Config) -> int:
         if as_json:
             name = "equal" if a.kind is Kind.SKIP else "difference"
             row = {"event": name, "sigil": a.kind.value, "key": a.key, "reason": a.reason}
-            print(json.dumps(row, ensure_ascii=False))
+            print(json_text(row))
         elif not quiet:
             why = f"  ({a.reason})" if config.verbose else ""
-            print(scrub(f"{a.kind.value} {a.key}{why}"))
+            print(printable(scrub(f"{a.kind.value} {a.key}{why}")))
     for kind, (option, _) in _CHECK.items():
         path = config.get(option)
         if path:

@@ -164,6 +164,7 @@ class Run:
         self.cutoff = Cutoff(limits) if limits is not None else None
         self._held: str | None = None
         self._conflicts: list[tuple[str, str]] = []  # keys the destination cannot hold
+        self._unsafe: tuple[tuple[str, str], ...] = ()  # source keys unsafe to write anywhere
 
     def emit(self, event: Event) -> None:
         self.tally.observe(event)
@@ -335,6 +336,11 @@ class Run:
             raise
         try:
             src, dst = await asyncio.gather(self._list(src_store), self._list(dst_store))
+            if not src_store.location.is_local:
+                # A remote listing rejects only keys that are unsafe to write (`../x`, control
+                # characters): files of the source that are not copied, so failures. A local
+                # one rejects links and special files, skipped by choice (--links, --copy-links).
+                self._unsafe = src.rejected
             self._conflicts = dst_store.check_keys(src.entries)
             for key, reason in self._conflicts:
                 self.emit(Event("conflict", {"key": key, "error": f"not written: {reason}"}))
@@ -527,6 +533,8 @@ class Run:
         if src is not None and dst is not None:
             for key, reason in (*src.errors, *dst.errors):
                 failures.append(Failure(key, "list", f"cannot read: {reason}"))
+            for key, reason in self._unsafe:
+                failures.append(Failure(scrub(key), "unsafe", f"not copied: {reason}"))
             for key, reason in self._conflicts:
                 failures.append(Failure(key, "conflict", f"not written: {reason}"))
         plan_counts = plan.counts()

@@ -251,6 +251,11 @@ class Report:
     largest: tuple[Transfer, ...] = ()  # the largest transfers, largest first
     planned_files: int = 0  # copies, updates and deletes the plan held
     planned_bytes: int = 0
+    # The plan by kind: what a dry run would have done (a dry run's copied etc. stay 0).
+    planned_copies: int = 0
+    planned_updates: int = 0
+    planned_deletes: int = 0
+    planned_moves: int = 0
     error: str | None = None
     abort_code: int | None = None  # the exit code of a run that stopped early
 
@@ -270,8 +275,19 @@ class Report:
         """Bytes written per second over the whole run (0 when nothing was timed)."""
         return self.bytes / self.seconds if self.seconds > 0 else 0.0
 
-    def summary(self) -> dict[str, Any]:
+    @property
+    def planned(self) -> dict[str, int]:
+        """The plan by kind, and the bytes its copies and updates move."""
         return {
+            "copy": self.planned_copies,
+            "update": self.planned_updates,
+            "delete": self.planned_deletes,
+            "move": self.planned_moves,
+            "bytes": self.planned_bytes,
+        }
+
+    def summary(self) -> dict[str, Any]:
+        out = {
             "event": "summary",
             "copied": self.copied,
             "updated": self.updated,
@@ -282,6 +298,9 @@ class Report:
             "seconds": round(self.seconds, 3),
             "dry_run": self.dry_run,
         }
+        if self.dry_run:
+            out["would"] = self.planned  # nothing was done: say what would have been
+        return out
 
 
 @attrs.frozen

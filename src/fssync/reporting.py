@@ -119,6 +119,10 @@ class Tally:
             largest=self.largest,
             planned_files=plan.get("copy", 0) + plan.get("update", 0) + plan.get("delete", 0),
             planned_bytes=plan.get("bytes", 0),
+            planned_copies=plan.get("copy", 0),
+            planned_updates=plan.get("update", 0),
+            planned_deletes=plan.get("delete", 0),
+            planned_moves=plan.get("move", 0),
         )
 
     def stopped(self, error: str, exit_code: int, *, dry_run: bool) -> Report:
@@ -191,6 +195,8 @@ def human_seconds(seconds: float) -> str:
 
 def summary_line(report: Report) -> str:
     """The one-line human summary the console prints and the e-mail's subject builds on."""
+    if report.dry_run:
+        return _dry_summary_line(report)
     parts = [
         f"{report.copied} copied",
         f"{report.updated} updated",
@@ -204,13 +210,29 @@ def summary_line(report: Report) -> str:
         parts.append(f"{report.excluded} excluded")
     if report.retries:
         parts.append(f"{report.retries} retried")
-    head = "dry run, nothing changed: " if report.dry_run else ""
-    verb = "would be " if report.dry_run else ""
-    line = f"{head}{', '.join(parts)}; {verb}{human_bytes(report.bytes)}"
-    line += f" in {human_seconds(report.seconds)}"
-    if report.rate and not report.dry_run:
+    line = f"{', '.join(parts)}; {human_bytes(report.bytes)} in {human_seconds(report.seconds)}"
+    if report.rate:
         line += f" ({human_bytes(report.rate)}/s)"
     return line
+
+
+def _dry_summary_line(report: Report) -> str:
+    """A dry run did nothing: its line says what the plan would do."""
+    would = [
+        f"copy {report.planned_copies}",
+        f"update {report.planned_updates}",
+        f"delete {report.planned_deletes}",
+    ]
+    if report.planned_moves:
+        would.insert(2, f"move {report.planned_moves}")
+    parts = [f"{report.skipped} unchanged", f"{report.failed} failed"]
+    if report.excluded:
+        parts.append(f"{report.excluded} excluded")
+    return (
+        f"dry run, nothing changed: would {', '.join(would)}; {', '.join(parts)}; "
+        f"would transfer {human_bytes(report.planned_bytes)} "
+        f"(planned in {human_seconds(report.seconds)})"
+    )
 
 
 def _iso(epoch: float | None) -> str | None:
@@ -242,7 +264,7 @@ def report_document(report: Report, config: Config) -> dict[str, Any]:
         "ok": report.ok,
         "error": report.error,
         "options": redact_options(config.options),
-        "plan": {"files": report.planned_files, "bytes": report.planned_bytes},
+        "plan": {"files": report.planned_files, **report.planned},
         "counts": {
             "copied": report.copied,
             "updated": report.updated,

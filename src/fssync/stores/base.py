@@ -24,7 +24,9 @@ RangeSink = Callable[[Any, int], Awaitable[None]]
 
 @attrs.frozen
 class Listing:
-    """One side's files. `rejected` holds keys that may not be used, with the reason; `errors`
+    """One side's files. `rejected` holds keys that may not be used, with the reason (a remote
+    store rejects only keys unsafe to write, `unsafe_reason`: the engine counts a source's as
+    failures; a local folder rejects links and special files it skips by choice); `errors`
     holds folders that could not be read (a partial listing forbids deletions); `leftovers`
     holds temporary files of earlier runs (see `fssync.leftovers`)."""
 
