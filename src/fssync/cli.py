@@ -63,6 +63,9 @@ def build_parser(hooks: object | None = None) -> Parser:
     )
     add_config_option(p)
     hooks.add_options(p, "credentials")  # type: ignore[attr-defined]
+    from .cleanup import add_parser as add_cleanup
+
+    add_cleanup(sub, hooks)  # type: ignore[arg-type]
     p = sub.add_parser("plugins", help="the loaded plugins and the hooks each implements")
     p.add_argument("--json", action="store_true")
     p = sub.add_parser("demo", help="the whole job on an embedded local S3 server")
@@ -135,6 +138,10 @@ def _main(argv: list[str]) -> int:
         from .commands import credentials
 
         return credentials(ns, hooks)
+    if command == "cleanup":
+        from .cleanup import run as cleanup
+
+        return cleanup(ns, hooks)
     if command == "plugins":
         from .commands import plugins
 

@@ -145,6 +145,18 @@ class UploadJournal:
         if row is not None:
             await asyncio.to_thread(self._end, row)
 
+    def known_ids(self) -> set[str]:
+        """Every upload id recorded for this store: uploads a sync here will resume or abort."""
+        try:
+            with self._db() as db:
+                rows = db.execute(
+                    "SELECT upload_id FROM uploads_v1 WHERE store = ? AND upload_id IS NOT NULL",
+                    (self.store,),
+                ).fetchall()
+        except sqlite3.Error:
+            return set()
+        return {r[0] for r in rows}
+
     def orphans(self, *, mine: bool = False) -> list[tuple[int, str, str, str | None, float]]:
         """Uploads of this store started on this host by processes that are gone, and with
         `mine` by this process too (called once its transfers are over, when every upload it
