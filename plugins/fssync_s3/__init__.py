@@ -18,8 +18,9 @@ import attrs
 
 import fssync
 from fssync.secrets import register
+from fssync.stores import s3meta
 
-from . import objects
+from . import objects, parts
 
 ENDPOINT_ENV = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
 REGION_ENV = ("AWS_REGION", "AWS_DEFAULT_REGION")
@@ -158,6 +159,7 @@ def fssync_add_options(parser: argparse.ArgumentParser, command: str) -> None:
     )
     if command == "sync":
         objects.add_options(parser)
+        parts.add_options(parser)
 
 
 def _check_endpoint(setting: fssync.Setting) -> None:
@@ -202,6 +204,9 @@ def fssync_storage_options(
         options["headers"] = tuple((h.name, h.value) for h in every)
     if upload:
         options["upload_headers"] = tuple((h.name, h.value) for h in upload)
+    plan = parts.plan_for(config, location)
+    if plan is not None:
+        options[s3meta.MULTIPART_OPTION] = plan
     return options
 
 

@@ -311,7 +311,7 @@ class FastS3Store(Store):
         if entry.md5:
             meta[s3meta.MD5_KEY] = entry.md5
         key = self._key(entry.key)
-        if entry.size < s3meta.MULTIPART_THRESHOLD:
+        if not self.settings.parts.multipart(entry.size):
             data = await reader.read(-1)
             await reader.verify()
             digest = hashlib.md5(data, usedforsecurity=False).digest()
@@ -341,7 +341,7 @@ class FastS3Store(Store):
         PART_BUFFERS buffers.
         """
         client, bucket = self.client, self.bucket
-        part_size = s3meta.part_size_for(reader.size if reader.cheap_ranges else size)
+        part_size = self.settings.parts.part_size(reader.size if reader.cheap_ranges else size)
         meta = {**meta, s3meta.PART_KEY: str(part_size)}
         journal = self.journal  # records the upload so a killed run's parts can be aborted
         row = await journal.begin(bucket, key) if journal else None

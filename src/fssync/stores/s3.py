@@ -28,14 +28,15 @@ from .s3meta import (
     CREDENTIAL_OPTIONS,
     MD5_KEY,
     MTIME_KEY,
-    MULTIPART_THRESHOLD,
+    MULTIPART_OPTION,
     PART_BUFFERS,
     PART_KEY,
     UPLOAD_OPERATIONS,
+    PartPlan,
     confirmed,
     format_mtime,
     parse_mtime,
-    part_size_for,
+    part_plan,
     stated_md5,
     stated_parts,
 )
@@ -127,6 +128,7 @@ class S3Store(Store):
         self.bucket, prefix = _split(location.root)
         self.prefix = prefix + "/" if prefix else ""
         self._buffers = asyncio.Semaphore(PART_BUFFERS)
+        self.parts = PartPlan()  # --multipart-threshold, --multipart-chunk-size
 
     @classmethod
     async def connect(
@@ -147,6 +149,8 @@ class S3Store(Store):
                 opts.pop(name, None)
             renewal = Renewal(credentials, on_fetch)
             opts["session"] = await renewal.session()
+        parts = part_plan(opts)
+        opts.pop(MULTIPART_OPTION, None)
         every = tuple(opts.pop("headers", ()) or ())
         upload = tuple(opts.pop("upload_headers", ()) or ())
         config = dict(opts.pop("config_kwargs", {}) or {})
@@ -173,7 +177,9 @@ class S3Store(Store):
             httplog.watch_botocore(client)
         if renewal is None and not opts.get("anon") and not opts.get("key"):
             await _register_resolved(fs)
-        return cls(location, fs, client, renewal)
+        store = cls(location, fs, client, renewal)
+        store.parts = parts
+        return store
 
     async def call(self, method: str, **kwargs: Any) -> Any:
         """Call the client directly: botocore retries transient errors, `diagnose` explains
@@ -258,7 +264,7 @@ class S3Store(Store):
         if entry.md5:
             meta[MD5_KEY] = entry.md5
         key = self._key(entry.key)
-        if entry.size < MULTIPART_THRESHOLD:
+        if not self.parts.multipart(entry.size):
             data = await reader.read(-1)
             await reader.verify()
             digest = hashlib.md5(data, usedforsecurity=False).digest()
@@ -285,7 +291,7 @@ class S3Store(Store):
         self, key: str, reader: Reader, size: int, meta: dict[str, str], extra: dict[str, Any]
     ) -> tuple[str, int]:
         """Upload in parts with a bounded number of part buffers; abort on any failure."""
-        part_size = part_size_for(size)
+        part_size = self.parts.part_size(size)
         meta = {**meta, PART_KEY: str(part_size)}
         journal = self.journal  # records the upload so a killed run's parts can be aborted
         row = await journal.begin(self.bucket, key) if journal else None

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import attrs
+
 MTIME_KEY = "mtime"  # stored as x-amz-meta-mtime, seconds since the epoch (rclone's convention)
 MD5_KEY = "md5"  # x-amz-meta-md5: hex MD5 of the content, known before the upload
 # x-amz-meta-fssync-part-size: the part size of a multipart upload, so a download can check the
@@ -20,6 +22,11 @@ PART_KEY = "fssync-part-size"
 PART_SIZE = 8 << 20
 MULTIPART_THRESHOLD = 16 << 20
 MAX_PARTS = 10_000
+MIN_PART = 5 << 20  # S3's smallest part (all but the last)
+MAX_PART = 5 << 30  # S3's largest part, and the largest single PUT
+# Storage option "multipart" holds (threshold, part size) from --multipart-threshold and
+# --multipart-chunk-size; every S3 store reads it with `part_plan`.
+MULTIPART_OPTION = "multipart"
 COPY_LIMIT = 5 << 30  # CopyObject limit; larger objects are copied part by part
 PART_BUFFERS = 8  # parts held in memory at once for the whole store (bounds peak memory)
 # Storage options that name credentials; credentials from a provider plugin replace them.
@@ -76,8 +83,32 @@ def confirmed(resp: Mapping[str, Any], md5: str) -> bool:
     return opaque or not etag or etag == md5
 
 
-def part_size_for(size: int) -> int:
-    part = PART_SIZE
+def part_size_for(size: int, chunk: int = PART_SIZE) -> int:
+    """The part size for a file: `chunk`, doubled until 10,000 parts hold the file."""
+    part = chunk
     while part * MAX_PARTS < size:
         part *= 2
     return part
+
+
+@attrs.frozen
+class PartPlan:
+    """When a file goes up in parts, and in parts of what size."""
+
+    threshold: int = MULTIPART_THRESHOLD
+    chunk: int = PART_SIZE
+
+    def multipart(self, size: int) -> bool:
+        return size >= self.threshold
+
+    def part_size(self, size: int) -> int:
+        return part_size_for(size, self.chunk)
+
+
+def part_plan(options: Mapping[str, Any]) -> PartPlan:
+    """The plan a store's storage options ask for (the default when they say nothing)."""
+    value = options.get(MULTIPART_OPTION)
+    if not value:
+        return PartPlan()
+    threshold, chunk = value
+    return PartPlan(int(threshold), int(chunk))
