@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..errors import LocationError
-from ..leftovers import TEMP_MARK, temp_name
+from ..leftovers import is_temp, temp_name
 from ..location import Location
 from ..model import Entry
 from .base import CHUNK, LISTING_STEP, Listing, ListingProgress, Reader, Store
@@ -105,8 +105,8 @@ def walk(
             if not stat.S_ISREG(st.st_mode):
                 rejected.append((key, "not a regular file (skipped)"))
                 continue
-            if TEMP_MARK in item.name:
-                temps.append(item.path)  # a leftover of an interrupted run, never a user file
+            if is_temp(item.name):
+                temps.append(item.path)  # a download in progress or left over, not a user file
                 continue
             mtime = st.st_mtime_ns / 1e9
             entries[key] = Entry(key=key, size=st.st_size, mtime=mtime, stamp=mtime)
@@ -195,6 +195,11 @@ class LocalStore(Store):
                 loop.call_soon_threadsafe(progress, count)
 
         entries, rejected, errors, temps = await asyncio.to_thread(walk, root, self.links, report)
+        if self.is_source:
+            # Never skipped silently: in a source these are another run's downloads in progress.
+            why = "a temporary file of an fssync download (skipped)"
+            rejected += [(os.path.relpath(t, root).replace(os.sep, "/"), why) for t in temps]
+            temps = []
         return Listing(
             entries=entries,
             rejected=tuple(rejected),
