@@ -139,7 +139,7 @@ class LocalReader(Reader):
         self.size = st.st_size
         self.mtime = st.st_mtime_ns / 1e9
         self._path = path
-        self._stamp = (st.st_size, st.st_mtime_ns)
+        self._stamp = _stamp(st)
 
     async def read(self, n: int = -1) -> bytes:
         if self.size <= SMALL:
@@ -155,12 +155,19 @@ class LocalReader(Reader):
         self._f.close()
 
     async def verify(self, written: str | None = None) -> None:
-        """A file written to while it was read would be stored torn: compare size and mtime."""
+        """A file written to while it was read would be stored torn: compare size, mtime and
+        ctime (a writer can put the mtime back, never the ctime); the transfer then reads it
+        again."""
         from ..integrity import SourceChanged
 
         st = os.fstat(self._f.fileno())
-        if (st.st_size, st.st_mtime_ns) != self._stamp:
+        if _stamp(st) != self._stamp:
             raise SourceChanged(f"{self._path!r} changed while it was being read")
+
+
+def _stamp(st: os.stat_result) -> tuple[int, int, int]:
+    """What moves when a file is written: size, mtime and the change time the kernel sets."""
+    return st.st_size, st.st_mtime_ns, st.st_ctime_ns
 
 
 class LocalStore(Store):
