@@ -281,8 +281,9 @@ class LocalStore(Store):
                 await reader.verify(temp)
                 mtime = reader.mtime if reader.mtime is not None else entry.mtime or entry.stamp
                 written = await asyncio.to_thread(_finish, temp, final, mtime)
-        except BaseException:
+        except BaseException as exc:
             _discard(temp)
+            _name_final(exc, temp, final)
             raise
         return Entry(key=entry.key, size=written, mtime=mtime, stamp=mtime)
 
@@ -317,8 +318,9 @@ class LocalStore(Store):
                 return False  # another file system, or links not allowed: stream it
             try:
                 os.replace(temp, final)  # an older backup of the same name is replaced
-            except BaseException:
+            except BaseException as exc:
                 _discard(temp)
+                _name_final(exc, temp, final)
                 raise
             return True
 
@@ -348,8 +350,9 @@ class LocalStore(Store):
             if os.path.isdir(final) and not os.path.islink(final):
                 raise IsADirectoryError(f"a folder is in the way at {final!r}")
             os.replace(temp, final)
-        except BaseException:
+        except BaseException as exc:
             _discard(temp)
+            _name_final(exc, temp, final)
             raise
         return Entry(key=entry.key, size=len(data), mtime=mtime, stamp=mtime)
 
@@ -506,6 +509,13 @@ def _rename(temp: str, final: str) -> None:
         if os.path.isdir(final):
             raise IsADirectoryError(f"a folder is in the way at {final!r}") from None
         raise
+
+
+def _name_final(exc: BaseException, temp: str, final: str) -> None:
+    """Make an error about the temporary file name the destination file instead: messages
+    never show `.NAME.fssync-tmp-...`, which the user did not ask for."""
+    if isinstance(exc, OSError) and temp in (exc.filename, exc.filename2):
+        exc.filename, exc.filename2 = final, None
 
 
 def _discard(temp: str) -> None:
