@@ -7,7 +7,14 @@ from collections.abc import Iterator
 
 import attrs
 
-from .errors import AuthError, FatalError, FssyncError, MissingBucketError, UnreachableError
+from .errors import (
+    AuthError,
+    FatalError,
+    FssyncError,
+    MissingBucketError,
+    UnreachableError,
+    UnsafeWrite,
+)
 from .secrets import scrub
 
 _AUTH = {
@@ -150,6 +157,8 @@ def diagnose(exc: BaseException, *, where: str, listing: bool = False) -> Diagno
             None,
             False,
         )
+    if isinstance(exc, UnsafeWrite):
+        return Diagnosis(f"{where}: {first_line(exc)}", False, FatalError, None, False)
     if isinstance(exc, IsADirectoryError | NotADirectoryError | FileExistsError):
         return Diagnosis(f"{where}: {first_line(exc)}", False, FatalError, None, False)
     if isinstance(exc, PermissionError):

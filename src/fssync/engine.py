@@ -406,15 +406,15 @@ class Run:
         backups = await self._backups(dst_store)
         keep = None if backups is None else functools.partial(backups.keep, dst_store)
         try:
-            outcomes = await run_transfers(
-                src_store,
-                dst_store,
-                plan.transfers,
-                options_for,
-                self.emit,
-                settings,
-                keep=keep,
-            )
+            # Two rounds: what the destination makes last (symbolic links) waits for the rest.
+            first = [a for a in plan.transfers if not dst_store.write_last(a.key)]
+            last = [a for a in plan.transfers if dst_store.write_last(a.key)]
+            outcomes: list[Outcome] = []
+            for actions in (first, last):
+                if actions:
+                    outcomes += await run_transfers(
+                        src_store, dst_store, actions, options_for, self.emit, settings, keep=keep
+                    )
             deletes = list(plan.deletes)
             if deletes:
                 held = self._hold_deletes(plan, outcomes, src, dst)

@@ -133,6 +133,12 @@ class Store(abc.ABC):
         the store cannot tell, or the file is gone."""
         return None
 
+    def write_last(self, key: str) -> bool:
+        """Whether the write of `key` waits until every other write of the run is done. A
+        local folder makes `--links` link files into symbolic links last, so no file of the
+        run is ever written through a link the same run made."""
+        return False
+
     def check_keys(self, keys: Iterable[str]) -> list[tuple[str, str]]:
         """Keys this destination cannot hold as given (names that collide or are too long),
         with the reason; they are skipped and reported instead of overwriting each other."""

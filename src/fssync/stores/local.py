@@ -9,7 +9,7 @@ import stat
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ..errors import LocationError
+from ..errors import LocationError, UnsafeWrite
 from ..leftovers import is_temp, temp_name
 from ..location import Location
 from ..model import Entry
@@ -181,6 +181,23 @@ class LocalStore(Store):
         self.is_source = is_source
         self.links = links
         self.case = case  # "auto" (probe the folder), "sensitive" or "insensitive"
+        self._real: set[str] = set()  # folders seen to hold no symbolic link on their way
+
+    def write_last(self, key: str) -> bool:
+        return self.links == "store" and key.endswith(LINK_SUFFIX)
+
+    def _guard(self, folder: str) -> None:
+        """With --links, refuse to write below a symbolic link: the kernel would follow it,
+        and a link file of a hostile source may have made it point anywhere."""
+        if self.links != "store" or folder in self._real:
+            return
+        link = _link_on_the_way(self.location.root, folder)
+        if link is not None:
+            raise UnsafeWrite(
+                f"{link!r} on its path is a symbolic link, and fssync never writes through "
+                "one (not written)"
+            )
+        self._real.add(folder)
 
     async def scan(self, progress: ListingProgress | None = None) -> Listing:
         root = self.location.root
@@ -265,6 +282,7 @@ class LocalStore(Store):
         folder = os.path.dirname(final)
         if self.links == "store" and entry.key.endswith(LINK_SUFFIX):
             return await self._write_link(entry, reader, final[: -len(LINK_SUFFIX)])
+        self._guard(folder)
         temp = os.path.join(folder, temp_name(os.path.basename(final)))
         try:
             if entry.size <= SMALL:
@@ -289,6 +307,7 @@ class LocalStore(Store):
 
     async def move(self, old: Entry, key: str) -> Entry | None:
         final = self.location.path(key)
+        self._guard(os.path.dirname(final))
 
         def rename() -> None:
             os.makedirs(os.path.dirname(final), exist_ok=True)
@@ -306,6 +325,7 @@ class LocalStore(Store):
             return None
         old = source.location.path(entry.key)
         final = self.location.path(key)
+        self._guard(os.path.dirname(final))
 
         def link() -> bool:
             if os.path.islink(old) or not os.path.isfile(old):
@@ -329,17 +349,25 @@ class LocalStore(Store):
         return Entry(key=key, size=entry.size, mtime=entry.mtime, stamp=entry.stamp, md5=entry.md5)
 
     async def _write_link(self, entry: Entry, reader: Reader, final: str) -> Entry:
-        """Turn a link file back into a symbolic link, if its target stays inside the root."""
+        """Turn a link file back into a symbolic link, if its target stays inside the root.
+
+        Links are written after every other file of the run (`write_last`), and from the
+        checks to the rename nothing here awaits: no other link of the run can appear on the
+        way meanwhile, so what is checked is what the kernel will follow."""
         data = await reader.read(-1)
         await reader.verify()
         target = os.fsdecode(data)
-        inside = os.path.normpath(os.path.join(os.path.dirname(final), target))
-        root = self.location.root.rstrip(os.sep) + os.sep
-        if not target or os.path.isabs(target) or not inside.startswith(root) or "\0" in target:
-            raise PermissionError(
-                f"{entry.key}: link target {target!r} points outside the destination (not made)"
-            )
         folder = os.path.dirname(final)
+        why = _unsafe_target(self.location.root, folder, target)
+        if why is not None:
+            raise UnsafeWrite(f"link target {target!r} {why} (not made)")
+        link = _link_on_the_way(self.location.root, folder)
+        if link is not None:
+            raise UnsafeWrite(
+                f"{link!r} on its path is a symbolic link, and fssync never makes a link "
+                "through one (not made)"
+            )
+        self._real.clear()  # a new link: what was seen of the folders may no longer hold
         os.makedirs(folder, exist_ok=True)
         temp = os.path.join(folder, temp_name(os.path.basename(final)))
         try:
@@ -370,6 +398,50 @@ class LocalStore(Store):
             except OSError as exc:
                 failed.append((key, exc.strerror or str(exc)))
         return failed
+
+
+def _link_on_the_way(root: str, folder: str) -> str | None:
+    """The first folder from `root` down to `folder` that is a symbolic link (relative to
+    root), or None. It stops at the first that does not exist: the write makes the rest as
+    real folders. The root itself may be a link: the user chose it."""
+    rel = os.path.relpath(folder, root)
+    if rel == os.curdir:
+        return None
+    path = root
+    for part in rel.split(os.sep):
+        path = os.path.join(path, part)
+        try:
+            st = os.lstat(path)
+        except OSError:
+            return None  # missing (made real by the write), or a file (the write fails)
+        if stat.S_ISLNK(st.st_mode):
+            return os.path.relpath(path, root).replace(os.sep, "/")
+    return None
+
+
+def _unsafe_target(root: str, folder: str, target: str) -> str | None:
+    """Why a link in `folder` to `target` could lead outside `root`, or None.
+
+    A target may climb (``..``) only before its first folder name: after a name, the climb
+    starts from wherever that name leads, which a link made later in the run could change.
+    Both the target as written and what it resolves to now must stay below the root."""
+    if not target or "\0" in target:
+        return "is empty or not a path"
+    if os.path.isabs(target):
+        return "is an absolute path, which leads outside the destination"
+    parts = target.split("/")
+    named = False
+    for part in parts:
+        if part == os.pardir and named:
+            return "climbs ('..') after a folder name, where a link could lead it anywhere"
+        named = named or part not in (os.pardir, os.curdir, "")
+    top = root.rstrip(os.sep) + os.sep
+    if not os.path.normpath(os.path.join(folder, target)).startswith(top):
+        return "leads outside the destination"
+    real_top = os.path.realpath(root).rstrip(os.sep) + os.sep
+    if not os.path.realpath(os.path.join(folder, target)).startswith(real_top):
+        return "resolves outside the destination (through a symbolic link already there)"
+    return None
 
 
 def _write_small(folder: str, temp: str, data: bytes, final: str, mtime: float | None) -> int:
