@@ -183,8 +183,27 @@ class LocalStore(Store):
         self.case = case  # "auto" (probe the folder), "sensitive" or "insensitive"
         self._real: set[str] = set()  # folders seen to hold no symbolic link on their way
 
+    folders = True
+
     def write_last(self, key: str) -> bool:
         return self.links == "store" and key.endswith(LINK_SUFFIX)
+
+    async def remove_empty_folder(self, key: str) -> None:
+        """A folder whose files the run deleted because a file of its name replaces it:
+        its empty subfolders go, then it; a folder still holding a file stays."""
+        path = self.location.path(key)
+
+        def remove() -> None:
+            if os.path.islink(path) or not os.path.isdir(path):
+                return
+            for folder, _, _ in os.walk(path, topdown=False):
+                try:
+                    os.rmdir(folder)
+                except OSError:
+                    return  # something is left in it: the write then reports the folder
+            self._real.clear()
+
+        await asyncio.to_thread(remove)
 
     def _guard(self, folder: str) -> None:
         """With --links, refuse to write below a symbolic link: the kernel would follow it,
