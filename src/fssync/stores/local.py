@@ -172,7 +172,13 @@ def _stamp(st: os.stat_result) -> tuple[int, int, int]:
 
 class LocalStore(Store):
     def __init__(
-        self, location: Location, *, is_source: bool, links: str = "skip", case: str = "auto"
+        self,
+        location: Location,
+        *,
+        is_source: bool,
+        links: str = "skip",
+        case: str = "auto",
+        fsync: bool = False,
     ) -> None:
         if links not in LINK_MODES:
             raise ValueError(f"links must be one of {LINK_MODES}")
@@ -181,6 +187,7 @@ class LocalStore(Store):
         self.is_source = is_source
         self.links = links
         self.case = case  # "auto" (probe the folder), "sensitive" or "insensitive"
+        self.fsync = fsync  # --fsync: each file flushed before its rename, its folder after
         self._real: set[str] = set()  # folders seen to hold no symbolic link on their way
 
     folders = True
@@ -311,13 +318,15 @@ class LocalStore(Store):
                 mtime = reader.mtime if reader.mtime is not None else entry.mtime or entry.stamp
                 # One worker-thread call for the whole small file: a file create costs the event
                 # loop as much as a thread hop, and a download of small files does thousands.
-                written = await asyncio.to_thread(_write_small, folder, temp, data, final, mtime)
+                written = await asyncio.to_thread(
+                    _write_small, folder, temp, data, final, mtime, self.fsync
+                )
             else:
                 await asyncio.to_thread(os.makedirs, folder, exist_ok=True)
-                await _write_large(temp, reader, entry.size)
+                await _write_large(temp, reader, entry.size, self.fsync)
                 await reader.verify(temp)
                 mtime = reader.mtime if reader.mtime is not None else entry.mtime or entry.stamp
-                written = await asyncio.to_thread(_finish, temp, final, mtime)
+                written = await asyncio.to_thread(_finish, temp, final, mtime, self.fsync)
         except BaseException as exc:
             _discard(temp)
             _name_final(exc, temp, final)
@@ -333,6 +342,9 @@ class LocalStore(Store):
             if os.path.exists(final):
                 raise FileExistsError(f"{key!r} already exists")
             os.rename(self.location.path(old.key), final)
+            if self.fsync:
+                _sync_folder(os.path.dirname(final))
+                _sync_folder(os.path.dirname(self.location.path(old.key)))
 
         await asyncio.to_thread(rename)
         return Entry(key=key, size=old.size, mtime=old.mtime, stamp=old.stamp, md5=old.md5)
@@ -361,6 +373,8 @@ class LocalStore(Store):
                 _discard(temp)
                 _name_final(exc, temp, final)
                 raise
+            if self.fsync:
+                _sync_folder(os.path.dirname(final))
             return True
 
         if not await asyncio.to_thread(link):
@@ -397,6 +411,8 @@ class LocalStore(Store):
             if os.path.isdir(final) and not os.path.islink(final):
                 raise IsADirectoryError(f"a folder is in the way at {final!r}")
             os.replace(temp, final)
+            if self.fsync:
+                _sync_folder(folder)
         except BaseException as exc:
             _discard(temp)
             _name_final(exc, temp, final)
@@ -463,7 +479,9 @@ def _unsafe_target(root: str, folder: str, target: str) -> str | None:
     return None
 
 
-def _write_small(folder: str, temp: str, data: bytes, final: str, mtime: float | None) -> int:
+def _write_small(
+    folder: str, temp: str, data: bytes, final: str, mtime: float | None, sync: bool = False
+) -> int:
     """Create, write, time and rename a small file with as few system calls as the job needs
     (a download of small files makes thousands, and where system calls are dear, as in a
     sandbox, each one shows): no buffered file object, the mtime set on the open descriptor,
@@ -479,15 +497,19 @@ def _write_small(folder: str, temp: str, data: bytes, final: str, mtime: float |
             view = view[os.write(fd, view) :]
         if mtime is not None and UTIME_FD:
             os.utime(fd, ns=_ns(mtime))
+        if sync:
+            os.fsync(fd)
     finally:
         os.close(fd)
     if mtime is not None and not UTIME_FD:
         os.utime(temp, ns=_ns(mtime))
     _rename(temp, final)
+    if sync:
+        _sync_folder(folder)
     return len(data)
 
 
-async def _write_large(temp: str, reader: Reader, size: int) -> None:
+async def _write_large(temp: str, reader: Reader, size: int, sync: bool = False) -> None:
     fd = os.open(temp, CREATE, 0o644)
     try:
         if size >= RANGE_THRESHOLD and reader.ranged:
@@ -495,6 +517,8 @@ async def _write_large(temp: str, reader: Reader, size: int) -> None:
         else:
             while chunk := await reader.read(CHUNK * 8):
                 await asyncio.to_thread(os.write, fd, chunk)
+        if sync:
+            await asyncio.to_thread(os.fsync, fd)
     finally:
         os.close(fd)
 
@@ -578,13 +602,27 @@ def _write_at(fd: int, data: Any, offset: int) -> None:
         view, offset = view[done:], offset + done
 
 
-def _finish(temp: str, final: str, mtime: float | None) -> int:
+def _finish(temp: str, final: str, mtime: float | None, sync: bool = False) -> int:
     """Set the mtime, then rename into place: the final path never holds a partial file."""
     if mtime is not None:
         os.utime(temp, ns=_ns(mtime))
     size = os.stat(temp).st_size
     _rename(temp, final)
+    if sync:
+        _sync_folder(os.path.dirname(final))
     return size
+
+
+def _sync_folder(folder: str) -> None:
+    """Flush a folder's entries (a rename is durable only once its folder is), where a folder
+    can be opened: not on Windows, whose renames the file system journals itself."""
+    if os.name == "nt":
+        return
+    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _ns(mtime: float) -> tuple[int, int]:
