@@ -186,9 +186,10 @@ def test_a_file_is_not_written_below_a_link_in_the_destination(tmp_path):
     assert list((tmp_path / "outside").iterdir()) == []
 
 
-def test_zz_tally():
-    """Not a check: prints what the chains above tried (run with -s to see it)."""
+def test_zz_nothing_was_written_outside_in_any_run():
+    """Run last in this module: the sum over every run above (printed with -s)."""
     print(
         f"\nlink escapes tried: {TALLY['escapes']}, refusals reported: {TALLY['refused']}, "
         f"bytes written outside: {TALLY['bytes_outside']}"
     )
+    assert TALLY["bytes_outside"] == 0
