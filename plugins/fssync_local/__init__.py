@@ -3,7 +3,9 @@
 - default: symbolic links in a local source are skipped and reported;
 - ``--links``: a link travels as a small file ``NAME.fssync-link`` holding its target, and is
   made a link again when synced back to a local folder (only if the target stays inside it);
-- ``--copy-links``: links are followed and what they point to is copied; loops are detected.
+- ``--copy-links``: links are followed and what they point to is copied; loops are detected;
+- ``--fsync`` (or ``fsync = true`` in a ``type = "file"`` remote): each file written to a local
+  destination is flushed to the disk before it is renamed into place, and its folder after.
 """
 
 from __future__ import annotations
@@ -36,6 +38,13 @@ def fssync_add_options(parser: argparse.ArgumentParser) -> None:
         const="follow",
         help="follow symbolic links and copy what they point to (loops are skipped)",
     )
+    group.add_argument(
+        "--fsync",
+        action="store_true",
+        help="in a local destination, flush each file to the disk before renaming it into place "
+        "and its folder after, so a power loss cannot leave an empty or partial file under its "
+        "final name (slower; off by default)",
+    )
     case = group.add_mutually_exclusive_group()
     case.add_argument(
         "--local-case-insensitive",
@@ -60,4 +69,11 @@ def fssync_storage_options(
 ) -> Mapping[str, Any] | None:
     if not location.is_local:
         return None
-    return {"links": config.get("links", "skip"), "case": config.get("local_case", "auto")}
+    fsync = config.setting("fsync", location=location, default=False)
+    if not isinstance(fsync.value, bool):
+        raise fssync.UsageError(f"{fsync.source}: fsync must be true or false")
+    return {
+        "links": config.get("links", "skip"),
+        "case": config.get("local_case", "auto"),
+        "fsync": fsync.value,
+    }

@@ -7,7 +7,14 @@ from collections.abc import Iterator
 
 import attrs
 
-from .errors import AuthError, FatalError, FssyncError, MissingBucketError, UnreachableError
+from .errors import (
+    AuthError,
+    FatalError,
+    FssyncError,
+    MissingBucketError,
+    UnreachableError,
+    UnsafeWrite,
+)
 from .secrets import scrub
 
 _AUTH = {
@@ -140,13 +147,35 @@ def diagnose(exc: BaseException, *, where: str, listing: bool = False) -> Diagno
             None,
             False,
         )
+    if _read_only(exc):
+        # Permanent, and the same for every file: one line and stop, as for a full disk.
+        return Diagnosis(
+            f"{where}: the destination is on a read-only file system; remount it read-write "
+            "or choose another destination, then run again",
+            True,
+            FatalError,
+            None,
+            False,
+        )
+    if isinstance(exc, UnsafeWrite):
+        return Diagnosis(f"{where}: {first_line(exc)}", False, FatalError, None, False)
     if isinstance(exc, IsADirectoryError | NotADirectoryError | FileExistsError):
         return Diagnosis(f"{where}: {first_line(exc)}", False, FatalError, None, False)
     if isinstance(exc, PermissionError):
         return Diagnosis(f"{where}: permission denied", listing, AuthError, None, False)
     if isinstance(exc, FileNotFoundError):
         return Diagnosis(f"{where}: not found", listing, FatalError, None, False)
+    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+        # The system's words without the path: `where` names the file, and the path may be
+        # a temporary file's, which the user never asked for.
+        return Diagnosis(f"{where}: {exc.strerror}", listing, FatalError)
     return Diagnosis(f"{where}: {type(exc).__name__}: {first_line(exc)}", listing, FatalError)
+
+
+def _read_only(exc: BaseException) -> bool:
+    import errno
+
+    return any(isinstance(e, OSError) and e.errno == errno.EROFS for e in _chain(exc))
 
 
 def _disk_full(exc: BaseException) -> str | None:

@@ -28,6 +28,7 @@ from .planning import (
     build_plan,
     decide_both,
     deletes_over_limit,
+    in_the_way,
     needs_hashes,
     pair_renames,
 )
@@ -37,7 +38,7 @@ from .secrets import scrub
 from .state import StateStore, enrich
 from .stores import Listing, Store, open_store
 from .stores.keys import KeySource
-from .transfer import Abort, TransferSettings, run_deletes, run_transfers
+from .transfer import Abort, Keep, TransferSettings, run_deletes, run_transfers
 
 
 def _refuse(problems: dict[str, str], accept: KeyFilter | None) -> KeyFilter:
@@ -420,16 +421,18 @@ class Run:
         backups = await self._backups(dst_store)
         keep = None if backups is None else functools.partial(backups.keep, dst_store)
         try:
-            outcomes = await run_transfers(
-                src_store,
-                dst_store,
-                plan.transfers,
-                options_for,
-                self.emit,
-                settings,
-                keep=keep,
-            )
+            outcomes: list[Outcome] = []
             deletes = list(plan.deletes)
+            if deletes and dst_store.folders:
+                outcomes, deletes = await self._clear_the_way(plan, dst_store, src, dst, keep)
+            # Two rounds: what the destination makes last (symbolic links) waits for the rest.
+            first = [a for a in plan.transfers if not dst_store.write_last(a.key)]
+            last = [a for a in plan.transfers if dst_store.write_last(a.key)]
+            for actions in (first, last):
+                if actions:
+                    outcomes += await run_transfers(
+                        src_store, dst_store, actions, options_for, self.emit, settings, keep=keep
+                    )
             if deletes:
                 held = self._hold_deletes(plan, outcomes, src, dst)
                 if held:
@@ -466,6 +469,28 @@ class Run:
             if remote
         )
         return functools.partial(throttle.take, ways or ("up",))
+
+    async def _clear_the_way(
+        self, plan: Plan, dst_store: Store, src: Listing, dst: Listing, keep: Keep | None
+    ) -> tuple[list[Outcome], list[Action]]:
+        """Where a file became a folder or a folder a file (`x` -> `x/y`, or the reverse), delete
+        what is in the way before writing: else the write fails on every run and holds the
+        deletion that would free it. Only under the guards of any deletion (both listings
+        complete, --max-delete), and with backups kept as for any deletion. Returns the
+        outcomes and the deletions still to run after the transfers."""
+        deletes = list(plan.deletes)
+        early, folders = in_the_way((a.key for a in plan.transfers), (a.key for a in deletes))
+        if not early:
+            return [], deletes
+        held = self._hold_deletes(plan, [], src, dst)
+        if held:
+            return [], deletes  # the writes fail as before; the deletions are held after them
+        now = [a for a in deletes if a.key in early]
+        outcomes = await run_deletes(dst_store, now, self.emit, keep, self.config.transfers)
+        if all(o.ok for o in outcomes):
+            for key in sorted(folders):
+                await dst_store.remove_empty_folder(key)
+        return outcomes, [a for a in deletes if a.key not in early]
 
     async def _backups(self, dst_store: Store) -> backup.Backups | None:
         """Where replaced and deleted files are kept (--backup-dir, --suffix), if anywhere."""

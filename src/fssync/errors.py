@@ -44,3 +44,8 @@ class UnreachableError(FatalError):
 
 class MissingBucketError(FatalError):
     """The bucket does not exist."""
+
+
+class UnsafeWrite(Exception):
+    """A write fssync refuses because it could reach outside the destination (through a
+    symbolic link, or a link target that leaves it): that one file fails, never retried."""

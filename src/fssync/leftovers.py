@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import re
 import socket
 import sqlite3
 import time
@@ -26,6 +27,10 @@ from .model import Event
 from .state import StateStore
 
 TEMP_MARK = ".fssync-tmp-"
+# Exactly the names temp_name makes (``.<name>.fssync-tmp-<pid>-<8 hex>``), and those of
+# versions before the pid was recorded (``-<12 hex>``): a user's own file that merely has the
+# mark in its name (``thesis.fssync-tmp-2-v2.tex``) is a user file, listed and synced.
+TEMP_NAME = re.compile(r"\..+\.fssync-tmp-(?:(?P<pid>[0-9]+)-[0-9a-f]{8}|[0-9a-f]{12})", re.DOTALL)
 STALE_AGE = 24 * 3600.0  # a temp file of a live process counts as left over after this long
 SKEW = 60.0  # seconds of clock difference allowed between this host and the store
 # Upload times before this are no real clock (moto reports one fixed date for every upload):
@@ -49,11 +54,16 @@ def temp_name(final_name: str) -> str:
     return f".{short}{TEMP_MARK}{os.getpid()}-{random.getrandbits(32):08x}"
 
 
+def is_temp(name: str) -> bool:
+    """Whether a file name is one fssync gives a download in progress (see TEMP_NAME)."""
+    return TEMP_MARK in name and TEMP_NAME.fullmatch(name) is not None
+
+
 def owner(name: str) -> int | None:
     """The pid recorded in a temporary file's name (None for a name without one)."""
-    tail = name.rpartition(TEMP_MARK)[2]
-    pid, sep, _ = tail.partition("-")
-    return int(pid) if sep and pid.isdigit() else None
+    found = TEMP_NAME.fullmatch(name)
+    pid = found.group("pid") if found else None
+    return int(pid) if pid else None
 
 
 def alive(pid: int) -> bool:
@@ -70,6 +80,8 @@ def alive(pid: int) -> bool:
 
 def is_stale(path: str, now: float | None = None) -> bool:
     """Whether a temporary file was left by a run that is no longer writing it."""
+    if not is_temp(os.path.basename(path)):
+        return False  # a user's file, whatever its name looks like
     pid = owner(os.path.basename(path))
     if pid is not None and not alive(pid):
         return True

@@ -6,7 +6,7 @@ be updated?" with a short reason, or None when the two entries count as equal.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from operator import attrgetter
 
 import attrs
@@ -281,3 +281,30 @@ def deletes_over_limit(deletes: int, dst_files: int, limit: str | None) -> str |
     if deletes > allowed:
         return f"{deletes} deletions planned, more than --max-delete {limit}"
     return None
+
+
+def in_the_way(writes: Iterable[str], deletes: Iterable[str]) -> tuple[set[str], set[str]]:
+    """Planned deletions that must happen before the writes, where a file and a folder cannot
+    share a name: a file `x` to delete where `x/y` is to be written, and the files below a
+    folder `x` to delete where a file `x` is to be written. Returns those deletions and the
+    written keys whose (then empty) folder must go first."""
+    writes = set(writes)
+    prefixes: dict[str, str] = {}  # every parent folder of a write -> one write below it
+    for key in writes:
+        parts = key.split("/")
+        for n in range(1, len(parts)):
+            prefixes.setdefault("/".join(parts[:n]), key)
+    early: set[str] = set()
+    folders: set[str] = set()
+    for key in deletes:
+        if key in prefixes:
+            early.add(key)  # a file where a folder is to be
+            continue
+        parts = key.split("/")
+        for n in range(1, len(parts)):
+            above = "/".join(parts[:n])
+            if above in writes:
+                early.add(key)  # below a folder where a file is to be
+                folders.add(above)
+                break
+    return early, folders

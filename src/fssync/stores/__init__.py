@@ -82,6 +82,7 @@ async def open_store(
             is_source=is_source,
             links=str(storage_options.get("links", "skip")),
             case=str(storage_options.get("case", "auto")),
+            fsync=bool(storage_options.get("fsync", False)),
         )
     if location.is_s3:
         from .s3 import S3Store

@@ -135,6 +135,20 @@ class Store(abc.ABC):
         the store cannot tell, or the file is gone."""
         return None
 
+    # Whether a file and a folder cannot share a name here (a local disk): a file replaced
+    # by a folder, or the reverse, then needs the old one deleted before the new is written.
+    folders = False
+
+    async def remove_empty_folder(self, key: str) -> None:  # noqa: B027 - optional
+        """Remove the folder at `key` if nothing but empty folders is left in it (stores
+        with `folders` only)."""
+
+    def write_last(self, key: str) -> bool:
+        """Whether the write of `key` waits until every other write of the run is done. A
+        local folder makes `--links` link files into symbolic links last, so no file of the
+        run is ever written through a link the same run made."""
+        return False
+
     def check_keys(self, keys: Iterable[str]) -> list[tuple[str, str]]:
         """Keys this destination cannot hold as given (names that collide or are too long),
         with the reason; they are skipped and reported instead of overwriting each other."""

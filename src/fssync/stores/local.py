@@ -9,8 +9,8 @@ import stat
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ..errors import LocationError
-from ..leftovers import TEMP_MARK, temp_name
+from ..errors import LocationError, UnsafeWrite
+from ..leftovers import is_temp, temp_name
 from ..location import Location
 from ..model import Entry
 from .base import CHUNK, LISTING_STEP, Listing, ListingProgress, Reader, Store
@@ -105,8 +105,8 @@ def walk(
             if not stat.S_ISREG(st.st_mode):
                 rejected.append((key, "not a regular file (skipped)"))
                 continue
-            if TEMP_MARK in item.name:
-                temps.append(item.path)  # a leftover of an interrupted run, never a user file
+            if is_temp(item.name):
+                temps.append(item.path)  # a download in progress or left over, not a user file
                 continue
             mtime = st.st_mtime_ns / 1e9
             entries[key] = Entry(key=key, size=st.st_size, mtime=mtime, stamp=mtime)
@@ -139,7 +139,7 @@ class LocalReader(Reader):
         self.size = st.st_size
         self.mtime = st.st_mtime_ns / 1e9
         self._path = path
-        self._stamp = (st.st_size, st.st_mtime_ns)
+        self._stamp = _stamp(st)
 
     async def read(self, n: int = -1) -> bytes:
         if self.size <= SMALL:
@@ -155,17 +155,30 @@ class LocalReader(Reader):
         self._f.close()
 
     async def verify(self, written: str | None = None) -> None:
-        """A file written to while it was read would be stored torn: compare size and mtime."""
+        """A file written to while it was read would be stored torn: compare size, mtime and
+        ctime (a writer can put the mtime back, never the ctime); the transfer then reads it
+        again."""
         from ..integrity import SourceChanged
 
         st = os.fstat(self._f.fileno())
-        if (st.st_size, st.st_mtime_ns) != self._stamp:
+        if _stamp(st) != self._stamp:
             raise SourceChanged(f"{self._path!r} changed while it was being read")
+
+
+def _stamp(st: os.stat_result) -> tuple[int, int, int]:
+    """What moves when a file is written: size, mtime and the change time the kernel sets."""
+    return st.st_size, st.st_mtime_ns, st.st_ctime_ns
 
 
 class LocalStore(Store):
     def __init__(
-        self, location: Location, *, is_source: bool, links: str = "skip", case: str = "auto"
+        self,
+        location: Location,
+        *,
+        is_source: bool,
+        links: str = "skip",
+        case: str = "auto",
+        fsync: bool = False,
     ) -> None:
         if links not in LINK_MODES:
             raise ValueError(f"links must be one of {LINK_MODES}")
@@ -174,6 +187,43 @@ class LocalStore(Store):
         self.is_source = is_source
         self.links = links
         self.case = case  # "auto" (probe the folder), "sensitive" or "insensitive"
+        self.fsync = fsync  # --fsync: each file flushed before its rename, its folder after
+        self._real: set[str] = set()  # folders seen to hold no symbolic link on their way
+
+    folders = True
+
+    def write_last(self, key: str) -> bool:
+        return self.links == "store" and key.endswith(LINK_SUFFIX)
+
+    async def remove_empty_folder(self, key: str) -> None:
+        """A folder whose files the run deleted because a file of its name replaces it:
+        its empty subfolders go, then it; a folder still holding a file stays."""
+        path = self.location.path(key)
+
+        def remove() -> None:
+            if os.path.islink(path) or not os.path.isdir(path):
+                return
+            for folder, _, _ in os.walk(path, topdown=False):
+                try:
+                    os.rmdir(folder)
+                except OSError:
+                    return  # something is left in it: the write then reports the folder
+            self._real.clear()
+
+        await asyncio.to_thread(remove)
+
+    def _guard(self, folder: str) -> None:
+        """With --links, refuse to write below a symbolic link: the kernel would follow it,
+        and a link file of a hostile source may have made it point anywhere."""
+        if self.links != "store" or folder in self._real:
+            return
+        link = _link_on_the_way(self.location.root, folder)
+        if link is not None:
+            raise UnsafeWrite(
+                f"{link!r} on its path is a symbolic link, and fssync never writes through "
+                "one (not written)"
+            )
+        self._real.add(folder)
 
     async def scan(self, progress: ListingProgress | None = None) -> Listing:
         root = self.location.root
@@ -195,6 +245,11 @@ class LocalStore(Store):
                 loop.call_soon_threadsafe(progress, count)
 
         entries, rejected, errors, temps = await asyncio.to_thread(walk, root, self.links, report)
+        if self.is_source:
+            # Never skipped silently: in a source these are another run's downloads in progress.
+            why = "a temporary file of an fssync download (skipped)"
+            rejected += [(os.path.relpath(t, root).replace(os.sep, "/"), why) for t in temps]
+            temps = []
         return Listing(
             entries=entries,
             rejected=tuple(rejected),
@@ -253,6 +308,7 @@ class LocalStore(Store):
         folder = os.path.dirname(final)
         if self.links == "store" and entry.key.endswith(LINK_SUFFIX):
             return await self._write_link(entry, reader, final[: -len(LINK_SUFFIX)])
+        self._guard(folder)
         temp = os.path.join(folder, temp_name(os.path.basename(final)))
         try:
             if entry.size <= SMALL:
@@ -262,26 +318,33 @@ class LocalStore(Store):
                 mtime = reader.mtime if reader.mtime is not None else entry.mtime or entry.stamp
                 # One worker-thread call for the whole small file: a file create costs the event
                 # loop as much as a thread hop, and a download of small files does thousands.
-                written = await asyncio.to_thread(_write_small, folder, temp, data, final, mtime)
+                written = await asyncio.to_thread(
+                    _write_small, folder, temp, data, final, mtime, self.fsync
+                )
             else:
                 await asyncio.to_thread(os.makedirs, folder, exist_ok=True)
-                await _write_large(temp, reader, entry.size)
+                await _write_large(temp, reader, entry.size, self.fsync)
                 await reader.verify(temp)
                 mtime = reader.mtime if reader.mtime is not None else entry.mtime or entry.stamp
-                written = await asyncio.to_thread(_finish, temp, final, mtime)
-        except BaseException:
+                written = await asyncio.to_thread(_finish, temp, final, mtime, self.fsync)
+        except BaseException as exc:
             _discard(temp)
+            _name_final(exc, temp, final)
             raise
         return Entry(key=entry.key, size=written, mtime=mtime, stamp=mtime)
 
     async def move(self, old: Entry, key: str) -> Entry | None:
         final = self.location.path(key)
+        self._guard(os.path.dirname(final))
 
         def rename() -> None:
             os.makedirs(os.path.dirname(final), exist_ok=True)
             if os.path.exists(final):
                 raise FileExistsError(f"{key!r} already exists")
             os.rename(self.location.path(old.key), final)
+            if self.fsync:
+                _sync_folder(os.path.dirname(final))
+                _sync_folder(os.path.dirname(self.location.path(old.key)))
 
         await asyncio.to_thread(rename)
         return Entry(key=key, size=old.size, mtime=old.mtime, stamp=old.stamp, md5=old.md5)
@@ -293,6 +356,7 @@ class LocalStore(Store):
             return None
         old = source.location.path(entry.key)
         final = self.location.path(key)
+        self._guard(os.path.dirname(final))
 
         def link() -> bool:
             if os.path.islink(old) or not os.path.isfile(old):
@@ -305,9 +369,12 @@ class LocalStore(Store):
                 return False  # another file system, or links not allowed: stream it
             try:
                 os.replace(temp, final)  # an older backup of the same name is replaced
-            except BaseException:
+            except BaseException as exc:
                 _discard(temp)
+                _name_final(exc, temp, final)
                 raise
+            if self.fsync:
+                _sync_folder(os.path.dirname(final))
             return True
 
         if not await asyncio.to_thread(link):
@@ -315,17 +382,25 @@ class LocalStore(Store):
         return Entry(key=key, size=entry.size, mtime=entry.mtime, stamp=entry.stamp, md5=entry.md5)
 
     async def _write_link(self, entry: Entry, reader: Reader, final: str) -> Entry:
-        """Turn a link file back into a symbolic link, if its target stays inside the root."""
+        """Turn a link file back into a symbolic link, if its target stays inside the root.
+
+        Links are written after every other file of the run (`write_last`), and from the
+        checks to the rename nothing here awaits: no other link of the run can appear on the
+        way meanwhile, so what is checked is what the kernel will follow."""
         data = await reader.read(-1)
         await reader.verify()
         target = os.fsdecode(data)
-        inside = os.path.normpath(os.path.join(os.path.dirname(final), target))
-        root = self.location.root.rstrip(os.sep) + os.sep
-        if not target or os.path.isabs(target) or not inside.startswith(root) or "\0" in target:
-            raise PermissionError(
-                f"{entry.key}: link target {target!r} points outside the destination (not made)"
-            )
         folder = os.path.dirname(final)
+        why = _unsafe_target(self.location.root, folder, target)
+        if why is not None:
+            raise UnsafeWrite(f"link target {target!r} {why} (not made)")
+        link = _link_on_the_way(self.location.root, folder)
+        if link is not None:
+            raise UnsafeWrite(
+                f"{link!r} on its path is a symbolic link, and fssync never makes a link "
+                "through one (not made)"
+            )
+        self._real.clear()  # a new link: what was seen of the folders may no longer hold
         os.makedirs(folder, exist_ok=True)
         temp = os.path.join(folder, temp_name(os.path.basename(final)))
         try:
@@ -336,8 +411,11 @@ class LocalStore(Store):
             if os.path.isdir(final) and not os.path.islink(final):
                 raise IsADirectoryError(f"a folder is in the way at {final!r}")
             os.replace(temp, final)
-        except BaseException:
+            if self.fsync:
+                _sync_folder(folder)
+        except BaseException as exc:
             _discard(temp)
+            _name_final(exc, temp, final)
             raise
         return Entry(key=entry.key, size=len(data), mtime=mtime, stamp=mtime)
 
@@ -357,7 +435,53 @@ class LocalStore(Store):
         return failed
 
 
-def _write_small(folder: str, temp: str, data: bytes, final: str, mtime: float | None) -> int:
+def _link_on_the_way(root: str, folder: str) -> str | None:
+    """The first folder from `root` down to `folder` that is a symbolic link (relative to
+    root), or None. It stops at the first that does not exist: the write makes the rest as
+    real folders. The root itself may be a link: the user chose it."""
+    rel = os.path.relpath(folder, root)
+    if rel == os.curdir:
+        return None
+    path = root
+    for part in rel.split(os.sep):
+        path = os.path.join(path, part)
+        try:
+            st = os.lstat(path)
+        except OSError:
+            return None  # missing (made real by the write), or a file (the write fails)
+        if stat.S_ISLNK(st.st_mode):
+            return os.path.relpath(path, root).replace(os.sep, "/")
+    return None
+
+
+def _unsafe_target(root: str, folder: str, target: str) -> str | None:
+    """Why a link in `folder` to `target` could lead outside `root`, or None.
+
+    A target may climb (``..``) only before its first folder name: after a name, the climb
+    starts from wherever that name leads, which a link made later in the run could change.
+    Both the target as written and what it resolves to now must stay below the root."""
+    if not target or "\0" in target:
+        return "is empty or not a path"
+    if os.path.isabs(target):
+        return "is an absolute path, which leads outside the destination"
+    parts = target.split("/")
+    named = False
+    for part in parts:
+        if part == os.pardir and named:
+            return "climbs ('..') after a folder name, where a link could lead it anywhere"
+        named = named or part not in (os.pardir, os.curdir, "")
+    top = root.rstrip(os.sep) + os.sep
+    if not os.path.normpath(os.path.join(folder, target)).startswith(top):
+        return "leads outside the destination"
+    real_top = os.path.realpath(root).rstrip(os.sep) + os.sep
+    if not os.path.realpath(os.path.join(folder, target)).startswith(real_top):
+        return "resolves outside the destination (through a symbolic link already there)"
+    return None
+
+
+def _write_small(
+    folder: str, temp: str, data: bytes, final: str, mtime: float | None, sync: bool = False
+) -> int:
     """Create, write, time and rename a small file with as few system calls as the job needs
     (a download of small files makes thousands, and where system calls are dear, as in a
     sandbox, each one shows): no buffered file object, the mtime set on the open descriptor,
@@ -373,15 +497,19 @@ def _write_small(folder: str, temp: str, data: bytes, final: str, mtime: float |
             view = view[os.write(fd, view) :]
         if mtime is not None and UTIME_FD:
             os.utime(fd, ns=_ns(mtime))
+        if sync:
+            os.fsync(fd)
     finally:
         os.close(fd)
     if mtime is not None and not UTIME_FD:
         os.utime(temp, ns=_ns(mtime))
     _rename(temp, final)
+    if sync:
+        _sync_folder(folder)
     return len(data)
 
 
-async def _write_large(temp: str, reader: Reader, size: int) -> None:
+async def _write_large(temp: str, reader: Reader, size: int, sync: bool = False) -> None:
     fd = os.open(temp, CREATE, 0o644)
     try:
         if size >= RANGE_THRESHOLD and reader.ranged:
@@ -389,6 +517,8 @@ async def _write_large(temp: str, reader: Reader, size: int) -> None:
         else:
             while chunk := await reader.read(CHUNK * 8):
                 await asyncio.to_thread(os.write, fd, chunk)
+        if sync:
+            await asyncio.to_thread(os.fsync, fd)
     finally:
         os.close(fd)
 
@@ -472,13 +602,27 @@ def _write_at(fd: int, data: Any, offset: int) -> None:
         view, offset = view[done:], offset + done
 
 
-def _finish(temp: str, final: str, mtime: float | None) -> int:
+def _finish(temp: str, final: str, mtime: float | None, sync: bool = False) -> int:
     """Set the mtime, then rename into place: the final path never holds a partial file."""
     if mtime is not None:
         os.utime(temp, ns=_ns(mtime))
     size = os.stat(temp).st_size
     _rename(temp, final)
+    if sync:
+        _sync_folder(os.path.dirname(final))
     return size
+
+
+def _sync_folder(folder: str) -> None:
+    """Flush a folder's entries (a rename is durable only once its folder is), where a folder
+    can be opened: not on Windows, whose renames the file system journals itself."""
+    if os.name == "nt":
+        return
+    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _ns(mtime: float) -> tuple[int, int]:
@@ -494,6 +638,13 @@ def _rename(temp: str, final: str) -> None:
         if os.path.isdir(final):
             raise IsADirectoryError(f"a folder is in the way at {final!r}") from None
         raise
+
+
+def _name_final(exc: BaseException, temp: str, final: str) -> None:
+    """Make an error about the temporary file name the destination file instead: messages
+    never show `.NAME.fssync-tmp-...`, which the user did not ask for."""
+    if isinstance(exc, OSError) and temp in (exc.filename, exc.filename2):
+        exc.filename, exc.filename2 = final, None
 
 
 def _discard(temp: str) -> None:
