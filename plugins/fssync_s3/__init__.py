@@ -20,7 +20,7 @@ import fssync
 from fssync.secrets import register
 from fssync.stores import s3meta
 
-from . import objects, parts
+from . import objects, parts, sse_c
 
 ENDPOINT_ENV = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
 REGION_ENV = ("AWS_REGION", "AWS_DEFAULT_REGION")
@@ -160,6 +160,8 @@ def fssync_add_options(parser: argparse.ArgumentParser, command: str) -> None:
     if command == "sync":
         objects.add_options(parser)
         parts.add_options(parser)
+    elif command == "check":
+        sse_c.add_options(parser.add_argument_group("S3 encryption"))
 
 
 def _check_endpoint(setting: fssync.Setting) -> None:
@@ -174,6 +176,7 @@ def _check_endpoint(setting: fssync.Setting) -> None:
 def fssync_configure(config: fssync.Config) -> None:
     _check_endpoint(config.setting("endpoint_url"))  # the environment's: for S3 locations only
     headers_for(config, None)  # duplicates on the command line, before anything runs
+    sse_c.register_key(config)  # a secret from the start, before any line is logged
 
 
 @fssync.hookimpl(trylast=True)
@@ -204,6 +207,10 @@ def fssync_storage_options(
         options["headers"] = tuple((h.name, h.value) for h in every)
     if upload:
         options["upload_headers"] = tuple((h.name, h.value) for h in upload)
+    if config.command in ("sync", "check"):
+        per_operation = sse_c.headers_for(config, location)
+        if per_operation:
+            options[s3meta.OPERATION_HEADERS] = per_operation
     plan = parts.plan_for(config, location)
     if plan is not None:
         options[s3meta.MULTIPART_OPTION] = plan

@@ -19,6 +19,8 @@ import attrs
 
 import fssync
 
+from . import sse_c
+
 STORAGE_CLASSES = (
     "STANDARD",
     "REDUCED_REDUNDANCY",
@@ -209,6 +211,7 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--sse-kms-key-id", metavar="ID", help="the KMS key for --sse aws:kms (implies it)"
     )
+    sse_c.add_options(group)
     group.add_argument("--acl", metavar="ACL", help=f"canned ACL: {', '.join(ACLS)}")
     group.add_argument("--cache-control", metavar="VALUE", help="Cache-Control of new objects")
     group.add_argument(

@@ -73,6 +73,7 @@ class S3Client:
         virtual_host: bool = False,
         user_agent: str = "fssync",
         headers: Iterable[tuple[str, str]] = (),
+        operation_headers: Mapping[str, tuple[tuple[str, str], ...]] | None = None,
     ) -> None:
         self.endpoint = endpoint
         scheme, host, port, base = split_url(endpoint)
@@ -82,6 +83,8 @@ class S3Client:
         self.credentials = credentials
         self.user_agent = user_agent
         self.extra_headers = tuple(headers)  # signed into every request (e.g. a session token)
+        # signed into one operation's requests only (e.g. SSE-C keys on object reads and writes)
+        self.operation_headers = dict(operation_headers or {})
         self.pools: dict[str, Pool] = {}
         self.connections = connections
         self.follow_region = True  # answer a bucket-region redirect by signing for that region
@@ -150,6 +153,9 @@ class S3Client:
         ok: tuple[int, ...] = (200,),
     ) -> tuple[Response, bytes]:
         """Send one signed request, retrying transient failures; raise `S3Error` on an error."""
+        more = self.operation_headers.get(operation)
+        if more:
+            headers = {**dict(more), **(headers or {})}
         host, path = self._where(bucket, key)
         qs = canonical_query(query)
         target = f"{path}?{qs}" if qs else path

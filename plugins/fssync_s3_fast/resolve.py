@@ -26,7 +26,7 @@ from fssync.stores import KeySource, s3meta
 # Options fssync's own plugins produce and the fast path understands.
 _KNOWN = frozenset(
     {"key", "secret", "token", "anon", "profile", "endpoint_url", "client_kwargs", "headers",
-     "upload_headers", s3meta.MULTIPART_OPTION}
+     "upload_headers", s3meta.MULTIPART_OPTION, s3meta.OPERATION_HEADERS}
 )  # fmt: skip
 # Profile settings that change nothing about S3 requests, or that the fast path honours.
 _PROFILE_OK = frozenset(
@@ -55,6 +55,10 @@ class Settings:
     headers: tuple[tuple[str, str], ...] = attrs.field(default=(), repr=False)
     upload_headers: tuple[tuple[str, str], ...] = attrs.field(default=(), repr=False)
     parts: s3meta.PartPlan = s3meta.PartPlan()  # --multipart-threshold, --multipart-chunk-size
+    # signed into the named operations only (SSE-C keys: secrets, kept out of the repr)
+    operation_headers: Mapping[str, tuple[tuple[str, str], ...]] = attrs.field(
+        factory=dict, repr=False
+    )
 
 
 class Credentials:
@@ -244,6 +248,7 @@ def resolve(
         _pairs(options.get("headers")),
         _pairs(options.get("upload_headers")),
         s3meta.part_plan(options),
+        s3meta.operation_headers(options),
     )
 
 

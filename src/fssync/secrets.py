@@ -53,7 +53,9 @@ def safe_url(url: str) -> str:
 
 
 # Option names that say their value is a secret, whether or not a plugin registered it.
-_SECRET_NAME = re.compile(r"secret|password|passwd|token|credential|private", re.IGNORECASE)
+_SECRET_NAME = re.compile(
+    r"secret|password|passwd|token|credential|private|(?:^|_)key$", re.IGNORECASE
+)  # "_key$": an encryption key such as sse_c_key (access_key_id and kms_key_id are names)
 
 
 def redact_options(options: Mapping[str, Any]) -> dict[str, Any]:

@@ -29,12 +29,14 @@ from .s3meta import (
     MD5_KEY,
     MTIME_KEY,
     MULTIPART_OPTION,
+    OPERATION_HEADERS,
     PART_BUFFERS,
     PART_KEY,
     UPLOAD_OPERATIONS,
     PartPlan,
     confirmed,
     format_mtime,
+    operation_headers,
     parse_mtime,
     part_plan,
     stated_md5,
@@ -151,6 +153,8 @@ class S3Store(Store):
             opts["session"] = await renewal.session()
         parts = part_plan(opts)
         opts.pop(MULTIPART_OPTION, None)
+        per_operation = operation_headers(opts)
+        opts.pop(OPERATION_HEADERS, None)
         every = tuple(opts.pop("headers", ()) or ())
         upload = tuple(opts.pop("upload_headers", ()) or ())
         config = dict(opts.pop("config_kwargs", {}) or {})
@@ -172,7 +176,7 @@ class S3Store(Store):
             **opts,
         )
         client = await fs.set_session()
-        _sign_headers(client, every, upload)
+        _sign_headers(client, every, upload, per_operation)
         if httplog.enabled():
             httplog.watch_botocore(client)
         if renewal is None and not opts.get("anon") and not opts.get("key"):
@@ -469,7 +473,10 @@ def _adder(headers: tuple[tuple[str, str], ...]) -> Any:
 
 
 def _sign_headers(
-    client: Any, every: tuple[tuple[str, str], ...], upload: tuple[tuple[str, str], ...]
+    client: Any,
+    every: tuple[tuple[str, str], ...],
+    upload: tuple[tuple[str, str], ...],
+    per_operation: Mapping[str, tuple[tuple[str, str], ...]] | None = None,
 ) -> None:
     """Add the extra headers in botocore's before-sign event, so the signature covers them."""
     events = client.meta.events
@@ -481,6 +488,13 @@ def _sign_headers(
             _adder(upload),
             unique_id=f"fssync-upload-header-{operation}",
         )
+    for operation, pairs in (per_operation or {}).items():
+        if pairs:
+            events.register(
+                f"before-sign.s3.{operation}",
+                _adder(pairs),
+                unique_id=f"fssync-operation-header-{operation}",
+            )
 
 
 async def _register_resolved(fs: Any) -> None:

@@ -34,6 +34,20 @@ CREDENTIAL_OPTIONS = ("key", "secret", "token", "profile", "anon")
 # Storage options "headers" and "upload_headers" hold (name, value) pairs every S3 store signs
 # into its requests; the upload ones go on the operations that create an object, only.
 UPLOAD_OPERATIONS = ("PutObject", "CreateMultipartUpload", "CopyObject")
+# Storage option "operation_headers" maps an S3 operation name (botocore's: "GetObject",
+# "UploadPart", ...) to (name, value) pairs signed into that operation's requests only: for
+# headers S3 accepts on some operations and refuses on others (SSE-C keys).
+OPERATION_HEADERS = "operation_headers"
+# The operations that read or write an object's content, which SSE-C keys go with.
+SSE_C_OPERATIONS = (
+    "GetObject",
+    "HeadObject",
+    "PutObject",
+    "CreateMultipartUpload",
+    "UploadPart",
+    "CompleteMultipartUpload",
+    "CopyObject",
+)
 
 
 def parse_mtime(meta: Mapping[str, str] | None) -> float | None:
@@ -112,3 +126,27 @@ def part_plan(options: Mapping[str, Any]) -> PartPlan:
         return PartPlan()
     threshold, chunk = value
     return PartPlan(int(threshold), int(chunk))
+
+
+def operation_headers(options: Mapping[str, Any]) -> dict[str, tuple[tuple[str, str], ...]]:
+    """The "operation_headers" storage option, names lower-cased, as every S3 store reads it."""
+    raw = options.get(OPERATION_HEADERS) or {}
+    return {str(op): tuple((str(k).lower(), str(v)) for k, v in pairs) for op, pairs in raw.items()}
+
+
+def sse_c_headers(key: bytes, *, copy_source: bool = False) -> tuple[tuple[str, str], ...]:
+    """The three SSE-C headers for a 32-byte customer key (or their copy-source twins)."""
+    import base64
+    import hashlib
+
+    lead = (
+        "x-amz-copy-source-server-side-encryption-customer"
+        if copy_source
+        else ("x-amz-server-side-encryption-customer")
+    )
+    digest = hashlib.md5(key, usedforsecurity=False).digest()
+    return (
+        (f"{lead}-algorithm", "AES256"),
+        (f"{lead}-key", base64.b64encode(key).decode()),
+        (f"{lead}-key-md5", base64.b64encode(digest).decode()),
+    )
