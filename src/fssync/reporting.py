@@ -91,7 +91,10 @@ class Tally:
         if span <= 0 or size <= 0:
             return
         t0, line = self.t0, self._timeline
-        first = bisect.bisect_right(line, round(began - t0, 3), key=lambda s: s.seconds)
+        start = round(began - t0, 3)
+        if line[-1].seconds <= start:
+            return  # began after the last sample: the common case, decided in one comparison
+        first = bisect.bisect_right(line, start, key=lambda s: s.seconds)
         for i in range(first, len(line)):
             s = line[i]
             share = int(size * (t0 + s.seconds - began) / span)
