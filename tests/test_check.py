@@ -39,8 +39,12 @@ def check(capsys, *args: str) -> tuple[int, str, str]:
 def test_sigils_and_summary(sides, capsys):
     code, out, err = check(capsys, *map(str, sides))
     assert code == 1
-    assert sorted(out.splitlines()) == ["* changed.txt", "* touched.txt", "+ new.txt", "- old.txt"]
-    assert "4 difference(s): 1 only in source, 1 only in destination, 2 differ, 1 equal" in err
+    *changes, summary = out.splitlines()
+    assert sorted(changes) == ["* changed.txt", "* touched.txt", "+ new.txt", "- old.txt"]
+    assert summary.startswith(
+        "4 difference(s): 1 only in source, 1 only in destination, 2 differ, 1 equal"
+    )
+    assert err == ""  # the summary is on stdout, as sync's is
 
 
 def test_combined_and_reasons(sides, capsys):
@@ -123,7 +127,7 @@ def test_equal_trees_exit_0_and_lists_are_still_written(tmp_path, capsys):
     code, out, err = check(
         capsys, str(tmp_path / "a"), str(tmp_path / "b"), "--missing-on-dst", str(listed)
     )
-    assert code == 0 and out == "" and "0 difference(s)" in err
+    assert code == 0 and out.startswith("0 difference(s)") and len(out.splitlines()) == 1
     assert listed.read_text() == ""
 
 

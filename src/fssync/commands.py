@@ -7,7 +7,6 @@ import asyncio
 import datetime as dt
 import json
 import shlex
-import sys
 import types
 from typing import Any
 
@@ -239,7 +238,6 @@ def print_check(plan: Plan, config: Config) -> int:
         parts = ", ".join(f"{number[k]} {words}" for k, (_, words) in _CHECK.items())
         print(
             f"{differ} difference(s): {parts}; "
-            f"{plan.src_count} file(s) in source, {plan.dst_count} in destination",
-            file=sys.stderr,
-        )
+            f"{plan.src_count} file(s) in source, {plan.dst_count} in destination"
+        )  # on stdout, as sync's summary is
     return int(ExitCode.DIFFERENT if differ else ExitCode.OK)
