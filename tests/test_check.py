@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 
@@ -135,3 +136,36 @@ def test_a_list_file_that_cannot_be_written_is_a_usage_error(sides, tmp_path, ca
     code, _, err = check(capsys, *map(str, sides), "--differ", str(tmp_path / "no" / "x.txt"))
     assert code == 2 and "--differ" in err and len(err.strip().splitlines()) == 1
     assert not os.path.exists(tmp_path / "no")
+
+
+def _options_of(command: str) -> set[str]:
+    from fssync.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return {o for a in sub.choices[command]._actions for o in a.option_strings}
+
+
+def test_each_command_offers_only_the_options_it_uses():
+    sync, check, ls, creds = map(_options_of, ("sync", "check", "ls", "credentials"))
+    uploads = {"--upload-header", "--no-guess-mime-type", "--storage-class", "--report"}
+    assert uploads <= sync and not uploads & (check | ls | creds)
+    filters = {"--include", "--exclude", "--files-from", "--min-size", "--delete-excluded"}
+    assert filters <= sync & check and not filters & (ls | creds)
+    assert {"--local-case-insensitive", "-L"} <= sync & check and "-L" in ls
+    assert "--local-case-insensitive" not in ls
+    assert not {"-L", "--endpoint-url", "--header", "--anonymous", "--s3-backend"} & creds
+    assert {"--role-arn", "--sts-endpoint-url", "--access-key-id", "--region"} <= creds
+    assert {"--endpoint-url", "--header", "--role-arn", "--s3-backend"} <= ls & check
+
+
+@pytest.mark.parametrize("command", ["sync", "check", "ls", "credentials"])
+def test_help_ends_with_examples(command, capsys):
+    assert main([command, "--help"]) == 0
+    out = capsys.readouterr().out
+    tail = out.split("\nexamples:\n", 1)[1]  # the examples come last, after every option
+    assert f"fssync {command} " in tail
+
+
+def test_an_option_a_command_does_not_use_is_refused(tmp_path, capsys):
+    assert main(["ls", str(tmp_path), "--include", "*.txt"]) == 2
+    assert "unrecognized arguments: --include" in capsys.readouterr().err

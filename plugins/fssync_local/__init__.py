@@ -16,7 +16,9 @@ import fssync
 
 
 @fssync.hookimpl(trylast=True)
-def fssync_add_options(parser: argparse.ArgumentParser) -> None:
+def fssync_add_options(parser: argparse.ArgumentParser, command: str) -> None:
+    if command not in ("sync", "check", "ls"):
+        return
     group = parser.add_argument_group("local folders")
     links = group.add_mutually_exclusive_group()
     links.add_argument(
@@ -36,6 +38,8 @@ def fssync_add_options(parser: argparse.ArgumentParser) -> None:
         const="follow",
         help="follow symbolic links and copy what they point to (loops are skipped)",
     )
+    if command == "ls":
+        return  # the case rules are the destination's, which ls has not
     case = group.add_mutually_exclusive_group()
     case.add_argument(
         "--local-case-insensitive",

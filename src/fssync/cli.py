@@ -67,6 +67,9 @@ def build_parser(hooks: object | None = None) -> Parser:
     p.add_argument("--json", action="store_true")
     p = sub.add_parser("demo", help="the whole job on an embedded local S3 server")
     p.add_argument("--keep", metavar="DIR", help="keep the demo's local folder here")
+    from .helptext import add_examples
+
+    add_examples(sub.choices)
     parser.set_defaults(_hooks=hooks)
     return parser
 
