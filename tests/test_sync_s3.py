@@ -157,6 +157,25 @@ def test_cli_ls(bucket, tree, capsys):
     assert {r["key"]: r["size"] for r in rows} == {k: len(v) for k, v in SAMPLE.items()}
 
 
+@pytest.mark.parametrize("record", ["state", "metadata"])
+def test_cli_ls_shows_the_stored_mtime_not_the_upload_time(
+    bucket, tree, capsys, tmp_path, monkeypatch, record
+):
+    ep, name = bucket
+    fssync.sync(str(tree), f"s3://{name}/lt", **opts(ep))
+    if record == "metadata":  # another machine: no local record, the object's metadata tells
+        monkeypatch.setenv("FSSYNC_STATE_DIR", str(tmp_path / "other-state"))
+    assert main(["ls", f"s3://{name}/lt", *cli_opts(ep)]) == 0
+    rows = capsys.readouterr().out.splitlines()
+    shown = {line.split()[-1]: line for line in rows}
+    assert "2023-11-14 22:13:20  a.txt" in shown["a.txt"]  # make_tree's mtime, 1_700_000_000
+    assert "DIR" in shown["dir/"]
+    assert main(["ls", "-r", "--json", f"s3://{name}/lt", *cli_opts(ep)]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert {r["mtime"] for r in rows} == {1_700_000_000.0}
+    assert all(r["modified"] > 1_700_000_000.0 for r in rows)  # the upload time, kept apart
+
+
 # --- failures that stop the run: exit code 4, one line, nothing written -------------------------
 
 
