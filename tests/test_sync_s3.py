@@ -157,6 +157,24 @@ def test_cli_ls(bucket, tree, capsys):
     assert {r["key"]: r["size"] for r in rows} == {k: len(v) for k, v in SAMPLE.items()}
 
 
+def test_vv_says_which_s3_path_serves_the_run(bucket, tree, capsys, s3_backend, monkeypatch):
+    ep, name = bucket
+    assert main(["sync", str(tree), f"s3://{name}/vv", "-vv", *cli_opts(ep)]) == 0
+    err = capsys.readouterr().err
+    [line] = [x for x in err.splitlines() if "S3 requests go through" in x]
+    path = "the fast path" if s3_backend == "fast" else "s3fs"
+    assert line == (
+        f"fssync.run: s3://{name}/vv: S3 requests go through {path} "
+        + ("(fssync's own signed requests; --s3-backend fast)" if path != "s3fs" else "")
+        + ("(--s3-backend s3fs)" if path == "s3fs" else "")
+    )
+    monkeypatch.delenv("FSSYNC_S3_BACKEND")  # auto: the fast path serves a plain endpoint
+    assert main(["sync", str(tree), f"s3://{name}/vv", "-vv", *cli_opts(ep)]) == 0
+    err = capsys.readouterr().err
+    assert f"s3://{name}/vv: S3 requests go through the fast path" in err
+    assert "--s3-backend auto)" in err
+
+
 @pytest.mark.parametrize("record", ["state", "metadata"])
 def test_cli_ls_shows_the_stored_mtime_not_the_upload_time(
     bucket, tree, capsys, tmp_path, monkeypatch, record
