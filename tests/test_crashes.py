@@ -198,6 +198,35 @@ def test_ctrl_c_during_download_leaves_no_temp_file(moto, fault_proxy, tmp_path)
         assert data == files[key]
 
 
+def test_ctrl_c_before_the_first_file_is_done_still_prints_the_summary(moto, fault_proxy, tmp_path):
+    ep = moto.endpoint
+    name = ep.make_bucket()
+    ep.client().put_object(Bucket=name, Key="d/only.bin", Body=b"x" * 1000)
+    # Every GET is held for a while, so the Ctrl-C lands while the one download is in flight.
+    slow = fault_proxy(ep, rate=1.0, kinds=("delay",), methods=("GET",), delay=1.0)
+    log = tmp_path / "run.log"
+    args = [f"s3://{name}/d", str(tmp_path / "dst"), *s3_args(ep, slow.url)]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fssync", "sync", *args, "--log-file", str(log), "-vv"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, FSSYNC_STATE_DIR=str(tmp_path / "state")),
+    )
+    for _ in range(600):  # the human output says nothing when a file starts: the log does
+        if log.exists() and "start copy only.bin" in log.read_text():
+            break
+        if proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    TOTALS["sigint"] += 1
+    assert proc.returncode == 130, err
+    assert "fssync: interrupted" in err
+    assert out.splitlines()[-1].startswith("stopped early: 0 copied, 0 updated, 0 deleted"), out
+
+
 def test_a_second_ctrl_c_quits_at_once(moto, tmp_path):
     ep = moto.endpoint
     name = ep.make_bucket()

@@ -288,7 +288,7 @@ def test_lock_wait_waits_for_the_other_run(tmp_path):
 # ------------------------------------------------------------------------------ leftovers
 
 
-def test_temp_files_of_dead_runs_are_removed_and_live_ones_kept(tmp_path):
+def test_temp_files_of_dead_runs_are_removed_and_live_ones_kept(tmp_path, capsys):
     make_tree(tmp_path / "s", {"a.txt": b"a"})
     dst = tmp_path / "d"
     gone = subprocess.run(
@@ -311,6 +311,14 @@ def test_temp_files_of_dead_runs_are_removed_and_live_ones_kept(tmp_path):
     assert left == [f".b.txt{TEMP_MARK}{os.getppid()}-00c0ffee", f".c.txt{TEMP_MARK}deadbeef0123"]
     assert [dict(e.fields) for e in events.seen if e.name == "cleanup"] == [
         {"temp_files": 1, "uploads_aborted": 0}
+    ]
+    # The command line says so in one line.
+    make_tree(dst, {f"sub/.x.txt{TEMP_MARK}{dead_pid}-0badf00d": b"half"}, mtime=None)
+    assert main(["sync", str(tmp_path / "s"), str(dst)]) == 0
+    err = capsys.readouterr().err
+    assert err.splitlines() == [
+        "fssync: cleaned up after an interrupted run: removed 1 temporary file(s), "
+        "aborted 0 unfinished upload(s)"
     ]
     # A day later a live pid's file counts as abandoned (the pid may have been reused).
     old = time.time() - 2 * 86400

@@ -101,6 +101,19 @@ def test_only_the_oldest_transfers_get_a_line():
     feed.display.close()
 
 
+def test_hostile_names_are_shown_as_text():
+    """Control characters escaped; rich markup in a key shown, not obeyed (nor a crash)."""
+    feed = Feed()
+    feed("listing", url="s3://b/[bold]x")
+    assert "listing s3://b/[bold]x" in screen(feed.display)
+    feed("plan", copy=2, update=0, delete=0, skip=0, exclude=0, bytes=2000)
+    feed("start", key="a[/]b.txt", kind="copy", size=1000, reason="new file")
+    feed("start", key="esc\x1b[2K.txt", kind="copy", size=1000, reason="new file")
+    text = screen(feed.display)
+    assert "a[/]b.txt" in text and "esc\\x1b[2K.txt" in text and "\x1b" not in text
+    feed.display.close()
+
+
 def test_a_retry_takes_back_the_bytes_counted():
     feed = Feed()
     feed("plan", copy=1, update=0, delete=0, skip=0, exclude=0, bytes=20 << 20)

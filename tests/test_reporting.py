@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 
+import attrs
 import fsspec
 import pytest
 from fsspec.implementations.memory import MemoryFileSystem
@@ -168,6 +169,27 @@ def test_timeline_stays_short_however_many_files():
     assert [s.bytes for s in timeline] == sorted(s.bytes for s in timeline)
     assert timeline[-1].bytes == 50_000 and timeline[-1].files == 5000
     assert timeline[-1].seconds == pytest.approx(2500.0)
+
+
+def test_a_long_transfer_is_spread_over_its_own_time_on_the_timeline():
+    """A 1 GiB multipart upload running for the whole 10 s beside small files: the chart
+    must show about 100 MiB/s throughout, not a spike of 1 GiB in the last step."""
+    from fssync_report_html import _rates
+
+    now = [0.0]
+    tally = Tally(clock=lambda: now[0])
+    tally.observe(fssync.Event("start", {"key": "big"}))
+    for i in range(20):
+        now[0] += 0.5
+        tally.observe(fssync.Event("start", {"key": f"s{i}"}))
+        tally.observe(fssync.Event("copy", {"key": f"s{i}", "bytes": 1000}))
+    tally.observe(fssync.Event("copy", {"key": "big", "bytes": 1 << 30}))
+    timeline = tally.timeline
+    assert [s.bytes for s in timeline] == sorted(s.bytes for s in timeline)
+    assert timeline[-1].bytes == (1 << 30) + 20_000 and timeline[-1].files == 21
+    rates = [r for _, r in _rates([attrs.asdict(s) for s in timeline])]
+    average = timeline[-1].bytes / 10
+    assert max(rates) < 1.1 * average and min(rates) > 0.9 * average
 
 
 def test_options_are_redacted_by_registration_and_by_name():

@@ -157,6 +157,43 @@ def test_cli_ls(bucket, tree, capsys):
     assert {r["key"]: r["size"] for r in rows} == {k: len(v) for k, v in SAMPLE.items()}
 
 
+def test_vv_says_which_s3_path_serves_the_run(bucket, tree, capsys, s3_backend, monkeypatch):
+    ep, name = bucket
+    assert main(["sync", str(tree), f"s3://{name}/vv", "-vv", *cli_opts(ep)]) == 0
+    err = capsys.readouterr().err
+    [line] = [x for x in err.splitlines() if "S3 requests go through" in x]
+    path = "the fast path" if s3_backend == "fast" else "s3fs"
+    assert line == (
+        f"fssync.run: s3://{name}/vv: S3 requests go through {path} "
+        + ("(fssync's own signed requests; --s3-backend fast)" if path != "s3fs" else "")
+        + ("(--s3-backend s3fs)" if path == "s3fs" else "")
+    )
+    monkeypatch.delenv("FSSYNC_S3_BACKEND")  # auto: the fast path serves a plain endpoint
+    assert main(["sync", str(tree), f"s3://{name}/vv", "-vv", *cli_opts(ep)]) == 0
+    err = capsys.readouterr().err
+    assert f"s3://{name}/vv: S3 requests go through the fast path" in err
+    assert "--s3-backend auto)" in err
+
+
+@pytest.mark.parametrize("record", ["state", "metadata"])
+def test_cli_ls_shows_the_stored_mtime_not_the_upload_time(
+    bucket, tree, capsys, tmp_path, monkeypatch, record
+):
+    ep, name = bucket
+    fssync.sync(str(tree), f"s3://{name}/lt", **opts(ep))
+    if record == "metadata":  # another machine: no local record, the object's metadata tells
+        monkeypatch.setenv("FSSYNC_STATE_DIR", str(tmp_path / "other-state"))
+    assert main(["ls", f"s3://{name}/lt", *cli_opts(ep)]) == 0
+    rows = capsys.readouterr().out.splitlines()
+    shown = {line.split()[-1]: line for line in rows}
+    assert "2023-11-14 22:13:20  a.txt" in shown["a.txt"]  # make_tree's mtime, 1_700_000_000
+    assert "DIR" in shown["dir/"]
+    assert main(["ls", "-r", "--json", f"s3://{name}/lt", *cli_opts(ep)]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert {r["mtime"] for r in rows} == {1_700_000_000.0}
+    assert all(r["modified"] > 1_700_000_000.0 for r in rows)  # the upload time, kept apart
+
+
 # --- failures that stop the run: exit code 4, one line, nothing written -------------------------
 
 

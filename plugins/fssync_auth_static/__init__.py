@@ -18,7 +18,7 @@ from fssync.secrets import register
 
 
 @fssync.hookimpl(trylast=True)
-def fssync_add_options(parser: argparse.ArgumentParser) -> None:
+def fssync_add_options(parser: argparse.ArgumentParser, command: str) -> None:
     group = parser.add_argument_group("credentials")
     group.add_argument("--access-key-id", metavar="ID", help="access key id (or AWS_ACCESS_KEY_ID)")
     group.add_argument(
@@ -32,7 +32,8 @@ def fssync_add_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--profile", metavar="NAME", help="a profile of ~/.aws/credentials (or AWS_PROFILE)"
     )
-    group.add_argument("--anonymous", action="store_true", help="send unsigned requests")
+    if command != "credentials":  # STS needs credentials to ask with
+        group.add_argument("--anonymous", action="store_true", help="send unsigned requests")
 
 
 @fssync.hookimpl(trylast=True)

@@ -31,7 +31,9 @@ class _Rule(argparse.Action):
 
 
 @fssync.hookimpl(trylast=True)
-def fssync_add_options(parser: argparse.ArgumentParser) -> None:
+def fssync_add_options(parser: argparse.ArgumentParser, command: str) -> None:
+    if command not in ("sync", "check"):
+        return  # ls lists everything; credentials lists no files
     g = parser.add_argument_group(
         "filters (first matching rule wins; see docs/reference/filters.md)"
     )

@@ -18,7 +18,9 @@ import fssync
 
 
 @fssync.hookimpl(trylast=True)
-def fssync_add_options(parser: argparse.ArgumentParser) -> None:
+def fssync_add_options(parser: argparse.ArgumentParser, command: str) -> None:
+    if command not in ("sync", "check", "ls"):
+        return
     group = parser.add_argument_group("local folders")
     links = group.add_mutually_exclusive_group()
     links.add_argument(
@@ -38,13 +40,16 @@ def fssync_add_options(parser: argparse.ArgumentParser) -> None:
         const="follow",
         help="follow symbolic links and copy what they point to (loops are skipped)",
     )
-    group.add_argument(
-        "--fsync",
-        action="store_true",
-        help="in a local destination, flush each file to the disk before renaming it into place "
-        "and its folder after, so a power loss cannot leave an empty or partial file under its "
-        "final name (slower; off by default)",
-    )
+    if command == "ls":
+        return  # the case rules are the destination's, which ls has not
+    if command == "sync":
+        group.add_argument(
+            "--fsync",
+            action="store_true",
+            help="in a local destination, flush each file to the disk before renaming it into "
+            "place and its folder after, so a power loss cannot leave an empty or partial file "
+            "under its final name (slower; off by default)",
+        )
     case = group.add_mutually_exclusive_group()
     case.add_argument(
         "--local-case-insensitive",

@@ -84,6 +84,12 @@ class ConsoleReporter:
             self._line(f"bandwidth limit: {f['rate']} (timetable entry from {since})", self.err)
         elif name == "cutoff":
             self._line(f"fssync: stopped: {f['message']}", self.err)
+        elif name == "cleanup" and not self.quiet:
+            self._line(
+                f"fssync: cleaned up after an interrupted run: removed {f['temp_files']} "
+                f"temporary file(s), aborted {f['uploads_aborted']} unfinished upload(s)",
+                self.err,
+            )
         elif name == "deletes_held":
             self._line(f"fssync: not deleting {f['count']} file(s): {f['reason']}", self.err)
         elif name == "credentials" and self.verbose:
@@ -104,9 +110,11 @@ class ConsoleReporter:
             self._json(report.summary())
             return
         if report.error is not None:
-            # The command line prints the error itself; say only what was done before it.
+            # The command line prints the error itself; say only what was done before it, and
+            # after Ctrl-C always (also when it came before the first file was done).
             done = report.copied + report.updated + report.deleted + report.failed
-            if done and not self.quiet:
+            interrupted = report.exit_code == fssync.ExitCode.INTERRUPTED
+            if (done or interrupted) and not self.quiet:
                 self._line(f"stopped early: {fssync.summary_line(report)}")
             return
         if self.quiet:

@@ -79,7 +79,7 @@ class ProgressDisplay:
 
     def _on_listing(self, f: dict) -> None:
         self._listing[f["url"]] = self.overall.add_task(
-            f"listing {f['url']}", total=None, files="0 files"
+            f"listing {_text(f['url'])}", total=None, files="0 files"
         )
 
     def _on_listing_progress(self, f: dict) -> None:
@@ -219,9 +219,17 @@ class ProgressDisplay:
         self.live.sinks.clear()
 
 
+def _text(name: str) -> str:
+    """A name as the display shows it: control characters escaped, and rich's markup too
+    (the columns are markup: a key holding ``[/]`` would stop the display with an error)."""
+    from rich.markup import escape
+
+    return escape(fssync.printable(name))
+
+
 def _short(key: str, width: int = 40) -> str:
     key = fssync.printable(key)
-    return key if len(key) <= width else "…" + key[-(width - 1) :]
+    return _text(key if len(key) <= width else "…" + key[-(width - 1) :])
 
 
 # ------------------------------------------------------------------------------------- hooks

@@ -127,6 +127,10 @@ def headers_for(
 @fssync.hookimpl(trylast=True)
 def fssync_add_options(parser: argparse.ArgumentParser, command: str) -> None:
     group = parser.add_argument_group("S3")
+    if command not in ("sync", "check", "ls", "cleanup"):
+        # credentials talks to STS only (--sts-endpoint-url), in the region
+        group.add_argument("--region", metavar="NAME", help="region (default: AWS_REGION)")
+        return
     group.add_argument(
         "--endpoint-url",
         metavar="URL",
@@ -143,6 +147,10 @@ def fssync_add_options(parser: argparse.ArgumentParser, command: str) -> None:
         help="add a header to every S3 request, signed with it (repeatable), e.g. "
         "'x-amz-security-token:TOKEN' or 'x-amz-request-payer:requester'",
     )
+    if command == "check":
+        sse_c.add_options(parser.add_argument_group("S3 encryption"))  # HEADs need the key
+    if command != "sync":
+        return  # the rest is about uploads
     group.add_argument(
         "--upload-header",
         action="append",
@@ -157,11 +165,8 @@ def fssync_add_options(parser: argparse.ArgumentParser, command: str) -> None:
         action="store_false",
         help="do not set Content-Type from the file name on upload",
     )
-    if command == "sync":
-        objects.add_options(parser)
-        parts.add_options(parser)
-    elif command == "check":
-        sse_c.add_options(parser.add_argument_group("S3 encryption"))
+    objects.add_options(parser)
+    parts.add_options(parser)
 
 
 def _check_endpoint(setting: fssync.Setting) -> None:

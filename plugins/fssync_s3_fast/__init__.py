@@ -15,6 +15,7 @@ it leaves the location to the s3fs store. ``--s3-backend s3fs`` always uses s3fs
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -23,6 +24,7 @@ import fssync
 from fssync.stores import KeySource, Store
 
 BACKENDS = ("auto", "fast", "s3fs")
+RUN = logging.getLogger("fssync.run")  # the run's log: its debug lines show with -vv
 
 
 @fssync.hookimpl(trylast=True)
@@ -65,6 +67,7 @@ def fssync_open_store(
         return None
     backend = _backend(config)
     if backend == "s3fs":
+        RUN.debug("%s: S3 requests go through s3fs (--s3-backend s3fs)", location.url)
         return None
     from .resolve import CannotServe, resolve
 
@@ -79,7 +82,18 @@ def fssync_open_store(
             raise fssync.UsageError(
                 f"--s3-backend fast cannot serve {location.url}: {why}"
             ) from None
+        RUN.debug(
+            "%s: S3 requests go through s3fs (--s3-backend auto; the fast path cannot serve "
+            "it: %s)",
+            location.url,
+            why,
+        )
         return None
     from .store import FastS3Store
 
+    RUN.debug(
+        "%s: S3 requests go through the fast path (fssync's own signed requests; --s3-backend %s)",
+        location.url,
+        backend,
+    )
     return FastS3Store(location, settings, transfers=config.transfers)

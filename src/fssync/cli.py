@@ -37,7 +37,14 @@ def build_parser(hooks: object | None = None) -> Parser:
         description="Compare without transferring. Exit code 1 when they differ.",
     )
     add_sync_options(p, hooks, command="check")  # type: ignore[arg-type]
-    p = sub.add_parser("ls", help="list a location")
+    p = sub.add_parser(
+        "ls",
+        help="list a location",
+        description="List a location: size, modification time (UTC) and name. The time is the "
+        "file's own mtime where known: a local file's; an object's as synced (fssync's record of "
+        "synced objects, else the object's metadata, read for up to 1000 objects), else when "
+        "it was uploaded. --json gives both: mtime and modified.",
+    )
     p.add_argument("url", metavar="URL")
     p.add_argument(
         "-r", "--recursive", action="store_true", help="list every file below (default: one level)"
@@ -70,6 +77,9 @@ def build_parser(hooks: object | None = None) -> Parser:
     p.add_argument("--json", action="store_true")
     p = sub.add_parser("demo", help="the whole job on an embedded local S3 server")
     p.add_argument("--keep", metavar="DIR", help="keep the demo's local folder here")
+    from .helptext import add_examples
+
+    add_examples(sub.choices)
     parser.set_defaults(_hooks=hooks)
     return parser
 

@@ -7,7 +7,6 @@ import asyncio
 import datetime as dt
 import json
 import shlex
-import sys
 import types
 from typing import Any
 
@@ -32,6 +31,39 @@ def _when(e: Entry) -> str:
     return dt.datetime.fromtimestamp(t, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
+LS_HEADS = 1000  # ls asks each shown object for its stored mtime up to this many objects
+
+
+async def _stored_mtimes(store: Any, entries: dict[str, Entry], shown: list[str]) -> None:
+    """Give the shown entries the source file's mtime that sync tools keep with an object,
+    where the listing lacks it: from fssync's local record of synced objects (free), then
+    with one HEAD per object (only for a listing of at most LS_HEADS objects)."""
+    if store.location.capabilities.listing_has_mtime:
+        return
+    from .state import StateStore, enrich
+
+    try:
+        records = await asyncio.to_thread(StateStore().load, store.identity, store.location.root)
+        entries.update(enrich(entries, records))
+    except Exception:  # noqa: BLE001 - an unreadable record only costs the HEADs below
+        pass
+    todo = [entries[k] for k in shown if entries[k].mtime is None]
+    if not hasattr(store, "head") or not todo or len(todo) > LS_HEADS:
+        return
+    from .metadata import read as read_metadata
+
+    slots = asyncio.Semaphore(16)
+
+    async def look(e: Entry) -> None:
+        async with slots:
+            meta, _ = await store.head(e)
+        mtime = read_metadata(meta).mtime
+        if mtime is not None:
+            entries[e.key] = Entry(e.key, e.size, mtime, e.stamp, e.etag, e.md5)
+
+    await asyncio.gather(*(look(e) for e in todo))
+
+
 def ls(ns: argparse.Namespace, hooks: Hooks) -> int:
     from .engine import open_location
 
@@ -43,7 +75,10 @@ def ls(ns: argparse.Namespace, hooks: Hooks) -> int:
     async def listing() -> dict[str, Entry]:
         store = await open_location(hooks, config, location, transfers=4, is_source=True)
         try:
-            return dict((await store.scan()).entries)
+            entries = dict((await store.scan()).entries)
+            shown = [k for k in entries if ns.recursive or "/" not in k]
+            await _stored_mtimes(store, entries, shown)
+            return entries
         except FssyncError:
             raise
         except Exception as exc:  # noqa: BLE001
@@ -239,7 +274,6 @@ def print_check(plan: Plan, config: Config) -> int:
         parts = ", ".join(f"{number[k]} {words}" for k, (_, words) in _CHECK.items())
         print(
             f"{differ} difference(s): {parts}; "
-            f"{plan.src_count} file(s) in source, {plan.dst_count} in destination",
-            file=sys.stderr,
-        )
+            f"{plan.src_count} file(s) in source, {plan.dst_count} in destination"
+        )  # on stdout, as sync's summary is
     return int(ExitCode.DIFFERENT if differ else ExitCode.OK)

@@ -30,13 +30,17 @@ if TYPE_CHECKING:
 
 @hookspec
 def fssync_add_options(parser: ArgumentParser, command: str) -> None:
-    """Add command-line options to the commands that reach a store (``sync``, ``check``, ``ls``).
+    """Add command-line options to the commands that reach a store (``sync``, ``check``, ``ls``)
+    or fetch credentials (``credentials``).
 
     Every option becomes a keyword of the Python API (``fssync.sync(..., name=value)``) and is
-    readable from ``config.get(name)``. Reporters add theirs for ``sync`` only.
+    readable from ``config.get(name)``. Add an option only to the commands it does something
+    for: reporters add theirs for ``sync`` only, filters for ``sync`` and ``check``, upload
+    options for ``sync``; ``credentials`` takes only what fetching credentials uses.
 
     :param parser: the argparse parser (or argument group) of the command.
-    :param command: which command is being built: ``"sync"``, ``"check"`` or ``"ls"``.
+    :param command: which command is being built: ``"sync"``, ``"check"``, ``"ls"`` or
+        ``"credentials"``.
     """
 
 
