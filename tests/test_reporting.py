@@ -244,3 +244,16 @@ def test_replay_inside_a_capture_block_records_nothing_twice(tmp_path):
         other = Captured()  # a plain recorder to replay into
         captured.replay(other)
     assert len(captured.events) == seen and other.names() == captured.names()
+
+
+def test_a_failure_line_names_its_file_once(tmp_path, capsys):
+    from fssync.cli import main
+
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "x").write_bytes(b"a file")
+    (tmp_path / "dst" / "x").mkdir(parents=True)
+    (tmp_path / "dst" / "x" / "y").write_bytes(b"a folder is in the way")
+    assert main(["sync", str(tmp_path / "src"), str(tmp_path / "dst")]) == 3
+    lines = [line for line in capsys.readouterr().err.splitlines() if "! x:" in line]
+    assert len(lines) == 2  # as it happens, and in the list at the end
+    assert all(line.count("x:") == 1 and "in the way" in line for line in lines)

@@ -68,7 +68,7 @@ class ConsoleReporter:
             }[f["kind"]]
             self._line(f"{f['key']} {verb}: {f['reason']}")
         elif name == "failed":
-            self._line(f"! {f['key']}: {f['error']}{why}", self.err)
+            self._line(f"! {f['key']}: {_reason(f['key'], f['error'])}{why}", self.err)
         elif name == "retry" and self.verbose:
             self._line(
                 f"retrying {f['key']} ({f['attempt']} of {f['of']}, in {f['delay']:.1f} s): "
@@ -123,7 +123,12 @@ class ConsoleReporter:
         if report.failures:
             self._line(f"{len(report.failures)} failure(s):", self.err)
             for failure in report.failures:
-                self._line(f"  ! {failure.key}: {failure.error}", self.err)
+                self._line(f"  ! {failure.key}: {_reason(failure.key, failure.error)}", self.err)
+
+
+def _reason(key: str, error: str) -> str:
+    """The error without the key it starts with (diagnoses name their file): said once."""
+    return error[len(key) + 2 :] if error.startswith(f"{key}: ") else error
 
 
 @fssync.hookimpl(trylast=True)
