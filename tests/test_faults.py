@@ -18,7 +18,7 @@ import pytest
 import fssync
 from fssync.testing.servers import S3Endpoint
 
-from .helpers import make_tree, s3_opts
+from .helpers import make_tree, s3_args, s3_opts
 
 # Each test runs on both S3 request paths (the fast plugin and s3fs).
 pytestmark = pytest.mark.usefixtures("s3_backend")
@@ -331,3 +331,57 @@ def test_ranged_download_through_faults_lands_whole(moto, fault_proxy, tmp_path,
         # A range cut short or reset is fetched again on its own: one listing, seven ranges
         # and the two that failed, not the whole file again.
         assert gets == 1 + 7 + 2
+
+
+# ---------------------------------------------------------------------------- stalls (issue 11)
+
+STALL = 2.0  # the stall timeout these tests set (--stall-timeout)
+MEASURED: dict[str, list[float]] = {"stalls": []}  # seconds each stall lasted, for the record
+
+
+@pytest.mark.parametrize(("size", "number"), [(10 << 20, 2), (17 << 20, 3)], ids=["put", "part"])
+def test_a_stalled_upload_is_sent_again(moto, fault_proxy, tmp_path, size, number):
+    """A server that stops reading mid-upload (a 10 MiB PUT; the first 8 MiB part of a
+    multipart upload): the send makes no progress for the stall timeout, so the request is
+    dropped and sent again, instead of waiting for ever (request 1 lists, 2 is the PUT or
+    creates the upload, 3 is the first part)."""
+    ep = moto.endpoint
+    name = ep.make_bucket()
+    data = os.urandom(size)
+    make_tree(tmp_path / "s", {"f.bin": data})
+    proxy = fault_proxy(ep, schedule={number: "stall-request"}, stall=25.0)
+    report = fssync.sync(
+        str(tmp_path / "s"), f"s3://{name}/x", stall_timeout=STALL, **opts(ep, proxy.url)
+    )
+    assert report.failed == 0, report.failures
+    assert ep.client().get_object(Bucket=name, Key="x/f.bin")["Body"].read() == data
+    assert proxy.stats.applied["stall-request"] == 1
+    assert proxy.stats.outlasted == 0  # fssync let go of the stalled request by itself
+    assert open_uploads(ep, name) == []
+    MEASURED["stalls"] += proxy.stats.stalls
+
+
+def test_a_stalled_download_is_fetched_again(moto, fault_proxy, tmp_path):
+    """A reply that stops half-way through its body is dropped after the stall timeout and
+    the file fetched again (request 1 lists, 2 is the GET)."""
+    ep = moto.endpoint
+    name = ep.make_bucket()
+    data = os.urandom(3 << 20)
+    ep.client().put_object(Bucket=name, Key="x/a.bin", Body=data)
+    proxy = fault_proxy(ep, schedule={2: "stall-reply"}, stall=25.0)
+    report = fssync.sync(
+        f"s3://{name}/x", str(tmp_path / "d"), stall_timeout=STALL, **opts(ep, proxy.url)
+    )
+    assert report.failed == 0, report.failures
+    assert (tmp_path / "d" / "a.bin").read_bytes() == data
+    assert proxy.stats.applied["stall-reply"] == 1 and proxy.stats.outlasted == 0
+    MEASURED["stalls"] += proxy.stats.stalls
+
+
+def test_a_bad_stall_timeout_is_refused(moto, tmp_path):
+    from fssync.cli import main
+
+    ep = moto.endpoint
+    for bad in ("0", "-1", "nan", "soon"):
+        args = ["sync", str(tmp_path), "s3://b/x", "--stall-timeout", bad, *s3_args(ep)]
+        assert main(args) == 2

@@ -19,7 +19,7 @@ from typing import Protocol
 from fssync.stores import EXPIRED_CODES, httplog
 
 from . import xmlparse
-from .http import Body, Pool, Response, host_header, split_url
+from .http import READ_TIMEOUT, Body, Pool, Response, host_header, split_url
 from .sigv4 import EMPTY_SHA256, UNSIGNED_PAYLOAD, Signer, canonical_query, uri_encode
 
 MAX_ATTEMPTS = 5  # like botocore's standard retry mode, which fssync's s3fs path configures
@@ -73,8 +73,10 @@ class S3Client:
         virtual_host: bool = False,
         user_agent: str = "fssync",
         headers: Iterable[tuple[str, str]] = (),
+        timeout: float = READ_TIMEOUT,
     ) -> None:
         self.endpoint = endpoint
+        self.timeout = timeout  # stall timeout of every request (see `http.Stalled`)
         scheme, host, port, base = split_url(endpoint)
         self.scheme, self.host, self.port, self.base = scheme, host, port, base
         self.virtual_host = virtual_host
@@ -112,6 +114,7 @@ class S3Client:
                 tls=self.scheme == "https",
                 limit=self.connections,
                 server_hostname=name if self.virtual_host else self.host,
+                timeout=self.timeout,
             )
             self.pools[host] = pool
         return pool

@@ -26,7 +26,7 @@ from fssync.stores import KeySource, s3meta
 # Options fssync's own plugins produce and the fast path understands.
 _KNOWN = frozenset(
     {"key", "secret", "token", "anon", "profile", "endpoint_url", "client_kwargs", "headers",
-     "upload_headers"}
+     "upload_headers", "stall_timeout"}
 )  # fmt: skip
 # Profile settings that change nothing about S3 requests, or that the fast path honours.
 _PROFILE_OK = frozenset(
@@ -54,6 +54,7 @@ class Settings:
     # secrets (a session token), so they stay out of the repr
     headers: tuple[tuple[str, str], ...] = attrs.field(default=(), repr=False)
     upload_headers: tuple[tuple[str, str], ...] = attrs.field(default=(), repr=False)
+    stall_timeout: float = s3meta.STALL_TIMEOUT  # no byte sent or received this long: retried
 
 
 class Credentials:
@@ -242,6 +243,7 @@ def resolve(
         credentials,
         _pairs(options.get("headers")),
         _pairs(options.get("upload_headers")),
+        float(options.get("stall_timeout") or s3meta.STALL_TIMEOUT),
     )
 
 

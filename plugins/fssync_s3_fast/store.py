@@ -216,6 +216,7 @@ class FastS3Store(Store):
             virtual_host=virtual,
             user_agent=f"fssync/{fssync.__version__}",
             headers=settings.headers,
+            timeout=settings.stall_timeout,
         )
         self._buffers = asyncio.Semaphore(s3meta.PART_BUFFERS)
         self._parts_in_flight = asyncio.Semaphore(PARTS_IN_FLIGHT)

@@ -31,6 +31,7 @@ from .s3meta import (
     MULTIPART_THRESHOLD,
     PART_BUFFERS,
     PART_KEY,
+    STALL_TIMEOUT,
     UPLOAD_OPERATIONS,
     confirmed,
     format_mtime,
@@ -39,6 +40,7 @@ from .s3meta import (
     stated_md5,
     stated_parts,
 )
+from .stall import WATCH_ABOVE, ProgressBody, Stalled, watched
 
 
 def _split(path: str) -> tuple[str, str]:
@@ -113,8 +115,13 @@ def _error_code(exc: BaseException) -> str | None:
     return None
 
 
+# Sends of one PUT or part that stalled (see `stall`) before the file's transfer fails.
+SEND_TRIES = 3
+
+
 class S3Store(Store):
     journal: Any = None  # a fssync.leftovers.UploadJournal when the state file is in use
+    stall_timeout = STALL_TIMEOUT
 
     def __init__(
         self, location: Location, fs: Any, client: Any, renewal: Renewal | None = None
@@ -147,11 +154,13 @@ class S3Store(Store):
                 opts.pop(name, None)
             renewal = Renewal(credentials, on_fetch)
             opts["session"] = await renewal.session()
+        stall = float(opts.pop("stall_timeout", None) or STALL_TIMEOUT)
         every = tuple(opts.pop("headers", ()) or ())
         upload = tuple(opts.pop("upload_headers", ()) or ())
         config = dict(opts.pop("config_kwargs", {}) or {})
         config.setdefault("max_pool_connections", max(transfers * 2, 10))
         config.setdefault("retries", {"max_attempts": 5, "mode": "standard"})
+        config.setdefault("read_timeout", stall)  # aiohttp's sock_read: bytes of the reply
         # fssync validates its own calls and sends Content-MD5 itself: skip botocore's per-request
         # parameter validation and CRC32 computation, which cost CPU on every small object.
         config.setdefault("parameter_validation", False)
@@ -173,7 +182,24 @@ class S3Store(Store):
             httplog.watch_botocore(client)
         if renewal is None and not opts.get("anon") and not opts.get("key"):
             await _register_resolved(fs)
-        return cls(location, fs, client, renewal)
+        store = cls(location, fs, client, renewal)
+        store.stall_timeout = stall
+        return store
+
+    async def send(self, method: str, data: bytes, **kwargs: Any) -> Any:
+        """A request with a body (PutObject, UploadPart), sent again when it stalls: aiohttp
+        has no timeout while a body goes out (see `fssync.stores.stall`)."""
+        if len(data) <= WATCH_ABOVE:
+            return await self.call(method, Body=data, **kwargs)
+        for attempt in range(1, SEND_TRIES + 1):
+            body = ProgressBody(data)
+            try:
+                return await watched(
+                    self.call(method, Body=body, **kwargs), body, self.stall_timeout
+                )
+            except Stalled:
+                if attempt == SEND_TRIES:
+                    raise
 
     async def call(self, method: str, **kwargs: Any) -> Any:
         """Call the client directly: botocore retries transient errors, `diagnose` explains
@@ -263,11 +289,11 @@ class S3Store(Store):
             await reader.verify()
             digest = hashlib.md5(data, usedforsecurity=False).digest()
             meta[MD5_KEY] = digest.hex()  # what was actually sent
-            resp = await self.call(
+            resp = await self.send(
                 "put_object",
+                data,
                 Bucket=self.bucket,
                 Key=key,
-                Body=data,
                 Metadata=meta,
                 ContentMD5=base64.b64encode(digest).decode(),
                 **extra,
@@ -305,13 +331,13 @@ class S3Store(Store):
         async def send(number: int, data: bytes) -> None:
             try:
                 digest = hashlib.md5(data, usedforsecurity=False).digest()
-                r = await self.call(
+                r = await self.send(
                     "upload_part",
+                    data,
                     Bucket=self.bucket,
                     Key=key,
                     UploadId=upload_id,
                     PartNumber=number,
-                    Body=data,
                     ContentMD5=base64.b64encode(digest).decode(),
                 )
                 if not confirmed(r, digest.hex()):

@@ -22,6 +22,10 @@ MULTIPART_THRESHOLD = 16 << 20
 MAX_PARTS = 10_000
 COPY_LIMIT = 5 << 30  # CopyObject limit; larger objects are copied part by part
 PART_BUFFERS = 8  # parts held in memory at once for the whole store (bounds peak memory)
+# Storage option "stall_timeout" (--stall-timeout): a request that sends or receives no byte for
+# this many seconds has stalled (a server that stopped reading the body, or stopped sending the
+# reply); it is abandoned and sent again.
+STALL_TIMEOUT = 60.0
 # Storage options that name credentials; credentials from a provider plugin replace them.
 CREDENTIAL_OPTIONS = ("key", "secret", "token", "profile", "anon")
 # Storage options "headers" and "upload_headers" hold (name, value) pairs every S3 store signs

@@ -27,7 +27,8 @@ instead:
 
 Only the transient faults above ``corrupt`` are drawn at random unless others are named in
 ``kinds``. A held connection is let go as soon as the client closes its end (Linux: seen in
-``TCP_INFO``); ``stats.stalls`` records how long each one was held.
+``TCP_INFO``) or sends the same request again; ``stats.stalls`` records how long each one was
+held, and ``stats.outlasted`` counts those the client never let go of within ``stall``.
 
 It is bounded: it serves at most ``max_requests`` requests and stops by itself after
 ``max_seconds``, and it only ever binds and connects to loopback addresses.
@@ -82,7 +83,10 @@ class ProxyStats:
     methods: collections.Counter[str] = attrs.field(factory=collections.Counter)  # requests
     # faults that changed something (an "etag" drawn for a reply without an ETag does not)
     applied: collections.Counter[str] = attrs.field(factory=collections.Counter)
-    stalls: list[float] = attrs.field(factory=list)  # seconds each stalled connection was held
+    # seconds each stalled connection was held until the client let go (closed it, or sent the
+    # same request again), and how many stalls the proxy had to end itself after ``stall`` s
+    stalls: list[float] = attrs.field(factory=list)
+    outlasted: int = 0
     started: dict[int, float] = attrs.field(factory=dict)  # request number -> time.monotonic()
 
     @property
@@ -233,6 +237,7 @@ class FaultProxy:
         self._listener: socket.socket | None = None
         self._threads: list[threading.Thread] = []
         self._open: set[socket.socket] = set()
+        self._latest: dict[tuple[str, str], int] = {}  # (method, path) -> its last request
         self._stopping = threading.Event()
         self._deadline = 0.0
         self.port = 0
@@ -321,6 +326,7 @@ class FaultProxy:
             n = self.stats.requests
             self.stats.methods[method] += 1
             self.stats.started[n] = time.monotonic()
+            self._latest[(method, path)] = n
             if n > self.max_requests:
                 return n, "refuse"
             fault = self.schedule.get(n)
@@ -354,9 +360,9 @@ class FaultProxy:
                         )
                         + b"\r\n"
                     )
-                _, fault = self._draw(method, path)
+                n, fault = self._draw(method, path)
                 if fault == "stall-request":
-                    self._stall_request(client, cf, fields)
+                    self._stall_request(client, cf, fields, (method, path, n))
                     return
                 body = _read_body(cf, fields, until_close=False)
                 if fault == "corrupt" and method == "PUT" and body:
@@ -402,7 +408,7 @@ class FaultProxy:
                 if fault == "corrupt" and method == "GET" and reply_body:
                     reply_body = _flip(reply_body)
                 if fault == "stall-reply":
-                    self._stall_reply(client, reply_head, reply_body)
+                    self._stall_reply(client, reply_head, reply_body, (method, path, n))
                     return
                 if fault == "etag":
                     reply_head, reply_body = self._rewrite_etag(
@@ -433,20 +439,30 @@ class FaultProxy:
         with self._lock:
             self.stats.applied[fault] += 1
 
-    def _hold(self, sock: socket.socket) -> None:
-        """Keep a connection open, silent, until the client closes its end (or `stall`
-        seconds pass, or the proxy stops); record how long that took."""
+    def _hold(self, sock: socket.socket, request: tuple[str, str, int]) -> None:
+        """Keep a connection open, silent, until the client lets go: it closes its end, or
+        sends the same request again (on another connection). Give up after `stall` seconds
+        (counted in ``stats.outlasted``) or when the proxy stops; record how long it took."""
+        method, path, n = request
         start = time.monotonic()
         end = start + self.stall
-        while not self._stopping.is_set() and time.monotonic() < end:
-            if _peer_closed(sock):
+        while not self._stopping.is_set():
+            if _peer_closed(sock) or self._latest.get((method, path), n) > n:
+                break
+            if time.monotonic() >= end:
+                with self._lock:
+                    self.stats.outlasted += 1
                 break
             self._stopping.wait(0.02)
         with self._lock:
             self.stats.stalls.append(time.monotonic() - start)
 
     def _stall_request(
-        self, client: socket.socket, cf: IO[bytes], fields: Mapping[str, str]
+        self,
+        client: socket.socket,
+        cf: IO[bytes],
+        fields: Mapping[str, str],
+        request: tuple[str, str, int],
     ) -> None:
         """Read `stall_after` bytes of the body, then stop reading: the client's send blocks
         once the socket buffers are full (the receive buffer is made small for that)."""
@@ -462,15 +478,17 @@ class FaultProxy:
             if not chunk:
                 return
             got += len(chunk)
-        self._hold(client)
+        self._hold(client, request)
         _reset(client)
 
-    def _stall_reply(self, client: socket.socket, head: bytes, body: bytes) -> None:
+    def _stall_reply(
+        self, client: socket.socket, head: bytes, body: bytes, request: tuple[str, str, int]
+    ) -> None:
         """Send the reply's head and half its body (nothing when it has no body), then hold."""
         self._applied("stall-reply")
         if body:
             client.sendall(head + body[: len(body) // 2])
-        self._hold(client)
+        self._hold(client, request)
         _reset(client)
 
     def _rewrite_etag(
