@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
-from fssync.stores.stall import Stalled
+from fssync.stores import Stalled
 
 WRITE_CHUNK = 1 << 20  # large bodies go out in slices, so the socket buffer never copies them whole
 READ_CHUNK = 256 << 10  # large bodies come in as slices of at most this size, joined once

@@ -16,6 +16,7 @@ from fssync.stores import (
     ChecksumMismatch,
     Listing,
     ListingProgress,
+    RangeIgnored,
     RangeSink,
     Reader,
     Store,
@@ -118,10 +119,9 @@ def _stamp(text: str) -> float:
 
 
 class FastReader(Reader):
-    ranged = True
-
     def __init__(self, store: FastS3Store, key: str, entry: fssync.Entry) -> None:
         self._store, self._key = store, key
+        self.ranged = not store.ranges_ignored  # once seen, later files are read whole
         self.size = entry.size
         self.etag = entry.etag
         self.mtime = entry.mtime
@@ -173,6 +173,9 @@ class FastReader(Reader):
         byte_range = (offset, offset + length - 1)
         resp = await store.client.get(store.bucket, self._key, byte_range, self._same)
         try:
+            if resp.status == 200:  # the whole object: not read, the connection dropped
+                store.ranges_ignored = True
+                raise RangeIgnored(self._key)
             self._learn(resp.headers)
             if resp.remaining != length:  # a server that ignored the range, or a short answer
                 data: bytes = await resp.read(-1)
@@ -200,6 +203,7 @@ class FastS3Store(Store):
 
     backend = "fast"
     journal: Any = None  # a fssync.leftovers.UploadJournal when the state file is in use
+    ranges_ignored = False  # the server answered a ranged GET with the whole object
 
     def __init__(self, location: fssync.Location, settings: Settings, *, transfers: int) -> None:
         self.location = location

@@ -212,6 +212,9 @@ class Verified(Reader):
         self.inner.cheap_ranges = value
 
     async def read(self, n: int = -1) -> bytes:
+        if self._ranged:  # ranges gave way to one read from the start (Range was ignored)
+            self._ranged = False
+            self._range_parts = None
         data = await self.inner.read(n)
         self._count += len(data)
         if self._hashing is None:

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..location import Location, unsafe_reason
 from . import s3meta
-from .base import Listing, ListingProgress, RangeSink, Reader, Store
+from .base import Listing, ListingProgress, RangeIgnored, RangeSink, Reader, Store
+from .stall import Stalled
 
 if TYPE_CHECKING:
     from ..auth import CredentialProvider, Credentials
@@ -50,8 +51,10 @@ __all__ = [
     "IntegrityError",
     "Listing",
     "ListingProgress",
+    "RangeIgnored",
     "RangeSink",
     "Reader",
+    "Stalled",
     "Store",
     "KeySource",
     "abort_twins",

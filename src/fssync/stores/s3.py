@@ -21,7 +21,7 @@ from ..location import Location
 from ..model import Entry
 from ..secrets import register
 from . import httplog
-from .base import Listing, ListingProgress, Reader, Store
+from .base import Listing, ListingProgress, RangeIgnored, Reader, Store
 from .renewal import EXPIRED_CODES, OnFetch, Renewal
 from .s3meta import (
     COPY_LIMIT,
@@ -49,10 +49,9 @@ def _split(path: str) -> tuple[str, str]:
 
 
 class S3Reader(Reader):
-    ranged = True
-
     def __init__(self, store: S3Store, bucket: str, key: str, entry: Entry) -> None:
         self._store, self._bucket, self._key = store, bucket, key
+        self.ranged = not store.ranges_ignored
         self.size = entry.size
         self.etag = entry.etag
         self.listed = entry.etag
@@ -97,6 +96,10 @@ class S3Reader(Reader):
             Range=f"bytes={offset}-{offset + length - 1}",
             **same,
         )
+        if resp.get("ResponseMetadata", {}).get("HTTPStatusCode") == 200:
+            resp["Body"].close()  # the whole object: not read, the connection dropped
+            self._store.ranges_ignored = True
+            raise RangeIgnored(self._key)
         self._learn(resp)
         async with resp["Body"] as body:
             data: bytes = await body.read()
@@ -122,6 +125,7 @@ SEND_TRIES = 3
 class S3Store(Store):
     journal: Any = None  # a fssync.leftovers.UploadJournal when the state file is in use
     stall_timeout = STALL_TIMEOUT
+    ranges_ignored = False  # the server answered a ranged GET with the whole object
 
     def __init__(
         self, location: Location, fs: Any, client: Any, renewal: Renewal | None = None
