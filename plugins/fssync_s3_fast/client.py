@@ -151,8 +151,10 @@ class S3Client:
         body: Body = b"",
         stream: bool = False,
         ok: tuple[int, ...] = (200,),
+        attempts: int = MAX_ATTEMPTS,
     ) -> tuple[Response, bytes]:
-        """Send one signed request, retrying transient failures; raise `S3Error` on an error."""
+        """Send one signed request, retrying transient failures (up to `attempts` sends);
+        raise `S3Error` on an error."""
         host, path = self._where(bucket, key)
         qs = canonical_query(query)
         target = f"{path}?{qs}" if qs else path
@@ -174,7 +176,7 @@ class S3Client:
             except OSError as exc:  # refused, reset, timed out (TimeoutError is an OSError)
                 if url:
                     httplog.failed(exc, method, url, attempt)
-                if attempt >= MAX_ATTEMPTS:
+                if attempt >= attempts:
                     raise
                 await _backoff(attempt)
                 continue
@@ -190,7 +192,7 @@ class S3Client:
             if error.code in EXPIRED_CODES and not renewed and self.credentials.expired(generation):
                 renewed = True  # refreshed on the next prepare(); sent once more
                 continue
-            if attempt < MAX_ATTEMPTS and _retryable(error):
+            if attempt < attempts and _retryable(error):
                 await _backoff(attempt)
                 continue
             region = resp.headers.get("x-amz-bucket-region")
@@ -307,7 +309,14 @@ class S3Client:
         return xmlparse.uploads(data)
 
     async def upload_part(
-        self, bucket: str, key: str, upload_id: str, number: int, data: Body, md5: bytes | None
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        number: int,
+        data: Body,
+        md5: bytes | None,
+        attempts: int = MAX_ATTEMPTS,
     ) -> Mapping[str, str]:
         """Send one part, with its Content-MD5 when it is known before sending; the answer's
         headers (its ETag is compared with the MD5 by the caller)."""
@@ -319,6 +328,7 @@ class S3Client:
             query=[("partNumber", str(number)), ("uploadId", upload_id)],
             headers={"content-md5": base64.b64encode(md5).decode()} if md5 else None,
             body=data,
+            attempts=attempts,
         )
         return resp.headers
 

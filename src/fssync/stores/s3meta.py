@@ -33,6 +33,21 @@ CREDENTIAL_OPTIONS = ("key", "secret", "token", "profile", "anon")
 UPLOAD_OPERATIONS = ("PutObject", "CreateMultipartUpload", "CopyObject")
 
 
+# Server-side encryption modes whose ETags are not the MD5 of the content (nor, for multipart
+# uploads, made of the parts' MD5s): SSE-KMS and its dual-layer form. SSE-C is the other case.
+OPAQUE_SSE = frozenset({"aws:kms", "aws:kms:dsse"})
+# The part number of a probe sent with a wrong Content-MD5 (see `fssync_s3_fast` and the s3fs
+# store): above the last part of any upload that probes, so never named when it completes.
+PROBE_PART = MAX_PARTS
+
+
+def opaque_etag(resp: Mapping[str, Any]) -> bool:
+    """Whether the ETag of a reply (or of objects written with these options) cannot be an MD5
+    of the content: SSE-KMS (``aws:kms``, ``aws:kms:dsse``) or SSE-C. The one place that
+    decides it, for replies in botocore's shape and for write options alike."""
+    return resp.get("ServerSideEncryption") in OPAQUE_SSE or "SSECustomerAlgorithm" in resp
+
+
 def parse_mtime(meta: Mapping[str, str] | None) -> float | None:
     if not meta:
         return None
@@ -58,7 +73,7 @@ def stated_md5(resp: Mapping[str, Any]) -> str | None:
     if is_md5(md5):
         return md5
     etag = str(resp.get("ETag", "")).strip('"').lower()
-    opaque = resp.get("ServerSideEncryption") == "aws:kms" or "SSECustomerAlgorithm" in resp
+    opaque = opaque_etag(resp)
     return etag if is_md5(etag) and not opaque else None
 
 
@@ -66,7 +81,7 @@ def stated_parts(resp: Mapping[str, Any]) -> tuple[int, str] | None:
     """(part size, multipart ETag) of an object fssync uploaded in parts, else None."""
     raw = (resp.get("Metadata") or {}).get(PART_KEY, "")
     etag = str(resp.get("ETag", "")).strip('"').lower()
-    opaque = resp.get("ServerSideEncryption") == "aws:kms" or "SSECustomerAlgorithm" in resp
+    opaque = opaque_etag(resp)
     if raw.isdigit() and int(raw) > 0 and "-" in etag and not opaque:
         return int(raw), etag
     return None
@@ -76,7 +91,7 @@ def confirmed(resp: Mapping[str, Any], md5: str) -> bool:
     """Whether a PUT's reply confirms the bytes sent: its ETag is their MD5 (not checkable for
     SSE-KMS / SSE-C objects, whose ETag is no MD5)."""
     etag = str(resp.get("ETag", "")).strip('"').lower()
-    opaque = resp.get("ServerSideEncryption") == "aws:kms" or "SSECustomerAlgorithm" in resp
+    opaque = opaque_etag(resp)
     return opaque or not etag or etag == md5
 
 
