@@ -21,6 +21,7 @@ from fssync.stores import (
     Reader,
     Store,
     abort_twins,
+    mismatch,
     s3meta,
     unsafe_reason,
 )
@@ -326,7 +327,7 @@ class FastS3Store(Store):
             resp = await self.client.put(self.bucket, key, data, headers)
             etag = resp.headers.get("etag", "").strip('"') or digest.hex()
             if not s3meta.confirmed(reply(resp.headers), digest.hex()) and not self.etags_opaque:
-                await self._unconfirmed_put(key, digest.hex(), etag)
+                await self._unconfirmed_put(entry, len(data), digest.hex(), etag)
             size = len(data)
         else:
             etag, size = await self._multipart(key, reader, entry.size, meta, extra)
@@ -477,18 +478,22 @@ class FastS3Store(Store):
                 return answer.get("etag", "")
         raise ChecksumMismatch(f"the store saved other bytes than sent in part {number}")
 
-    async def _unconfirmed_put(self, key: str, md5: str, etag: str) -> None:
+    async def _unconfirmed_put(self, entry: fssync.Entry, size: int, md5: str, etag: str) -> None:
         """A PUT whose reply's ETag is not the MD5 of what was sent: read the object back. The
         same bytes: this store's ETags are not MD5s (remembered for the run, so no more read-
         backs). Other bytes: the object is left as it is (never deleted: a delete would lose
-        the file's only copy there) and the transfer fails, to be sent again or reported."""
-        stored = await self._stored_md5(key)
+        the file's only copy there) and the transfer fails, to be sent again or reported; the
+        error says what is left, so that the next run sends the file again."""
+        stored = await self._stored_md5(self._key(entry.key))
         if stored == md5:
             self.etags_opaque = True
             return
-        raise ChecksumMismatch(
+        raise mismatch(
             f"the store saved other bytes than were sent (ETag {etag}, read back as MD5 "
-            f"{stored or 'unknown'}); the object is left as it is"
+            f"{stored or 'unknown'}); the object is left as it is",
+            entry.key,
+            size,
+            stored or etag,
         )
 
     async def _stored_md5(self, key: str) -> str | None:

@@ -37,7 +37,23 @@ class ShortRead(IntegrityError):
 
 
 class ChecksumMismatch(IntegrityError):
-    pass
+    """Bytes that differ from what they should be. A destination that kept such bytes (an
+    object is never deleted for it) says what it now holds in `left`, with `UNTRUSTED_MTIME`:
+    recorded in the state file, it makes the next run send the file again rather than take the
+    object, whose size and mtime metadata look right, as synced."""
+
+    left: Entry | None = None
+
+
+# A recorded mtime no file has: a destination file recorded with it always differs.
+UNTRUSTED_MTIME = -1.0
+
+
+def mismatch(message: str, key: str, size: int, etag: str | None) -> ChecksumMismatch:
+    """A ChecksumMismatch for an object left in place with other bytes than were sent."""
+    exc = ChecksumMismatch(message)
+    exc.left = Entry(key, size, UNTRUSTED_MTIME, None, etag, etag)
+    return exc
 
 
 class SourceChanged(IntegrityError):

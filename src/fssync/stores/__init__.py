@@ -19,7 +19,7 @@ from .stall import Stalled
 
 if TYPE_CHECKING:
     from ..auth import CredentialProvider, Credentials
-    from ..integrity import ChecksumMismatch, IntegrityError
+    from ..integrity import ChecksumMismatch, IntegrityError, mismatch
     from ..leftovers import abort_twins
     from .keys import EXPIRED_CODES, KeySource
 
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 _LATER = {
     "ChecksumMismatch": "integrity",
     "IntegrityError": "integrity",
+    "mismatch": "integrity",
     "abort_twins": "leftovers",
     "KeySource": "stores.keys",
     "EXPIRED_CODES": "stores.keys",
@@ -58,6 +59,7 @@ __all__ = [
     "Store",
     "KeySource",
     "abort_twins",
+    "mismatch",
     "open_store",
     "s3meta",
     "unsafe_reason",

@@ -15,7 +15,7 @@ from typing import Any
 
 from .. import __version__
 from ..auth import CredentialProvider
-from ..integrity import ChecksumMismatch
+from ..integrity import ChecksumMismatch, mismatch
 from ..leftovers import abort_twins
 from ..location import Location
 from ..model import Entry
@@ -311,7 +311,7 @@ class S3Store(Store):
             )
             etag = resp.get("ETag", "").strip('"') or digest.hex()
             if not confirmed(resp, digest.hex()) and not self.etags_opaque:
-                await self._unconfirmed_put(key, digest.hex(), etag)
+                await self._unconfirmed_put(entry, len(data), digest.hex(), etag)
             size = len(data)
         else:
             etag, size = await self._multipart(key, reader, entry.size, meta, extra)
@@ -397,18 +397,22 @@ class S3Store(Store):
                 return str(r["ETag"])
         raise ChecksumMismatch(f"the store saved other bytes than sent in part {number}")
 
-    async def _unconfirmed_put(self, key: str, md5: str, etag: str) -> None:
+    async def _unconfirmed_put(self, entry: Entry, size: int, md5: str, etag: str) -> None:
         """A PUT whose reply's ETag is not the MD5 of what was sent: read the object back. The
         same bytes: this store's ETags are not MD5s (remembered for the run, so no more read-
         backs). Other bytes: the object is left as it is (never deleted: a delete would lose
-        the file's only copy there) and the transfer fails, to be sent again or reported."""
-        stored = await self._stored_md5(key)
+        the file's only copy there) and the transfer fails, to be sent again or reported; the
+        error says what is left, so that the next run sends the file again."""
+        stored = await self._stored_md5(self._key(entry.key))
         if stored == md5:
             self.etags_opaque = True
             return
-        raise ChecksumMismatch(
+        raise mismatch(
             f"the store saved other bytes than were sent (ETag {etag}, read back as MD5 "
-            f"{stored or 'unknown'}); the object is left as it is"
+            f"{stored or 'unknown'}); the object is left as it is",
+            entry.key,
+            size,
+            stored or etag,
         )
 
     async def _stored_md5(self, key: str) -> str | None:
