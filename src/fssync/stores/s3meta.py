@@ -37,7 +37,9 @@ UPLOAD_OPERATIONS = ("PutObject", "CreateMultipartUpload", "CopyObject")
 # uploads, made of the parts' MD5s): SSE-KMS and its dual-layer form. SSE-C is the other case.
 OPAQUE_SSE = frozenset({"aws:kms", "aws:kms:dsse"})
 # The part number of a probe sent with a wrong Content-MD5 (see `fssync_s3_fast` and the s3fs
-# store): above the last part of any upload that probes, so never named when it completes.
+# store): the last one S3 allows, which an upload of fewer parts never names when it completes
+# (an upload of exactly 10,000 parts on a server that stores the probe then fails, and is
+# retried with the probe's answer known).
 PROBE_PART = MAX_PARTS
 
 
