@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import http.server
+import socket
+import struct
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -12,6 +16,7 @@ import pytest
 from fssync.testing.faultproxy import FAULTS, FaultProxy
 
 BODY = bytes(range(256)) * 40
+ETAG = hashlib.md5(BODY).hexdigest()
 
 
 class Upstream(http.server.BaseHTTPRequestHandler):
@@ -21,13 +26,23 @@ class Upstream(http.server.BaseHTTPRequestHandler):
     def _reply(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         Upstream.seen.append((self.command, self.rfile.read(length)))
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(BODY)))
+        body, status = BODY, 200
+        if self.command == "POST":  # as CompleteMultipartUpload answers
+            body = f"<Result><ETag>&quot;{ETAG}-2&quot;</ETag></Result>".encode()
+        wanted = self.headers.get("Range", "")
+        if wanted.startswith("bytes="):  # a 206 for "bytes=a-b"
+            first, last = (int(n) for n in wanted[6:].split("-"))
+            body, status = BODY[first : last + 1], 206
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("ETag", f'"{ETAG}"')
+        if status == 206:
+            self.send_header("Content-Range", f"bytes {first}-{last}/{len(BODY)}")
         self.end_headers()
         if self.command != "HEAD":
-            self.wfile.write(BODY)
+            self.wfile.write(body)
 
-    do_GET = do_PUT = do_HEAD = _reply  # noqa: N815
+    do_GET = do_PUT = do_HEAD = do_POST = _reply  # noqa: N815
 
     def log_message(self, *args: object) -> None:
         pass
@@ -45,11 +60,21 @@ def upstream() -> Iterator[str]:
 
 
 def request(proxy: FaultProxy, method: str = "GET", body: bytes | None = None):
+    return exchange(proxy, method, body=body)[::2]
+
+
+def exchange(
+    proxy: FaultProxy,
+    method: str = "GET",
+    path: str = "/bucket/key",
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, dict[str, str], bytes]:
     conn = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=10)
     try:
-        conn.request(method, "/bucket/key", body=body)
+        conn.request(method, path, body=body, headers=headers or {})
         resp = conn.getresponse()
-        return resp.status, resp.read()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
     finally:
         conn.close()
 
@@ -122,3 +147,69 @@ def test_only_loopback_and_known_faults():
     with pytest.raises(ValueError, match="unknown fault"):
         FaultProxy("http://127.0.0.1:9000", kinds=["explode"])
     assert set(FAULTS) >= {"500", "503", "reset", "reset-after", "truncate", "delay", "corrupt"}
+
+
+# ---------------------------------------------------------------------------- wire faults
+
+
+def test_etag_rewrites_the_replies_of_writes_only(upstream):
+    with FaultProxy(upstream, rate=1.0, kinds=["etag"]) as proxy:
+        _, put, body = exchange(proxy, "PUT", body=b"x")
+        assert body == BODY and put["etag"].strip('"') not in ("", ETAG)
+        _, got, _ = exchange(proxy, "GET")  # not a write: left alone
+        assert got["etag"] == f'"{ETAG}"'
+        _, _, done = exchange(proxy, "POST", "/bucket/key?uploadId=1", body=b"<x/>")
+        assert b"<ETag>&quot;" in done and ETAG.encode() not in done and b"-2&quot;" in done
+    assert proxy.stats.applied["etag"] == 2  # the PUT and the completion
+    assert proxy.stats.methods == {"PUT": 1, "GET": 1, "POST": 1}
+
+
+def test_stall_request_stops_reading_the_body(upstream):
+    with FaultProxy(upstream, schedule={1: "stall-request"}, stall=20, stall_after=1000) as proxy:
+        sock = socket.create_connection(("127.0.0.1", proxy.port), timeout=1.0)
+        size = 32 << 20
+        sock.sendall(b"PUT /bucket/key HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % size)
+        with pytest.raises(TimeoutError):
+            sock.sendall(bytes(size))  # blocks: the proxy reads no more
+        _abort(sock)  # as a client that gives up does: its unsent bytes are dropped
+        deadline = time.monotonic() + 10
+        while not proxy.stats.stalls and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert Upstream.seen == []  # the request never reached the server
+    assert len(proxy.stats.stalls) == 1 and proxy.stats.stalls[0] < 10  # let go once closed
+
+
+def test_stall_reply_stops_half_way_through_the_body(upstream):
+    with FaultProxy(upstream, schedule={1: "stall-reply"}, stall=20) as proxy:
+        sock = socket.create_connection(("127.0.0.1", proxy.port), timeout=1.0)
+        sock.sendall(b"GET /bucket/key HTTP/1.1\r\nHost: x\r\n\r\n")
+        got = b""
+        with pytest.raises(TimeoutError):
+            while chunk := sock.recv(1 << 16):
+                got += chunk
+        _abort(sock)
+        head, _, body = got.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.") and body == BODY[: len(BODY) // 2]
+    assert [m for m, _ in Upstream.seen] == ["GET"]  # the server did answer
+
+
+def test_ignore_range_answers_200_with_the_whole_object(upstream):
+    asked: list[str] = []
+
+    def whole(path: str) -> bytes:
+        asked.append(path)
+        return BODY
+
+    with FaultProxy(upstream, rate=1.0, kinds=["ignore-range"], whole_object=whole) as proxy:
+        status, headers, body = exchange(proxy, headers={"Range": "bytes=10-19"})
+        assert (status, body) == (200, BODY) and "content-range" not in headers
+        assert headers["etag"] == f'"{ETAG}"'  # the rest of the reply as the server gave it
+        assert exchange(proxy)[::2] == (200, BODY)  # not ranged: relayed as it was
+    assert asked == ["/bucket/key"] and proxy.stats.applied["ignore-range"] == 1
+    with pytest.raises(ValueError, match="whole_object"):
+        FaultProxy(upstream, kinds=["ignore-range"])
+
+
+def _abort(sock: socket.socket) -> None:
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ import pytest
 import fssync
 from fssync.testing.servers import S3Endpoint
 
-from .helpers import make_tree, s3_opts
+from .helpers import make_tree, s3_args, s3_opts
 
 # Each test runs on both S3 request paths (the fast plugin and s3fs).
 pytestmark = pytest.mark.usefixtures("s3_backend")
@@ -219,11 +220,12 @@ def test_a_corrupted_upload_is_refused_by_content_md5(moto, fault_proxy, tmp_pat
         **opts(ep, proxy.url),
     )
     # Every PUT arrives with a flipped byte. moto ignores Content-MD5 and stores it; the ETag in
-    # its reply gives it away, and fssync removes the bad object rather than leave it looking
-    # synced. (SeaweedFS refuses such a PUT with BadDigest.)
+    # its reply gives it away, the object read back confirms it, and the file is reported. The
+    # object is left as it is: a mismatch never deletes (it may be all there is of the file).
+    # (SeaweedFS refuses such a PUT with BadDigest.)
     assert report.failed == 1
     assert "other bytes than were sent" in report.failures[0].error
-    assert ep.client().list_objects_v2(Bucket=name).get("KeyCount", 0) == 0
+    assert ep.client().list_objects_v2(Bucket=name).get("KeyCount", 0) == 1
 
 
 def test_a_corrupted_upload_is_retried_until_it_lands_whole(moto, fault_proxy, tmp_path):
@@ -331,3 +333,186 @@ def test_ranged_download_through_faults_lands_whole(moto, fault_proxy, tmp_path,
         # A range cut short or reset is fetched again on its own: one listing, seven ranges
         # and the two that failed, not the whole file again.
         assert gets == 1 + 7 + 2
+
+
+# ---------------------------------------------------------------------------- stalls (issue 11)
+
+STALL = 2.0  # the stall timeout these tests set (--stall-timeout)
+MEASURED: dict[str, list[float]] = {"stalls": []}  # seconds each stall lasted, for the record
+
+
+@pytest.mark.parametrize(("size", "number"), [(10 << 20, 2), (17 << 20, 3)], ids=["put", "part"])
+def test_a_stalled_upload_is_sent_again(moto, fault_proxy, tmp_path, size, number):
+    """A server that stops reading mid-upload (a 10 MiB PUT; the first 8 MiB part of a
+    multipart upload): the send makes no progress for the stall timeout, so the request is
+    dropped and sent again, instead of waiting for ever (request 1 lists, 2 is the PUT or
+    creates the upload, 3 is the first part)."""
+    ep = moto.endpoint
+    name = ep.make_bucket()
+    data = os.urandom(size)
+    make_tree(tmp_path / "s", {"f.bin": data})
+    proxy = fault_proxy(ep, schedule={number: "stall-request"}, stall=25.0)
+    report = fssync.sync(
+        str(tmp_path / "s"), f"s3://{name}/x", stall_timeout=STALL, **opts(ep, proxy.url)
+    )
+    assert report.failed == 0, report.failures
+    assert ep.client().get_object(Bucket=name, Key="x/f.bin")["Body"].read() == data
+    assert proxy.stats.applied["stall-request"] == 1
+    assert proxy.stats.outlasted == 0  # fssync let go of the stalled request by itself
+    assert open_uploads(ep, name) == []
+    MEASURED["stalls"] += proxy.stats.stalls
+
+
+def test_a_stalled_download_is_fetched_again(moto, fault_proxy, tmp_path):
+    """A reply that stops half-way through its body is dropped after the stall timeout and
+    the file fetched again (request 1 lists, 2 is the GET)."""
+    ep = moto.endpoint
+    name = ep.make_bucket()
+    data = os.urandom(3 << 20)
+    ep.client().put_object(Bucket=name, Key="x/a.bin", Body=data)
+    proxy = fault_proxy(ep, schedule={2: "stall-reply"}, stall=25.0)
+    report = fssync.sync(
+        f"s3://{name}/x", str(tmp_path / "d"), stall_timeout=STALL, **opts(ep, proxy.url)
+    )
+    assert report.failed == 0, report.failures
+    assert (tmp_path / "d" / "a.bin").read_bytes() == data
+    assert proxy.stats.applied["stall-reply"] == 1 and proxy.stats.outlasted == 0
+    MEASURED["stalls"] += proxy.stats.stalls
+
+
+def test_a_bad_stall_timeout_is_refused(moto, tmp_path):
+    from fssync.cli import main
+
+    ep = moto.endpoint
+    for bad in ("0", "-1", "nan", "soon"):
+        args = ["sync", str(tmp_path), "s3://b/x", "--stall-timeout", bad, *s3_args(ep)]
+        assert main(args) == 2
+
+
+# ------------------------------------------------------------------- reply ETags (issue 11)
+
+ETAGS: dict[str, int] = {"rewritten": 0, "lost": 0}  # for the record
+
+
+def _update_tree(root: Path, generation: int) -> dict[str, bytes]:
+    files = {f"f{i}.bin": os.urandom(200_000 + i) for i in range(5)}
+    make_tree(root, files, mtime=time.time() + 30 * generation)  # newer than the objects
+    return files
+
+
+def test_a_reply_etag_that_is_no_md5_never_loses_an_object(moto, fault_proxy, tmp_path):
+    """Every PUT reply comes back with an ETag that is not the MD5 of what was sent (as from a
+    store whose ETags are not MD5s). An update of 5 files used to delete each object it had
+    just written: 5 objects before, 0 after. Now the first mismatch reads the object back,
+    finds the bytes sent, and the store is known not to give MD5s: all 5 are updated, in this
+    run and the next, and nothing is deleted."""
+    ep = moto.endpoint
+    name = ep.make_bucket()
+    src = tmp_path / "s"
+    _update_tree(src, 0)
+    assert fssync.sync(str(src), f"s3://{name}/x", **opts(ep, ep.url)).failed == 0
+    for generation in (1, 2):  # two runs: neither reports the updates as corrupt
+        files = _update_tree(src, generation)
+        proxy = fault_proxy(ep, rate=1.0, kinds=["etag"], methods=["PUT"])
+        report = fssync.sync(str(src), f"s3://{name}/x", **opts(ep, proxy.url))
+        assert (report.failed, report.updated) == (0, 5), report.failures
+        assert proxy.stats.applied["etag"] >= 5  # every PUT's reply was rewritten
+        held = bucket_hashes(ep, name, "x/")
+        assert held == {k: sha(v) for k, v in files.items()}  # 5 objects, the new versions
+        assert proxy.stats.methods["DELETE"] == 0
+        assert proxy.stats.methods["GET"] <= 1 + 5  # the listing; read-backs until it is known
+        ETAGS["rewritten"] += proxy.stats.applied["etag"]
+        ETAGS["lost"] += 5 - len(held)
+
+
+def test_an_update_stored_wrong_is_reported_and_nothing_deleted(moto, fault_proxy, tmp_path):
+    """Every PUT arrives with a flipped byte (moto ignores Content-MD5 and stores it): each
+    update is sent again, then reported; the objects stay, none is deleted."""
+    ep = moto.endpoint
+    name = ep.make_bucket()
+    src = tmp_path / "s"
+    _update_tree(src, 0)
+    assert fssync.sync(str(src), f"s3://{name}/x", **opts(ep, ep.url)).failed == 0
+    _update_tree(src, 1)
+    proxy = fault_proxy(ep, rate=1.0, kinds=["corrupt"], methods=["PUT"])
+    report = fssync.sync(
+        str(src), f"s3://{name}/x", retries=1, retry_passes=0, **opts(ep, proxy.url)
+    )
+    assert report.failed == 5 and report.updated == 0
+    assert all("other bytes than were sent" in f.error for f in report.failures)
+    assert proxy.stats.methods["PUT"] == 5 * 2  # each sent, then sent again
+    assert proxy.stats.methods["DELETE"] == 0
+    assert len(bucket_hashes(ep, name, "x/")) == 5  # nothing deleted
+    # The objects left behind have the right size and mtime metadata, but the state file
+    # says they hold other bytes: the next run sends them again instead of skipping them.
+    proxy.rate = 0.0  # the same endpoint (the state file is per endpoint), now without faults
+    again = fssync.sync(str(src), f"s3://{name}/x", **opts(ep, proxy.url))
+    assert (again.failed, again.updated) == (0, 5)
+    assert bucket_hashes(ep, name, "x/") == local_hashes(src)
+
+
+@pytest.mark.parametrize("server", ["moto", "seaweed"])
+def test_mismatched_part_etags_never_lose_the_previous_version(
+    request, fault_proxy, tmp_path, server
+):
+    """Every UploadPart and CompleteMultipartUpload reply carries another ETag. Whatever the
+    server (moto does not check Content-MD5, so nothing vouches for the parts; SeaweedFS does,
+    and is then taken to give ETags that are no MD5s, but refuses the completion that names
+    the rewritten ETags), the upload is aborted, the file reported, and the object that was
+    there before is untouched."""
+    ep = request.getfixturevalue(server)
+    ep = getattr(ep, "endpoint", ep)
+    name = ep.make_bucket()
+    old = os.urandom(1000)
+    ep.client().put_object(Bucket=name, Key="x/big.bin", Body=old)
+    make_tree(tmp_path / "s", {"big.bin": os.urandom(17 << 20)}, mtime=time.time() + 30)
+    proxy = fault_proxy(ep, rate=1.0, kinds=["etag"], methods=["PUT", "POST"])
+    report = fssync.sync(
+        str(tmp_path / "s"), f"s3://{name}/x", retries=0, retry_passes=0, **opts(ep, proxy.url)
+    )
+    assert report.failed == 1
+    assert ep.client().get_object(Bucket=name, Key="x/big.bin")["Body"].read() == old
+    assert proxy.stats.applied["etag"] >= 2
+    assert proxy.stats.methods["DELETE"] == 1  # the abort of the upload, no object
+    assert open_uploads(ep, name) == []
+    ETAGS["rewritten"] += proxy.stats.applied["etag"]
+
+
+@pytest.mark.parametrize("server", ["moto", "seaweed"])
+def test_the_content_md5_probe_tells_servers_that_check_it(request, s3_backend, server):
+    """A part whose ETag is no MD5 is accepted only from a server that refuses a wrong
+    Content-MD5 (it checked the bytes itself): SeaweedFS does, moto does not."""
+    import asyncio
+
+    ep = request.getfixturevalue(server)
+    ep = getattr(ep, "endpoint", ep)
+    name = ep.make_bucket()
+    location = fssync.Location(
+        f"s3://{name}/p", "s3", f"{name}/p", fssync.Capabilities(keeps_mtime=True)
+    )
+    options = {"endpoint_url": ep.url, "key": ep.access_key, "secret": ep.secret_key}
+    options["client_kwargs"] = {"region_name": ep.region}
+    if ep.session_token:
+        options["token"] = ep.session_token
+    s3 = ep.client()
+    upload = s3.create_multipart_upload(Bucket=name, Key="p/k")["UploadId"]
+
+    async def probe() -> bool:
+        if s3_backend == "fast":
+            from fssync_s3_fast.resolve import resolve
+            from fssync_s3_fast.store import FastS3Store
+
+            store: object = FastS3Store(location, resolve(options, {}), transfers=2)
+        else:
+            from fssync.stores.s3 import S3Store
+
+            store = await S3Store.connect(location, options, transfers=2)
+        try:
+            return bool(await store._checks_content_md5("p/k", upload))  # type: ignore[attr-defined]
+        finally:
+            await store.close()  # type: ignore[attr-defined]
+
+    try:
+        assert asyncio.run(probe()) is (server == "seaweed")
+    finally:
+        s3.abort_multipart_upload(Bucket=name, Key="p/k", UploadId=upload)

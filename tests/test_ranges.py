@@ -314,3 +314,42 @@ def test_ranged_copies_work_where_there_is_no_pread_or_pwrite(tmp_path, monkeypa
     assert report.failed == 0 and report.copied == 2
     assert (tmp_path / "dst" / "big.bin").read_bytes() == data
     assert (tmp_path / "dst" / "small.txt").read_bytes() == b"line\nline\r\n"
+
+
+def test_a_server_that_ignores_range_costs_one_streamed_get(
+    moto, fault_proxy, tmp_path, monkeypatch, s3_backend
+):
+    """A server that answers every ranged GET with the whole object (200 where 206 was asked):
+    the download notices the first such answer, takes none of its bytes, and reads the object
+    once from start to end; it used to read the whole object into memory for every range and
+    ask again and again (a 100 MiB object: 124 whole-object GETs, then a failure)."""
+    from .helpers import make_tree, s3_opts
+
+    monkeypatch.setattr(local, "RANGE_THRESHOLD", 4 << 20)
+    monkeypatch.setenv("FSSYNC_STATE_DIR", str(tmp_path / "state"))
+    ep = moto.endpoint
+    name = ep.make_bucket()
+    data = os.urandom((24 << 20) + 11)  # four 8 MiB parts, the last one short: three ranges
+    make_tree(tmp_path / "s", {"big.bin": data})
+    assert fssync.sync(str(tmp_path / "s"), f"s3://{name}/g", **s3_opts(ep)).failed == 0
+    s3 = ep.client()
+    fetched: dict[str, bytes] = {}
+
+    def whole(path: str) -> bytes:
+        bucket, _, key = path.lstrip("/").partition("/")
+        if path not in fetched:
+            fetched[path] = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        return fetched[path]
+
+    proxy = fault_proxy(ep, rate=1.0, kinds=["ignore-range"], methods=["GET"], whole_object=whole)
+    back = tmp_path / "back"
+    report = fssync.sync(f"s3://{name}/g", str(back), **s3_opts(ep, endpoint_url=proxy.url))
+    assert report.failed == 0 and report.copied == 1, report.failures
+    assert hashlib.sha256((back / "big.bin").read_bytes()).digest() == (
+        hashlib.sha256(data).digest()
+    )
+    assert proxy.stats.applied["ignore-range"] >= 1  # the server did ignore a range
+    gets = proxy.stats.methods["GET"]
+    # the listing, the ranges in flight when the first whole answer came, one streamed GET
+    assert gets <= 1 + local.RANGE_PARALLEL + 1, gets
+    assert report.retries == 0

@@ -617,10 +617,11 @@ def test_probe_counts_any_use_of_the_filesystem_including_type_checks():
         assert bool(hooks.filesystem_plugins(location, config)) is used, plugin
 
 
-@pytest.mark.parametrize("encryption", [None, "aws:kms"])
+@pytest.mark.parametrize("encryption", [None, "aws:kms", "aws:kms:dsse"])
 def test_parts_from_a_file_are_read_once_unless_the_etag_cannot_vouch(moto, tmp_path, encryption):
     """A local file's parts are hashed while they are sent and checked by their ETag; where the
-    ETag is no MD5 (SSE-KMS), a part goes again with Content-MD5, and so do the next ones."""
+    ETag is no MD5 (SSE-KMS, dual-layer SSE-KMS too), a part goes again with Content-MD5, and
+    so do the next ones."""
     from fssync.testing.proxy import S3Proxy
 
     ep = moto.endpoint
@@ -643,5 +644,5 @@ def test_parts_from_a_file_are_read_once_unless_the_etag_cannot_vouch(moto, tmp_
     if encryption is None:
         assert len(parts) == 3 and not with_md5  # one pass: no Content-MD5, the ETag vouches
     else:
-        assert got.get("ServerSideEncryption") == "aws:kms"
+        assert got.get("ServerSideEncryption") == encryption
         assert len(with_md5) == 3  # every part ended up sent with its Content-MD5

@@ -160,6 +160,13 @@ def fssync_add_options(parser: argparse.ArgumentParser, command: str) -> None:
         "'x-amz-storage-class:STANDARD_IA', 'Cache-Control:max-age=3600'",
     )
     group.add_argument(
+        "--stall-timeout",
+        type=_seconds_arg,
+        metavar="SECONDS",
+        help="an S3 request that sends or receives no byte for this long has stalled: it is "
+        "dropped and sent again (default 60)",
+    )
+    group.add_argument(
         "--no-guess-mime-type",
         dest="guess_mime_type",
         action="store_false",
@@ -167,6 +174,26 @@ def fssync_add_options(parser: argparse.ArgumentParser, command: str) -> None:
     )
     objects.add_options(parser)
     parts.add_options(parser)
+
+
+def _seconds(value: object) -> float:
+    """A positive, finite number of seconds, or ValueError."""
+    import math
+
+    try:
+        seconds = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ValueError(f"expected a number of seconds, not {value!r}") from None
+    if not (seconds > 0 and math.isfinite(seconds)):
+        raise ValueError(f"expected a positive number of seconds, not {value!r}")
+    return seconds
+
+
+def _seconds_arg(text: str) -> float:
+    try:
+        return _seconds(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _check_endpoint(setting: fssync.Setting) -> None:
@@ -200,6 +227,12 @@ def fssync_storage_options(
     region = config.value("region", location=location, env=REGION_ENV)
     if region:
         options["client_kwargs"] = {"region_name": str(region)}
+    stall = config.setting("stall_timeout", location=location)
+    if stall.value is not None:
+        try:
+            options["stall_timeout"] = _seconds(stall.value)
+        except ValueError as exc:
+            raise fssync.UsageError(f"{stall.source}: stall timeout: {exc}") from None
     every, upload = headers_for(config, location)
     token_header = any(h.key == SESSION_TOKEN_HEADER for h in (*every, *upload))
     if token_header and fssync.resolve_static(config, location).session_token:

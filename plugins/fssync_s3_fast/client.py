@@ -19,7 +19,7 @@ from typing import Protocol
 from fssync.stores import EXPIRED_CODES, httplog
 
 from . import xmlparse
-from .http import Body, Pool, Response, host_header, split_url
+from .http import READ_TIMEOUT, Body, Pool, Response, host_header, split_url
 from .sigv4 import EMPTY_SHA256, UNSIGNED_PAYLOAD, Signer, canonical_query, uri_encode
 
 MAX_ATTEMPTS = 5  # like botocore's standard retry mode, which fssync's s3fs path configures
@@ -74,8 +74,10 @@ class S3Client:
         user_agent: str = "fssync",
         headers: Iterable[tuple[str, str]] = (),
         operation_headers: Mapping[str, tuple[tuple[str, str], ...]] | None = None,
+        timeout: float = READ_TIMEOUT,
     ) -> None:
         self.endpoint = endpoint
+        self.timeout = timeout  # stall timeout of every request (see `http.Stalled`)
         scheme, host, port, base = split_url(endpoint)
         self.scheme, self.host, self.port, self.base = scheme, host, port, base
         self.virtual_host = virtual_host
@@ -115,6 +117,7 @@ class S3Client:
                 tls=self.scheme == "https",
                 limit=self.connections,
                 server_hostname=name if self.virtual_host else self.host,
+                timeout=self.timeout,
             )
             self.pools[host] = pool
         return pool
@@ -151,8 +154,10 @@ class S3Client:
         body: Body = b"",
         stream: bool = False,
         ok: tuple[int, ...] = (200,),
+        attempts: int = MAX_ATTEMPTS,
     ) -> tuple[Response, bytes]:
-        """Send one signed request, retrying transient failures; raise `S3Error` on an error."""
+        """Send one signed request, retrying transient failures (up to `attempts` sends);
+        raise `S3Error` on an error."""
         more = self.operation_headers.get(operation)
         if more:
             headers = {**dict(more), **(headers or {})}
@@ -177,7 +182,7 @@ class S3Client:
             except OSError as exc:  # refused, reset, timed out (TimeoutError is an OSError)
                 if url:
                     httplog.failed(exc, method, url, attempt)
-                if attempt >= MAX_ATTEMPTS:
+                if attempt >= attempts:
                     raise
                 await _backoff(attempt)
                 continue
@@ -193,7 +198,7 @@ class S3Client:
             if error.code in EXPIRED_CODES and not renewed and self.credentials.expired(generation):
                 renewed = True  # refreshed on the next prepare(); sent once more
                 continue
-            if attempt < MAX_ATTEMPTS and _retryable(error):
+            if attempt < attempts and _retryable(error):
                 await _backoff(attempt)
                 continue
             region = resp.headers.get("x-amz-bucket-region")
@@ -310,7 +315,14 @@ class S3Client:
         return xmlparse.uploads(data)
 
     async def upload_part(
-        self, bucket: str, key: str, upload_id: str, number: int, data: Body, md5: bytes | None
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        number: int,
+        data: Body,
+        md5: bytes | None,
+        attempts: int = MAX_ATTEMPTS,
     ) -> Mapping[str, str]:
         """Send one part, with its Content-MD5 when it is known before sending; the answer's
         headers (its ETag is compared with the MD5 by the caller)."""
@@ -322,6 +334,7 @@ class S3Client:
             query=[("partNumber", str(number)), ("uploadId", upload_id)],
             headers={"content-md5": base64.b64encode(md5).decode()} if md5 else None,
             body=data,
+            attempts=attempts,
         )
         return resp.headers
 

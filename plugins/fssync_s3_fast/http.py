@@ -12,10 +12,14 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
+from fssync.stores import Stalled
+
 WRITE_CHUNK = 1 << 20  # large bodies go out in slices, so the socket buffer never copies them whole
 READ_CHUNK = 256 << 10  # large bodies come in as slices of at most this size, joined once
 CONNECT_TIMEOUT = 20.0
-READ_TIMEOUT = 120.0  # no byte from the server for this long: the request failed
+# No byte sent or received for this long: the request has stalled, and fails (to be retried).
+# The default of every pool; a store passes the stall timeout it was configured with.
+READ_TIMEOUT = 60.0
 
 
 class BodySource:
@@ -39,6 +43,26 @@ class ProtocolError(ConnectionError):
     """The server sent something that is not HTTP/1.1 as this client understands it."""
 
 
+class _Timer:
+    """`asyncio.timeout` that raises `Stalled` with what was being done."""
+
+    __slots__ = ("_doing", "_inner", "_seconds")
+
+    def __init__(self, seconds: float, doing: str) -> None:
+        self._seconds, self._doing = seconds, doing
+        self._inner = asyncio.timeout(seconds)
+
+    async def __aenter__(self) -> None:
+        await self._inner.__aenter__()
+
+    async def __aexit__(self, kind: Any, exc: Any, tb: Any) -> bool | None:
+        try:
+            await self._inner.__aexit__(kind, exc, tb)
+        except TimeoutError:
+            raise Stalled(self._doing, self._seconds) from None
+        return None
+
+
 class Connection:
     __slots__ = ("plain", "reader", "used", "writer")
 
@@ -51,8 +75,14 @@ class Connection:
         self.used = 0  # requests completed on it
 
     def close(self) -> None:
+        """Close; a connection with bytes still waiting to go out (a stalled send) is aborted,
+        as a plain close would wait for them to leave first."""
         try:
-            self.writer.close()
+            transport = self.writer.transport
+            if transport.get_write_buffer_size():
+                transport.abort()
+            else:
+                self.writer.close()
         except Exception:  # noqa: BLE001 - the socket may be gone already
             pass
 
@@ -60,7 +90,17 @@ class Connection:
 class Response:
     """Status, lower-case headers, and a body read whole or streamed (`read`)."""
 
-    __slots__ = ("_ahead", "_conn", "_left", "_pool", "_reusable", "attempts", "headers", "status")
+    __slots__ = (
+        "_ahead",
+        "_conn",
+        "_left",
+        "_pool",
+        "_reusable",
+        "attempts",
+        "headers",
+        "status",
+        "timeout",
+    )
 
     def __init__(self, status: int, headers: dict[str, str]) -> None:
         self.status = status
@@ -71,6 +111,7 @@ class Response:
         self._left = 0
         self._reusable = True
         self._ahead: bytes | None = None  # a body read ahead (chunked or close-delimited)
+        self.timeout = READ_TIMEOUT  # the pool's stall timeout, for reads of the body
 
     @property
     def remaining(self) -> int:
@@ -88,7 +129,7 @@ class Response:
             return b""
         want = self._left if n < 0 else min(n, self._left)
         try:
-            async with asyncio.timeout(READ_TIMEOUT):
+            async with _Timer(self.timeout, "receiving the reply"):
                 if want <= READ_CHUNK:
                     data = await conn.reader.readexactly(want)
                 else:
@@ -118,7 +159,7 @@ class Response:
             view[:] = data
             return
         try:
-            async with asyncio.timeout(READ_TIMEOUT):
+            async with _Timer(self.timeout, "receiving the reply"):
                 first = await conn.reader.read(n)  # what the stream holds, or the first bytes
                 if not first:
                     raise asyncio.IncompleteReadError(b"", n)
@@ -156,9 +197,17 @@ class Pool:
     """Connections to one host, at most `limit` open at once."""
 
     def __init__(
-        self, host: str, port: int, *, tls: bool, limit: int, server_hostname: str | None = None
+        self,
+        host: str,
+        port: int,
+        *,
+        tls: bool,
+        limit: int,
+        server_hostname: str | None = None,
+        timeout: float = READ_TIMEOUT,
     ) -> None:
         self.host = host
+        self.timeout = timeout  # stall timeout: no byte sent or received for this long
         self.port = port
         self.limit = max(1, limit)
         self._tls: Any = None
@@ -227,6 +276,7 @@ class Pool:
             raise
         resp._pool = self
         resp._conn = conn
+        resp.timeout = self.timeout
         if resp._ahead is not None or resp._left == 0:
             resp._finish()  # nothing more to read from the connection
         if stream:
@@ -239,13 +289,15 @@ class Pool:
 
     async def _exchange(self, conn: Connection, head: bytes, body: Body, method: str) -> Response:
         writer = conn.writer
+        timeout = self.timeout
         if isinstance(body, BodySource):
             writer.write(head)
             sent = 0
             async for chunk in body.chunks():
                 writer.write(chunk)
                 sent += len(chunk)
-                await writer.drain()
+                async with _Timer(timeout, "sending the request"):
+                    await writer.drain()
             if sent != body.length:  # the server would wait for the rest, or read it as garbage
                 writer.close()
                 raise ProtocolError(f"the body had {sent} bytes, not the {body.length} announced")
@@ -256,15 +308,18 @@ class Pool:
             view = memoryview(body)
             for start in range(0, len(view), WRITE_CHUNK):
                 writer.write(view[start : start + WRITE_CHUNK])
-                await writer.drain()
+                async with _Timer(timeout, "sending the request"):
+                    await writer.drain()
         try:
-            async with asyncio.timeout(READ_TIMEOUT):
+            # The bytes still in the socket's buffers go out meanwhile: a server that stopped
+            # reading shows here too.
+            async with _Timer(timeout, "waiting for the reply"):
                 raw = await conn.reader.readuntil(b"\r\n\r\n")
         except asyncio.IncompleteReadError as exc:
             raise _Closed(bool(exc.partial)) from exc
         resp = _parse_head(raw)
         if resp.status == 100:  # an unasked-for "continue": the real answer follows
-            async with asyncio.timeout(READ_TIMEOUT):
+            async with _Timer(timeout, "waiting for the reply"):
                 resp = _parse_head(await conn.reader.readuntil(b"\r\n\r\n"))
         h = resp.headers
         if h.get("connection", "").lower() == "close":
@@ -272,12 +327,12 @@ class Pool:
         if method == "HEAD" or resp.status in (204, 304):
             resp._left = 0
         elif "transfer-encoding" in h and h["transfer-encoding"].lower() != "identity":
-            resp._ahead = await _read_chunked(conn.reader)
+            resp._ahead = await _read_chunked(conn.reader, timeout)
             resp._left = len(resp._ahead)
         elif "content-length" in h:
             resp._left = int(h["content-length"])
         else:  # the body runs to the end of the connection
-            async with asyncio.timeout(READ_TIMEOUT):
+            async with _Timer(timeout, "receiving the reply"):
                 resp._ahead = await conn.reader.read()
             resp._left = len(resp._ahead)
             resp._reusable = False
@@ -405,9 +460,9 @@ def _parse_head(raw: bytes) -> Response:
     return Response(int(parts[1]), headers)
 
 
-async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
+async def _read_chunked(reader: asyncio.StreamReader, timeout: float) -> bytes:
     out = bytearray()
-    async with asyncio.timeout(READ_TIMEOUT):
+    async with _Timer(timeout, "receiving the reply"):
         while True:
             line = await reader.readuntil(b"\r\n")
             size = int(line.split(b";", 1)[0].strip() or b"0", 16)
@@ -441,4 +496,13 @@ def host_header(scheme: str, host: str, port: int) -> str:
     return name if port == default else f"{name}:{port}"
 
 
-__all__ = ["Body", "BodySource", "Pool", "ProtocolError", "Response", "host_header", "split_url"]
+__all__ = [
+    "Body",
+    "BodySource",
+    "Pool",
+    "ProtocolError",
+    "Response",
+    "Stalled",
+    "host_header",
+    "split_url",
+]

@@ -26,7 +26,7 @@ from fssync.stores import KeySource, s3meta
 # Options fssync's own plugins produce and the fast path understands.
 _KNOWN = frozenset(
     {"key", "secret", "token", "anon", "profile", "endpoint_url", "client_kwargs", "headers",
-     "upload_headers", s3meta.MULTIPART_OPTION, s3meta.OPERATION_HEADERS}
+     "upload_headers", "stall_timeout", s3meta.MULTIPART_OPTION, s3meta.OPERATION_HEADERS}
 )  # fmt: skip
 # Profile settings that change nothing about S3 requests, or that the fast path honours.
 _PROFILE_OK = frozenset(
@@ -59,6 +59,7 @@ class Settings:
     operation_headers: Mapping[str, tuple[tuple[str, str], ...]] = attrs.field(
         factory=dict, repr=False
     )
+    stall_timeout: float = s3meta.STALL_TIMEOUT  # no byte sent or received this long: retried
 
 
 class Credentials:
@@ -249,6 +250,7 @@ def resolve(
         _pairs(options.get("upload_headers")),
         s3meta.part_plan(options),
         s3meta.operation_headers(options),
+        float(options.get("stall_timeout") or s3meta.STALL_TIMEOUT),
     )
 
 

@@ -16,15 +16,17 @@ from fssync.stores import (
     ChecksumMismatch,
     Listing,
     ListingProgress,
+    RangeIgnored,
     RangeSink,
     Reader,
     Store,
     abort_twins,
+    mismatch,
     s3meta,
     unsafe_reason,
 )
 
-from .client import S3Client
+from .client import S3Client, S3Error
 from .http import Body, BodySource
 from .resolve import Settings, bucket_is_virtual
 
@@ -118,10 +120,9 @@ def _stamp(text: str) -> float:
 
 
 class FastReader(Reader):
-    ranged = True
-
     def __init__(self, store: FastS3Store, key: str, entry: fssync.Entry) -> None:
         self._store, self._key = store, key
+        self.ranged = not store.ranges_ignored  # once seen, later files are read whole
         self.size = entry.size
         self.etag = entry.etag
         self.mtime = entry.mtime
@@ -173,6 +174,9 @@ class FastReader(Reader):
         byte_range = (offset, offset + length - 1)
         resp = await store.client.get(store.bucket, self._key, byte_range, self._same)
         try:
+            if resp.status == 200:  # the whole object: not read, the connection dropped
+                store.ranges_ignored = True
+                raise RangeIgnored(self._key)
             self._learn(resp.headers)
             if resp.remaining != length:  # a server that ignored the range, or a short answer
                 data: bytes = await resp.read(-1)
@@ -200,6 +204,11 @@ class FastS3Store(Store):
 
     backend = "fast"
     journal: Any = None  # a fssync.leftovers.UploadJournal when the state file is in use
+    ranges_ignored = False  # the server answered a ranged GET with the whole object
+    # Learned during the run: this store's ETags are not MD5s (an object read back held the
+    # bytes sent, or the server refuses a wrong Content-MD5 and so checked the bytes itself).
+    etags_opaque = False
+    _honours_md5: asyncio.Future[bool] | None = None
 
     def __init__(self, location: fssync.Location, settings: Settings, *, transfers: int) -> None:
         self.location = location
@@ -217,6 +226,7 @@ class FastS3Store(Store):
             user_agent=f"fssync/{fssync.__version__}",
             headers=settings.headers,
             operation_headers=settings.operation_headers,
+            timeout=settings.stall_timeout,
         )
         self._buffers = asyncio.Semaphore(s3meta.PART_BUFFERS)
         self._parts_in_flight = asyncio.Semaphore(PARTS_IN_FLIGHT)
@@ -273,11 +283,7 @@ class FastS3Store(Store):
         """The object's user metadata, and whether its ETag cannot be an MD5 (SSE-KMS/SSE-C)."""
         await self._ready()
         h = (await self.client.head(self.bucket, self._key(entry.key))).headers
-        opaque = (
-            h.get("x-amz-server-side-encryption") == "aws:kms"
-            or "x-amz-server-side-encryption-customer-algorithm" in h
-        )
-        return _metadata(h), opaque
+        return _metadata(h), s3meta.opaque_etag(reply(h))
 
     async def stat(self, key: str) -> fssync.Entry | None:
         try:
@@ -321,9 +327,8 @@ class FastS3Store(Store):
             headers["content-md5"] = base64.b64encode(digest).decode()
             resp = await self.client.put(self.bucket, key, data, headers)
             etag = resp.headers.get("etag", "").strip('"') or digest.hex()
-            if not s3meta.confirmed(reply(resp.headers), digest.hex()):
-                await self._discard(key)
-                raise ChecksumMismatch(f"the store saved other bytes than were sent (ETag {etag})")
+            if not s3meta.confirmed(reply(resp.headers), digest.hex()) and not self.etags_opaque:
+                await self._unconfirmed_put(entry, len(data), digest.hex(), etag)
             size = len(data)
         else:
             etag, size = await self._multipart(key, reader, entry.size, meta, extra)
@@ -398,7 +403,7 @@ class FastS3Store(Store):
         # (what the server computed over what arrived). Where the ETag is no MD5 (SSE-KMS,
         # SSE-C) that check is impossible: the part goes again with Content-MD5, computed in a
         # first pass, and so do the parts after it.
-        one_pass = not _encrypted(options)
+        one_pass = not (s3meta.opaque_etag(options) or self.etags_opaque)
 
         async def send(number: int, offset: int, length: int) -> None:
             nonlocal one_pass
@@ -409,7 +414,7 @@ class FastS3Store(Store):
                         self.bucket, key, upload_id, number, hashed, None
                     )
                     shaped = reply(answer)
-                    if _opaque(shaped):
+                    if s3meta.opaque_etag(shaped):
                         one_pass = False
                     elif hashed.md5 is not None and s3meta.confirmed(shaped, hashed.md5.hex()):
                         parts[number] = answer.get("etag", "")
@@ -463,13 +468,69 @@ class FastS3Store(Store):
     ) -> str:
         """Upload one part; a part the store saved with other bytes (its ETag is not their MD5)
         is sent again, up to PART_TRIES times, instead of restarting the whole file."""
-        for attempt in range(1, PART_TRIES + 1):
+        for _ in range(PART_TRIES):
             answer = await self.client.upload_part(self.bucket, key, upload_id, number, body, md5)
-            if s3meta.confirmed(reply(answer), md5.hex()):
+            if s3meta.confirmed(reply(answer), md5.hex()) or self.etags_opaque:
                 return answer.get("etag", "")
-            if attempt == PART_TRIES:
-                break
+            if await self._checks_content_md5(key, upload_id):
+                # It checked the bytes against the Content-MD5 sent: they arrived whole, and
+                # its ETags are simply not MD5s.
+                self.etags_opaque = True
+                return answer.get("etag", "")
         raise ChecksumMismatch(f"the store saved other bytes than sent in part {number}")
+
+    async def _unconfirmed_put(self, entry: fssync.Entry, size: int, md5: str, etag: str) -> None:
+        """A PUT whose reply's ETag is not the MD5 of what was sent: read the object back. The
+        same bytes: this store's ETags are not MD5s (remembered for the run, so no more read-
+        backs). Other bytes: the object is left as it is (never deleted: a delete would lose
+        the file's only copy there) and the transfer fails, to be sent again or reported; the
+        error says what is left, so that the next run sends the file again."""
+        stored = await self._stored_md5(self._key(entry.key))
+        if stored == md5:
+            self.etags_opaque = True
+            return
+        raise mismatch(
+            f"the store saved other bytes than were sent (ETag {etag}, read back as MD5 "
+            f"{stored or 'unknown'}); the object is left as it is",
+            entry.key,
+            size,
+            stored or etag,
+        )
+
+    async def _stored_md5(self, key: str) -> str | None:
+        """The MD5 of the object as stored (streamed, not held), or None when unreadable."""
+        try:
+            resp = await self.client.get(self.bucket, key)
+        except Exception:  # noqa: BLE001 - unknown: the caller treats it as a mismatch
+            return None
+        md5 = hashlib.md5(usedforsecurity=False)
+        try:
+            while chunk := await resp.read(1 << 20):
+                md5.update(chunk)
+        except Exception:  # noqa: BLE001
+            return None
+        finally:
+            resp.close()
+        return md5.hexdigest()
+
+    async def _checks_content_md5(self, key: str, upload_id: str) -> bool:
+        """Whether the server refuses a part whose Content-MD5 is wrong (asked once per store,
+        with a few bytes sent as part PROBE_PART of this upload, a number never completed)."""
+        if self._honours_md5 is None:
+            self._honours_md5 = asyncio.ensure_future(self._probe_content_md5(key, upload_id))
+        return await asyncio.shield(self._honours_md5)
+
+    async def _probe_content_md5(self, key: str, upload_id: str) -> bool:
+        wrong = hashlib.md5(b"not the probe's bytes", usedforsecurity=False).digest()
+        try:
+            await self.client.upload_part(
+                self.bucket, key, upload_id, s3meta.PROBE_PART, b"fssync probe", wrong, attempts=1
+            )
+        except S3Error as exc:
+            return exc.code in ("BadDigest", "InvalidDigest")
+        except Exception:  # noqa: BLE001 - cannot tell: treated as not checking
+            return False
+        return False  # it stored bytes whose Content-MD5 was wrong: it does not check
 
     async def _abort(self, key: str, upload_id: str) -> bool:
         try:
@@ -477,13 +538,6 @@ class FastS3Store(Store):
         except Exception:  # noqa: BLE001 - best effort; the original error matters more
             return False
         return True
-
-    async def _discard(self, key: str) -> None:
-        """Delete an object stored with the wrong bytes, so no later run takes it as synced."""
-        try:
-            await self.client.delete_object(self.bucket, key)
-        except Exception:  # noqa: BLE001 - the mismatch is reported either way
-            pass
 
     async def list_uploads(self, bucket: str, key: str) -> list[tuple[str, str, float | None]]:
         await self._ready()
@@ -563,15 +617,6 @@ class _HashedBody(BodySource):
             await asyncio.to_thread(md5.update, chunk)  # hashlib releases the GIL
             yield chunk
         self.md5 = md5.digest()
-
-
-def _encrypted(options: Mapping[str, Any]) -> bool:
-    """Whether write options ask for SSE-KMS or SSE-C (part ETags are then no MD5s)."""
-    return options.get("ServerSideEncryption") == "aws:kms" or "SSECustomerAlgorithm" in options
-
-
-def _opaque(shaped: Mapping[str, Any]) -> bool:
-    return shaped.get("ServerSideEncryption") == "aws:kms" or "SSECustomerAlgorithm" in shaped
 
 
 def _md5(data: bytes) -> bytes:

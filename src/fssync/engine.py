@@ -255,6 +255,7 @@ class Run:
         ]
         if not todo:
             return plan
+        from .integrity import UNTRUSTED_MTIME
         from .metadata import read as read_metadata
 
         compare = self.hooks.comparator(self.config.compare)
@@ -263,6 +264,8 @@ class Run:
         learned: dict[str, list[Entry]] = {"src": [], "dst": []}
 
         async def look(side: str, entry: Entry) -> Entry:
+            if entry.mtime == UNTRUSTED_MTIME:
+                return entry  # fssync left other bytes there: the object's metadata lies
             async with slots:
                 meta, opaque = await heads[side].head(entry)  # type: ignore[attr-defined]
             found = read_metadata(meta)
@@ -530,7 +533,9 @@ class Run:
                 and o.written.mtime is not None
             ]
             self.state.save(src_store.identity, src_store.location.root, learned)
-        written = [o.written for o in done if o.written is not None]
+        # A failure may say what the destination kept (an object left with other bytes than
+        # were sent): its record makes the next run send the file again.
+        written = [o.written for o in outcomes if o.written is not None]
         if not dst_store.location.capabilities.listing_has_mtime:
             self.state.save(dst_store.identity, dst_store.location.root, written)
             gone = [o.action.key for o in outcomes if o.ok and o.action.kind is Kind.DELETE]

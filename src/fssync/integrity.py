@@ -37,7 +37,23 @@ class ShortRead(IntegrityError):
 
 
 class ChecksumMismatch(IntegrityError):
-    pass
+    """Bytes that differ from what they should be. A destination that kept such bytes (an
+    object is never deleted for it) says what it now holds in `left`, with `UNTRUSTED_MTIME`:
+    recorded in the state file, it makes the next run send the file again rather than take the
+    object, whose size and mtime metadata look right, as synced."""
+
+    left: Entry | None = None
+
+
+# A recorded mtime no file has: a destination file recorded with it always differs.
+UNTRUSTED_MTIME = -1.0
+
+
+def mismatch(message: str, key: str, size: int, etag: str | None) -> ChecksumMismatch:
+    """A ChecksumMismatch for an object left in place with other bytes than were sent."""
+    exc = ChecksumMismatch(message)
+    exc.left = Entry(key, size, UNTRUSTED_MTIME, None, etag, etag)
+    return exc
 
 
 class SourceChanged(IntegrityError):
@@ -212,6 +228,9 @@ class Verified(Reader):
         self.inner.cheap_ranges = value
 
     async def read(self, n: int = -1) -> bytes:
+        if self._ranged:  # ranges gave way to one read from the start (Range was ignored)
+            self._ranged = False
+            self._range_parts = None
         data = await self.inner.read(n)
         self._count += len(data)
         if self._hashing is None:

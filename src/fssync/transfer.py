@@ -192,7 +192,10 @@ async def _attempt(
                     action = attrs.evolve(action, src=fresh)
                     diag = attrs.evolve(diag, retryable=True)
             if not diag.retryable or attempt >= settings.retries:
-                return Outcome(action, ok=False, error=diag.message, retryable=diag.retryable)
+                left = getattr(exc, "left", None)  # what a destination kept (see ChecksumMismatch)
+                return Outcome(
+                    action, ok=False, error=diag.message, retryable=diag.retryable, written=left
+                )
             attempt += 1
             delay = settings.retry_sleep * (2 ** (attempt - 1)) * (0.5 + random.random())
             emit(

@@ -14,11 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 from ..location import Location, unsafe_reason
 from . import s3meta
-from .base import Listing, ListingProgress, RangeSink, Reader, Store
+from .base import Listing, ListingProgress, RangeIgnored, RangeSink, Reader, Store
+from .stall import Stalled
 
 if TYPE_CHECKING:
     from ..auth import CredentialProvider, Credentials
-    from ..integrity import ChecksumMismatch, IntegrityError
+    from ..integrity import ChecksumMismatch, IntegrityError, mismatch
     from ..leftovers import abort_twins
     from .keys import EXPIRED_CODES, KeySource
 
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 _LATER = {
     "ChecksumMismatch": "integrity",
     "IntegrityError": "integrity",
+    "mismatch": "integrity",
     "abort_twins": "leftovers",
     "KeySource": "stores.keys",
     "EXPIRED_CODES": "stores.keys",
@@ -50,11 +52,14 @@ __all__ = [
     "IntegrityError",
     "Listing",
     "ListingProgress",
+    "RangeIgnored",
     "RangeSink",
     "Reader",
+    "Stalled",
     "Store",
     "KeySource",
     "abort_twins",
+    "mismatch",
     "open_store",
     "s3meta",
     "unsafe_reason",

@@ -22,6 +22,16 @@ ListingProgress = Callable[[int], None]
 RangeSink = Callable[[Any, int], Awaitable[None]]
 
 
+class RangeIgnored(OSError):
+    """The server answered a ranged read with the whole object (200 where 206 was asked). A
+    reader raises it before taking any byte of that answer, so no memory goes to it; the writer
+    then reads the file once, start to end (`Reader.read`), instead of asking for more ranges
+    that would each bring the whole object again."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"{what}: the server ignored the byte range and sent the whole object")
+
+
 @attrs.frozen
 class Listing:
     """One side's files. `rejected` holds keys that may not be used, with the reason (a remote

@@ -13,7 +13,7 @@ from ..errors import LocationError, UnsafeWrite
 from ..leftovers import is_temp, temp_name
 from ..location import Location
 from ..model import Entry
-from .base import CHUNK, LISTING_STEP, Listing, ListingProgress, Reader, Store
+from .base import CHUNK, LISTING_STEP, Listing, ListingProgress, RangeIgnored, Reader, Store
 
 SMALL = 256 * 1024  # below this, file I/O runs inline: a thread hop costs more than the read
 RANGE_THRESHOLD = 64 << 20  # download larger files as parallel ranges
@@ -541,9 +541,22 @@ async def _write_ranges(fd: int, reader: Reader, size: int) -> None:
         async with slots:
             await _copy_range(fd, reader, offset, min(step, size - offset))
 
-    async with asyncio.TaskGroup() as tg:
-        for offset in range(0, size, step):
-            tg.create_task(one(offset))
+    try:
+        async with asyncio.TaskGroup() as tg:
+            for offset in range(0, size, step):
+                tg.create_task(one(offset))
+    except* RangeIgnored:
+        await _write_whole(fd, reader)  # a server that ignores Range: one streamed GET
+
+
+async def _write_whole(fd: int, reader: Reader) -> None:
+    """The file from its first byte, read in sequence (what a range may have written is
+    overwritten; nothing is kept past the end)."""
+    os.ftruncate(fd, 0)
+    at = 0
+    while chunk := await reader.read(CHUNK * 8):
+        _write_at(fd, chunk, at)
+        at += len(chunk)
 
 
 async def _copy_range(fd: int, reader: Reader, offset: int, length: int) -> None:
@@ -575,6 +588,8 @@ async def _copy_range(fd: int, reader: Reader, offset: int, length: int) -> None
                     f"{at - offset} of {length} bytes arrived for the range at {offset}"
                 )
             return
+        except RangeIgnored:
+            raise  # no range will work: the whole file is read instead (_write_ranges)
         except Exception as exc:  # noqa: BLE001 - classified; the last failure is raised
             diag = diagnose(exc, where=f"range at {offset}")
             if diag.fatal or not diag.retryable or attempt >= RANGE_RETRIES:

@@ -15,13 +15,13 @@ from typing import Any
 
 from .. import __version__
 from ..auth import CredentialProvider
-from ..integrity import ChecksumMismatch
+from ..integrity import ChecksumMismatch, mismatch
 from ..leftovers import abort_twins
 from ..location import Location
 from ..model import Entry
 from ..secrets import register
 from . import httplog
-from .base import Listing, ListingProgress, Reader, Store
+from .base import Listing, ListingProgress, RangeIgnored, Reader, Store
 from .renewal import EXPIRED_CODES, OnFetch, Renewal
 from .s3meta import (
     COPY_LIMIT,
@@ -32,16 +32,20 @@ from .s3meta import (
     OPERATION_HEADERS,
     PART_BUFFERS,
     PART_KEY,
+    PROBE_PART,
+    STALL_TIMEOUT,
     UPLOAD_OPERATIONS,
     PartPlan,
     confirmed,
     format_mtime,
+    opaque_etag,
     operation_headers,
     parse_mtime,
     part_plan,
     stated_md5,
     stated_parts,
 )
+from .stall import WATCH_ABOVE, ProgressBody, Stalled, watched
 
 
 def _split(path: str) -> tuple[str, str]:
@@ -50,10 +54,9 @@ def _split(path: str) -> tuple[str, str]:
 
 
 class S3Reader(Reader):
-    ranged = True
-
     def __init__(self, store: S3Store, bucket: str, key: str, entry: Entry) -> None:
         self._store, self._bucket, self._key = store, bucket, key
+        self.ranged = not store.ranges_ignored
         self.size = entry.size
         self.etag = entry.etag
         self.listed = entry.etag
@@ -98,6 +101,10 @@ class S3Reader(Reader):
             Range=f"bytes={offset}-{offset + length - 1}",
             **same,
         )
+        if resp.get("ResponseMetadata", {}).get("HTTPStatusCode") == 200:
+            resp["Body"].close()  # the whole object: not read, the connection dropped
+            self._store.ranges_ignored = True
+            raise RangeIgnored(self._key)
         self._learn(resp)
         async with resp["Body"] as body:
             data: bytes = await body.read()
@@ -116,8 +123,20 @@ def _error_code(exc: BaseException) -> str | None:
     return None
 
 
+# Sends of one PUT or part that stalled (see `stall`) before the file's transfer fails.
+SEND_TRIES = 3
+# Sends of one part whose ETag does not confirm its bytes before the file's transfer fails.
+PART_TRIES = 3
+
+
 class S3Store(Store):
     journal: Any = None  # a fssync.leftovers.UploadJournal when the state file is in use
+    stall_timeout = STALL_TIMEOUT
+    ranges_ignored = False  # the server answered a ranged GET with the whole object
+    # Learned during the run: this store's ETags are not MD5s (an object read back held the
+    # bytes sent, or the server refuses a wrong Content-MD5 and so checked the bytes itself).
+    etags_opaque = False
+    _honours_md5: asyncio.Future[bool] | None = None
 
     def __init__(
         self, location: Location, fs: Any, client: Any, renewal: Renewal | None = None
@@ -155,11 +174,13 @@ class S3Store(Store):
         opts.pop(MULTIPART_OPTION, None)
         per_operation = operation_headers(opts)
         opts.pop(OPERATION_HEADERS, None)
+        stall = float(opts.pop("stall_timeout", None) or STALL_TIMEOUT)
         every = tuple(opts.pop("headers", ()) or ())
         upload = tuple(opts.pop("upload_headers", ()) or ())
         config = dict(opts.pop("config_kwargs", {}) or {})
         config.setdefault("max_pool_connections", max(transfers * 2, 10))
         config.setdefault("retries", {"max_attempts": 5, "mode": "standard"})
+        config.setdefault("read_timeout", stall)  # aiohttp's sock_read: bytes of the reply
         # fssync validates its own calls and sends Content-MD5 itself: skip botocore's per-request
         # parameter validation and CRC32 computation, which cost CPU on every small object.
         config.setdefault("parameter_validation", False)
@@ -183,7 +204,23 @@ class S3Store(Store):
             await _register_resolved(fs)
         store = cls(location, fs, client, renewal)
         store.parts = parts
+        store.stall_timeout = stall
         return store
+
+    async def send(self, method: str, data: bytes, **kwargs: Any) -> Any:
+        """A request with a body (PutObject, UploadPart), sent again when it stalls: aiohttp
+        has no timeout while a body goes out (see `fssync.stores.stall`)."""
+        if len(data) <= WATCH_ABOVE:
+            return await self.call(method, Body=data, **kwargs)
+        for attempt in range(1, SEND_TRIES + 1):
+            body = ProgressBody(data)
+            try:
+                return await watched(
+                    self.call(method, Body=body, **kwargs), body, self.stall_timeout
+                )
+            except Stalled:
+                if attempt == SEND_TRIES:
+                    raise
 
     async def call(self, method: str, **kwargs: Any) -> Any:
         """Call the client directly: botocore retries transient errors, `diagnose` explains
@@ -242,8 +279,7 @@ class S3Store(Store):
     async def head(self, entry: Entry) -> tuple[Mapping[str, str], bool]:
         """The object's user metadata, and whether its ETag cannot be an MD5 (SSE-KMS/SSE-C)."""
         resp = await self.call("head_object", Bucket=self.bucket, Key=self._key(entry.key))
-        opaque = resp.get("ServerSideEncryption") == "aws:kms" or "SSECustomerAlgorithm" in resp
-        return resp.get("Metadata") or {}, opaque
+        return resp.get("Metadata") or {}, opaque_etag(resp)
 
     async def stat(self, key: str) -> Entry | None:
         try:
@@ -273,19 +309,18 @@ class S3Store(Store):
             await reader.verify()
             digest = hashlib.md5(data, usedforsecurity=False).digest()
             meta[MD5_KEY] = digest.hex()  # what was actually sent
-            resp = await self.call(
+            resp = await self.send(
                 "put_object",
+                data,
                 Bucket=self.bucket,
                 Key=key,
-                Body=data,
                 Metadata=meta,
                 ContentMD5=base64.b64encode(digest).decode(),
                 **extra,
             )
             etag = resp.get("ETag", "").strip('"') or digest.hex()
-            if not confirmed(resp, digest.hex()):
-                await self._discard(key)
-                raise ChecksumMismatch(f"the store saved other bytes than were sent (ETag {etag})")
+            if not confirmed(resp, digest.hex()) and not self.etags_opaque:
+                await self._unconfirmed_put(entry, len(data), digest.hex(), etag)
             size = len(data)
         else:
             etag, size = await self._multipart(key, reader, entry.size, meta, extra)
@@ -314,21 +349,7 @@ class S3Store(Store):
 
         async def send(number: int, data: bytes) -> None:
             try:
-                digest = hashlib.md5(data, usedforsecurity=False).digest()
-                r = await self.call(
-                    "upload_part",
-                    Bucket=self.bucket,
-                    Key=key,
-                    UploadId=upload_id,
-                    PartNumber=number,
-                    Body=data,
-                    ContentMD5=base64.b64encode(digest).decode(),
-                )
-                if not confirmed(r, digest.hex()):
-                    raise ChecksumMismatch(
-                        f"the store saved other bytes than sent in part {number}"
-                    )
-                parts[number] = r["ETag"]
+                parts[number] = await self._send_part(key, upload_id, number, data)
             finally:
                 self._buffers.release()
 
@@ -362,6 +383,82 @@ class S3Store(Store):
             await journal.end(row)
         return done.get("ETag", "").strip('"'), total
 
+    async def _send_part(self, key: str, upload_id: str, number: int, data: bytes) -> str:
+        """Upload one part; a part whose ETag does not confirm its bytes is sent again, up to
+        PART_TRIES times, unless the server turns out to check Content-MD5 itself."""
+        digest = hashlib.md5(data, usedforsecurity=False).digest()
+        for _ in range(PART_TRIES):
+            r = await self.send(
+                "upload_part",
+                data,
+                Bucket=self.bucket,
+                Key=key,
+                UploadId=upload_id,
+                PartNumber=number,
+                ContentMD5=base64.b64encode(digest).decode(),
+            )
+            if confirmed(r, digest.hex()) or self.etags_opaque:
+                return str(r["ETag"])
+            if await self._checks_content_md5(key, upload_id):
+                # It checked the bytes against the Content-MD5 sent: they arrived whole, and
+                # its ETags are simply not MD5s.
+                self.etags_opaque = True
+                return str(r["ETag"])
+        raise ChecksumMismatch(f"the store saved other bytes than sent in part {number}")
+
+    async def _unconfirmed_put(self, entry: Entry, size: int, md5: str, etag: str) -> None:
+        """A PUT whose reply's ETag is not the MD5 of what was sent: read the object back. The
+        same bytes: this store's ETags are not MD5s (remembered for the run, so no more read-
+        backs). Other bytes: the object is left as it is (never deleted: a delete would lose
+        the file's only copy there) and the transfer fails, to be sent again or reported; the
+        error says what is left, so that the next run sends the file again."""
+        stored = await self._stored_md5(self._key(entry.key))
+        if stored == md5:
+            self.etags_opaque = True
+            return
+        raise mismatch(
+            f"the store saved other bytes than were sent (ETag {etag}, read back as MD5 "
+            f"{stored or 'unknown'}); the object is left as it is",
+            entry.key,
+            size,
+            stored or etag,
+        )
+
+    async def _stored_md5(self, key: str) -> str | None:
+        """The MD5 of the object as stored (streamed, not held), or None when unreadable."""
+        md5 = hashlib.md5(usedforsecurity=False)
+        try:
+            resp = await self.call("get_object", Bucket=self.bucket, Key=key)
+            async with resp["Body"] as body:
+                while chunk := await body.read(1 << 20):
+                    md5.update(chunk)
+        except Exception:  # noqa: BLE001 - unknown: the caller treats it as a mismatch
+            return None
+        return md5.hexdigest()
+
+    async def _checks_content_md5(self, key: str, upload_id: str) -> bool:
+        """Whether the server refuses a part whose Content-MD5 is wrong (asked once per store,
+        with a few bytes sent as part PROBE_PART of this upload, a number never completed)."""
+        if self._honours_md5 is None:
+            self._honours_md5 = asyncio.ensure_future(self._probe_content_md5(key, upload_id))
+        return await asyncio.shield(self._honours_md5)
+
+    async def _probe_content_md5(self, key: str, upload_id: str) -> bool:
+        wrong = hashlib.md5(b"not the probe's bytes", usedforsecurity=False).digest()
+        try:
+            await self.call(
+                "upload_part",
+                Bucket=self.bucket,
+                Key=key,
+                UploadId=upload_id,
+                PartNumber=PROBE_PART,
+                Body=b"fssync probe",
+                ContentMD5=base64.b64encode(wrong).decode(),
+            )
+        except Exception as exc:  # noqa: BLE001 - anything but a digest error: cannot tell
+            return _error_code(exc) in ("BadDigest", "InvalidDigest")
+        return False  # it stored bytes whose Content-MD5 was wrong: it does not check
+
     async def list_uploads(self, bucket: str, key: str) -> list[tuple[str, str, float | None]]:
         """(key, upload id, start time) of the unfinished multipart uploads of `key`."""
         resp = await self.call("list_multipart_uploads", Bucket=bucket, Prefix=key)
@@ -376,13 +473,6 @@ class S3Store(Store):
 
     async def abort_upload(self, bucket: str, key: str, upload_id: str) -> None:
         await self.call("abort_multipart_upload", Bucket=bucket, Key=key, UploadId=upload_id)
-
-    async def _discard(self, key: str) -> None:
-        """Delete an object stored with the wrong bytes, so no later run takes it as synced."""
-        try:
-            await self.call("delete_object", Bucket=self.bucket, Key=key)
-        except Exception:  # noqa: BLE001 - the mismatch is reported either way
-            pass
 
     async def _abort(self, key: str, upload_id: str) -> bool:
         try:

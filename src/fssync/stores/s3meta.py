@@ -29,6 +29,10 @@ MAX_PART = 5 << 30  # S3's largest part, and the largest single PUT
 MULTIPART_OPTION = "multipart"
 COPY_LIMIT = 5 << 30  # CopyObject limit; larger objects are copied part by part
 PART_BUFFERS = 8  # parts held in memory at once for the whole store (bounds peak memory)
+# Storage option "stall_timeout" (--stall-timeout): a request that sends or receives no byte for
+# this many seconds has stalled (a server that stopped reading the body, or stopped sending the
+# reply); it is abandoned and sent again.
+STALL_TIMEOUT = 60.0
 # Storage options that name credentials; credentials from a provider plugin replace them.
 CREDENTIAL_OPTIONS = ("key", "secret", "token", "profile", "anon")
 # Storage options "headers" and "upload_headers" hold (name, value) pairs every S3 store signs
@@ -48,6 +52,23 @@ SSE_C_OPERATIONS = (
     "CompleteMultipartUpload",
     "CopyObject",
 )
+
+
+# Server-side encryption modes whose ETags are not the MD5 of the content (nor, for multipart
+# uploads, made of the parts' MD5s): SSE-KMS and its dual-layer form. SSE-C is the other case.
+OPAQUE_SSE = frozenset({"aws:kms", "aws:kms:dsse"})
+# The part number of a probe sent with a wrong Content-MD5 (see `fssync_s3_fast` and the s3fs
+# store): the last one S3 allows, which an upload of fewer parts never names when it completes
+# (an upload of exactly 10,000 parts on a server that stores the probe then fails, and is
+# retried with the probe's answer known).
+PROBE_PART = MAX_PARTS
+
+
+def opaque_etag(resp: Mapping[str, Any]) -> bool:
+    """Whether the ETag of a reply (or of objects written with these options) cannot be an MD5
+    of the content: SSE-KMS (``aws:kms``, ``aws:kms:dsse``) or SSE-C. The one place that
+    decides it, for replies in botocore's shape and for write options alike."""
+    return resp.get("ServerSideEncryption") in OPAQUE_SSE or "SSECustomerAlgorithm" in resp
 
 
 def parse_mtime(meta: Mapping[str, str] | None) -> float | None:
@@ -75,7 +96,7 @@ def stated_md5(resp: Mapping[str, Any]) -> str | None:
     if is_md5(md5):
         return md5
     etag = str(resp.get("ETag", "")).strip('"').lower()
-    opaque = resp.get("ServerSideEncryption") == "aws:kms" or "SSECustomerAlgorithm" in resp
+    opaque = opaque_etag(resp)
     return etag if is_md5(etag) and not opaque else None
 
 
@@ -83,7 +104,7 @@ def stated_parts(resp: Mapping[str, Any]) -> tuple[int, str] | None:
     """(part size, multipart ETag) of an object fssync uploaded in parts, else None."""
     raw = (resp.get("Metadata") or {}).get(PART_KEY, "")
     etag = str(resp.get("ETag", "")).strip('"').lower()
-    opaque = resp.get("ServerSideEncryption") == "aws:kms" or "SSECustomerAlgorithm" in resp
+    opaque = opaque_etag(resp)
     if raw.isdigit() and int(raw) > 0 and "-" in etag and not opaque:
         return int(raw), etag
     return None
@@ -93,7 +114,7 @@ def confirmed(resp: Mapping[str, Any], md5: str) -> bool:
     """Whether a PUT's reply confirms the bytes sent: its ETag is their MD5 (not checkable for
     SSE-KMS / SSE-C objects, whose ETag is no MD5)."""
     etag = str(resp.get("ETag", "")).strip('"').lower()
-    opaque = resp.get("ServerSideEncryption") == "aws:kms" or "SSECustomerAlgorithm" in resp
+    opaque = opaque_etag(resp)
     return opaque or not etag or etag == md5
 
 

@@ -13,9 +13,22 @@ instead:
 - ``delay``: the request is held for ``delay`` seconds, then relayed normally;
 - ``corrupt``: one byte of the body is flipped (the request body of a PUT, the reply body of a
   GET), the length unchanged: what only an end-to-end checksum can catch;
-- ``403``: an ``AccessDenied`` reply, a permanent error that must not be retried.
+- ``403``: an ``AccessDenied`` reply, a permanent error that must not be retried;
+- ``etag``: the ETag of a PUT / UploadPart reply (header) or of a CompleteMultipartUpload or
+  CopyObject reply (XML body) is replaced by another: a reply that does not vouch for the bytes
+  sent, as from a store whose ETags are not MD5s;
+- ``stall-request``: the proxy reads only ``stall_after`` bytes of the request body, then stops
+  reading (the client's send blocks) and holds the connection for up to ``stall`` seconds;
+- ``stall-reply``: the request is relayed, then the reply stops half-way through its body (or
+  before its head when it has none) and the connection is held for up to ``stall`` seconds;
+- ``ignore-range``: a ranged GET is answered ``200`` with the whole object, as a server that
+  ignores ``Range`` does (the request is relayed unchanged, so its signature holds; the whole
+  object comes from the ``whole_object`` callable).
 
-``corrupt`` and ``403`` are never drawn at random unless named in ``kinds``.
+Only the transient faults above ``corrupt`` are drawn at random unless others are named in
+``kinds``. A held connection is let go as soon as the client closes its end (Linux: seen in
+``TCP_INFO``) or sends the same request again; ``stats.stalls`` records how long each one was
+held, and ``stats.outlasted`` counts those the client never let go of within ``stall``.
 
 It is bounded: it serves at most ``max_requests`` requests and stops by itself after
 ``max_seconds``, and it only ever binds and connects to loopback addresses.
@@ -28,23 +41,26 @@ It is bounded: it serves at most ``max_requests`` requests and stops by itself a
 from __future__ import annotations
 
 import collections
+import hashlib
 import ipaddress
 import random
+import re
 import socket
 import struct
 import threading
 import time
 import urllib.parse
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from types import TracebackType
 from typing import IO, Self
 
 import attrs
 
-__all__ = ["FAULTS", "TRANSIENT", "FaultProxy", "ProxyStats"]
+__all__ = ["FAULTS", "TRANSIENT", "WIRE", "FaultProxy", "ProxyStats"]
 
 TRANSIENT = ("500", "503", "reset", "reset-after", "truncate", "delay")
-FAULTS = (*TRANSIENT, "corrupt", "403")
+WIRE = ("etag", "stall-request", "stall-reply", "ignore-range")  # see "wire faults" below
+FAULTS = (*TRANSIENT, "corrupt", "403", *WIRE)
 _XML = (
     '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code>'
     "<Message>{message}</Message><RequestId>fssync-faultproxy</RequestId></Error>"
@@ -64,6 +80,14 @@ class ProxyStats:
     requests: int = 0
     faults: collections.Counter[str] = attrs.field(factory=collections.Counter)
     log: list[tuple[int, str, str, str]] = attrs.field(factory=list)  # (n, method, path, fault)
+    methods: collections.Counter[str] = attrs.field(factory=collections.Counter)  # requests
+    # faults that changed something (an "etag" drawn for a reply without an ETag does not)
+    applied: collections.Counter[str] = attrs.field(factory=collections.Counter)
+    # seconds each stalled connection was held until the client let go (closed it, or sent the
+    # same request again), and how many stalls the proxy had to end itself after ``stall`` s
+    stalls: list[float] = attrs.field(factory=list)
+    outlasted: int = 0
+    started: dict[int, float] = attrs.field(factory=dict)  # request number -> time.monotonic()
 
     @property
     def injected(self) -> int:
@@ -164,6 +188,9 @@ class FaultProxy:
     :param delay: seconds a ``delay`` fault holds a request.
     :param max_requests: requests served before the proxy refuses more.
     :param max_seconds: the proxy stops by itself this long after it started.
+    :param stall: seconds a ``stall-*`` fault holds a connection at most.
+    :param stall_after: request body bytes a ``stall-request`` reads before it stops reading.
+    :param whole_object: request path -> the whole object, for ``ignore-range``.
     """
 
     def __init__(
@@ -178,6 +205,9 @@ class FaultProxy:
         delay: float = 0.2,
         max_requests: int = 20_000,
         max_seconds: float = 300.0,
+        stall: float = 60.0,
+        stall_after: int = 1 << 20,
+        whole_object: Callable[[str], bytes] | None = None,
     ) -> None:
         parsed = urllib.parse.urlsplit(upstream)
         if parsed.scheme != "http" or not parsed.hostname or not _loopback(parsed.hostname):
@@ -187,6 +217,9 @@ class FaultProxy:
             raise ValueError(f"unknown fault(s) {sorted(unknown)}: choose from {FAULTS}")
         if not 0.0 <= rate <= 1.0:
             raise ValueError("rate must be between 0 and 1")
+        named = set(kinds) | set((schedule or {}).values())
+        if "ignore-range" in named and whole_object is None:
+            raise ValueError("the ignore-range fault needs whole_object")
         self.upstream = (parsed.hostname, parsed.port or 80)
         self.rate = rate
         self.kinds = tuple(kinds)
@@ -195,12 +228,16 @@ class FaultProxy:
         self.delay = delay
         self.max_requests = max_requests
         self.max_seconds = max_seconds
+        self.stall = stall
+        self.stall_after = stall_after
+        self.whole_object = whole_object
         self.stats = ProxyStats()
         self._random = random.Random(seed)
         self._lock = threading.Lock()
         self._listener: socket.socket | None = None
         self._threads: list[threading.Thread] = []
         self._open: set[socket.socket] = set()
+        self._latest: dict[tuple[str, str], int] = {}  # (method, path) -> its last request
         self._stopping = threading.Event()
         self._deadline = 0.0
         self.port = 0
@@ -287,6 +324,9 @@ class FaultProxy:
         with self._lock:
             self.stats.requests += 1
             n = self.stats.requests
+            self.stats.methods[method] += 1
+            self.stats.started[n] = time.monotonic()
+            self._latest[(method, path)] = n
             if n > self.max_requests:
                 return n, "refuse"
             fault = self.schedule.get(n)
@@ -320,8 +360,11 @@ class FaultProxy:
                         )
                         + b"\r\n"
                     )
+                n, fault = self._draw(method, path)
+                if fault == "stall-request":
+                    self._stall_request(client, cf, fields, (method, path, n))
+                    return
                 body = _read_body(cf, fields, until_close=False)
-                _, fault = self._draw(method, path)
                 if fault == "corrupt" and method == "PUT" and body:
                     body = _flip(body)
                 if fault == "refuse":
@@ -364,6 +407,17 @@ class FaultProxy:
                     return
                 if fault == "corrupt" and method == "GET" and reply_body:
                     reply_body = _flip(reply_body)
+                if fault == "stall-reply":
+                    self._stall_reply(client, reply_head, reply_body, (method, path, n))
+                    return
+                if fault == "etag":
+                    reply_head, reply_body = self._rewrite_etag(
+                        method, path, reply_head, reply_body
+                    )
+                if fault == "ignore-range":
+                    reply_head, reply_body = self._ignore_range(
+                        method, path, reply_head, reply_body
+                    )
                 client.sendall(reply_head + reply_body)
         except (OSError, ValueError, IndexError):
             return  # a broken client or server connection ends this connection only
@@ -377,3 +431,121 @@ class FaultProxy:
                 pass
             if upstream is not None:
                 upstream.close()
+
+    # ------------------------------------------------------------------------------ wire faults
+    # ETag rewrite, stalls and ignored Range: each in a function of its own.
+
+    def _applied(self, fault: str) -> None:
+        with self._lock:
+            self.stats.applied[fault] += 1
+
+    def _hold(self, sock: socket.socket, request: tuple[str, str, int]) -> None:
+        """Keep a connection open, silent, until the client lets go: it closes its end, or
+        sends the same request again (on another connection). Give up after `stall` seconds
+        (counted in ``stats.outlasted``) or when the proxy stops; record how long it took."""
+        method, path, n = request
+        start = time.monotonic()
+        end = start + self.stall
+        while not self._stopping.is_set():
+            if _peer_closed(sock) or self._latest.get((method, path), n) > n:
+                break
+            if time.monotonic() >= end:
+                with self._lock:
+                    self.stats.outlasted += 1
+                break
+            self._stopping.wait(0.02)
+        with self._lock:
+            self.stats.stalls.append(time.monotonic() - start)
+
+    def _stall_request(
+        self,
+        client: socket.socket,
+        cf: IO[bytes],
+        fields: Mapping[str, str],
+        request: tuple[str, str, int],
+    ) -> None:
+        """Read `stall_after` bytes of the body, then stop reading: the client's send blocks
+        once the socket buffers are full (the receive buffer is made small for that)."""
+        self._applied("stall-request")
+        try:
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 10)
+        except OSError:
+            pass
+        want = min(self.stall_after, int(fields.get("content-length") or 0))
+        got = 0
+        while got < want:
+            chunk = cf.read1(min(1 << 16, want - got))  # type: ignore[attr-defined]
+            if not chunk:
+                return
+            got += len(chunk)
+        self._hold(client, request)
+        _reset(client)
+
+    def _stall_reply(
+        self, client: socket.socket, head: bytes, body: bytes, request: tuple[str, str, int]
+    ) -> None:
+        """Send the reply's head and half its body (nothing when it has no body), then hold."""
+        self._applied("stall-reply")
+        if body:
+            client.sendall(head + body[: len(body) // 2])
+        self._hold(client, request)
+        _reset(client)
+
+    def _rewrite_etag(
+        self, method: str, path: str, head: bytes, body: bytes
+    ) -> tuple[bytes, bytes]:
+        """Another ETag in the reply of a request that writes an object or a part."""
+        writes = method == "PUT" or (method == "POST" and "uploadId=" in path)
+        if not writes:
+            return head, body
+        new_head = _ETAG_HEADER.sub(lambda m: m.group(1) + _other_hex(m.group(2)), head)
+        new_body = _ETAG_ELEMENT.sub(lambda m: m.group(1) + _other_hex(m.group(2)), body)
+        if new_body != body:
+            new_head = _set_length(new_head, len(new_body))
+        if (new_head, new_body) != (head, body):
+            self._applied("etag")
+        return new_head, new_body
+
+    def _ignore_range(
+        self, method: str, path: str, head: bytes, body: bytes
+    ) -> tuple[bytes, bytes]:
+        """A 206 becomes a 200 with the whole object, as from a server that ignores Range."""
+        if method != "GET" or not head.startswith((b"HTTP/1.1 206", b"HTTP/1.0 206")):
+            return head, body
+        assert self.whole_object is not None
+        whole = self.whole_object(urllib.parse.unquote(path.split("?", 1)[0]))
+        lines = head.split(b"\r\n")
+        kept = [
+            line
+            for line in lines[1:]
+            if line and not line.lower().startswith((b"content-range:", b"content-length:"))
+        ]
+        self._applied("ignore-range")
+        new_head = b"\r\n".join([b"HTTP/1.1 200 OK", *kept, b"Content-Length: %d" % len(whole)])
+        return new_head + b"\r\n\r\n", whole
+
+
+_ETAG_HEADER = re.compile(rb'(?im)^(etag:\s*"?)([0-9a-f]{32})')
+_ETAG_ELEMENT = re.compile(rb"(<ETag>(?:&quot;|&#34;|\")?)([0-9a-f]{32})")
+_TCP_CLOSED_STATES = (7, 8, 9)  # TCP_CLOSE, TCP_CLOSE_WAIT, TCP_LAST_ACK
+
+
+def _other_hex(value: bytes) -> bytes:
+    """Another 32-digit hex string, derived from `value` (so the rewrite is repeatable)."""
+    return hashlib.md5(b"faultproxy:" + value, usedforsecurity=False).hexdigest().encode()
+
+
+def _set_length(head: bytes, length: int) -> bytes:
+    return re.sub(rb"(?im)^(content-length:\s*)\d+", b"\\g<1>%d" % length, head)
+
+
+def _peer_closed(sock: socket.socket) -> bool:
+    """Whether the client has closed its end (Linux's TCP_INFO state); False where unknown."""
+    info = getattr(socket, "TCP_INFO", None)
+    if info is None:
+        return False
+    try:
+        state = sock.getsockopt(socket.IPPROTO_TCP, info, 8)[0]
+    except OSError:
+        return True
+    return state in _TCP_CLOSED_STATES
