@@ -21,6 +21,7 @@ from fssync.stores import (
     Store,
     abort_twins,
     s3meta,
+    source_mtime_ns,
     unsafe_reason,
 )
 
@@ -134,9 +135,9 @@ class FastReader(Reader):
         """Every GET answer carries the object's metadata: take the stored mtime from it, and
         the MD5 (or multipart ETag) the content must have, which `fssync.integrity` checks."""
         shaped = reply(headers)
-        mtime = s3meta.parse_mtime(shaped["Metadata"])
-        if mtime is not None:
-            self.mtime = mtime
+        mtime_ns = s3meta.stored_mtime_ns(shaped["Metadata"])
+        if mtime_ns is not None:
+            self.mtime, self.mtime_ns = mtime_ns / 1e9, mtime_ns
         self.expected_md5 = s3meta.stated_md5(shaped)
         self.expected_parts = s3meta.stated_parts(shaped)
 
@@ -303,11 +304,12 @@ class FastS3Store(Store):
         self, entry: fssync.Entry, reader: Reader, options: Mapping[str, Any]
     ) -> fssync.Entry:
         await self._ready()
-        mtime = reader.mtime if reader.mtime is not None else entry.mtime or entry.stamp
+        mtime_ns = source_mtime_ns(reader, entry)
+        mtime = None if mtime_ns is None else mtime_ns / 1e9
         extra = dict(options)
         meta = dict(extra.pop("Metadata", {}) or {})
-        if mtime is not None:
-            meta[s3meta.MTIME_KEY] = s3meta.format_mtime(mtime)
+        if mtime_ns is not None:
+            meta[s3meta.MTIME_KEY] = s3meta.format_mtime_ns(mtime_ns)
         if entry.md5:
             meta[s3meta.MD5_KEY] = entry.md5
         key = self._key(entry.key)

@@ -172,6 +172,14 @@ class Verified(Reader):
         self.inner.mtime = value
 
     @property  # type: ignore[override]
+    def mtime_ns(self) -> int | None:
+        return self.inner.mtime_ns
+
+    @mtime_ns.setter
+    def mtime_ns(self, value: int | None) -> None:
+        self.inner.mtime_ns = value
+
+    @property  # type: ignore[override]
     def etag(self) -> str | None:
         return self.inner.etag
 

@@ -61,6 +61,10 @@ class CountingReader(Reader):
         return self._inner.mtime  # an S3 reader learns it from its first GET
 
     @property
+    def mtime_ns(self) -> int | None:  # type: ignore[override]
+        return self._inner.mtime_ns
+
+    @property
     def etag(self) -> str | None:  # type: ignore[override]
         return self._inner.etag
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..location import Location, unsafe_reason
 from . import s3meta
-from .base import Listing, ListingProgress, RangeSink, Reader, Store
+from .base import Listing, ListingProgress, RangeSink, Reader, Store, source_mtime_ns
 
 if TYPE_CHECKING:
     from ..auth import CredentialProvider, Credentials
@@ -57,6 +57,7 @@ __all__ = [
     "abort_twins",
     "open_store",
     "s3meta",
+    "source_mtime_ns",
     "unsafe_reason",
 ]
 

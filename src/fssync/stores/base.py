@@ -40,6 +40,9 @@ class Reader(abc.ABC):
 
     size: int
     mtime: float | None = None
+    # The same mtime in exact nanoseconds, when the reader knows it so (a local file's
+    # st_mtime_ns, an object's stored mtime): what writers store, as `source_mtime_ns` gives it.
+    mtime_ns: int | None = None
     etag: str | None = None
     ranged: bool = False  # read_range works
     expected_md5: str | None = None  # the MD5 the source states for the content, when it does
@@ -79,6 +82,15 @@ class Reader(abc.ABC):
     async def verify(self, written: str | None = None) -> None:  # noqa: B027 - optional
         """Raise `fssync.integrity.IntegrityError` when what was read cannot be trusted (the
         source changed while it was read). Writers call it before they commit."""
+
+
+def source_mtime_ns(reader: Reader, entry: Entry) -> int | None:
+    """The mtime a writer gives the copy, in nanoseconds: the reader's (learned from the file or
+    from the object's first reply), else the listed mtime, else the store's write time."""
+    if reader.mtime is not None:
+        return reader.mtime_ns if reader.mtime_ns is not None else round(reader.mtime * 1e9)
+    when = entry.mtime or entry.stamp
+    return None if when is None else round(when * 1e9)
 
 
 class Store(abc.ABC):

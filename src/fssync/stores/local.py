@@ -13,7 +13,7 @@ from ..errors import LocationError
 from ..leftovers import TEMP_MARK, temp_name
 from ..location import Location
 from ..model import Entry
-from .base import CHUNK, LISTING_STEP, Listing, ListingProgress, Reader, Store
+from .base import CHUNK, LISTING_STEP, Listing, ListingProgress, Reader, Store, source_mtime_ns
 
 SMALL = 256 * 1024  # below this, file I/O runs inline: a thread hop costs more than the read
 RANGE_THRESHOLD = 64 << 20  # download larger files as parallel ranges
@@ -122,7 +122,8 @@ class LinkReader(Reader):
     def __init__(self, path: str) -> None:
         self._data = os.fsencode(os.readlink(path))
         self.size = len(self._data)
-        self.mtime = os.lstat(path).st_mtime_ns / 1e9
+        self.mtime_ns = os.lstat(path).st_mtime_ns
+        self.mtime = self.mtime_ns / 1e9
 
     async def read(self, n: int = -1) -> bytes:
         data, self._data = (self._data, b"") if n < 0 else (self._data[:n], self._data[n:])
@@ -137,6 +138,7 @@ class LocalReader(Reader):
         self._f = open(path, "rb")  # noqa: SIM115 - closed by close()
         st = os.fstat(self._f.fileno())
         self.size = st.st_size
+        self.mtime_ns = st.st_mtime_ns
         self.mtime = st.st_mtime_ns / 1e9
         self._path = path
         self._stamp = (st.st_size, st.st_mtime_ns)
@@ -259,7 +261,7 @@ class LocalStore(Store):
                 data = await reader.read(-1)
                 await reader.verify(None)  # read whole and in one go: nothing on disk to hash
                 # After reading: a remote reader learns the stored mtime from its first response.
-                mtime = reader.mtime if reader.mtime is not None else entry.mtime or entry.stamp
+                mtime = source_mtime_ns(reader, entry)
                 # One worker-thread call for the whole small file: a file create costs the event
                 # loop as much as a thread hop, and a download of small files does thousands.
                 written = await asyncio.to_thread(_write_small, folder, temp, data, final, mtime)
@@ -267,12 +269,13 @@ class LocalStore(Store):
                 await asyncio.to_thread(os.makedirs, folder, exist_ok=True)
                 await _write_large(temp, reader, entry.size)
                 await reader.verify(temp)
-                mtime = reader.mtime if reader.mtime is not None else entry.mtime or entry.stamp
+                mtime = source_mtime_ns(reader, entry)
                 written = await asyncio.to_thread(_finish, temp, final, mtime)
         except BaseException:
             _discard(temp)
             raise
-        return Entry(key=entry.key, size=written, mtime=mtime, stamp=mtime)
+        when = None if mtime is None else mtime / 1e9
+        return Entry(key=entry.key, size=written, mtime=when, stamp=when)
 
     async def move(self, old: Entry, key: str) -> Entry | None:
         final = self.location.path(key)
@@ -330,15 +333,16 @@ class LocalStore(Store):
         temp = os.path.join(folder, temp_name(os.path.basename(final)))
         try:
             os.symlink(target, temp)
-            mtime = reader.mtime if reader.mtime is not None else entry.mtime or entry.stamp
-            if mtime is not None:
-                os.utime(temp, ns=_ns(mtime), follow_symlinks=False)
+            ns = source_mtime_ns(reader, entry)
+            if ns is not None:
+                os.utime(temp, ns=(ns, ns), follow_symlinks=False)
             if os.path.isdir(final) and not os.path.islink(final):
                 raise IsADirectoryError(f"a folder is in the way at {final!r}")
             os.replace(temp, final)
         except BaseException:
             _discard(temp)
             raise
+        mtime = None if ns is None else ns / 1e9
         return Entry(key=entry.key, size=len(data), mtime=mtime, stamp=mtime)
 
     async def delete(self, keys: list[str]) -> list[tuple[str, str]]:
@@ -357,7 +361,7 @@ class LocalStore(Store):
         return failed
 
 
-def _write_small(folder: str, temp: str, data: bytes, final: str, mtime: float | None) -> int:
+def _write_small(folder: str, temp: str, data: bytes, final: str, mtime: int | None) -> int:
     """Create, write, time and rename a small file with as few system calls as the job needs
     (a download of small files makes thousands, and where system calls are dear, as in a
     sandbox, each one shows): no buffered file object, the mtime set on the open descriptor,
@@ -472,7 +476,7 @@ def _write_at(fd: int, data: Any, offset: int) -> None:
         view, offset = view[done:], offset + done
 
 
-def _finish(temp: str, final: str, mtime: float | None) -> int:
+def _finish(temp: str, final: str, mtime: int | None) -> int:
     """Set the mtime, then rename into place: the final path never holds a partial file."""
     if mtime is not None:
         os.utime(temp, ns=_ns(mtime))
@@ -481,10 +485,9 @@ def _finish(temp: str, final: str, mtime: float | None) -> int:
     return size
 
 
-def _ns(mtime: float) -> tuple[int, int]:
-    """(atime, mtime) in nanoseconds for os.utime, both the given mtime."""
-    ns = int(round(mtime * 1e9))
-    return ns, ns
+def _ns(mtime: int) -> tuple[int, int]:
+    """(atime, mtime) for os.utime from an mtime in nanoseconds (never a float: exact)."""
+    return mtime, mtime
 
 
 def _rename(temp: str, final: str) -> None:

@@ -21,7 +21,7 @@ from ..location import Location
 from ..model import Entry
 from ..secrets import register
 from . import httplog
-from .base import Listing, ListingProgress, Reader, Store
+from .base import Listing, ListingProgress, Reader, Store, source_mtime_ns
 from .renewal import EXPIRED_CODES, OnFetch, Renewal
 from .s3meta import (
     COPY_LIMIT,
@@ -33,11 +33,11 @@ from .s3meta import (
     PART_KEY,
     UPLOAD_OPERATIONS,
     confirmed,
-    format_mtime,
-    parse_mtime,
+    format_mtime_ns,
     part_size_for,
     stated_md5,
     stated_parts,
+    stored_mtime_ns,
 )
 
 
@@ -69,9 +69,9 @@ class S3Reader(Reader):
     def _learn(self, resp: Mapping[str, Any]) -> None:
         """Every GET response carries the object's metadata: take the stored mtime from it,
         and the MD5 the content must have (see `fssync.integrity`)."""
-        mtime = parse_mtime(resp.get("Metadata"))
-        if mtime is not None:
-            self.mtime = mtime
+        mtime_ns = stored_mtime_ns(resp.get("Metadata"))
+        if mtime_ns is not None:
+            self.mtime, self.mtime_ns = mtime_ns / 1e9, mtime_ns
         self.expected_md5 = stated_md5(resp)
         self.expected_parts = stated_parts(resp)
 
@@ -250,11 +250,12 @@ class S3Store(Store):
         return S3Reader(self, self.bucket, self._key(entry.key), entry)
 
     async def write(self, entry: Entry, reader: Reader, options: Mapping[str, Any]) -> Entry:
-        mtime = reader.mtime if reader.mtime is not None else entry.mtime or entry.stamp
+        mtime_ns = source_mtime_ns(reader, entry)
+        mtime = None if mtime_ns is None else mtime_ns / 1e9
         extra = dict(options)
         meta = dict(extra.pop("Metadata", {}) or {})
-        if mtime is not None:
-            meta[MTIME_KEY] = format_mtime(mtime)
+        if mtime_ns is not None:
+            meta[MTIME_KEY] = format_mtime_ns(mtime_ns)
         if entry.md5:
             meta[MD5_KEY] = entry.md5
         key = self._key(entry.key)

@@ -29,20 +29,30 @@ CREDENTIAL_OPTIONS = ("key", "secret", "token", "profile", "anon")
 UPLOAD_OPERATIONS = ("PutObject", "CreateMultipartUpload", "CopyObject")
 
 
+def stored_mtime_ns(meta: Mapping[str, str] | None) -> int | None:
+    """The source file's mtime from x-amz-meta-mtime, in exact nanoseconds."""
+    if not meta or MTIME_KEY not in meta:
+        return None
+    from ..metadata import seconds_ns
+
+    return seconds_ns(meta[MTIME_KEY])
+
+
 def parse_mtime(meta: Mapping[str, str] | None) -> float | None:
-    if not meta:
-        return None
-    raw = meta.get(MTIME_KEY)
-    if raw is None:
-        return None
-    try:
-        return float(raw)
-    except ValueError:
-        return None
+    ns = stored_mtime_ns(meta)
+    return None if ns is None else ns / 1e9
+
+
+def format_mtime_ns(ns: int) -> str:
+    """x-amz-meta-mtime as rclone writes it: seconds, a dot and nine digits, from integer
+    nanoseconds (a float would be off by up to ~240 ns, and rclone compares to 1 ns)."""
+    from ..metadata import format_ns
+
+    return format_ns(ns)
 
 
 def format_mtime(mtime: float) -> str:
-    return f"{mtime:.9f}".rstrip("0").rstrip(".")
+    return format_mtime_ns(round(mtime * 1e9))
 
 
 def stated_md5(resp: Mapping[str, Any]) -> str | None:
