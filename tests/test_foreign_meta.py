@@ -52,3 +52,21 @@ def test_rclone_mtime_restored_to_the_nanosecond(bucket, tmp_path):
     )
     fssync.sync(f"s3://{name}/r", str(tmp_path / "b"), **opts(ep))
     assert (tmp_path / "b" / "a.txt").stat().st_mtime_ns == 1_700_000_000_987_654_321
+
+
+@pytest.mark.parametrize(
+    ("meta", "ns"),
+    [
+        ({"s3cmd-attrs": "atime:1/ctime:2/gid:0/mode:33188/mtime:1600000000/uid:0"}, 1600 * 10**15),
+        ({"local-date-modified": "2023-11-14T22:13:20.250000Z"}, 1_700_000_000_250_000_000),
+        ({"local-date-modified": "Tue, 14 Nov 2023 22:13:20 GMT"}, 1_700_000_000 * 10**9),
+    ],
+    ids=["s3cmd", "s3sync-iso", "s3sync-http-date"],
+)
+def test_download_restores_every_stored_mtime_convention(bucket, tmp_path, meta, ns):
+    """The compare reads s3cmd's and S3 Sync's stored mtimes; a download restores them too."""
+    ep, name = bucket
+    ep.client().put_object(Bucket=name, Key="o/f.txt", Body=b"other tool", Metadata=meta)
+    report = fssync.sync(f"s3://{name}/o", str(tmp_path / "b"), **opts(ep))
+    assert report.copied == 1
+    assert (tmp_path / "b" / "f.txt").stat().st_mtime_ns == ns

@@ -30,12 +30,14 @@ UPLOAD_OPERATIONS = ("PutObject", "CreateMultipartUpload", "CopyObject")
 
 
 def stored_mtime_ns(meta: Mapping[str, str] | None) -> int | None:
-    """The source file's mtime from x-amz-meta-mtime, in exact nanoseconds."""
-    if not meta or MTIME_KEY not in meta:
+    """The source file's mtime, in exact nanoseconds, from whichever convention the metadata
+    follows (fssync's and rclone's `mtime`, s3cmd's `s3cmd-attrs`, S3 Sync's
+    `local-date-modified`): what a download gives the file it writes."""
+    if not meta:
         return None
-    from ..metadata import seconds_ns
+    from ..metadata import read
 
-    return seconds_ns(meta[MTIME_KEY])
+    return read(meta).mtime_ns
 
 
 def parse_mtime(meta: Mapping[str, str] | None) -> float | None:
