@@ -3,6 +3,8 @@ SeaweedFS): exact nanosecond mtimes, every tool's stored mtime and MD5."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 
 import pytest
@@ -70,3 +72,36 @@ def test_download_restores_every_stored_mtime_convention(bucket, tmp_path, meta,
     report = fssync.sync(f"s3://{name}/o", str(tmp_path / "b"), **opts(ep))
     assert report.copied == 1
     assert (tmp_path / "b" / "f.txt").stat().st_mtime_ns == ns
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(hashlib.md5(data).digest()).decode()
+
+
+def test_multipart_upload_states_its_md5_as_rclone_does(bucket, tmp_path):
+    """x-amz-meta-md5chksum (base64 of the raw MD5), known from a first pass over the file."""
+    ep, name = bucket
+    data = os.urandom((16 << 20) + 7)
+    make_tree(tmp_path / "s", {"big.bin": data})
+    fssync.sync(str(tmp_path / "s"), f"s3://{name}/m", **opts(ep))
+    head = ep.client().head_object(Bucket=name, Key="m/big.bin")
+    assert "-" in head["ETag"]  # multipart
+    assert head["Metadata"]["md5chksum"] == _b64(data)
+    assert head["Metadata"]["md5"] == hashlib.md5(data).hexdigest()
+
+
+def test_large_multipart_states_its_md5_only_when_already_known(bucket, tmp_path, monkeypatch):
+    """Above the first-pass limit the MD5 is written when a checksum run has it, only."""
+    from fssync.stores import s3meta
+
+    monkeypatch.setattr(s3meta, "FIRST_PASS_MD5", 1 << 20)
+    ep, name = bucket
+    client = ep.client()
+    data = os.urandom((16 << 20) + 7)
+    make_tree(tmp_path / "s", {"big.bin": data})
+    fssync.sync(str(tmp_path / "s"), f"s3://{name}/m", **opts(ep))
+    assert "md5chksum" not in client.head_object(Bucket=name, Key="m/big.bin")["Metadata"]
+    client.put_object(Bucket=name, Key="m/big.bin", Body=b"x" * len(data))  # same size
+    report = fssync.sync(str(tmp_path / "s"), f"s3://{name}/m", compare="checksum", **opts(ep))
+    assert report.updated == 1
+    assert client.head_object(Bucket=name, Key="m/big.bin")["Metadata"]["md5chksum"] == _b64(data)

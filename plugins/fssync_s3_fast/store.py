@@ -141,7 +141,18 @@ class FastReader(Reader):
         self.expected_md5 = s3meta.stated_md5(shaped)
         self.expected_parts = s3meta.stated_parts(shaped)
 
+    async def content_md5(self) -> str | None:
+        if self._resp is None:
+            await self._get()  # the GET the copy reads anyway; its reply states the MD5
+        return self.expected_md5
+
     async def read(self, n: int = -1) -> bytes:
+        if self._resp is None:
+            await self._get()
+        data: bytes = await self._resp.read(n)
+        return data
+
+    async def _get(self) -> None:
         if self._resp is None:  # one GET, no HEAD first: the answer carries the metadata
             store = self._store
             self._resp = await store.client.get(store.bucket, self._key)
@@ -150,8 +161,6 @@ class FastReader(Reader):
                 self.size = int(h["content-length"])
             self.etag = h.get("etag", "").strip('"') or self.etag
             self._learn(h)
-        data: bytes = await self._resp.read(n)
-        return data
 
     async def read_range(self, offset: int, length: int) -> bytes | bytearray | None:
         buffer = bytearray(max(0, length))
@@ -327,6 +336,11 @@ class FastS3Store(Store):
                 raise ChecksumMismatch(f"the store saved other bytes than were sent (ETag {etag})")
             size = len(data)
         else:
+            md5 = await fssync.stores.known_md5(reader, entry)
+            if md5:  # readable by rclone and others, as the multipart ETag is no MD5
+                meta[s3meta.MD5_KEY], meta[s3meta.MD5_B64_KEY] = md5, s3meta.md5_b64(md5)
+            else:
+                meta.pop(s3meta.MD5_KEY, None)
             etag, size = await self._multipart(key, reader, entry.size, meta, extra)
         return fssync.Entry(
             key=entry.key, size=size, mtime=mtime, etag=etag, md5=meta.get(s3meta.MD5_KEY)

@@ -269,6 +269,9 @@ class Verified(Reader):
 
         await self.inner.copy_range(offset, length, hashed)
 
+    async def content_md5(self) -> str | None:
+        return await self.inner.content_md5()
+
     async def close(self) -> None:
         await self.inner.close()
 

@@ -83,6 +83,9 @@ class CountingReader(Reader):
     async def verify(self, written: str | None = None) -> None:
         await self._inner.verify(written)
 
+    async def content_md5(self) -> str | None:
+        return await self._inner.content_md5()
+
     def _count(self, data: Sized | None) -> None:
         if data:
             self._done += len(data)

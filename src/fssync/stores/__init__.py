@@ -14,7 +14,15 @@ from typing import TYPE_CHECKING, Any
 
 from ..location import Location, unsafe_reason
 from . import s3meta
-from .base import Listing, ListingProgress, RangeSink, Reader, Store, source_mtime_ns
+from .base import (
+    Listing,
+    ListingProgress,
+    RangeSink,
+    Reader,
+    Store,
+    known_md5,
+    source_mtime_ns,
+)
 
 if TYPE_CHECKING:
     from ..auth import CredentialProvider, Credentials
@@ -56,6 +64,7 @@ __all__ = [
     "KeySource",
     "abort_twins",
     "open_store",
+    "known_md5",
     "s3meta",
     "source_mtime_ns",
     "unsafe_reason",

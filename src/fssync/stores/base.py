@@ -76,6 +76,12 @@ class Reader(abc.ABC):
                 return
             offset += want
 
+    async def content_md5(self) -> str | None:
+        """The whole content's hex MD5 when it can be known cheaply before the content is
+        read (a multipart upload states it in metadata sent before the first part): the
+        source's own statement, or a first pass over a small local file. None otherwise."""
+        return None
+
     async def close(self) -> None:  # noqa: B027 - optional
         pass
 
@@ -91,6 +97,15 @@ def source_mtime_ns(reader: Reader, entry: Entry) -> int | None:
         return reader.mtime_ns if reader.mtime_ns is not None else round(reader.mtime * 1e9)
     when = entry.mtime or entry.stamp
     return None if when is None else round(when * 1e9)
+
+
+async def known_md5(reader: Reader, entry: Entry) -> str | None:
+    """The content MD5 an upload can state before it sends the content: the plan's (a
+    checksum run's hash, used while the opened file is the one listed), else what the reader
+    can tell cheaply (`Reader.content_md5`)."""
+    if entry.md5 and reader.size == entry.size and reader.mtime == entry.mtime:
+        return entry.md5
+    return await reader.content_md5()
 
 
 class Store(abc.ABC):

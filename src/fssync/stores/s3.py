@@ -21,11 +21,12 @@ from ..location import Location
 from ..model import Entry
 from ..secrets import register
 from . import httplog
-from .base import Listing, ListingProgress, Reader, Store, source_mtime_ns
+from .base import Listing, ListingProgress, Reader, Store, known_md5, source_mtime_ns
 from .renewal import EXPIRED_CODES, OnFetch, Renewal
 from .s3meta import (
     COPY_LIMIT,
     CREDENTIAL_OPTIONS,
+    MD5_B64_KEY,
     MD5_KEY,
     MTIME_KEY,
     MULTIPART_THRESHOLD,
@@ -34,6 +35,7 @@ from .s3meta import (
     UPLOAD_OPERATIONS,
     confirmed,
     format_mtime_ns,
+    md5_b64,
     part_size_for,
     stated_md5,
     stated_parts,
@@ -99,6 +101,11 @@ class S3Reader(Reader):
         async with resp["Body"] as body:
             data: bytes = await body.read()
         return data
+
+    async def content_md5(self) -> str | None:
+        if self._body is None:
+            await self.start()  # the GET the copy reads anyway; its reply states the MD5
+        return self.expected_md5
 
     async def close(self) -> None:
         if self._body is not None:
@@ -279,6 +286,11 @@ class S3Store(Store):
                 raise ChecksumMismatch(f"the store saved other bytes than were sent (ETag {etag})")
             size = len(data)
         else:
+            md5 = await known_md5(reader, entry)
+            if md5:  # readable by rclone and others, as the multipart ETag is no MD5
+                meta[MD5_KEY], meta[MD5_B64_KEY] = md5, md5_b64(md5)
+            else:
+                meta.pop(MD5_KEY, None)
             etag, size = await self._multipart(key, reader, entry.size, meta, extra)
         return Entry(key=entry.key, size=size, mtime=mtime, etag=etag, md5=meta.get(MD5_KEY))
 
