@@ -105,3 +105,77 @@ def test_large_multipart_states_its_md5_only_when_already_known(bucket, tmp_path
     report = fssync.sync(str(tmp_path / "s"), f"s3://{name}/m", compare="checksum", **opts(ep))
     assert report.updated == 1
     assert client.head_object(Bucket=name, Key="m/big.bin")["Metadata"]["md5chksum"] == _b64(data)
+
+
+class Events:
+    def __init__(self):
+        self.events = []
+
+    @fssync.hookimpl
+    def fssync_event(self, event, config):
+        self.events.append(event.to_json())
+
+    def named(self, name):
+        return [e for e in self.events if e["event"] == name]
+
+
+def _multipart(client, bucket, key, data, part, **kwargs):
+    """An object uploaded in parts as another tool does (its part size, its metadata)."""
+    up = client.create_multipart_upload(Bucket=bucket, Key=key, **kwargs)
+    parts = []
+    for n, i in enumerate(range(0, len(data), part), start=1):
+        r = client.upload_part(
+            Bucket=bucket, Key=key, UploadId=up["UploadId"], PartNumber=n, Body=data[i : i + part]
+        )
+        parts.append({"PartNumber": n, "ETag": r["ETag"]})
+    client.complete_multipart_upload(
+        Bucket=bucket, Key=key, UploadId=up["UploadId"], MultipartUpload={"Parts": parts}
+    )
+
+
+FOREIGN_MD5 = {
+    "rclone": lambda data: {"mtime": "1700000000.5", "md5chksum": _b64(data)},
+    "s3cmd": lambda data: {
+        "s3cmd-attrs": f"md5:{hashlib.md5(data).hexdigest()}/mtime:1700000000/uid:0"
+    },
+}
+
+
+@pytest.mark.parametrize("tool", sorted(FOREIGN_MD5))
+def test_foreign_multipart_download_is_checked_by_its_stated_md5(
+    bucket, fault_proxy, tmp_path, tool
+):
+    """A flipped byte in another tool's multipart object is caught by the MD5 it states."""
+    ep, name = bucket
+    data = os.urandom((5 << 20) + 1000)
+    _multipart(ep.client(), name, "x/a.bin", data, 5 << 20, Metadata=FOREIGN_MD5[tool](data))
+    proxy = fault_proxy(ep, schedule={2: "corrupt"})  # 1 is the listing, 2 the object's GET
+    events = Events()
+    report = fssync.sync(
+        f"s3://{name}/x", str(tmp_path / "d"), plugins=[events], **opts(ep, endpoint_url=proxy.url)
+    )
+    assert report.failed == 0 and report.unverified_count == 0
+    assert (tmp_path / "d" / "a.bin").read_bytes() == data
+    (retry,) = events.named("retry")
+    assert "MD5" in retry["error"] and "corrupted in transit" in retry["error"]
+
+
+def test_multipart_download_without_a_stated_hash_is_reported_unverified(bucket, tmp_path, capsys):
+    from fssync.cli import main
+
+    from .helpers import s3_args
+
+    ep, name = bucket
+    data = os.urandom((5 << 20) + 1000)
+    _multipart(ep.client(), name, "x/a.bin", data, 5 << 20)  # as the aws cli leaves it
+    ep.client().put_object(Bucket=name, Key="x/b.txt", Body=b"single part: its ETag is an MD5")
+    events = Events()
+    report = fssync.sync(f"s3://{name}/x", str(tmp_path / "d"), plugins=[events], **opts(ep))
+    assert report.copied == 2 and report.ok
+    assert [e["key"] for e in events.named("unverified")] == ["a.bin"]
+    assert (report.unverified_count, report.unverified) == (1, ("a.bin",))
+    assert "1 not verified (size only)" in fssync.summary_line(report)
+    code = main(["sync", f"s3://{name}/x", str(tmp_path / "e"), "-v", *s3_args(ep)])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "? a.bin  (not verified: the source states no MD5 for it" in out

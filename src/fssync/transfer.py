@@ -4,6 +4,7 @@ writes to a destination."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sized
 from typing import Any
@@ -18,6 +19,7 @@ from .stores import Reader, Store
 from .stores.base import RangeSink
 
 Emit = Callable[[Event], None]
+UNVERIFIED = "not verified: the source states no MD5 for it (checked by size only)"
 OptionsFor = Callable[[Action], Mapping[str, Any]]
 # Keeps a destination file before it is replaced or deleted (--backup-dir); returns where.
 Keep = Callable[[Entry], Awaitable[str]]
@@ -119,8 +121,12 @@ async def copy_one(
     action: Action,
     options: Mapping[str, Any],
     on_bytes: Callable[[int], None] | None = None,
+    unverified: Callable[[], None] | None = None,
 ) -> Entry:
-    """Server-side copy when the store can, else stream from source to destination."""
+    """Server-side copy when the store can, else stream from source to destination.
+
+    `unverified` is called when the copy's content could be checked against no hash the
+    source states (only its size was)."""
     entry = action.src
     assert entry is not None
     if action.kind is Kind.MOVE and action.dst is not None:
@@ -138,6 +144,8 @@ async def copy_one(
         written = await dst.write(entry, reader, options)
     finally:
         await reader.close()
+    if reader.unverified and unverified is not None:
+        unverified()
     if action.kind is Kind.MOVE and action.dst is not None:
         await dst.delete([action.dst.key])  # the store could not move: copied, so drop the old
     return written
@@ -164,7 +172,12 @@ async def _attempt(
                 to = await keep(action.dst)  # the old version is safe before it is replaced
                 kept = True
                 emit(Event("backup", {"key": action.key, "to": to}))
-            written = await copy_one(src, dst, action, options, on_bytes)
+            unchecked: list[bool] = []
+            written = await copy_one(
+                src, dst, action, options, on_bytes, functools.partial(unchecked.append, True)
+            )
+            if unchecked:
+                emit(Event("unverified", {"key": action.key, "reason": UNVERIFIED}))
             moved = 0 if action.kind is Kind.MOVE else written.size  # a move sends no content
             return Outcome(action, ok=True, bytes=moved, written=written)
         except asyncio.CancelledError:

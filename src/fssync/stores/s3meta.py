@@ -68,15 +68,24 @@ def format_mtime(mtime: float) -> str:
 
 def stated_md5(resp: Mapping[str, Any]) -> str | None:
     """The content MD5 a GET or HEAD response vouches for: fssync's x-amz-meta-md5, else a
-    single-part ETag (never one of SSE-KMS / SSE-C objects, which is not an MD5)."""
+    single-part ETag (never one of SSE-KMS / SSE-C objects, which is not an MD5), else the MD5
+    another tool stated for an object whose ETag is none (rclone's md5chksum, the md5 field of
+    s3cmd's s3cmd-attrs): a multipart object is then checked whole, not by its size only."""
     from ..hashing import is_md5
+    from ..metadata import read
 
-    md5 = (resp.get("Metadata") or {}).get(MD5_KEY, "").lower()
+    meta = resp.get("Metadata") or {}
+    md5 = meta.get(MD5_KEY, "").lower()
     if is_md5(md5):
         return md5
     etag = str(resp.get("ETag", "")).strip('"').lower()
     opaque = resp.get("ServerSideEncryption") == "aws:kms" or "SSECustomerAlgorithm" in resp
-    return etag if is_md5(etag) and not opaque else None
+    if is_md5(etag) and not opaque:
+        return etag
+    if "md5chksum" not in meta and "s3cmd-attrs" not in meta:
+        return None
+    # S3 Sync's multipart-etag is no content MD5 one can check: not used here.
+    return read({k: v for k, v in meta.items() if k != "multipart-etag"}).md5
 
 
 def stated_parts(resp: Mapping[str, Any]) -> tuple[int, str] | None:
