@@ -179,3 +179,45 @@ def test_multipart_download_without_a_stated_hash_is_reported_unverified(bucket,
     out = capsys.readouterr().out
     assert code == 0
     assert "? a.bin  (not verified: the source states no MD5 for it" in out
+
+
+MIB, MB = 1 << 20, 1000 * 1000
+# Each tool's default part size, and sizes a user may pick.
+TOOL_PARTS = {
+    "rclone": 5 * MIB,
+    "aws": 8 * MIB,
+    "s3cmd": 15 * MIB,
+    "s5cmd": 50 * MIB,
+    "custom-7MiB": 7 * MIB,
+    "custom-6MB": 6 * MB,
+}
+
+
+@pytest.mark.parametrize("size_parts", [(1, 1), (3, 2), (4, 3), (41, 40), (1000, 999)])
+@pytest.mark.parametrize("tool", sorted(TOOL_PARTS))
+def test_candidate_part_sizes_hold_every_tool_default(tool, size_parts):
+    from fssync.hashing import MAX_CANDIDATES, candidate_part_sizes
+
+    part = TOOL_PARTS[tool]
+    n, whole = size_parts
+    size = whole * part + part // 3  # n parts, the last one short
+    found = candidate_part_sizes(size, n)
+    assert part in found or n == 1
+    assert len(found) <= MAX_CANDIDATES
+    assert all(-(-size // p) == n for p in found)
+
+
+@pytest.mark.parametrize("tool", sorted(set(TOOL_PARTS) - {"s3cmd"}))
+def test_checksum_recognises_each_tools_multipart_part_size(bucket, tmp_path, tool):
+    """An identical file uploaded in parts by another tool is unchanged under -c."""
+    ep, name = bucket
+    part = TOOL_PARTS[tool]
+    data = os.urandom(part + 1000)  # two parts: the smallest object that shows the part size
+    _multipart(ep.client(), name, "p/x.bin", data, part)
+    make_tree(tmp_path / "s", {"x.bin": data})
+    events = Events()
+    plan = fssync.plan(
+        str(tmp_path / "s"), f"s3://{name}/p", compare="checksum", plugins=[events], **opts(ep)
+    )
+    assert [a.kind.name for a in plan.actions] == ["SKIP"]
+    assert not events.named("metadata")  # decided from the listing's ETag, no HEAD
