@@ -221,3 +221,55 @@ def test_checksum_recognises_each_tools_multipart_part_size(bucket, tmp_path, to
     )
     assert [a.kind.name for a in plan.actions] == ["SKIP"]
     assert not events.named("metadata")  # decided from the listing's ETag, no HEAD
+
+
+def _rclone_put(client, bucket, key, data, ns, part=None):
+    """An object as rclone leaves it: its mtime ('seconds.nnnnnnnnn') and, in parts, md5chksum."""
+    secs, frac = divmod(ns, 10**9)
+    meta = {"mtime": f"{secs}.{frac:09d}"}
+    if part is None:
+        client.put_object(Bucket=bucket, Key=key, Body=data, Metadata=meta)
+    else:
+        _multipart(client, bucket, key, data, part, Metadata={**meta, "md5chksum": _b64(data)})
+
+
+def test_older_version_over_an_rclone_bucket_is_synced(bucket, tmp_path):
+    """The stored mtime, not the upload time, decides: a same-size file replaced by an older
+    version differs from the object; one HEAD, remembered for the next run."""
+    ep, name = bucket
+    client = ep.client()
+    _rclone_put(client, name, "r/a.txt", b"version 2", 1_700_000_000 * 10**9)
+    _rclone_put(client, name, "r/same.txt", b"unchanged", 1_700_000_000 * 10**9)
+    src = tmp_path / "s"
+    make_tree(src, {"a.txt": b"version 1", "same.txt": b"unchanged"}, mtime=1_700_000_000)
+    os.utime(src / "a.txt", (1_600_000_000, 1_600_000_000))  # the older version put back
+    events = Events()
+    report = fssync.sync(str(src), f"s3://{name}/r", plugins=[events], **opts(ep))
+    assert (report.updated, report.skipped) == (1, 1)
+    assert client.get_object(Bucket=name, Key="r/a.txt")["Body"].read() == b"version 1"
+    assert events.named("metadata")[0]["objects"] == 2
+    again = Events()
+    report = fssync.sync(str(src), f"s3://{name}/r", plugins=[again], **opts(ep))
+    assert report.updated == 0 and not again.named("metadata")  # remembered: no HEAD now
+
+
+def test_round_trip_with_rclones_bucket_conventions(bucket, tmp_path):
+    """Objects put as rclone puts them (mtime, md5chksum on a multipart object of a part size
+    no candidate list holds) come down exact and verified, and go up again as unchanged."""
+    ep, name = bucket
+    client = ep.client()
+    small, big = b"small file", os.urandom((5 << 20) + 12_345 + 1000)
+    _rclone_put(client, name, "rc/small.txt", small, NS)
+    _rclone_put(client, name, "rc/big.bin", big, NS + 1, part=(5 << 20) + 12_345)
+    back = tmp_path / "b"
+    events = Events()
+    down = fssync.sync(f"s3://{name}/rc", str(back), plugins=[events], **opts(ep))
+    assert (down.copied, down.unverified_count) == (2, 0)
+    assert (back / "small.txt").stat().st_mtime_ns == NS
+    assert (back / "big.bin").stat().st_mtime_ns == NS + 1
+    assert (back / "big.bin").read_bytes() == big
+    for compare in ("size-mtime", "checksum"):
+        up = fssync.sync(str(back), f"s3://{name}/rc", compare=compare, **opts(ep))
+        assert (up.copied, up.updated, up.skipped) == (0, 0, 2), compare
+    meta = client.head_object(Bucket=name, Key="rc/big.bin")["Metadata"]
+    assert meta["mtime"] == f"{(NS + 1) // 10**9}.{(NS + 1) % 10**9:09d}"  # not rewritten
