@@ -23,6 +23,7 @@ from fssync.stores import (
     abort_twins,
     mismatch,
     s3meta,
+    source_mtime_ns,
     unsafe_reason,
 )
 
@@ -135,13 +136,24 @@ class FastReader(Reader):
         """Every GET answer carries the object's metadata: take the stored mtime from it, and
         the MD5 (or multipart ETag) the content must have, which `fssync.integrity` checks."""
         shaped = reply(headers)
-        mtime = s3meta.parse_mtime(shaped["Metadata"])
-        if mtime is not None:
-            self.mtime = mtime
+        mtime_ns = s3meta.stored_mtime_ns(shaped["Metadata"])
+        if mtime_ns is not None:
+            self.mtime, self.mtime_ns = mtime_ns / 1e9, mtime_ns
         self.expected_md5 = s3meta.stated_md5(shaped)
         self.expected_parts = s3meta.stated_parts(shaped)
 
+    async def content_md5(self) -> str | None:
+        if self._resp is None:
+            await self._get()  # the GET the copy reads anyway; its reply states the MD5
+        return self.expected_md5
+
     async def read(self, n: int = -1) -> bytes:
+        if self._resp is None:
+            await self._get()
+        data: bytes = await self._resp.read(n)
+        return data
+
+    async def _get(self) -> None:
         if self._resp is None:  # one GET, no HEAD first: the answer carries the metadata
             store = self._store
             self._resp = await store.client.get(store.bucket, self._key)
@@ -150,8 +162,6 @@ class FastReader(Reader):
                 self.size = int(h["content-length"])
             self.etag = h.get("etag", "").strip('"') or self.etag
             self._learn(h)
-        data: bytes = await self._resp.read(n)
-        return data
 
     async def read_range(self, offset: int, length: int) -> bytes | bytearray | None:
         buffer = bytearray(max(0, length))
@@ -310,11 +320,12 @@ class FastS3Store(Store):
         self, entry: fssync.Entry, reader: Reader, options: Mapping[str, Any]
     ) -> fssync.Entry:
         await self._ready()
-        mtime = reader.mtime if reader.mtime is not None else entry.mtime or entry.stamp
+        mtime_ns = source_mtime_ns(reader, entry)
+        mtime = None if mtime_ns is None else mtime_ns / 1e9
         extra = dict(options)
         meta = dict(extra.pop("Metadata", {}) or {})
-        if mtime is not None:
-            meta[s3meta.MTIME_KEY] = s3meta.format_mtime(mtime)
+        if mtime_ns is not None:
+            meta[s3meta.MTIME_KEY] = s3meta.format_mtime_ns(mtime_ns)
         if entry.md5:
             meta[s3meta.MD5_KEY] = entry.md5
         key = self._key(entry.key)
@@ -331,6 +342,11 @@ class FastS3Store(Store):
                 await self._unconfirmed_put(entry, len(data), digest.hex(), etag)
             size = len(data)
         else:
+            md5 = await fssync.stores.known_md5(reader, entry)
+            if md5:  # readable by rclone and others, as the multipart ETag is no MD5
+                meta[s3meta.MD5_KEY], meta[s3meta.MD5_B64_KEY] = md5, s3meta.md5_b64(md5)
+            else:
+                meta.pop(s3meta.MD5_KEY, None)
             etag, size = await self._multipart(key, reader, entry.size, meta, extra)
         return fssync.Entry(
             key=entry.key, size=size, mtime=mtime, etag=etag, md5=meta.get(s3meta.MD5_KEY)

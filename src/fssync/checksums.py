@@ -82,16 +82,18 @@ async def add_hashes(
     async def local(name: str, other: str) -> None:
         """Hash one local side in chunks on worker threads (hashlib releases the GIL)."""
         store, mine, theirs = stores[name], sides[name], sides[other]
-        pairs = []
+        pairs: list[tuple[str, int, list[int], str | None]] = []
         for k in keys:
-            n = parts_of(theirs[k].etag)
-            pairs.append((k, mine[k].size, candidate_part_sizes(mine[k].size, n) if n else []))
-        pairs += [(k, mine[k].size, []) for k in lonely[name]]
+            want = theirs[k].etag
+            n = parts_of(want)
+            sizes = candidate_part_sizes(mine[k].size, n) if n else []
+            pairs.append((k, mine[k].size, sizes, want if n else None))
+        pairs += [(k, mine[k].size, [], None) for k in lonely[name]]
         root = store.location.root
         cached = await asyncio.to_thread(cache.load, root) if cache else {}
         chunks = [pairs[i : i + CHUNK] for i in range(0, len(pairs), CHUNK)]
 
-        async def run(chunk: list[tuple[str, int, list[int]]]) -> Any:
+        async def run(chunk: list[tuple[str, int, list[int], str | None]]) -> Any:
             async with threads:
                 return await asyncio.to_thread(local_hashes, root, chunk, cached)
 

@@ -166,6 +166,9 @@ class Run:
         self._held: str | None = None
         self._conflicts: list[tuple[str, str]] = []  # keys the destination cannot hold
         self._unsafe: tuple[tuple[str, str], ...] = ()  # source keys unsafe to write anywhere
+        # State records by store identity and root, and the keys whose metadata this run read.
+        self._records: dict[tuple[str, str], Mapping[str, Any]] = {}
+        self._headed: dict[str, set[str]] = {"src": set(), "dst": set()}
 
     def emit(self, event: Event) -> None:
         self.tally.observe(event)
@@ -213,6 +216,7 @@ class Run:
         entries = listing.entries
         if self.state is not None and not store.location.capabilities.listing_has_mtime:
             records = await asyncio.to_thread(self.state.load, store.identity, store.location.root)
+            self._records[(store.identity, store.location.root)] = records
             entries = enrich(entries, records)
         self.emit(Event("listed", {"url": url, "files": len(entries)}))
         for key, reason in listing.rejected:
@@ -234,6 +238,64 @@ class Run:
         self.emit(Event("hashing", attrs.asdict(stats)))
         return attrs.evolve(src, entries=s), attrs.evolve(dst, entries=d)
 
+    async def _stored_mtimes(
+        self, src_store: Store, dst_store: Store, src: Listing, dst: Listing
+    ) -> tuple[Listing, Listing]:
+        """For the mtime comparisons: an S3 object whose listing (and the state) gives no mtime,
+        on both sides with equal sizes, gets one HEAD to read the mtime a sync tool stored in
+        its metadata, which is then compared, not the upload time (as rclone does: a file
+        replaced by an older version is then seen). The answers, "none stored" included, are
+        remembered by ETag, so the next run asks again only for objects that changed."""
+        if self.config.compare not in ("size-mtime", "update"):
+            return src, dst
+        from .metadata import read as read_metadata
+
+        sides = {"src": (src_store, src, dst), "dst": (dst_store, dst, src)}
+        slots = asyncio.Semaphore(max(8, self.config.transfers))
+        out = {"src": src, "dst": dst}
+        for side, (store, mine, theirs) in sides.items():
+            if not hasattr(store, "head") or store.location.capabilities.listing_has_mtime:
+                continue
+            records = self._records.get((store.identity, store.location.root), {})
+            other = theirs.entries
+            todo = []
+            for key, e in mine.entries.items():
+                if e.mtime is not None:
+                    continue
+                o = other.get(key)
+                if o is None or o.size != e.size:
+                    continue
+                rec = records.get(key)
+                if rec is not None and rec[0] == e.etag and rec[1] == e.size:
+                    continue  # read before: it stores no mtime
+                todo.append(e)
+            if not todo:
+                continue
+
+            async def look(e: Entry, store: Store = store) -> Entry:
+                async with slots:
+                    meta, opaque = await store.head(e)  # type: ignore[attr-defined]
+                found = read_metadata(meta)
+                md5 = found.md5 or (None if opaque else e.md5)
+                return Entry(e.key, e.size, found.mtime, e.stamp, e.etag, md5)
+
+            try:
+                learned = await asyncio.gather(*(look(e) for e in todo))
+            except Exception as exc:  # noqa: BLE001 - a failed HEAD leaves the listing as it was
+                where = diagnose(exc, where="HEAD").message
+                self.emit(Event("error", {"key": "(metadata)", "error": where}))
+                continue
+            self.emit(Event("metadata", {"objects": len(learned)}))
+            self._headed[side].update(e.key for e in learned)
+            if self.state is not None:
+                await asyncio.to_thread(
+                    self.state.save, store.identity, store.location.root, learned, read=True
+                )
+            entries = dict(mine.entries)
+            entries.update((e.key, e) for e in learned)
+            out[side] = attrs.evolve(mine, entries=entries)
+        return out["src"], out["dst"]
+
     async def _refine(self, plan: Plan, src_store: Store, dst_store: Store) -> Plan:
         """Re-decide same-size updates that rest on what a listing cannot show, after one HEAD
         per such S3 object to read the mtime and hash that sync tools keep in its metadata.
@@ -252,6 +314,7 @@ class Run:
             and a.src is not None
             and a.dst is not None
             and a.src.size == a.dst.size
+            and not (a.key in self._headed["src"] or a.key in self._headed["dst"])
         ]
         if not todo:
             return plan
@@ -351,6 +414,7 @@ class Run:
             renames = bool(self.config.get("track_renames")) and self.config.delete
             if renames or needs_hashes(self.hooks.comparator(self.config.compare)):
                 src, dst = await self._hash(src_store, dst_store, src, dst, renames)
+            src, dst = await self._stored_mtimes(src_store, dst_store, src, dst)
             plan = self.make_plan(src, dst)
             if renames:
                 plan = pair_renames(plan)

@@ -169,6 +169,10 @@ class Verified(Reader):
         self._hashing: bool | None = None
         self._parts: PartHasher | None = None
         self._range_parts: RangeParts | None = None
+        # Set by verify(): the source is a store that states hashes, but stated none this copy
+        # could be checked with (another tool's multipart object without an MD5): its bytes
+        # were checked by their count only.
+        self.unverified = False
 
     # The writers read these after (or while) reading: they come from the inner reader.
     @property  # type: ignore[override]
@@ -186,6 +190,14 @@ class Verified(Reader):
     @mtime.setter
     def mtime(self, value: float | None) -> None:
         self.inner.mtime = value
+
+    @property  # type: ignore[override]
+    def mtime_ns(self) -> int | None:
+        return self.inner.mtime_ns
+
+    @mtime_ns.setter
+    def mtime_ns(self, value: int | None) -> None:
+        self.inner.mtime_ns = value
 
     @property  # type: ignore[override]
     def etag(self) -> str | None:
@@ -227,6 +239,18 @@ class Verified(Reader):
     def cheap_ranges(self, value: bool) -> None:
         self.inner.cheap_ranges = value
 
+    def _by_parts(self) -> tuple[int, str] | None:
+        """The stated part size and multipart ETag, when the copy is checked by them: they fit
+        the object, and the plan holds no MD5 of its own to check. Checked part by part as
+        ranges arrive, they need no read-back of the written file, which an MD5 would."""
+        parts = self.inner.expected_parts
+        if parts and not self.entry.md5 and _fits(parts, self.inner.size):
+            return parts
+        return None
+
+    def _by_md5(self) -> bool:
+        return bool(self.inner.expected_md5 or self.entry.md5)
+
     async def read(self, n: int = -1) -> bytes:
         if self._ranged:  # ranges gave way to one read from the start (Range was ignored)
             self._ranged = False
@@ -236,9 +260,9 @@ class Verified(Reader):
         if self._hashing is None:
             # Decided after the first read, when a remote reader has seen the source's reply:
             # hash only when there is a hash to compare with (uploads from disk pay nothing).
-            self._hashing = bool(self.inner.expected_md5 or self.entry.md5)
-            parts = self.inner.expected_parts
-            if parts and not self._hashing and _fits(parts, self.inner.size):
+            parts = self._by_parts()
+            self._hashing = parts is None and self._by_md5()
+            if parts is not None:
                 self._parts = PartHasher(parts[0])
         update: Callable[[bytes], None]
         if self._parts is not None:
@@ -267,10 +291,8 @@ class Verified(Reader):
             await sink(piece, at)
             parts = self._range_parts
             if parts is None:
-                stated = self.inner.expected_parts  # known once the first reply has come
-                if self.inner.expected_md5 or self.entry.md5:
-                    return
-                if not stated or not _fits(stated, self.inner.size):
+                stated = self._by_parts()  # known once the first reply has come
+                if stated is None:
                     return
                 parts = self._range_parts = RangeParts(stated[0], self.inner.size)
             if len(piece) > HASH_INLINE:
@@ -279,6 +301,9 @@ class Verified(Reader):
                 parts.update(piece, at)
 
         await self.inner.copy_range(offset, length, hashed)
+
+    async def content_md5(self) -> str | None:
+        return await self.inner.content_md5()
 
     async def close(self) -> None:
         await self.inner.close()
@@ -290,15 +315,17 @@ class Verified(Reader):
         """
         await self.inner.verify(written)
         key = self.entry.key
-        parts = self.inner.expected_parts
-        if parts and not (self.inner.expected_md5 or self.entry.md5):
+        parts = self._by_parts()
+        if parts is not None:
             await self._verify_parts(parts, written)
             return
         md5: str | None
+        if not self._by_md5():
+            self.unverified = self.inner.etag is not None
         if self._ranged:
             if written is None:
                 return
-            if not (self.inner.expected_md5 or self.entry.md5):
+            if not self._by_md5():
                 return
             md5 = await asyncio.to_thread(_md5_file, written)
         else:
@@ -319,8 +346,6 @@ class Verified(Reader):
 
     async def _verify_parts(self, parts: tuple[int, str], written: str | None) -> None:
         part_size, want = parts
-        if not _fits(parts, self.inner.size):
-            return  # the metadata does not fit this object (rewritten by another tool)
         if self._ranged:
             got = self._range_parts.etag() if self._range_parts is not None else None
             if got is None and written is None:

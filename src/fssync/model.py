@@ -258,6 +258,10 @@ class Report:
     planned_moves: int = 0
     error: str | None = None
     abort_code: int | None = None  # the exit code of a run that stopped early
+    # Files copied whose content no hash the source states could check (size only): the
+    # first keys (reporting.UNVERIFIED_KEPT), and how many there were.
+    unverified: tuple[str, ...] = ()
+    unverified_count: int = 0
 
     @property
     def ok(self) -> bool:

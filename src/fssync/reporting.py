@@ -27,6 +27,7 @@ from .secrets import redact_options, scrub
 SCHEMA = "fssync-report/1"
 TIMELINE_POINTS = 120  # at most this many samples: enough for a chart, small for 1M files
 LARGEST = 10
+UNVERIFIED_KEPT = 1000  # keys of unverified files a report names (all are counted)
 
 
 class Tally:
@@ -41,6 +42,8 @@ class Tally:
         self.retries = 0
         self.failures: list[Failure] = []
         self.plan: dict[str, int] | None = None
+        self.unverified: list[str] = []
+        self.unverified_count = 0
         self._starts: dict[str, float] = {}
         self._largest: list[tuple[int, str, Transfer]] = []  # a min-heap of the largest
         self._timeline: list[Sample] = [Sample(0.0, 0, 0)]
@@ -66,6 +69,10 @@ class Tally:
             self.failures.append(Failure(f["key"], str(f.get("kind", "")), str(f["error"])))
         elif name == "retry":
             self.retries += 1
+        elif name == "unverified":
+            self.unverified_count += 1
+            if len(self.unverified) < UNVERIFIED_KEPT:
+                self.unverified.append(str(f["key"]))
         elif name == "plan":
             self.plan = {k: int(v) for k, v in f.items()}
 
@@ -136,6 +143,8 @@ class Tally:
             seconds=self.seconds,  # from the same clock as the timeline, set-up included
             started=self.started,
             retries=self.retries,
+            unverified=tuple(self.unverified),
+            unverified_count=self.unverified_count,
             timeline=self.timeline,
             largest=self.largest,
             planned_files=plan.get("copy", 0) + plan.get("update", 0) + plan.get("delete", 0),
@@ -231,6 +240,8 @@ def summary_line(report: Report) -> str:
         parts.append(f"{report.excluded} excluded")
     if report.retries:
         parts.append(f"{report.retries} retried")
+    if report.unverified_count:
+        parts.append(f"{report.unverified_count} not verified (size only)")
     line = f"{', '.join(parts)}; {human_bytes(report.bytes)} in {human_seconds(report.seconds)}"
     if report.rate:
         line += f" ({human_bytes(report.rate)}/s)"
@@ -297,6 +308,10 @@ def report_document(report: Report, config: Config) -> dict[str, Any]:
         "bytes": report.bytes,
         "bytes_per_second": round(report.rate, 1),
         "retries": report.retries,
+        "unverified": {
+            "count": report.unverified_count,
+            "keys": [scrub(k) for k in report.unverified],
+        },
         "deletes_held": report.deletes_held,
         "failures": [
             {"key": scrub(f.key), "kind": f.kind, "error": scrub(f.error)} for f in report.failures

@@ -67,12 +67,14 @@ class StateStore:
         cut = len(prefix)
         return {key[cut:]: (etag, size, mtime, md5) for key, etag, size, mtime, md5 in rows}
 
-    def save(self, store: str, root: str, entries: Iterable[Entry]) -> None:
+    def save(self, store: str, root: str, entries: Iterable[Entry], *, read: bool = False) -> None:
+        """Record objects by ETag and size. `read`: their metadata was read (a HEAD), so a
+        record without mtime or MD5 says "it stores none", and the next run asks no more."""
         prefix = root + "/" if root else ""
         rows = [
             (store, prefix + e.key, e.etag, e.size, e.mtime, e.md5)
             for e in entries
-            if e.etag and (e.mtime is not None or e.md5)
+            if e.etag and (read or e.mtime is not None or e.md5)
         ]
         if not rows:
             return

@@ -4,6 +4,7 @@ writes to a destination."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sized
 from typing import Any
@@ -19,6 +20,7 @@ from .stores import Reader, Store
 from .stores.base import RangeSink
 
 Emit = Callable[[Event], None]
+UNVERIFIED = "not verified: the source states no MD5 for it (checked by size only)"
 OptionsFor = Callable[[Action], Mapping[str, Any]]
 # Keeps a destination file before it is replaced or deleted (--backup-dir); returns where.
 Keep = Callable[[Entry], Awaitable[str]]
@@ -69,6 +71,10 @@ class CountingReader(Reader):
         return self._inner.mtime  # an S3 reader learns it from its first GET
 
     @property
+    def mtime_ns(self) -> int | None:  # type: ignore[override]
+        return self._inner.mtime_ns
+
+    @property
     def etag(self) -> str | None:  # type: ignore[override]
         return self._inner.etag
 
@@ -86,6 +92,9 @@ class CountingReader(Reader):
 
     async def verify(self, written: str | None = None) -> None:
         await self._inner.verify(written)
+
+    async def content_md5(self) -> str | None:
+        return await self._inner.content_md5()
 
     async def _count(self, data: Sized | None) -> None:
         if data:
@@ -123,8 +132,12 @@ async def copy_one(
     options: Mapping[str, Any],
     on_bytes: Callable[[int], None] | None = None,
     pace: Pace | None = None,
+    unverified: Callable[[], None] | None = None,
 ) -> Entry:
-    """Server-side copy when the store can, else stream from source to destination."""
+    """Server-side copy when the store can, else stream from source to destination.
+
+    `unverified` is called when the copy's content could be checked against no hash the
+    source states (only its size was)."""
     entry = action.src
     assert entry is not None
     if action.kind is Kind.MOVE and action.dst is not None:
@@ -142,6 +155,8 @@ async def copy_one(
         written = await dst.write(entry, reader, options)
     finally:
         await reader.close()
+    if reader.unverified and unverified is not None:
+        unverified()
     if action.kind is Kind.MOVE and action.dst is not None:
         await dst.delete([action.dst.key])  # the store could not move: copied, so drop the old
     return written
@@ -175,7 +190,18 @@ async def _attempt(
                 to = await keep(action.dst)  # the old version is safe before it is replaced
                 kept = True
                 emit(Event("backup", {"key": action.key, "to": to}))
-            written = await copy_one(src, dst, action, options, on_bytes, settings.pace)
+            unchecked: list[bool] = []
+            written = await copy_one(
+                src,
+                dst,
+                action,
+                options,
+                on_bytes,
+                settings.pace,
+                functools.partial(unchecked.append, True),
+            )
+            if unchecked:
+                emit(Event("unverified", {"key": action.key, "reason": UNVERIFIED}))
             moved = 0 if action.kind is Kind.MOVE else written.size  # a move sends no content
             if cutoff is not None:
                 cutoff.add(moved - sent)  # the last read is not reported as progress

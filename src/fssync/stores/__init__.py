@@ -14,7 +14,16 @@ from typing import TYPE_CHECKING, Any
 
 from ..location import Location, unsafe_reason
 from . import s3meta
-from .base import Listing, ListingProgress, RangeIgnored, RangeSink, Reader, Store
+from .base import (
+    Listing,
+    ListingProgress,
+    RangeIgnored,
+    RangeSink,
+    Reader,
+    Store,
+    known_md5,
+    source_mtime_ns,
+)
 from .stall import Stalled
 
 if TYPE_CHECKING:
@@ -61,7 +70,9 @@ __all__ = [
     "abort_twins",
     "mismatch",
     "open_store",
+    "known_md5",
     "s3meta",
+    "source_mtime_ns",
     "unsafe_reason",
 ]
 

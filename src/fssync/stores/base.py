@@ -52,6 +52,9 @@ class Reader(abc.ABC):
 
     size: int
     mtime: float | None = None
+    # The same mtime in exact nanoseconds, when the reader knows it so (a local file's
+    # st_mtime_ns, an object's stored mtime): what writers store, as `source_mtime_ns` gives it.
+    mtime_ns: int | None = None
     etag: str | None = None
     ranged: bool = False  # read_range works
     expected_md5: str | None = None  # the MD5 the source states for the content, when it does
@@ -85,12 +88,36 @@ class Reader(abc.ABC):
                 return
             offset += want
 
+    async def content_md5(self) -> str | None:
+        """The whole content's hex MD5 when it can be known cheaply before the content is
+        read (a multipart upload states it in metadata sent before the first part): the
+        source's own statement, or a first pass over a small local file. None otherwise."""
+        return None
+
     async def close(self) -> None:  # noqa: B027 - optional
         pass
 
     async def verify(self, written: str | None = None) -> None:  # noqa: B027 - optional
         """Raise `fssync.integrity.IntegrityError` when what was read cannot be trusted (the
         source changed while it was read). Writers call it before they commit."""
+
+
+def source_mtime_ns(reader: Reader, entry: Entry) -> int | None:
+    """The mtime a writer gives the copy, in nanoseconds: the reader's (learned from the file or
+    from the object's first reply), else the listed mtime, else the store's write time."""
+    if reader.mtime is not None:
+        return reader.mtime_ns if reader.mtime_ns is not None else round(reader.mtime * 1e9)
+    when = entry.mtime or entry.stamp
+    return None if when is None else round(when * 1e9)
+
+
+async def known_md5(reader: Reader, entry: Entry) -> str | None:
+    """The content MD5 an upload can state before it sends the content: the plan's (a
+    checksum run's hash, used while the opened file is the one listed), else what the reader
+    can tell cheaply (`Reader.content_md5`)."""
+    if entry.md5 and reader.size == entry.size and reader.mtime == entry.mtime:
+        return entry.md5
+    return await reader.content_md5()
 
 
 class Store(abc.ABC):

@@ -13,7 +13,16 @@ from ..errors import LocationError, UnsafeWrite
 from ..leftovers import is_temp, temp_name
 from ..location import Location
 from ..model import Entry
-from .base import CHUNK, LISTING_STEP, Listing, ListingProgress, RangeIgnored, Reader, Store
+from .base import (
+    CHUNK,
+    LISTING_STEP,
+    Listing,
+    ListingProgress,
+    RangeIgnored,
+    Reader,
+    Store,
+    source_mtime_ns,
+)
 
 SMALL = 256 * 1024  # below this, file I/O runs inline: a thread hop costs more than the read
 RANGE_THRESHOLD = 64 << 20  # download larger files as parallel ranges
@@ -122,7 +131,8 @@ class LinkReader(Reader):
     def __init__(self, path: str) -> None:
         self._data = os.fsencode(os.readlink(path))
         self.size = len(self._data)
-        self.mtime = os.lstat(path).st_mtime_ns / 1e9
+        self.mtime_ns = os.lstat(path).st_mtime_ns
+        self.mtime = self.mtime_ns / 1e9
 
     async def read(self, n: int = -1) -> bytes:
         data, self._data = (self._data, b"") if n < 0 else (self._data[:n], self._data[n:])
@@ -137,6 +147,7 @@ class LocalReader(Reader):
         self._f = open(path, "rb")  # noqa: SIM115 - closed by close()
         st = os.fstat(self._f.fileno())
         self.size = st.st_size
+        self.mtime_ns = st.st_mtime_ns
         self.mtime = st.st_mtime_ns / 1e9
         self._path = path
         self._stamp = _stamp(st)
@@ -153,6 +164,15 @@ class LocalReader(Reader):
 
     async def close(self) -> None:
         self._f.close()
+
+    async def content_md5(self) -> str | None:
+        """A first pass over the file, for files up to FIRST_PASS_MD5 bytes (see s3meta);
+        verify() then checks that the file did not change before the upload finished."""
+        from .s3meta import FIRST_PASS_MD5
+
+        if self.size > FIRST_PASS_MD5:
+            return None
+        return await asyncio.to_thread(_md5_at, self._f.fileno(), self._path, self.size)
 
     async def verify(self, written: str | None = None) -> None:
         """A file written to while it was read would be stored torn: compare size, mtime and
@@ -315,7 +335,7 @@ class LocalStore(Store):
                 data = await reader.read(-1)
                 await reader.verify(None)  # read whole and in one go: nothing on disk to hash
                 # After reading: a remote reader learns the stored mtime from its first response.
-                mtime = reader.mtime if reader.mtime is not None else entry.mtime or entry.stamp
+                mtime = source_mtime_ns(reader, entry)
                 # One worker-thread call for the whole small file: a file create costs the event
                 # loop as much as a thread hop, and a download of small files does thousands.
                 written = await asyncio.to_thread(
@@ -325,13 +345,14 @@ class LocalStore(Store):
                 await asyncio.to_thread(os.makedirs, folder, exist_ok=True)
                 await _write_large(temp, reader, entry.size, self.fsync)
                 await reader.verify(temp)
-                mtime = reader.mtime if reader.mtime is not None else entry.mtime or entry.stamp
+                mtime = source_mtime_ns(reader, entry)
                 written = await asyncio.to_thread(_finish, temp, final, mtime, self.fsync)
         except BaseException as exc:
             _discard(temp)
             _name_final(exc, temp, final)
             raise
-        return Entry(key=entry.key, size=written, mtime=mtime, stamp=mtime)
+        when = None if mtime is None else mtime / 1e9
+        return Entry(key=entry.key, size=written, mtime=when, stamp=when)
 
     async def move(self, old: Entry, key: str) -> Entry | None:
         final = self.location.path(key)
@@ -405,9 +426,9 @@ class LocalStore(Store):
         temp = os.path.join(folder, temp_name(os.path.basename(final)))
         try:
             os.symlink(target, temp)
-            mtime = reader.mtime if reader.mtime is not None else entry.mtime or entry.stamp
-            if mtime is not None:
-                os.utime(temp, ns=_ns(mtime), follow_symlinks=False)
+            ns = source_mtime_ns(reader, entry)
+            if ns is not None:
+                os.utime(temp, ns=(ns, ns), follow_symlinks=False)
             if os.path.isdir(final) and not os.path.islink(final):
                 raise IsADirectoryError(f"a folder is in the way at {final!r}")
             os.replace(temp, final)
@@ -417,6 +438,7 @@ class LocalStore(Store):
             _discard(temp)
             _name_final(exc, temp, final)
             raise
+        mtime = None if ns is None else ns / 1e9
         return Entry(key=entry.key, size=len(data), mtime=mtime, stamp=mtime)
 
     async def delete(self, keys: list[str]) -> list[tuple[str, str]]:
@@ -480,7 +502,7 @@ def _unsafe_target(root: str, folder: str, target: str) -> str | None:
 
 
 def _write_small(
-    folder: str, temp: str, data: bytes, final: str, mtime: float | None, sync: bool = False
+    folder: str, temp: str, data: bytes, final: str, mtime: int | None, sync: bool = False
 ) -> int:
     """Create, write, time and rename a small file with as few system calls as the job needs
     (a download of small files makes thousands, and where system calls are dear, as in a
@@ -598,6 +620,20 @@ async def _copy_range(fd: int, reader: Reader, offset: int, length: int) -> None
             await asyncio.sleep(RANGE_RETRY_SLEEP * 2 ** (attempt - 1) * (0.5 + random.random()))
 
 
+def _md5_at(fd: int, path: str, size: int) -> str:
+    """The MD5 of a file by positional reads: the descriptor's position is left alone."""
+    import hashlib
+
+    digest = hashlib.md5(usedforsecurity=False)
+    for offset in range(0, size, CHUNK * 4):
+        length = min(CHUNK * 4, size - offset)
+        if PREAD is not None:
+            digest.update(PREAD(fd, length, offset))
+        else:
+            digest.update(_read_at(path, offset, length))
+    return digest.hexdigest()
+
+
 def _read_at(path: str, offset: int, length: int) -> bytes:
     """pread where there is none: a handle of its own per call, so ranges read in parallel
     threads never share a file position."""
@@ -617,7 +653,7 @@ def _write_at(fd: int, data: Any, offset: int) -> None:
         view, offset = view[done:], offset + done
 
 
-def _finish(temp: str, final: str, mtime: float | None, sync: bool = False) -> int:
+def _finish(temp: str, final: str, mtime: int | None, sync: bool = False) -> int:
     """Set the mtime, then rename into place: the final path never holds a partial file."""
     if mtime is not None:
         os.utime(temp, ns=_ns(mtime))
@@ -640,10 +676,9 @@ def _sync_folder(folder: str) -> None:
         os.close(fd)
 
 
-def _ns(mtime: float) -> tuple[int, int]:
-    """(atime, mtime) in nanoseconds for os.utime, both the given mtime."""
-    ns = int(round(mtime * 1e9))
-    return ns, ns
+def _ns(mtime: int) -> tuple[int, int]:
+    """(atime, mtime) for os.utime from an mtime in nanoseconds (never a float: exact)."""
+    return mtime, mtime
 
 
 def _rename(temp: str, final: str) -> None:

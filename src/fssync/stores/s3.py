@@ -21,11 +21,20 @@ from ..location import Location
 from ..model import Entry
 from ..secrets import register
 from . import httplog
-from .base import Listing, ListingProgress, RangeIgnored, Reader, Store
+from .base import (
+    Listing,
+    ListingProgress,
+    RangeIgnored,
+    Reader,
+    Store,
+    known_md5,
+    source_mtime_ns,
+)
 from .renewal import EXPIRED_CODES, OnFetch, Renewal
 from .s3meta import (
     COPY_LIMIT,
     CREDENTIAL_OPTIONS,
+    MD5_B64_KEY,
     MD5_KEY,
     MTIME_KEY,
     MULTIPART_OPTION,
@@ -37,13 +46,14 @@ from .s3meta import (
     UPLOAD_OPERATIONS,
     PartPlan,
     confirmed,
-    format_mtime,
+    format_mtime_ns,
+    md5_b64,
     opaque_etag,
     operation_headers,
-    parse_mtime,
     part_plan,
     stated_md5,
     stated_parts,
+    stored_mtime_ns,
 )
 from .stall import WATCH_ABOVE, ProgressBody, Stalled, watched
 
@@ -75,9 +85,9 @@ class S3Reader(Reader):
     def _learn(self, resp: Mapping[str, Any]) -> None:
         """Every GET response carries the object's metadata: take the stored mtime from it,
         and the MD5 the content must have (see `fssync.integrity`)."""
-        mtime = parse_mtime(resp.get("Metadata"))
-        if mtime is not None:
-            self.mtime = mtime
+        mtime_ns = stored_mtime_ns(resp.get("Metadata"))
+        if mtime_ns is not None:
+            self.mtime, self.mtime_ns = mtime_ns / 1e9, mtime_ns
         self.expected_md5 = stated_md5(resp)
         self.expected_parts = stated_parts(resp)
 
@@ -109,6 +119,11 @@ class S3Reader(Reader):
         async with resp["Body"] as body:
             data: bytes = await body.read()
         return data
+
+    async def content_md5(self) -> str | None:
+        if self._body is None:
+            await self.start()  # the GET the copy reads anyway; its reply states the MD5
+        return self.expected_md5
 
     async def close(self) -> None:
         if self._body is not None:
@@ -296,11 +311,12 @@ class S3Store(Store):
         return S3Reader(self, self.bucket, self._key(entry.key), entry)
 
     async def write(self, entry: Entry, reader: Reader, options: Mapping[str, Any]) -> Entry:
-        mtime = reader.mtime if reader.mtime is not None else entry.mtime or entry.stamp
+        mtime_ns = source_mtime_ns(reader, entry)
+        mtime = None if mtime_ns is None else mtime_ns / 1e9
         extra = dict(options)
         meta = dict(extra.pop("Metadata", {}) or {})
-        if mtime is not None:
-            meta[MTIME_KEY] = format_mtime(mtime)
+        if mtime_ns is not None:
+            meta[MTIME_KEY] = format_mtime_ns(mtime_ns)
         if entry.md5:
             meta[MD5_KEY] = entry.md5
         key = self._key(entry.key)
@@ -323,6 +339,11 @@ class S3Store(Store):
                 await self._unconfirmed_put(entry, len(data), digest.hex(), etag)
             size = len(data)
         else:
+            md5 = await known_md5(reader, entry)
+            if md5:  # readable by rclone and others, as the multipart ETag is no MD5
+                meta[MD5_KEY], meta[MD5_B64_KEY] = md5, md5_b64(md5)
+            else:
+                meta.pop(MD5_KEY, None)
             etag, size = await self._multipart(key, reader, entry.size, meta, extra)
         return Entry(key=entry.key, size=size, mtime=mtime, etag=etag, md5=meta.get(MD5_KEY))
 
