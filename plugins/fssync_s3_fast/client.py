@@ -357,6 +357,19 @@ class S3Client:
         _embedded_error("CompleteMultipartUpload", data)
         return xmlparse.etag_of(data)
 
+    async def list_parts(self, bucket: str, key: str, upload_id: str) -> dict[int, tuple[str, int]]:
+        """The parts an unfinished upload holds: number -> (ETag, size), every page."""
+        out: dict[int, tuple[str, int]] = {}
+        marker = 0
+        while True:
+            query = [("uploadId", upload_id), ("part-number-marker", str(marker))]
+            _, data = await self.call("ListParts", "GET", bucket, key, query=query)
+            found, following = xmlparse.parts(data)
+            out.update(found)
+            if following is None or following <= marker:
+                return out
+            marker = following
+
     async def abort_multipart(self, bucket: str, key: str, upload_id: str) -> None:
         await self.call(
             "AbortMultipartUpload",

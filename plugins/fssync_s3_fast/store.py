@@ -22,6 +22,7 @@ from fssync.stores import (
     Store,
     abort_twins,
     mismatch,
+    resume,
     s3meta,
     source_mtime_ns,
     unsafe_reason,
@@ -240,6 +241,7 @@ class FastS3Store(Store):
         )
         self._buffers = asyncio.Semaphore(s3meta.PART_BUFFERS)
         self._parts_in_flight = asyncio.Semaphore(PARTS_IN_FLIGHT)
+        self.parts_kept = 0  # parts of resumed uploads not sent again
 
     async def _ready(self) -> None:
         creds = self.settings.credentials
@@ -347,15 +349,22 @@ class FastS3Store(Store):
                 meta[s3meta.MD5_KEY], meta[s3meta.MD5_B64_KEY] = md5, s3meta.md5_b64(md5)
             else:
                 meta.pop(s3meta.MD5_KEY, None)
-            etag, size = await self._multipart(key, reader, entry.size, meta, extra)
+            etag, size = await self._multipart(key, reader, entry.size, meta, extra, mtime_ns)
         return fssync.Entry(
             key=entry.key, size=size, mtime=mtime, etag=etag, md5=meta.get(s3meta.MD5_KEY)
         )
 
     async def _multipart(
-        self, key: str, reader: Reader, size: int, meta: dict[str, str], extra: dict[str, Any]
+        self,
+        key: str,
+        reader: Reader,
+        size: int,
+        meta: dict[str, str],
+        extra: dict[str, Any],
+        mtime_ns: int | None = None,
     ) -> tuple[str, int]:
-        """Upload in parts, several at once; the upload is aborted on any failure.
+        """Upload in parts, several at once; the upload is aborted on any failure. An upload
+        of this very file that a gone run left is resumed (see `fssync.stores.resume`).
 
         A local file is sent straight from the file, PARTS_IN_FLIGHT parts at a time, each read
         twice (once to compute its Content-MD5, once to send it) in 1 MiB slices, so memory does
@@ -366,22 +375,34 @@ class FastS3Store(Store):
         part_size = self.settings.parts.part_size(reader.size if reader.cheap_ranges else size)
         meta = {**meta, s3meta.PART_KEY: str(part_size)}
         journal = self.journal  # records the upload so a killed run's parts can be aborted
-        row = await journal.begin(bucket, key) if journal else None
-        since = time.time()
-        upload_id, retried = await client.create_multipart(
-            bucket, key, self._upload_headers(extra, meta)
+        resumed = (
+            await resume.find(self, journal, bucket, key, size, mtime_ns, part_size)
+            if journal
+            else None
         )
-        if journal:
-            await journal.created(row, upload_id)
-        if retried:  # an earlier attempt may have created an upload whose reply was lost
-            await abort_twins(self, bucket, key, upload_id, since)
+        row: int | None
+        if resumed is not None:  # an upload of this very file that a gone run left
+            row, upload_id = resumed.row, resumed.upload_id
+        else:
+            row = await journal.begin(bucket, key) if journal else None
+            since = time.time()
+            upload_id, retried = await client.create_multipart(
+                bucket, key, self._upload_headers(extra, meta)
+            )
+            if journal:
+                await journal.created(row, upload_id)
+                await journal.describe(row, size, mtime_ns, part_size)
+            if retried:  # an earlier attempt may have created an upload whose reply was lost
+                await abort_twins(self, bucket, key, upload_id, since)
         try:
             if reader.cheap_ranges:
                 parts, total = await self._parts_from_ranges(
-                    key, upload_id, reader, part_size, extra
+                    key, upload_id, reader, part_size, extra, resumed
                 )
             else:
-                parts, total = await self._parts_from_stream(key, upload_id, reader, part_size)
+                parts, total = await self._parts_from_stream(
+                    key, upload_id, reader, part_size, resumed
+                )
             await reader.verify()
             etag = await client.complete_multipart(bucket, key, upload_id, parts)
         except BaseException as exc:
@@ -401,6 +422,7 @@ class FastS3Store(Store):
         reader: Reader,
         part_size: int,
         options: Mapping[str, Any],
+        resumed: resume.Resumed | None = None,
     ) -> tuple[list[tuple[int, str]], int]:
         size = reader.size  # the file as opened, not as listed
         parts: dict[int, str] = {}
@@ -424,7 +446,8 @@ class FastS3Store(Store):
         async def send(number: int, offset: int, length: int) -> None:
             nonlocal one_pass
             async with self._parts_in_flight:
-                if one_pass:
+                held = resumed is not None and number in resumed.parts
+                if one_pass and not held:  # a part the server may hold is hashed first
                     hashed = _HashedBody(length, lambda: slices(offset, length))
                     answer = await self.client.upload_part(
                         self.bucket, key, upload_id, number, hashed, None
@@ -439,7 +462,9 @@ class FastS3Store(Store):
                 async for chunk in slices(offset, length):
                     await asyncio.to_thread(md5.update, chunk)  # hashlib releases the GIL
                 body = BodySource(length, lambda: slices(offset, length))
-                parts[number] = await self._send_part(key, upload_id, number, body, md5.digest())
+                parts[number] = await self._send_part(
+                    key, upload_id, number, body, md5.digest(), resumed, length
+                )
 
         async with asyncio.TaskGroup() as tg:
             for number, offset in enumerate(range(0, size, part_size), start=1):
@@ -449,7 +474,12 @@ class FastS3Store(Store):
         return [(n, parts[n]) for n in sorted(parts)], size
 
     async def _parts_from_stream(
-        self, key: str, upload_id: str, reader: Reader, part_size: int
+        self,
+        key: str,
+        upload_id: str,
+        reader: Reader,
+        part_size: int,
+        resumed: resume.Resumed | None = None,
     ) -> tuple[list[tuple[int, str]], int]:
         parts: dict[int, str] = {}
         total = 0
@@ -457,7 +487,9 @@ class FastS3Store(Store):
         async def send(number: int, data: bytes) -> None:
             try:
                 md5 = await asyncio.to_thread(_md5, data)  # hashlib releases the GIL
-                parts[number] = await self._send_part(key, upload_id, number, data, md5)
+                parts[number] = await self._send_part(
+                    key, upload_id, number, data, md5, resumed, len(data)
+                )
             finally:
                 self._buffers.release()
 
@@ -480,10 +512,22 @@ class FastS3Store(Store):
         return [(n, parts[n]) for n in sorted(parts)], total
 
     async def _send_part(
-        self, key: str, upload_id: str, number: int, body: Body, md5: bytes
+        self,
+        key: str,
+        upload_id: str,
+        number: int,
+        body: Body,
+        md5: bytes,
+        resumed: resume.Resumed | None = None,
+        length: int = 0,
     ) -> str:
         """Upload one part; a part the store saved with other bytes (its ETag is not their MD5)
-        is sent again, up to PART_TRIES times, instead of restarting the whole file."""
+        is sent again, up to PART_TRIES times, instead of restarting the whole file. A resumed
+        upload's part that the server already holds is not sent."""
+        kept = resumed.reusable(number, md5.hex(), length) if resumed else None
+        if kept is not None:
+            self.parts_kept += 1
+            return kept
         for _ in range(PART_TRIES):
             answer = await self.client.upload_part(self.bucket, key, upload_id, number, body, md5)
             if s3meta.confirmed(reply(answer), md5.hex()) or self.etags_opaque:
@@ -554,6 +598,10 @@ class FastS3Store(Store):
         except Exception:  # noqa: BLE001 - best effort; the original error matters more
             return False
         return True
+
+    async def list_parts(self, bucket: str, key: str, upload_id: str) -> dict[int, tuple[str, int]]:
+        await self._ready()
+        return await self.client.list_parts(bucket, key, upload_id)
 
     async def list_uploads(self, bucket: str, key: str) -> list[tuple[str, str, float | None]]:
         await self._ready()

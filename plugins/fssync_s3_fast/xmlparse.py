@@ -217,3 +217,20 @@ def uploads(data: bytes) -> list[tuple[str, str, float | None]]:
                 when = None
         out.append((fields.get("Key", ""), fields.get("UploadId", ""), when))
     return out
+
+
+def parts(data: bytes) -> tuple[dict[int, tuple[str, int]], int | None]:
+    """The <Part>s of a ListParts answer as number -> (ETag, size), and the marker of the next
+    page (None on the last)."""
+    found: dict[int, tuple[str, int]] = {}
+    truncated, following = False, None
+    for el in _tree(data):
+        name = _local(el.tag)
+        if name == "IsTruncated":
+            truncated = (el.text or "").strip().lower() == "true"
+        elif name == "NextPartNumberMarker":
+            following = int((el.text or "0").strip() or 0)
+        elif name == "Part":
+            fields = {_local(f.tag): (f.text or "").strip() for f in el}
+            found[int(fields["PartNumber"])] = (fields.get("ETag", ""), int(fields.get("Size", 0)))
+    return found, following if truncated else None

@@ -37,10 +37,15 @@ SKEW = 60.0  # seconds of clock difference allowed between this host and the sto
 # such a store's uploads are matched on key alone.
 NO_CLOCK = 1_577_836_800.0  # 2020-01-01
 
+RESUME_AGE = 7 * 86400.0  # an interrupted upload is kept this long for a run to resume it
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS uploads_v1 (
     id INTEGER PRIMARY KEY, store TEXT NOT NULL, bucket TEXT NOT NULL, key TEXT NOT NULL,
     upload_id TEXT, host TEXT NOT NULL, pid INTEGER NOT NULL, started REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS upload_sources_v1 (
+    id INTEGER PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER, part_size INTEGER NOT NULL
 );
 """
 
@@ -142,8 +147,61 @@ class UploadJournal:
         try:
             with self._db() as db:
                 db.execute("DELETE FROM uploads_v1 WHERE id = ?", (row,))
+                db.execute("DELETE FROM upload_sources_v1 WHERE id = ?", (row,))
         except sqlite3.Error:
             pass
+
+    def _describe(self, row: int, size: int, mtime_ns: int | None, part_size: int) -> None:
+        try:
+            with self._db() as db:
+                db.execute(
+                    "INSERT OR REPLACE INTO upload_sources_v1 (id, size, mtime_ns, part_size) "
+                    "VALUES (?, ?, ?, ?)",
+                    (row, size, mtime_ns, part_size),
+                )
+        except sqlite3.Error:
+            pass
+
+    def _interrupted(self, bucket: str, key: str) -> list[tuple[int, str, int, int | None, int]]:
+        """(row, upload id, size, mtime_ns, part size) of this key's uploads that a run which
+        is gone left with their source recorded: the ones a run may resume."""
+        try:
+            with self._db() as db:
+                rows = db.execute(
+                    "SELECT u.id, u.upload_id, u.pid, u.started, s.size, s.mtime_ns, s.part_size "
+                    "FROM uploads_v1 u JOIN upload_sources_v1 s ON s.id = u.id "
+                    "WHERE u.store = ? AND u.host = ? AND u.bucket = ? AND u.key = ? "
+                    "AND u.upload_id IS NOT NULL",
+                    (self.store, self.host, bucket, key),
+                ).fetchall()
+        except sqlite3.Error:
+            return []
+        return [(i, u, size, ns, part) for i, u, pid, _, size, ns, part in rows if not alive(pid)]
+
+    def _adopt(self, row: int) -> None:
+        try:
+            with self._db() as db:
+                db.execute(
+                    "UPDATE uploads_v1 SET pid = ?, host = ? WHERE id = ?",
+                    (os.getpid(), self.host, row),
+                )
+        except sqlite3.Error:
+            pass
+
+    async def describe(self, row: int | None, size: int, mtime_ns: int | None, part: int) -> None:
+        """Record what is being uploaded, so that a later run can tell the upload is of the
+        same file and resume it."""
+        if row is not None:
+            await asyncio.to_thread(self._describe, row, size, mtime_ns, part)
+
+    async def interrupted(
+        self, bucket: str, key: str
+    ) -> list[tuple[int, str, int, int | None, int]]:
+        return await asyncio.to_thread(self._interrupted, bucket, key)
+
+    async def adopt(self, row: int) -> None:
+        """Take over an interrupted upload: this process now owns it."""
+        await asyncio.to_thread(self._adopt, row)
 
     async def begin(self, bucket: str, key: str) -> int | None:
         """Record an upload about to be created (before its id is known)."""
@@ -169,23 +227,34 @@ class UploadJournal:
             return set()
         return {r[0] for r in rows}
 
-    def orphans(self, *, mine: bool = False) -> list[tuple[int, str, str, str | None, float]]:
+    def orphans(
+        self, *, mine: bool = False, now: float | None = None
+    ) -> list[tuple[int, str, str, str | None, float]]:
         """Uploads of this store started on this host by processes that are gone, and with
         `mine` by this process too (called once its transfers are over, when every upload it
-        still has on record is one whose end was lost)."""
+        still has on record is one whose end was lost). A gone run's upload whose source is
+        recorded is left for RESUME_AGE, for a run to resume it."""
         try:
             with self._db() as db:
                 rows = db.execute(
-                    "SELECT id, bucket, key, upload_id, pid, started FROM uploads_v1 "
-                    "WHERE store = ? AND host = ?",
+                    "SELECT u.id, u.bucket, u.key, u.upload_id, u.pid, u.started, s.id "
+                    "FROM uploads_v1 u LEFT JOIN upload_sources_v1 s ON s.id = u.id "
+                    "WHERE u.store = ? AND u.host = ?",
                     (self.store, self.host),
                 ).fetchall()
         except sqlite3.Error:
             return []
         me = os.getpid()
-        return [
-            (i, b, k, u, s) for i, b, k, u, pid, s in rows if (mine and pid == me) or not alive(pid)
-        ]
+        now = time.time() if now is None else now
+        out = []
+        for i, b, k, u, pid, s, described in rows:
+            if mine and pid == me:
+                out.append((i, b, k, u, s))
+            elif not alive(pid):
+                resumable = described is not None and u is not None and now - s < RESUME_AGE
+                if not resumable:
+                    out.append((i, b, k, u, s))
+        return out
 
 
 def _since(initiated: float | None, since: float) -> bool:
@@ -215,7 +284,8 @@ async def abort_twins(store: Any, bucket: str, key: str, keep: str, since: float
     return aborted
 
 
-def _code(exc: BaseException) -> str | None:
+def error_code(exc: BaseException) -> str | None:
+    """The S3 error code of an exception (botocore's shape, which store plugins copy)."""
     response = getattr(exc, "response", None)
     if isinstance(response, dict):
         return response.get("Error", {}).get("Code")
@@ -228,7 +298,7 @@ async def _call(method: Callable[..., Awaitable[Any]], *args: Any) -> Any:
         try:
             return await method(*args)
         except Exception as exc:  # noqa: BLE001
-            if _code(exc) in ("NoSuchUpload", "NoSuchKey") or attempt == 3:
+            if error_code(exc) in ("NoSuchUpload", "NoSuchKey") or attempt == 3:
                 raise
             await asyncio.sleep(0.05 * 2**attempt)
     raise AssertionError("unreachable")
@@ -252,7 +322,7 @@ async def abort_orphans(store: Any, journal: UploadJournal, *, mine: bool = Fals
                 await _call(store.abort_upload, bucket, key, uid)
                 aborted += 1
             except Exception as exc:  # noqa: BLE001 - already gone is as good as aborted
-                if _code(exc) != "NoSuchUpload":
+                if error_code(exc) != "NoSuchUpload":
                     raise
         await journal.end(row)
     return aborted

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..location import Location, unsafe_reason
-from . import s3meta
+from . import resume, s3meta
 from .base import (
     Listing,
     ListingProgress,
@@ -71,6 +71,7 @@ __all__ = [
     "mismatch",
     "open_store",
     "known_md5",
+    "resume",
     "s3meta",
     "source_mtime_ns",
     "unsafe_reason",

@@ -20,7 +20,7 @@ from ..leftovers import abort_twins
 from ..location import Location
 from ..model import Entry
 from ..secrets import register
-from . import httplog
+from . import httplog, resume
 from .base import (
     Listing,
     ListingProgress,
@@ -165,6 +165,7 @@ class S3Store(Store):
         self.prefix = prefix + "/" if prefix else ""
         self._buffers = asyncio.Semaphore(PART_BUFFERS)
         self.parts = PartPlan()  # --multipart-threshold, --multipart-chunk-size
+        self.parts_kept = 0  # parts of resumed uploads not sent again
 
     @classmethod
     async def connect(
@@ -344,33 +345,50 @@ class S3Store(Store):
                 meta[MD5_KEY], meta[MD5_B64_KEY] = md5, md5_b64(md5)
             else:
                 meta.pop(MD5_KEY, None)
-            etag, size = await self._multipart(key, reader, entry.size, meta, extra)
+            etag, size = await self._multipart(key, reader, entry.size, meta, extra, mtime_ns)
         return Entry(key=entry.key, size=size, mtime=mtime, etag=etag, md5=meta.get(MD5_KEY))
 
     async def _multipart(
-        self, key: str, reader: Reader, size: int, meta: dict[str, str], extra: dict[str, Any]
+        self,
+        key: str,
+        reader: Reader,
+        size: int,
+        meta: dict[str, str],
+        extra: dict[str, Any],
+        mtime_ns: int | None = None,
     ) -> tuple[str, int]:
-        """Upload in parts with a bounded number of part buffers; abort on any failure."""
+        """Upload in parts with a bounded number of part buffers; abort on any failure. An
+        upload of this very file that a gone run left is resumed (see `resume`)."""
         part_size = self.parts.part_size(size)
         meta = {**meta, PART_KEY: str(part_size)}
         journal = self.journal  # records the upload so a killed run's parts can be aborted
-        row = await journal.begin(self.bucket, key) if journal else None
-        since = time.time()
-        resp = await self.call(
-            "create_multipart_upload", Bucket=self.bucket, Key=key, Metadata=meta, **extra
+        resumed = (
+            await resume.find(self, journal, self.bucket, key, size, mtime_ns, part_size)
+            if journal
+            else None
         )
-        upload_id = resp["UploadId"]
-        if journal:
-            await journal.created(row, upload_id)
-        if resp.get("ResponseMetadata", {}).get("RetryAttempts"):
-            # an earlier attempt may have created an upload whose reply was lost
-            await abort_twins(self, self.bucket, key, upload_id, since)
+        row: int | None
+        if resumed is not None:
+            row, upload_id = resumed.row, resumed.upload_id
+        else:
+            row = await journal.begin(self.bucket, key) if journal else None
+            since = time.time()
+            resp = await self.call(
+                "create_multipart_upload", Bucket=self.bucket, Key=key, Metadata=meta, **extra
+            )
+            upload_id = resp["UploadId"]
+            if journal:
+                await journal.created(row, upload_id)
+                await journal.describe(row, size, mtime_ns, part_size)
+            if resp.get("ResponseMetadata", {}).get("RetryAttempts"):
+                # an earlier attempt may have created an upload whose reply was lost
+                await abort_twins(self, self.bucket, key, upload_id, since)
         parts: dict[int, str] = {}
         total = 0
 
         async def send(number: int, data: bytes) -> None:
             try:
-                parts[number] = await self._send_part(key, upload_id, number, data)
+                parts[number] = await self._send_part(key, upload_id, number, data, resumed)
             finally:
                 self._buffers.release()
 
@@ -404,10 +422,22 @@ class S3Store(Store):
             await journal.end(row)
         return done.get("ETag", "").strip('"'), total
 
-    async def _send_part(self, key: str, upload_id: str, number: int, data: bytes) -> str:
+    async def _send_part(
+        self,
+        key: str,
+        upload_id: str,
+        number: int,
+        data: bytes,
+        resumed: resume.Resumed | None = None,
+    ) -> str:
         """Upload one part; a part whose ETag does not confirm its bytes is sent again, up to
-        PART_TRIES times, unless the server turns out to check Content-MD5 itself."""
+        PART_TRIES times, unless the server turns out to check Content-MD5 itself. A resumed
+        upload's part that the server already holds is not sent."""
         digest = hashlib.md5(data, usedforsecurity=False).digest()
+        kept = resumed.reusable(number, digest.hex(), len(data)) if resumed else None
+        if kept is not None:
+            self.parts_kept += 1
+            return kept
         for _ in range(PART_TRIES):
             r = await self.send(
                 "upload_part",
@@ -479,6 +509,21 @@ class S3Store(Store):
         except Exception as exc:  # noqa: BLE001 - anything but a digest error: cannot tell
             return _error_code(exc) in ("BadDigest", "InvalidDigest")
         return False  # it stored bytes whose Content-MD5 was wrong: it does not check
+
+    async def list_parts(self, bucket: str, key: str, upload_id: str) -> dict[int, tuple[str, int]]:
+        """The parts an unfinished upload holds: number -> (ETag, size)."""
+        out: dict[int, tuple[str, int]] = {}
+        marker = 0
+        while True:
+            resp = await self.call(
+                "list_parts", Bucket=bucket, Key=key, UploadId=upload_id, PartNumberMarker=marker
+            )
+            for p in resp.get("Parts", ()):
+                out[int(p["PartNumber"])] = (str(p["ETag"]), int(p["Size"]))
+            following = int(resp.get("NextPartNumberMarker") or 0)
+            if not resp.get("IsTruncated") or following <= marker:
+                return out
+            marker = following
 
     async def list_uploads(self, bucket: str, key: str) -> list[tuple[str, str, float | None]]:
         """(key, upload id, start time) of the unfinished multipart uploads of `key`."""
