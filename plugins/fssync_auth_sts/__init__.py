@@ -194,8 +194,9 @@ class StsProvider(fssync.CredentialProvider):
             ) from None
         except BotoCoreError as exc:
             where = self.endpoint_url or "the default STS endpoint"
+            why = " ".join(str(exc).split())  # a credential_process's stderr has newlines
             raise fssync.AuthError(
-                f"cannot get temporary credentials from {where} ({label}): {exc}; check "
+                f"cannot get temporary credentials from {where} ({label}): {why}; check "
                 "--sts-endpoint-url and the credentials"
             ) from None
         creds = response["Credentials"]
