@@ -225,13 +225,100 @@ def sync_parser(hooks: Hooks, command: str = "sync") -> Parser:
 def config_from_api(
     hooks: Hooks, command: str, src: str, dst: str, options: Mapping[str, Any]
 ) -> Config:
-    """Defaults exactly as the CLI has them, overridden by the caller's keywords."""
+    """The options of a Python call, checked and converted by the very parser the command line
+    uses: a keyword is a flag's name (``size_only=True``, ``no_state=True``, ``include=[...]``)
+    or its option's name (``compare="size"``, ``state=False``), and its value passes the
+    flag's checks (``transfers=0`` is refused as ``--transfers 0`` is)."""
     parser = sync_parser(hooks, command)
-    defaults = vars(parser.parse_args([src, dst]))
-    defaults["console"] = False  # print like the CLI does
-    unknown = sorted(set(options) - set(defaults))
-    if unknown:
-        raise UsageError(f"unknown option(s) {', '.join(unknown)}: see 'fssync {command} --help'")
-    values = {**defaults, **options}
+    options = dict(options)
+    console = bool(options.pop("console", False))  # True: print like the CLI does
+    argv, raw = api_argv(parser, command, options)
+    values = vars(parser.parse_args([*argv, "--", src, dst]))
+    values.update(raw)
+    values["console"] = console
     values.pop("src"), values.pop("dst")
     return Config(command=command, src=src, dst=dst, options=values)
+
+
+_SCALAR = (str, int, float)
+
+
+def api_argv(
+    parser: argparse.ArgumentParser, command: str, options: Mapping[str, Any]
+) -> tuple[list[str], dict[str, Any]]:
+    """Keywords as command-line words, and the values no flag can spell (a plugin's objects),
+    which are passed on as they are."""
+    actions = [a for a in parser._actions if a.dest not in ("help", "src", "dst")]  # noqa: SLF001
+    by_flag = {flag: a for a in actions for flag in a.option_strings if flag.startswith("--")}
+    argv: list[str] = []
+    raw: dict[str, Any] = {}
+    unknown: list[str] = []
+    for name, value in options.items():
+        if value is None:
+            continue
+        action = by_flag.get("--" + name.replace("_", "-"))
+        if action is not None and action.nargs == 0 and isinstance(value, bool | int):
+            argv += _switch(name, value, action, via_flag=True)
+            continue
+        same_dest = [a for a in actions if a.dest == name]
+        takes = [a for a in same_dest if a.nargs != 0]
+        if takes:
+            action = takes[0]
+        elif same_dest:
+            argv += _by_value(name, value, same_dest)
+            continue
+        if action is None:
+            unknown.append(name)
+            continue
+        flag = _long(action)
+        if action.nargs == 0:
+            argv += _by_value(name, value, [action])
+        elif isinstance(action, argparse._AppendAction):  # noqa: SLF001
+            items = [value] if isinstance(value, _SCALAR) else value
+            if isinstance(items, list | tuple) and all(isinstance(i, _SCALAR) for i in items):
+                argv += [f"{flag}={item}" for item in items]
+            else:
+                raw[action.dest] = value
+        elif isinstance(value, _SCALAR) and not isinstance(value, bool):
+            argv.append(f"{flag}={value}")
+        elif isinstance(value, bool):
+            raise UsageError(f"{name}= takes a value, as {flag} does, not {value}")
+        else:
+            raw[action.dest] = value
+    if unknown:
+        raise UsageError(
+            f"unknown option(s) {', '.join(sorted(unknown))}: see 'fssync {command} --help'"
+        )
+    return argv, raw
+
+
+def _long(action: argparse.Action) -> str:
+    return max(action.option_strings, key=len)
+
+
+def _switch(name: str, value: Any, action: argparse.Action, *, via_flag: bool) -> list[str]:
+    """A flag without a value named by its own name: True turns it on, False leaves the
+    default, a count repeats a counting flag (``verbose=2`` is ``-vv``)."""
+    if isinstance(action, argparse._CountAction):  # noqa: SLF001
+        if isinstance(value, bool) or value < 0:
+            raise UsageError(f"{name}= takes a count (0, 1, 2 ...), as {_long(action)} repeats")
+        return [_long(action)] * value
+    if not isinstance(value, bool):
+        raise UsageError(f"{name}= takes True or False")
+    return [_long(action)] if value else []
+
+
+def _by_value(name: str, value: Any, actions: list[argparse.Action]) -> list[str]:
+    """Flags without a value named by the option they set: ``state=False`` is ``--no-state``,
+    ``links="follow"`` is ``--copy-links``, ``compare`` values have their own flags."""
+    for action in actions:
+        if isinstance(action, argparse._CountAction):  # noqa: SLF001
+            return _switch(name, value, action, via_flag=False)
+        if isinstance(action, argparse._StoreTrueAction | argparse._StoreFalseAction):  # noqa: SLF001
+            if not isinstance(value, bool):
+                raise UsageError(f"{name}= takes True or False")
+            return [_long(action)] if value is action.const else []
+        if type(value) is type(action.const) and value == action.const:
+            return [_long(action)]
+    consts = [repr(a.const) for a in actions if a.const is not None]
+    raise UsageError(f"{name}= takes {' or '.join(consts)}")
