@@ -120,6 +120,11 @@ def _files_from(path: str) -> frozenset[str]:
 
 @fssync.hookimpl(trylast=True)
 def fssync_configure(config: fssync.Config) -> None:
+    if config.get("delete_excluded") and not (config.command == "sync" and config.get("delete")):
+        raise fssync.UsageError(
+            "--delete-excluded only matters with sync --delete: add --delete or drop "
+            "--delete-excluded"
+        )
     try:
         RuleSet.build(ordered_rules(config))
         for name in ("min_size", "max_size"):

@@ -19,7 +19,7 @@ from .diagnose import diagnose
 from .errors import ExitCode, FssyncError, UnreachableError, UsageError
 from .hooks.manager import Hooks
 from .model import Action, Entry, Event, Failure, Kind, Outcome, Plan, Report
-from .options import plugin_option_names
+from .options import check_combinations, plugin_option_names
 from .planning import (
     NEEDS_METADATA,
     KeyFilter,
@@ -60,6 +60,11 @@ def resolve(config: Config, remotes: Mapping[str, Remote] | None = None) -> Side
     """Both locations, named remotes resolved; refuses folders that contain each other."""
     src = loc.parse(config.src, remotes)
     dst = loc.parse(config.dst or "", remotes)
+    if config.command == "sync" and dst.protocol in loc.READ_ONLY:
+        raise UsageError(
+            f"destination {dst.url!r} is {dst.protocol}://, which fssync can only read: "
+            "sync from it, or to a folder, s3:// or another writable location"
+        )
     if src.protocol == dst.protocol and _overlaps(src.root, dst.root):
         raise UsageError(
             f"source {src.url!r} and destination {dst.url!r} overlap: "
@@ -546,6 +551,7 @@ def run_sync(config: Config, hooks: Hooks) -> Report:
     """
     from .locks import destination_lock
 
+    check_combinations(config)
     hooks.configure(config)
     with hooks.session(config):
         tally = Tally()
@@ -576,6 +582,7 @@ def _stop_reason(exc: BaseException) -> tuple[str, int]:
 
 
 def make_plan(config: Config, hooks: Hooks) -> Plan:
+    check_combinations(config)
     hooks.configure(config)
     with hooks.session(config):
         run = Run(config, hooks)

@@ -40,6 +40,41 @@ def positive_int(text: str) -> int:
     return value
 
 
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
+    return value
+
+
+def non_negative_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 <= value < 10**9:  # also refuses nan and inf
+        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more seconds")
+    return value
+
+
+class _Compare(argparse.Action):
+    """--compare MODE, -c and --size-only set one thing: two of them that disagree are refused
+    rather than letting the last one win silently."""
+
+    def __call__(self, parser: Any, namespace: Any, values: Any, option_string: Any = None) -> None:
+        value = self.const if self.nargs == 0 else values
+        given = getattr(namespace, "_compare_given", None)
+        if given is not None and given[1] != value:
+            parser.error(
+                f"{given[0]} and {option_string} both choose how to compare files: give one"
+            )
+        namespace._compare_given = (option_string, value)
+        setattr(namespace, self.dest, value)
+
+
 def max_delete(text: str) -> str:
     from .planning import parse_max_delete
 
@@ -60,6 +95,7 @@ def add_sync_options(parser: argparse.ArgumentParser, hooks: Hooks, *, command: 
     core = parser.add_argument_group("what to compare")
     core.add_argument(
         "--compare",
+        action=_Compare,
         default="size-mtime",
         metavar="MODE",
         help="how to decide that a file changed: size-mtime (default), size, checksum, update, existence, "
@@ -69,14 +105,16 @@ def add_sync_options(parser: argparse.ArgumentParser, hooks: Hooks, *, command: 
         "-c",
         "--checksum",
         dest="compare",
-        action="store_const",
+        action=_Compare,
+        nargs=0,
         const="checksum",
         help="compare content hashes (same as --compare checksum)",
     )
     core.add_argument(
         "--size-only",
         dest="compare",
-        action="store_const",
+        action=_Compare,
+        nargs=0,
         const="size",
         help="compare sizes only (same as --compare size)",
     )
@@ -146,21 +184,21 @@ def add_sync_options(parser: argparse.ArgumentParser, hooks: Hooks, *, command: 
         )
         run.add_argument(
             "--retries",
-            type=int,
+            type=non_negative_int,
             default=3,
             metavar="N",
             help="retries of a failing transfer (default 3)",
         )
         run.add_argument(
             "--retries-sleep",
-            type=float,
+            type=non_negative_seconds,
             default=0.2,
             metavar="SECONDS",
             help="first retry delay, doubled each time (default 0.2)",
         )
         run.add_argument(
             "--retry-passes",
-            type=int,
+            type=non_negative_int,
             default=1,
             metavar="N",
             help="after the run, transfer the files that failed with a transient error again, "
@@ -168,7 +206,7 @@ def add_sync_options(parser: argparse.ArgumentParser, hooks: Hooks, *, command: 
         )
         run.add_argument(
             "--lock-wait",
-            type=float,
+            type=non_negative_seconds,
             default=0.0,
             metavar="SECONDS",
             help="when another run is writing to the same local destination, wait this long "
@@ -209,6 +247,21 @@ def add_config_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def check_combinations(config: Config) -> None:
+    """Options that contradict each other, or do nothing without another, are refused (exit 2)
+    instead of one silently winning or being ignored."""
+    if config.get("quiet") and config.get("verbose"):
+        raise UsageError("-q (print errors only) and -v (say more) contradict each other: give one")
+    if config.command == "sync" and not config.get("delete"):
+        for name, flag in (
+            ("track_renames", "--track-renames"),
+            ("allow_empty_source", "--allow-empty-source"),
+            ("max_delete", "--max-delete"),
+        ):
+            if config.get(name):
+                raise UsageError(f"{flag} only matters with --delete: add --delete or drop {flag}")
+
+
 def plugin_option_names(hooks: Hooks) -> frozenset[str]:
     """The options plugins add: the settings a remote of the config file may carry."""
     parser = argparse.ArgumentParser(add_help=False)
@@ -235,6 +288,8 @@ def config_from_api(
     argv, raw = api_argv(parser, command, options)
     values = vars(parser.parse_args([*argv, "--", src, dst]))
     values.update(raw)
+    for name in [k for k in values if k.startswith("_")]:
+        del values[name]
     values["console"] = console
     values.pop("src"), values.pop("dst")
     return Config(command=command, src=src, dst=dst, options=values)
