@@ -164,8 +164,12 @@ class Run:
         self.state = StateStore() if config.get("state", True) else None
         self._held: str | None = None
         self._conflicts: list[tuple[str, str]] = []  # keys the destination cannot hold
+        # Location URL -> the provider that fetched its credentials (STS), for messages.
+        self.fetched_by: dict[str, str] = {}
 
     def emit(self, event: Event) -> None:
+        if event.name == "credentials":
+            self.fetched_by[str(event.fields.get("url"))] = str(event.fields.get("provider"))
         self.tally.observe(event)
         self.hooks.event(event, self.config)
 
@@ -555,19 +559,54 @@ def run_sync(config: Config, hooks: Hooks) -> Report:
     hooks.configure(config)
     with hooks.session(config):
         tally = Tally()
+        run: Run | None = None
         try:
             run = Run(config, hooks, tally)
             with destination_lock(run.sides.dst, config):
                 _, report = _run_loop(run.execute, config)
         except BaseException as exc:
+            better = _refused_fetched_keys(exc, run)
+            if better is not None:
+                exc = better
             why, code = _stop_reason(exc)
             try:
                 hooks.run_finished(tally.stopped(why, code, dry_run=config.dry_run), config)
             except Exception:  # noqa: BLE001 - the error that stopped the run matters more
                 pass
+            if better is not None:
+                raise better from None
             raise
         hooks.run_finished(report, config)
     return report
+
+
+# What the store says when it does not accept credentials, in words about fetched ones.
+_KEYS_REFUSED = {
+    "InvalidAccessKeyId": "the store does not know the access key id they hold",
+    "SignatureDoesNotMatch": "the store rejected the signature made with their secret key",
+    "InvalidToken": "the store rejected their session token",
+    "InvalidClientTokenId": "the store rejected their access key id or session token",
+}
+
+
+def _refused_fetched_keys(exc: BaseException, run: Run | None) -> FssyncError | None:
+    """The store refused keys that STS issued: the advice about --access-key-id would mislead,
+    as the user gave none of these keys; say where they came from instead."""
+    if run is None or not run.fetched_by or not isinstance(exc, FssyncError):
+        return None
+    if exc.code not in _KEYS_REFUSED:
+        return None
+    text = str(exc)
+    url = next((u for u in run.fetched_by if text.startswith(u)), next(iter(run.fetched_by)))
+    where = text.split(": ", 1)[0]
+    better = type(exc)(
+        f"{where}: the store refused the temporary credentials fetched with "
+        f"{run.fetched_by[url]}: {_KEYS_REFUSED[exc.code]} ({exc.code}); they may come from an "
+        "STS this store does not trust: check --sts-endpoint-url (or AWS_ENDPOINT_URL_STS) "
+        "against --endpoint-url"
+    )
+    better.code = exc.code
+    return better
 
 
 def _stop_reason(exc: BaseException) -> tuple[str, int]:
@@ -592,7 +631,13 @@ def make_plan(config: Config, hooks: Hooks) -> Plan:
             await asyncio.gather(s.close(), d.close())
             return plan
 
-        plan: Plan = _run_loop(only_plan, config)
+        try:
+            plan: Plan = _run_loop(only_plan, config)
+        except FssyncError as exc:
+            better = _refused_fetched_keys(exc, run)
+            if better is None:
+                raise
+            raise better from None
     return plan
 
 

@@ -4,7 +4,9 @@ gives the Python API the same options with the same defaults."""
 from __future__ import annotations
 
 import argparse
-from collections.abc import Mapping
+import re
+import sys
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .config import Config
@@ -17,6 +19,46 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(_without_values(message))
+
+    def parse_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> argparse.Namespace:
+        argv = list(sys.argv[1:] if args is None else args)
+        ns, extras = self.parse_known_args(argv, namespace)
+        if extras:
+            raise UsageError(unrecognized(argv, extras))
+        return ns
+
+
+_NUMBER = re.compile(r"^-\d+(\.\d*)?$")
+
+
+def unrecognized(argv: Sequence[str], extras: Sequence[str]) -> str:
+    """Which words were not understood, by flag name or by place, never by value: the word after
+    a mistyped --secret-access-key is a secret."""
+    parts: list[str] = []
+    start = 0
+    previous_flag = False
+    for word in extras:
+        try:
+            at: int | None = argv.index(word, start)
+        except ValueError:
+            at = None
+        if at is not None:
+            start = at + 1
+        if word.startswith("-") and len(word) > 1 and not _NUMBER.match(word):
+            name, eq, _ = word.partition("=")
+            parts.append(name + (" (with a value, not shown)" if eq else ""))
+            previous_flag = not eq
+            continue
+        if previous_flag:
+            parts[-1] += " and the value after it"
+        elif at is not None:
+            parts.append(f"word {at + 1} of the command line")
+        else:
+            parts.append("a word")
+        previous_flag = False
+    return "unrecognized arguments: " + "; ".join(parts) + " (values are not shown)"
 
 
 def _without_values(message: str) -> str:
