@@ -34,6 +34,8 @@ def src(tmp_path):
         ({"max_delete": "abc"}, "not a count or a percentage"),
         ({"retries_sleep": "soon"}, "--retries-sleep"),
         ({"dry_run": "yes"}, "takes True or False"),
+        ({"checksum": "yes"}, "takes True or False"),
+        ({"dry_run": 1}, "takes True or False"),
         ({"links": "sideways"}, "takes 'store' or 'follow'"),
         ({"verbose": -1}, "takes a count"),
         ({"no_such_option": 1}, "unknown option(s) no_such_option"),

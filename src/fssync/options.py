@@ -354,8 +354,12 @@ def api_argv(
         if value is None:
             continue
         action = by_flag.get("--" + name.replace("_", "-"))
-        if action is not None and action.nargs == 0 and isinstance(value, bool | int):
-            argv += _switch(name, value, action, via_flag=True)
+        if (
+            action is not None
+            and action.nargs == 0
+            and (action.dest != name or isinstance(value, bool | int))
+        ):
+            argv += _switch(name, value, action)
             continue
         same_dest = [a for a in actions if a.dest == name]
         takes = [a for a in same_dest if a.nargs != 0]
@@ -393,7 +397,7 @@ def _long(action: argparse.Action) -> str:
     return max(action.option_strings, key=len)
 
 
-def _switch(name: str, value: Any, action: argparse.Action, *, via_flag: bool) -> list[str]:
+def _switch(name: str, value: Any, action: argparse.Action) -> list[str]:
     """A flag without a value named by its own name: True turns it on, False leaves the
     default, a count repeats a counting flag (``verbose=2`` is ``-vv``)."""
     if isinstance(action, argparse._CountAction):  # noqa: SLF001
@@ -410,7 +414,7 @@ def _by_value(name: str, value: Any, actions: list[argparse.Action]) -> list[str
     ``links="follow"`` is ``--copy-links``, ``compare`` values have their own flags."""
     for action in actions:
         if isinstance(action, argparse._CountAction):  # noqa: SLF001
-            return _switch(name, value, action, via_flag=False)
+            return _switch(name, value, action)
         if isinstance(action, argparse._StoreTrueAction | argparse._StoreFalseAction):  # noqa: SLF001
             if not isinstance(value, bool):
                 raise UsageError(f"{name}= takes True or False")
