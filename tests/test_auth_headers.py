@@ -54,15 +54,17 @@ def token_args(way: str, creds: S3Endpoint, token: str | None, monkeypatch) -> l
         return base + keys + (["--session-token", token] if token else [])
     if way == "header":
         return base + keys + (["--header", f"x-amz-security-token:{token}"] if token else [])
-    assert way == "env"
+    assert way in ("env", "env-keys-flag-token")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", creds.access_key)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", creds.secret_key)
+    if token and way == "env-keys-flag-token":  # as temporary-credentials.md shows
+        return base + ["--session-token", token]
     if token:
         monkeypatch.setenv("AWS_SESSION_TOKEN", token)
     return base
 
 
-@pytest.mark.parametrize("way", ["flag", "env", "header"])
+@pytest.mark.parametrize("way", ["flag", "env", "header", "env-keys-flag-token"])
 def test_assumed_role_token_is_accepted(way, role_bucket, tree, capsys, monkeypatch, moto):
     creds, bucket = role_bucket
     args = token_args(way, creds, creds.session_token, monkeypatch)
@@ -74,7 +76,7 @@ def test_assumed_role_token_is_accepted(way, role_bucket, tree, capsys, monkeypa
 
 
 @pytest.mark.parametrize("token", ["missing", "wrong"])
-@pytest.mark.parametrize("way", ["flag", "env", "header"])
+@pytest.mark.parametrize("way", ["flag", "env", "header", "env-keys-flag-token"])
 def test_missing_or_wrong_token_fails_with_exit_4(
     way, token, role_bucket, tree, capsys, monkeypatch, moto
 ):
@@ -225,3 +227,14 @@ def test_token_given_twice_is_refused(tree, capsys):
 def test_same_header_twice_is_refused(tree, capsys):
     code = main(["sync", str(tree), "s3://bucket/x", "--header", "x-a:1", "--header", "X-A:2"])
     assert code == 2 and "twice" in capsys.readouterr().err
+
+
+def test_a_token_without_any_keys_is_still_refused(role_bucket, tree, capsys, moto):
+    """A token alone is refused once no layer gives its keys (exit 2, before any request)."""
+    creds, bucket = role_bucket
+    args = ["--endpoint-url", creds.url, "--region", creds.region, "--session-token", "T0KEN"]
+    code = main(["sync", str(tree), f"s3://{bucket}/up", *args])
+    err = capsys.readouterr().err
+    assert code == 2 and "needs the access key id and secret access key" in err, err
+    assert len(err.strip().splitlines()) == 1
+    assert objects(moto.endpoint, bucket) == {}

@@ -45,7 +45,7 @@ def test_after_sync_the_plan_is_empty(src, dst, delete, monkeypatch):
         (base / "s").mkdir(exist_ok=True)
         make_tree(base / "d", dst, mtime=1_600_000_000)
         report = fssync.sync(
-            str(base / "s"), str(base / "d"), delete=delete, allow_empty_source=True
+            str(base / "s"), str(base / "d"), delete=delete, allow_empty_source=delete
         )
         assert report.failed == 0
         plan = fssync.plan(str(base / "s"), str(base / "d"), delete=delete)

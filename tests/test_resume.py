@@ -53,6 +53,8 @@ def _kill_mid_upload(ep, slow_url: str, src, url: str, min_parts: int) -> dict:
                 # Parts the proxy was holding still reach the server after the kill: let them
                 # land, so that what the server holds is what the next run finds.
                 time.sleep(1.0)
+                still = [u for u in _uploads(client, name) if u["UploadId"] == ups[0]["UploadId"]]
+                assert still, "the upload completed before the kill: nothing to resume"
                 return ups[0]
             if proc.poll() is not None:
                 break
@@ -95,12 +97,12 @@ def test_a_killed_upload_resumes_from_the_parts_on_the_server(moto, fault_proxy,
 def test_a_changed_file_starts_over_and_the_old_upload_is_aborted(moto, fault_proxy, tmp_path):
     ep = moto.endpoint
     name = ep.make_bucket()
-    make_tree(tmp_path / "src", {"big.bin": os.urandom(6 * PART)})
+    make_tree(tmp_path / "src", {"big.bin": os.urandom(16 * PART)})  # more than in flight
     url = f"s3://{name}/up"
     slow = fault_proxy(ep, rate=1.0, kinds=("delay",), methods=("PUT",), delay=0.4)
     killed = _kill_mid_upload(ep, slow.url, tmp_path / "src", url, min_parts=1)
     slow.delay = 0.0
-    new = os.urandom(6 * PART)
+    new = os.urandom(16 * PART)
     (tmp_path / "src" / "big.bin").write_bytes(new)  # edited meanwhile: another mtime too
     report = fssync.sync(
         str(tmp_path / "src"),
@@ -118,21 +120,23 @@ def test_a_changed_file_starts_over_and_the_old_upload_is_aborted(moto, fault_pr
 def test_a_part_held_with_other_bytes_is_sent_again(moto, fault_proxy, tmp_path):
     ep = moto.endpoint
     name = ep.make_bucket()
-    data = os.urandom(4 * PART)
-    make_tree(tmp_path / "src", {"big.bin": data})
+    path = tmp_path / "src" / "big.bin"
+    make_tree(tmp_path / "src", {"big.bin": os.urandom(16 * PART)})  # more than in flight
     url = f"s3://{name}/up"
     slow = fault_proxy(ep, rate=1.0, kinds=("delay",), methods=("PUT",), delay=0.4)
     killed = _kill_mid_upload(ep, slow.url, tmp_path / "src", url, min_parts=1)
     slow.delay = 0.0
     client = ep.client()
-    # Someone (or a bad disk) replaced part 1 on the server with other bytes of the same size.
-    client.upload_part(
-        Bucket=name,
-        Key=killed["Key"],
-        UploadId=killed["UploadId"],
-        PartNumber=1,
-        Body=os.urandom(PART),
-    )
+    listed = client.list_parts(Bucket=name, Key=killed["Key"], UploadId=killed["UploadId"])
+    number = listed["Parts"][0]["PartNumber"]
+    # The file is rewritten where that part lies, its size and mtime put back (an editor, a
+    # restore): the upload is resumed, and the part the server holds no longer matches.
+    stat = path.stat()
+    with open(path, "r+b") as fh:
+        fh.seek((number - 1) * PART)
+        fh.write(os.urandom(PART))
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    data = path.read_bytes()
     report = fssync.sync(
         str(tmp_path / "src"),
         url,
@@ -142,3 +146,4 @@ def test_a_part_held_with_other_bytes_is_sent_again(moto, fault_proxy, tmp_path)
     )
     assert report.ok
     assert client.get_object(Bucket=name, Key="up/big.bin")["Body"].read() == data
+    assert _uploads(client, name) == []

@@ -41,8 +41,13 @@ def fssync_configure(config: fssync.Config) -> None:
     register(config.get("secret_access_key"), config.get("session_token"))
     register(config.environ.get("AWS_SECRET_ACCESS_KEY"), config.environ.get("AWS_SESSION_TOKEN"))
     # Contradictions on the command line fail before anything runs; the environment is judged
-    # only for S3 locations, so a local sync does not trip over unrelated AWS variables.
-    fssync.resolve_static(attrs.evolve(config, environ={}))
+    # only for S3 locations, so a local sync does not trip over unrelated AWS variables. A
+    # --session-token alone is no contradiction: its keys may come from the environment or the
+    # location's remote, which the per-location check below sees.
+    options = dict(config.options)
+    if not (options.get("access_key_id") or options.get("secret_access_key")):
+        options.pop("session_token", None)
+    fssync.resolve_static(attrs.evolve(config, options=options, environ={}))
 
 
 @fssync.hookimpl(trylast=True)

@@ -31,6 +31,8 @@ MIN_DURATION = 900
 MAX_DURATION = {"assume-role": 43_200, "session": 129_600, "federation": 129_600}
 _FEDERATED_NAME = re.compile(r"^[\w+=,.@-]{2,32}$")
 _SESSION_NAME = re.compile(r"^[\w+=,.@-]{2,64}$")
+# Loose on purpose: S3-compatible stores write their own partitions and may leave out the account.
+_ROLE_ARN = re.compile(r"^arn:[^:\s]+:iam:[^:\s]*:[^:\s]*:role/\S{1,2000}$")
 
 
 def _duration(text: str) -> int:
@@ -174,7 +176,12 @@ class StsProvider(fssync.CredentialProvider):
 
     async def fetch(self) -> fssync.Credentials:
         from aiobotocore.session import AioSession
-        from botocore.exceptions import BotoCoreError, ClientError, ProfileNotFound
+        from botocore.exceptions import (
+            BotoCoreError,
+            ClientError,
+            ParamValidationError,
+            ProfileNotFound,
+        )
 
         operation, params = self.request.operation()
         label = operation.replace("_", " ")
@@ -186,6 +193,9 @@ class StsProvider(fssync.CredentialProvider):
             raise fssync.UsageError(
                 f"profile {self.base.profile!r} ({self.base.source}) is not in ~/.aws"
             ) from None
+        except ParamValidationError as exc:
+            why = " ".join(str(exc).split())
+            raise fssync.UsageError(f"STS would refuse the {label} request: {why}") from None
         except ClientError as exc:
             err = exc.response.get("Error", {})
             raise fssync.AuthError(
@@ -194,8 +204,9 @@ class StsProvider(fssync.CredentialProvider):
             ) from None
         except BotoCoreError as exc:
             where = self.endpoint_url or "the default STS endpoint"
+            why = " ".join(str(exc).split())  # a credential_process's stderr has newlines
             raise fssync.AuthError(
-                f"cannot get temporary credentials from {where} ({label}): {exc}; check "
+                f"cannot get temporary credentials from {where} ({label}): {why}; check "
                 "--sts-endpoint-url and the credentials"
             ) from None
         creds = response["Credentials"]
@@ -269,6 +280,11 @@ def sts_request(config: fssync.Config, location: fssync.Location | None) -> StsR
     request = StsRequest(method=chosen, duration=duration)
     if chosen == "assume-role":
         request.role_arn = str(role.value)
+        if not _ROLE_ARN.match(request.role_arn):
+            raise fssync.UsageError(
+                f"{request.role_arn!r} ({role.source}) is not a role ARN: write "
+                "arn:aws:iam::ACCOUNT:role/NAME"
+            )
         name = config.setting(
             "role_session_name", location=location, env=("AWS_ROLE_SESSION_NAME",)
         )

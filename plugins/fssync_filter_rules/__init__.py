@@ -8,26 +8,13 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import fssync
 
-from .rules import RuleError, RuleSet, folders_marked, read_rule_file
+from .rules import IMPLIED_EXCLUDE, RuleError, RuleSet, folders_marked, read_rule_file
 from .units import parse_age, parse_size
-
-
-class _Rule(argparse.Action):
-    """Append to one ordered list, whichever flag a rule came from: order decides."""
-
-    def __init__(self, *args: Any, template: str, **kwargs: Any) -> None:
-        self.template = template
-        super().__init__(*args, **kwargs)
-
-    def __call__(self, parser: Any, namespace: Any, values: Any, option_string: Any = None) -> None:
-        current = list(getattr(namespace, self.dest, None) or [])
-        current.append(self.template.format(values))
-        setattr(namespace, self.dest, current)
 
 
 @fssync.hookimpl(trylast=True)
@@ -38,70 +25,27 @@ def fssync_add_options(parser: argparse.ArgumentParser, command: str) -> None:
         "filters (first matching rule wins; see docs/reference/filters.md)"
     )
     add = g.add_argument
-    add(
-        "--include",
-        action=_Rule,
-        template="+ {}",
-        dest="filters",
-        metavar="PATTERN",
-        help="include files matching PATTERN",
-    )
-    add(
-        "--exclude",
-        action=_Rule,
-        template="- {}",
-        dest="filters",
-        metavar="PATTERN",
-        help="exclude files matching PATTERN",
-    )
-    add(
-        "--filter",
-        action=_Rule,
-        template="{}",
-        dest="filters",
-        metavar="RULE",
-        help="a rule: '+ PATTERN' or '- PATTERN'",
-    )
-    add(
-        "--include-regex",
-        action=_Rule,
-        template="+re {}",
-        dest="filters",
-        metavar="REGEX",
-        help="include keys in which REGEX is found",
-    )
-    add(
-        "--exclude-regex",
-        action=_Rule,
-        template="-re {}",
-        dest="filters",
-        metavar="REGEX",
-        help="exclude keys in which REGEX is found",
-    )
-    add(
-        "--filter-from",
-        action=_Rule,
-        template="@filter:{}",
-        dest="filters",
-        metavar="FILE",
-        help="read rules from FILE ('+ x', '- x', '!' clears)",
-    )
-    add(
-        "--include-from",
-        action=_Rule,
-        template="@include:{}",
-        dest="filters",
-        metavar="FILE",
-        help="read include patterns from FILE",
-    )
-    add(
-        "--exclude-from",
-        action=_Rule,
-        template="@exclude:{}",
-        dest="filters",
-        metavar="FILE",
-        help="read exclude patterns from FILE",
-    )
+    for flag, dest, metavar, what in (
+        (
+            "--include",
+            "include",
+            "PATTERN",
+            "include files matching PATTERN (and exclude the rest)",
+        ),
+        ("--include-from", "include_from", "FILE", "read --include patterns from FILE"),
+        ("--exclude", "exclude", "PATTERN", "exclude files matching PATTERN"),
+        ("--exclude-from", "exclude_from", "FILE", "read --exclude patterns from FILE"),
+        ("--filter", "filters", "RULE", "a rule: '+ PATTERN' or '- PATTERN' ('!' clears)"),
+        ("--filter-from", "filter_from", "FILE", "read --filter rules from FILE"),
+        (
+            "--include-regex",
+            "include_regex",
+            "REGEX",
+            "include keys in which REGEX is found (and exclude the rest)",
+        ),
+        ("--exclude-regex", "exclude_regex", "REGEX", "exclude keys in which REGEX is found"),
+    ):
+        add(flag, action="append", dest=dest, metavar=metavar, help=what)
     add("--files-from", metavar="FILE", help="consider only the paths listed in FILE")
     add(
         "--exclude-if-present",
@@ -124,15 +68,40 @@ def fssync_add_options(parser: argparse.ArgumentParser, command: str) -> None:
     )
 
 
-def expand(filters: Sequence[str]) -> list[str]:
-    """Replace '@kind:FILE' entries by the rules the files hold, keeping the order."""
-    out: list[str] = []
-    for item in filters:
-        if item.startswith("@") and ":" in item:
-            kind, _, path = item[1:].partition(":")
-            out.extend(read_rule_file(path, kind=kind))
+def _listed(config: fssync.Config, name: str) -> list[str]:
+    value = config.get(name) or ()
+    return [value] if isinstance(value, str) else [str(v) for v in value]
+
+
+def ordered_rules(config: fssync.Config) -> list[str]:
+    """Every rule in the order rclone tries them, whatever the order of the flags: --include,
+    --include-from, --include-regex, then --exclude, --exclude-from, --exclude-regex, then
+    --filter (the API's ``filters``), --filter-from; last "exclude the rest" when an include
+    flag was given. ``@filter:``, ``@include:``, ``@exclude:`` entries of ``filters`` read
+    those files in place (``@include:`` also asks for "exclude the rest")."""
+    out = ["+ " + p for p in _listed(config, "include")]
+    implied = bool(out)
+    for path in _listed(config, "include_from"):
+        out += read_rule_file(path, kind="include")
+        implied = True
+    regexes = ["+re " + r for r in _listed(config, "include_regex")]
+    implied = implied or bool(regexes)
+    out += regexes
+    out += ["- " + p for p in _listed(config, "exclude")]
+    for path in _listed(config, "exclude_from"):
+        out += read_rule_file(path, kind="exclude")
+    out += ["-re " + r for r in _listed(config, "exclude_regex")]
+    for item in _listed(config, "filters"):
+        kind, _, path = item[1:].partition(":")
+        if item.startswith("@") and kind in ("filter", "include", "exclude") and path:
+            out += read_rule_file(path, kind=kind)
+            implied = implied or kind == "include"
         else:
             out.append(item)
+    for path in _listed(config, "filter_from"):
+        out += read_rule_file(path, kind="filter")
+    if implied:
+        out.append(IMPLIED_EXCLUDE)
     return out
 
 
@@ -153,8 +122,13 @@ def _files_from(path: str) -> frozenset[str]:
 
 @fssync.hookimpl(trylast=True)
 def fssync_configure(config: fssync.Config) -> None:
+    if config.get("delete_excluded") and not (config.command == "sync" and config.get("delete")):
+        raise fssync.UsageError(
+            "--delete-excluded only matters with sync --delete: add --delete or drop "
+            "--delete-excluded"
+        )
     try:
-        RuleSet.build(expand(config.get("filters", ()) or ()))
+        RuleSet.build(ordered_rules(config))
         for name in ("min_size", "max_size"):
             if config.get(name):
                 parse_size(config.get(name))
@@ -186,8 +160,8 @@ def fssync_key_filters(
         )
         if marked:
             filters.append(_under(marked))
-    rules = RuleSet.build(expand(config.get("filters", ()) or ()))
-    if rules.rules:
+    rules = RuleSet.build(ordered_rules(config))
+    if rules.files or rules.folders:
         filters.append(lambda key, s, d: rules.decide(key))
     limits = _limits(config)
     if limits is not None:

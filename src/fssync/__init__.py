@@ -98,9 +98,11 @@ def _hooks(plugins: Iterable[object]) -> Any:
 def sync(src: str, dst: str, *, plugins: Iterable[object] = (), **options: Any) -> Report:
     """Make `dst` hold what `src` holds and return what was done.
 
-    Keywords are the command-line options by their Python names (``delete=True``,
-    ``dry_run=True``, ``transfers=32``, ``endpoint_url=...``). `plugins` are extra plugin objects
-    registered for this call only.
+    Keywords are the command-line flags by their Python names (``delete=True``,
+    ``checksum=True``, ``transfers=32``, ``exclude=["*.tmp"]``, ``endpoint_url=...``), checked
+    by the flags' own parsers before anything is read (a bad one raises ``UsageError``).
+    `plugins` are extra plugin objects registered for this call only. See
+    docs/reference/python-api.md.
     """
     from .engine import run_sync
     from .options import config_from_api

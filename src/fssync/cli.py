@@ -22,8 +22,7 @@ def build_parser(hooks: object | None = None) -> Parser:
         prog="fssync",
         description="Keep two trees in step: local folders, S3 and any fsspec filesystem.",
     )
-    parser.add_argument("--version", action="version", version=f"fssync {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
+    _global_flags(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     p = sub.add_parser(
         "sync",
@@ -80,8 +79,22 @@ def build_parser(hooks: object | None = None) -> Parser:
     from .helptext import add_examples
 
     add_examples(sub.choices)
+    for command in sub.choices.values():
+        _global_flags(command, in_command=True)  # 'fssync sync ... --debug' works too
     parser.set_defaults(_hooks=hooks)
     return parser
+
+
+def _global_flags(parser: argparse.ArgumentParser, *, in_command: bool = False) -> None:
+    """--version and --debug, before the command or after it. After it, --debug is only set
+    when given, so that it does not undo a --debug given before the command."""
+    parser.add_argument("--version", action="version", version=f"fssync {__version__}")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS if in_command else False,
+        help="show tracebacks of unexpected errors",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

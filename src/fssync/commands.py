@@ -128,6 +128,14 @@ def per_run_hooks(plugin: object) -> list[str]:
 def credentials(ns: argparse.Namespace, hooks: Hooks) -> int:
     """Print the temporary credentials a provider fetches: the one place secrets are printed,
     on explicit request, for tools that cannot fetch them themselves."""
+    from .credential_loop import guard
+
+    # Before the environment is read: the guard may drop AWS_PROFILE.
+    with guard(getattr(ns, "profile", None)):
+        return _credentials(ns, hooks)
+
+
+def _credentials(ns: argparse.Namespace, hooks: Hooks) -> int:
     options = {k: v for k, v in vars(ns).items() if not k.startswith("_")}
     config = Config(command="credentials", src=ns.location or "", options=options)
     hooks.configure(config)

@@ -14,6 +14,7 @@ from .errors import (
     MissingBucketError,
     UnreachableError,
     UnsafeWrite,
+    UsageError,
 )
 from .secrets import scrub
 
@@ -44,7 +45,9 @@ class Diagnosis:
     changed: bool = False  # the source object changed during the transfer (412)
 
     def exception(self) -> FssyncError:
-        return self.error(self.message)
+        exc = self.error(self.message)
+        exc.code = self.code  # the store's error code, for callers that know more context
+        return exc
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:
@@ -112,6 +115,30 @@ def diagnose(exc: BaseException, *, where: str, listing: bool = False) -> Diagno
         text = scrub(f"{where}: {code or status}: {message}".strip().rstrip(":"))
         return Diagnosis(text, False, FatalError, code, retry)
     names = {type(e).__name__ for e in _chain(exc)}
+    if names & {"gaierror", "ClientConnectorDNSError"}:
+        return Diagnosis(
+            f"{where}: cannot find the endpoint's host: its name does not resolve (DNS); check "
+            "--endpoint-url and the network",
+            listing,
+            UnreachableError,
+            None,
+            True,
+        )
+    if "ProfileNotFound" in names:
+        profile = next(
+            (getattr(e, "kwargs", {}).get("profile") for e in _chain(exc) if hasattr(e, "kwargs")),
+            None,
+        )
+        named = f"profile {profile!r}" if profile else "the profile"
+        return Diagnosis(
+            f"{where}: {named} is not in the AWS config files (~/.aws/config, "
+            "~/.aws/credentials, or AWS_CONFIG_FILE / AWS_SHARED_CREDENTIALS_FILE); check "
+            "--profile or AWS_PROFILE",
+            True,
+            UsageError,
+            "ProfileNotFound",
+            False,
+        )
     if names & {
         "EndpointConnectionError",
         "ClientConnectorError",

@@ -20,7 +20,7 @@ from .diagnose import diagnose
 from .errors import ExitCode, FssyncError, UnreachableError, UsageError
 from .hooks.manager import Hooks
 from .model import Action, Entry, Event, Failure, Kind, Outcome, Plan, Report
-from .options import plugin_option_names
+from .options import check_combinations, plugin_option_names
 from .planning import (
     NEEDS_METADATA,
     KeyFilter,
@@ -62,6 +62,11 @@ def resolve(config: Config, remotes: Mapping[str, Remote] | None = None) -> Side
     """Both locations, named remotes resolved; refuses folders that contain each other."""
     src = loc.parse(config.src, remotes)
     dst = loc.parse(config.dst or "", remotes)
+    if config.command == "sync" and dst.protocol in loc.READ_ONLY:
+        raise UsageError(
+            f"destination {dst.url!r} is {dst.protocol}://, which fssync can only read: "
+            "sync from it, or to a folder, s3:// or another writable location"
+        )
     if src.protocol == dst.protocol and _overlaps(src.root, dst.root):
         raise UsageError(
             f"source {src.url!r} and destination {dst.url!r} overlap: "
@@ -169,8 +174,12 @@ class Run:
         # State records by store identity and root, and the keys whose metadata this run read.
         self._records: dict[tuple[str, str], Mapping[str, Any]] = {}
         self._headed: dict[str, set[str]] = {"src": set(), "dst": set()}
+        # Location URL -> the provider that fetched its credentials (STS), for messages.
+        self.fetched_by: dict[str, str] = {}
 
     def emit(self, event: Event) -> None:
+        if event.name == "credentials":
+            self.fetched_by[str(event.fields.get("url"))] = str(event.fields.get("provider"))
         self.tally.observe(event)
         self.hooks.event(event, self.config)
 
@@ -699,22 +708,58 @@ def run_sync(config: Config, hooks: Hooks) -> Report:
     """
     from .locks import destination_lock
 
+    check_combinations(config)
     hooks.configure(config)
     with hooks.session(config):
         tally = Tally()
+        run: Run | None = None
         try:
             run = Run(config, hooks, tally)
             with destination_lock(run.sides.dst, config):
                 _, report = _run_loop(run.execute, config)
         except BaseException as exc:
+            better = _refused_fetched_keys(exc, run)
+            if better is not None:
+                exc = better
             why, code = _stop_reason(exc)
             try:
                 hooks.run_finished(tally.stopped(why, code, dry_run=config.dry_run), config)
             except Exception:  # noqa: BLE001 - the error that stopped the run matters more
                 pass
+            if better is not None:
+                raise better from None
             raise
         hooks.run_finished(report, config)
     return report
+
+
+# What the store says when it does not accept credentials, in words about fetched ones.
+_KEYS_REFUSED = {
+    "InvalidAccessKeyId": "the store does not know the access key id they hold",
+    "SignatureDoesNotMatch": "the store rejected the signature made with their secret key",
+    "InvalidToken": "the store rejected their session token",
+    "InvalidClientTokenId": "the store rejected their access key id or session token",
+}
+
+
+def _refused_fetched_keys(exc: BaseException, run: Run | None) -> FssyncError | None:
+    """The store refused keys that STS issued: the advice about --access-key-id would mislead,
+    as the user gave none of these keys; say where they came from instead."""
+    if run is None or not run.fetched_by or not isinstance(exc, FssyncError):
+        return None
+    if exc.code not in _KEYS_REFUSED:
+        return None
+    text = str(exc)
+    url = next((u for u in run.fetched_by if text.startswith(u)), next(iter(run.fetched_by)))
+    where = text.split(": ", 1)[0]
+    better = type(exc)(
+        f"{where}: the store refused the temporary credentials fetched with "
+        f"{run.fetched_by[url]}: {_KEYS_REFUSED[exc.code]} ({exc.code}); they may come from an "
+        "STS this store does not trust: check --sts-endpoint-url (or AWS_ENDPOINT_URL_STS) "
+        "against --endpoint-url"
+    )
+    better.code = exc.code
+    return better
 
 
 def _stop_reason(exc: BaseException) -> tuple[str, int]:
@@ -729,6 +774,7 @@ def _stop_reason(exc: BaseException) -> tuple[str, int]:
 
 
 def make_plan(config: Config, hooks: Hooks) -> Plan:
+    check_combinations(config)
     hooks.configure(config)
     with hooks.session(config):
         run = Run(config, hooks)
@@ -738,7 +784,13 @@ def make_plan(config: Config, hooks: Hooks) -> Plan:
             await asyncio.gather(s.close(), d.close())
             return plan
 
-        plan: Plan = _run_loop(only_plan, config)
+        try:
+            plan: Plan = _run_loop(only_plan, config)
+        except FssyncError as exc:
+            better = _refused_fetched_keys(exc, run)
+            if better is None:
+                raise
+            raise better from None
     return plan
 
 

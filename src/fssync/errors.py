@@ -20,6 +20,8 @@ class FssyncError(Exception):
     """An error the user can act on; its message is one line naming the problem and the fix."""
 
     exit_code: ExitCode = ExitCode.FATAL
+    #: The store's error code behind it (``InvalidAccessKeyId`` ...), when there was one.
+    code: str | None = None
 
 
 class UsageError(FssyncError):

@@ -17,6 +17,10 @@ from .remotes import Remote
 
 # Protocols fsspec treats as the local disk.
 LOCAL = frozenset({"file", "local"})
+# Protocols fssync can list and read but never write: refused as a sync destination.
+READ_ONLY = frozenset({"http", "https"})
+# 's3//bucket/x': a URL that lost its colon, which would otherwise be the local path ./s3/bucket/x.
+_LOST_COLON = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)//(.*)$", re.S)
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://(.*)$", re.S)
 # `name:path` names a remote of the config file (a local path with a colon is written ./a:b).
 _REMOTE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9_.\-]*):(.*)$", re.S)
@@ -88,6 +92,7 @@ def parse(url: str, remotes: Mapping[str, Remote] | None = None) -> Location:
         named = _REMOTE.match(url)
         if named is not None:
             return _from_remote(url, named.group(1), named.group(2), remotes or {})
+        _refuse_lost_colon(url)
         return _local(url, url)
     protocol, rest = m.group(1).lower(), m.group(2)
     if protocol in LOCAL:
@@ -97,8 +102,34 @@ def parse(url: str, remotes: Mapping[str, Remote] | None = None) -> Location:
     return _other(url, protocol, rest)
 
 
+def _is_protocol(name: str) -> bool:
+    name = name.lower()
+    if name in ("s3", "s3a", "memory") or name in LOCAL:
+        return True
+    from fsspec.registry import known_implementations
+
+    return name in known_implementations
+
+
+def _refuse_lost_colon(url: str) -> None:
+    """'s3//bucket/x' is a mistyped URL, not a folder named s3."""
+    m = _LOST_COLON.match(url)
+    if m is not None and _is_protocol(m.group(1)):
+        raise _mistyped(url, m.group(1), m.group(2))
+
+
+def _mistyped(url: str, name: str, path: str) -> LocationError:
+    meant = f"{name}://{path}" if name.lower() in LOCAL else f"{name}://{path.lstrip('/')}"
+    return LocationError(
+        f"{url!r} looks like a URL with a mistyped '://': write {meant}, or ./{url} for a "
+        "local path"
+    )
+
+
 def _from_remote(url: str, name: str, path: str, remotes: Mapping[str, Remote]) -> Location:
     remote = remotes.get(name)
+    if remote is None and path.startswith("/") and _is_protocol(name):
+        raise _mistyped(url, name, path)
     if remote is None:
         known = ", ".join(sorted(remotes)) or "none defined"
         raise LocationError(

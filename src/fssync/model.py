@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import functools
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from operator import attrgetter
 from typing import Any
 
@@ -111,7 +111,18 @@ class Unchanged:
             return tuple(out)
 
 
-@attrs.frozen(eq=False)
+#: Plan.counts() key -> the name of the same count on Report (and on Plan).
+_REPORT_COUNTS = {
+    "copy": "copied",
+    "update": "updated",
+    "delete": "deleted",
+    "skip": "skipped",
+    "exclude": "excluded",
+    "move": "renamed",
+}
+
+
+@attrs.frozen(eq=False, repr=False)
 class Plan:
     """Everything a run would do, decided before anything is written.
 
@@ -171,6 +182,45 @@ class Plan:
         if self.unchanged is not None:
             by_kind[Kind.SKIP] += self.unchanged.count
         return {k.name.lower(): by_kind[k] for k in Kind}
+
+    def __len__(self) -> int:
+        """Keys in the plan: every action, the unchanged skips included."""
+        return len(self.changes) + (self.unchanged.count if self.unchanged is not None else 0)
+
+    def __iter__(self) -> Iterator[Action]:
+        """Every action in key order, as `actions`."""
+        return iter(self.actions)
+
+    def __repr__(self) -> str:
+        """Counts, not entries: a plan may hold millions."""
+        by_kind = self.counts()
+        counts = ", ".join(f"{name}={by_kind[kind]}" for kind, name in _REPORT_COUNTS.items())
+        return f"Plan(src={self.src!r}, dst={self.dst!r}, {counts})"
+
+    # The counts by the names a Report gives them, for what the plan would do.
+    @property
+    def copied(self) -> int:
+        return self.counts()["copy"]
+
+    @property
+    def updated(self) -> int:
+        return self.counts()["update"]
+
+    @property
+    def deleted(self) -> int:
+        return self.counts()["delete"]
+
+    @property
+    def skipped(self) -> int:
+        return self.counts()["skip"]
+
+    @property
+    def excluded(self) -> int:
+        return self.counts()["exclude"]
+
+    @property
+    def renamed(self) -> int:
+        return self.counts()["move"]
 
     def _compared(self) -> tuple[object, ...]:
         return (self.src, self.dst, self.actions, self.src_count, self.dst_count)

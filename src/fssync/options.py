@@ -4,7 +4,9 @@ gives the Python API the same options with the same defaults."""
 from __future__ import annotations
 
 import argparse
-from collections.abc import Mapping
+import re
+import sys
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from . import bandwidth, cutoff
@@ -19,6 +21,46 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(_without_values(message))
+
+    def parse_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> argparse.Namespace:
+        argv = list(sys.argv[1:] if args is None else args)
+        ns, extras = self.parse_known_args(argv, namespace)
+        if extras:
+            raise UsageError(unrecognized(argv, extras))
+        return ns
+
+
+_NUMBER = re.compile(r"^-\d+(\.\d*)?$")
+
+
+def unrecognized(argv: Sequence[str], extras: Sequence[str]) -> str:
+    """Which words were not understood, by flag name or by place, never by value: the word after
+    a mistyped --secret-access-key is a secret."""
+    parts: list[str] = []
+    start = 0
+    previous_flag = False
+    for word in extras:
+        try:
+            at: int | None = argv.index(word, start)
+        except ValueError:
+            at = None
+        if at is not None:
+            start = at + 1
+        if word.startswith("-") and len(word) > 1 and not _NUMBER.match(word):
+            name, eq, _ = word.partition("=")
+            parts.append(name + (" (with a value, not shown)" if eq else ""))
+            previous_flag = not eq
+            continue
+        if previous_flag:
+            parts[-1] += " and the value after it"
+        elif at is not None:
+            parts.append(f"word {at + 1} of the command line")
+        else:
+            parts.append("a word")
+        previous_flag = False
+    return "unrecognized arguments: " + "; ".join(parts) + " (values are not shown)"
 
 
 def _without_values(message: str) -> str:
@@ -42,6 +84,41 @@ def positive_int(text: str) -> int:
     return value
 
 
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
+    return value
+
+
+def non_negative_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 <= value < 10**9:  # also refuses nan and inf
+        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more seconds")
+    return value
+
+
+class _Compare(argparse.Action):
+    """--compare MODE, -c and --size-only set one thing: two of them that disagree are refused
+    rather than letting the last one win silently."""
+
+    def __call__(self, parser: Any, namespace: Any, values: Any, option_string: Any = None) -> None:
+        value = self.const if self.nargs == 0 else values
+        given = getattr(namespace, "_compare_given", None)
+        if given is not None and given[1] != value:
+            parser.error(
+                f"{given[0]} and {option_string} both choose how to compare files: give one"
+            )
+        namespace._compare_given = (option_string, value)
+        setattr(namespace, self.dest, value)
+
+
 def max_delete(text: str) -> str:
     from .planning import parse_max_delete
 
@@ -62,6 +139,7 @@ def add_sync_options(parser: argparse.ArgumentParser, hooks: Hooks, *, command: 
     core = parser.add_argument_group("what to compare")
     core.add_argument(
         "--compare",
+        action=_Compare,
         default="size-mtime",
         metavar="MODE",
         help="how to decide that a file changed: size-mtime (default), size, checksum, update, existence, "
@@ -71,14 +149,16 @@ def add_sync_options(parser: argparse.ArgumentParser, hooks: Hooks, *, command: 
         "-c",
         "--checksum",
         dest="compare",
-        action="store_const",
+        action=_Compare,
+        nargs=0,
         const="checksum",
         help="compare content hashes (same as --compare checksum)",
     )
     core.add_argument(
         "--size-only",
         dest="compare",
-        action="store_const",
+        action=_Compare,
+        nargs=0,
         const="size",
         help="compare sizes only (same as --compare size)",
     )
@@ -155,21 +235,21 @@ def add_sync_options(parser: argparse.ArgumentParser, hooks: Hooks, *, command: 
         )
         run.add_argument(
             "--retries",
-            type=int,
+            type=non_negative_int,
             default=3,
             metavar="N",
             help="retries of a failing transfer (default 3)",
         )
         run.add_argument(
             "--retries-sleep",
-            type=float,
+            type=non_negative_seconds,
             default=0.2,
             metavar="SECONDS",
             help="first retry delay, doubled each time (default 0.2)",
         )
         run.add_argument(
             "--retry-passes",
-            type=int,
+            type=non_negative_int,
             default=1,
             metavar="N",
             help="after the run, transfer the files that failed with a transient error again, "
@@ -177,7 +257,7 @@ def add_sync_options(parser: argparse.ArgumentParser, hooks: Hooks, *, command: 
         )
         run.add_argument(
             "--lock-wait",
-            type=float,
+            type=non_negative_seconds,
             default=0.0,
             metavar="SECONDS",
             help="when another run is writing to the same local destination, wait this long "
@@ -220,6 +300,21 @@ def add_config_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def check_combinations(config: Config) -> None:
+    """Options that contradict each other, or do nothing without another, are refused (exit 2)
+    instead of one silently winning or being ignored."""
+    if config.get("quiet") and config.get("verbose"):
+        raise UsageError("-q (print errors only) and -v (say more) contradict each other: give one")
+    if config.command == "sync" and not config.get("delete"):
+        for name, flag in (
+            ("track_renames", "--track-renames"),
+            ("allow_empty_source", "--allow-empty-source"),
+            ("max_delete", "--max-delete"),
+        ):
+            if config.get(name):
+                raise UsageError(f"{flag} only matters with --delete: add --delete or drop {flag}")
+
+
 def plugin_option_names(hooks: Hooks) -> frozenset[str]:
     """The options plugins add: the settings a remote of the config file may carry."""
     parser = argparse.ArgumentParser(add_help=False)
@@ -236,13 +331,106 @@ def sync_parser(hooks: Hooks, command: str = "sync") -> Parser:
 def config_from_api(
     hooks: Hooks, command: str, src: str, dst: str, options: Mapping[str, Any]
 ) -> Config:
-    """Defaults exactly as the CLI has them, overridden by the caller's keywords."""
+    """The options of a Python call, checked and converted by the very parser the command line
+    uses: a keyword is a flag's name (``size_only=True``, ``no_state=True``, ``include=[...]``)
+    or its option's name (``compare="size"``, ``state=False``), and its value passes the
+    flag's checks (``transfers=0`` is refused as ``--transfers 0`` is)."""
     parser = sync_parser(hooks, command)
-    defaults = vars(parser.parse_args([src, dst]))
-    defaults["console"] = False  # print like the CLI does
-    unknown = sorted(set(options) - set(defaults))
-    if unknown:
-        raise UsageError(f"unknown option(s) {', '.join(unknown)}: see 'fssync {command} --help'")
-    values = {**defaults, **options}
+    options = dict(options)
+    console = bool(options.pop("console", False))  # True: print like the CLI does
+    argv, raw = api_argv(parser, command, options)
+    values = vars(parser.parse_args([*argv, "--", src, dst]))
+    values.update(raw)
+    for name in [k for k in values if k.startswith("_")]:
+        del values[name]
+    values["console"] = console
     values.pop("src"), values.pop("dst")
     return Config(command=command, src=src, dst=dst, options=values)
+
+
+_SCALAR = (str, int, float)
+
+
+def api_argv(
+    parser: argparse.ArgumentParser, command: str, options: Mapping[str, Any]
+) -> tuple[list[str], dict[str, Any]]:
+    """Keywords as command-line words, and the values no flag can spell (a plugin's objects),
+    which are passed on as they are."""
+    actions = [a for a in parser._actions if a.dest not in ("help", "src", "dst")]  # noqa: SLF001
+    by_flag = {flag: a for a in actions for flag in a.option_strings if flag.startswith("--")}
+    argv: list[str] = []
+    raw: dict[str, Any] = {}
+    unknown: list[str] = []
+    for name, value in options.items():
+        if value is None:
+            continue
+        action = by_flag.get("--" + name.replace("_", "-"))
+        if (
+            action is not None
+            and action.nargs == 0
+            and (action.dest != name or isinstance(value, bool | int))
+        ):
+            argv += _switch(name, value, action)
+            continue
+        same_dest = [a for a in actions if a.dest == name]
+        takes = [a for a in same_dest if a.nargs != 0]
+        if takes:
+            action = takes[0]
+        elif same_dest:
+            argv += _by_value(name, value, same_dest)
+            continue
+        if action is None:
+            unknown.append(name)
+            continue
+        flag = _long(action)
+        if action.nargs == 0:
+            argv += _by_value(name, value, [action])
+        elif isinstance(action, argparse._AppendAction):  # noqa: SLF001
+            items = [value] if isinstance(value, _SCALAR) else value
+            if isinstance(items, list | tuple) and all(isinstance(i, _SCALAR) for i in items):
+                argv += [f"{flag}={item}" for item in items]
+            else:
+                raw[action.dest] = value
+        elif isinstance(value, _SCALAR) and not isinstance(value, bool):
+            argv.append(f"{flag}={value}")
+        elif isinstance(value, bool):
+            raise UsageError(f"{name}= takes a value, as {flag} does, not {value}")
+        else:
+            raw[action.dest] = value
+    if unknown:
+        raise UsageError(
+            f"unknown option(s) {', '.join(sorted(unknown))}: see 'fssync {command} --help'"
+        )
+    return argv, raw
+
+
+def _long(action: argparse.Action) -> str:
+    return max(action.option_strings, key=len)
+
+
+def _switch(name: str, value: Any, action: argparse.Action) -> list[str]:
+    """A flag without a value named by its own name: True turns it on, False leaves the
+    default, a count repeats a counting flag (``verbose=2`` is ``-vv``)."""
+    if isinstance(action, argparse._CountAction):  # noqa: SLF001
+        if isinstance(value, bool) or value < 0:
+            raise UsageError(f"{name}= takes a count (0, 1, 2 ...), as {_long(action)} repeats")
+        return [_long(action)] * value
+    if not isinstance(value, bool):
+        raise UsageError(f"{name}= takes True or False")
+    return [_long(action)] if value else []
+
+
+def _by_value(name: str, value: Any, actions: list[argparse.Action]) -> list[str]:
+    """Flags without a value named by the option they set: ``state=False`` is ``--no-state``,
+    ``links="follow"`` is ``--copy-links``, ``compare`` values have their own flags."""
+    for action in actions:
+        if isinstance(action, argparse._CountAction):  # noqa: SLF001
+            return _switch(name, value, action)
+        if isinstance(action, argparse._StoreTrueAction | argparse._StoreFalseAction):  # noqa: SLF001
+            if not isinstance(value, bool):
+                raise UsageError(f"{name}= takes True or False")
+            return [_long(action)] if value is action.const else []
+        if type(value) is type(action.const) and value == action.const:
+            return [_long(action)]
+    consts = [repr(a.const) for a in actions if a.const is not None]
+    raise UsageError(f"{name}= takes {' or '.join(consts)}")
