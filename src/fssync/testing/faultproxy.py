@@ -17,6 +17,10 @@ instead:
 
 ``corrupt`` and ``403`` are never drawn at random unless named in ``kinds``.
 
+Listing pages can be rewritten too (``pages`` / ``pages_from``, counted over ListObjectsV2
+requests only): a ``200 OK`` that is HTML, empty, an ``<Error>``, JSON, a page cut short, or a
+page whose continuation token is missing or repeats (see `fssync.testing.pagefaults`).
+
 It is bounded: it serves at most ``max_requests`` requests and stops by itself after
 ``max_seconds``, and it only ever binds and connects to loopback addresses.
 
@@ -41,7 +45,9 @@ from typing import IO, Self
 
 import attrs
 
-__all__ = ["FAULTS", "TRANSIENT", "FaultProxy", "ProxyStats"]
+from .pagefaults import PAGE_FAULTS, is_listing, request_token, rewrite_page
+
+__all__ = ["FAULTS", "PAGE_FAULTS", "TRANSIENT", "FaultProxy", "ProxyStats"]
 
 TRANSIENT = ("500", "503", "reset", "reset-after", "truncate", "delay")
 FAULTS = (*TRANSIENT, "corrupt", "403")
@@ -64,6 +70,7 @@ class ProxyStats:
     requests: int = 0
     faults: collections.Counter[str] = attrs.field(factory=collections.Counter)
     log: list[tuple[int, str, str, str]] = attrs.field(factory=list)  # (n, method, path, fault)
+    pages: int = 0  # ListObjectsV2 requests seen
 
     @property
     def injected(self) -> int:
@@ -164,6 +171,9 @@ class FaultProxy:
     :param delay: seconds a ``delay`` fault holds a request.
     :param max_requests: requests served before the proxy refuses more.
     :param max_seconds: the proxy stops by itself this long after it started.
+    :param pages: listing request number (from 1, ListObjectsV2 only) -> page rewrite
+        (`PAGE_FAULTS`), applied to the server's ``200`` reply.
+    :param pages_from: (n, rewrite): every listing request from the n-th on gets the rewrite.
     """
 
     def __init__(
@@ -178,6 +188,8 @@ class FaultProxy:
         delay: float = 0.2,
         max_requests: int = 20_000,
         max_seconds: float = 300.0,
+        pages: Mapping[int, str] | None = None,
+        pages_from: tuple[int, str] | None = None,
     ) -> None:
         parsed = urllib.parse.urlsplit(upstream)
         if parsed.scheme != "http" or not parsed.hostname or not _loopback(parsed.hostname):
@@ -187,6 +199,7 @@ class FaultProxy:
             raise ValueError(f"unknown fault(s) {sorted(unknown)}: choose from {FAULTS}")
         if not 0.0 <= rate <= 1.0:
             raise ValueError("rate must be between 0 and 1")
+        self.pages, self.pages_from = _check_pages(pages, pages_from)
         self.upstream = (parsed.hostname, parsed.port or 80)
         self.rate = rate
         self.kinds = tuple(kinds)
@@ -322,6 +335,7 @@ class FaultProxy:
                     )
                 body = _read_body(cf, fields, until_close=False)
                 _, fault = self._draw(method, path)
+                page_fault = self._page_fault(method, path)
                 if fault == "corrupt" and method == "PUT" and body:
                     body = _flip(body)
                 if fault == "refuse":
@@ -364,6 +378,10 @@ class FaultProxy:
                     return
                 if fault == "corrupt" and method == "GET" and reply_body:
                     reply_body = _flip(reply_body)
+                if page_fault is not None and status == 200:
+                    reply_head, reply_body = _rewritten(
+                        page_fault, reply_head, reply_fields, reply_body, request_token(path)
+                    )
                 client.sendall(reply_head + reply_body)
         except (OSError, ValueError, IndexError):
             return  # a broken client or server connection ends this connection only
@@ -377,3 +395,63 @@ class FaultProxy:
                 pass
             if upstream is not None:
                 upstream.close()
+
+    # ------------------------------------------------------------------------------ listing pages
+
+    def _page_fault(self, method: str, path: str) -> str | None:
+        """The rewrite for this request if it is a listing page that gets one."""
+        if not is_listing(method, path):
+            return None
+        with self._lock:
+            self.stats.pages += 1
+            n = self.stats.pages
+            kind = self.pages.get(n)
+            if kind is None and self.pages_from is not None and n >= self.pages_from[0]:
+                kind = self.pages_from[1]
+            if kind is not None:
+                self.stats.faults[kind] += 1
+                self.stats.log.append((self.stats.requests, method, path, kind))
+            return kind
+
+
+# ---------------------------------------------------------------------------- listing pages
+# Rewrites of ListObjectsV2 replies (`fssync.testing.pagefaults`): kept apart from the faults
+# above, which act on any request.
+
+
+def _check_pages(
+    pages: Mapping[int, str] | None, pages_from: tuple[int, str] | None
+) -> tuple[dict[int, str], tuple[int, str] | None]:
+    chosen = dict(pages or {})
+    unknown = (set(chosen.values()) | ({pages_from[1]} if pages_from else set())) - set(PAGE_FAULTS)
+    if unknown:
+        raise ValueError(f"unknown page fault(s) {sorted(unknown)}: choose from {PAGE_FAULTS}")
+    return chosen, pages_from
+
+
+def _dechunk(raw: bytes) -> bytes:
+    """The payload of a chunked body as `_read_body` kept it."""
+    out, at = bytearray(), 0
+    while True:
+        end = raw.index(b"\r\n", at)
+        size = int(raw[at:end].split(b";")[0].strip() or b"0", 16)
+        if size == 0:
+            return bytes(out)
+        out += raw[end + 2 : end + 2 + size]
+        at = end + 2 + size + 2
+
+
+def _rewritten(
+    kind: str, head: bytes, fields: Mapping[str, str], body: bytes, token: str | None
+) -> tuple[bytes, bytes]:
+    """The reply head and body of a listing page after the rewrite `kind`."""
+    if "chunked" in fields.get("transfer-encoding", "").lower():
+        body = _dechunk(body)
+    content_type, new_body = rewrite_page(kind, body, token)
+    lines = head.decode("latin-1").split("\r\n")
+    dropped = ("content-length:", "content-type:", "transfer-encoding:", "content-md5:")
+    kept = [line for line in lines[1:] if line and not line.lower().startswith(dropped)]
+    new_head = "\r\n".join(
+        [lines[0], *kept, f"Content-Type: {content_type}", f"Content-Length: {len(new_body)}"]
+    )
+    return (new_head + "\r\n\r\n").encode("latin-1"), new_body
