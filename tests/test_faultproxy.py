@@ -219,5 +219,24 @@ def test_only_known_page_faults():
     with pytest.raises(ValueError, match="unknown page fault"):
         FaultProxy("http://127.0.0.1:9000", pages_from=(1, "explode"))
     assert set(PAGE_FAULTS) == {
-        "html", "empty", "error-200", "json", "cut", "no-token", "same-token"
+        "html", "empty", "error-200", "json", "cut", "no-token", "same-token", "slowdown"
     }  # fmt: skip
+
+
+def test_slowdown_on_listings_never_reaches_the_server(upstream):
+    with FaultProxy(upstream, pages={1: "slowdown"}) as proxy:
+        status, _, body = listing(proxy)
+        assert status == 503 and b"<Code>SlowDown</Code>" in body
+        assert listing(proxy)[2] == PAGE
+    assert len(Upstream.seen) == 1 and proxy.stats.faults == {"slowdown": 1}
+
+
+def test_a_slowdown_storm_on_listings_lasts_its_seconds(upstream):
+    import time
+
+    with FaultProxy(upstream, slow_pages=0.3) as proxy:
+        assert request(proxy) == (200, BODY)  # not a listing: let through
+        assert listing(proxy)[0] == 503  # the storm starts with the first listing request
+        time.sleep(0.4)
+        assert listing(proxy)[0] == 200
+    assert proxy.stats.faults == {"slowdown": 1}

@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Protocol
 
-from fssync.stores import EXPIRED_CODES, httplog
+from fssync.stores import EXPIRED_CODES, httplog, s3pages
 
 from . import xmlparse
 from .http import Body, Pool, Response, host_header, split_url
@@ -240,18 +240,27 @@ class S3Client:
     # -- operations ---------------------------------------------------------------------------
 
     async def list_page(
-        self, bucket: str, prefix: str, token: str | None, max_keys: int = 1000
+        self, bucket: str, prefix: str, token: str | None, max_keys: int | None = None
     ) -> xmlparse.Page:
+        """One page of a listing, with the facts `s3pages` checks (``page.facts``)."""
         query = [
             ("list-type", "2"),
             ("prefix", prefix),
-            ("max-keys", str(max_keys)),
+            ("max-keys", str(max_keys or s3pages.PAGE_SIZE)),
             ("encoding-type", "url"),
         ]
         if token:
             query.append(("continuation-token", token))
-        _, data = await self.call("ListObjectsV2", "GET", bucket, query=query)
-        return xmlparse.list_page(data)
+        resp, data = await self.call("ListObjectsV2", "GET", bucket, query=query)
+        facts = s3pages.facts_of(data, resp.headers.get("content-type", ""))
+        if facts.root != "ListBucketResult":
+            return xmlparse.Page([], False, None, facts)  # refused by the check, not parsed
+        try:
+            page = xmlparse.list_page(data)
+        except (SyntaxError, ValueError, UnicodeDecodeError) as exc:  # ParseError is a SyntaxError
+            raise s3pages.BadPage(f"cannot be read as XML: {exc}") from None
+        page.facts = facts
+        return page
 
     async def head(self, bucket: str, key: str) -> Response:
         resp, _ = await self.call("HeadObject", "HEAD", bucket, key)

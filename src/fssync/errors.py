@@ -42,3 +42,7 @@ class UnreachableError(FatalError):
 
 class MissingBucketError(FatalError):
     """The bucket does not exist."""
+
+
+class ListingError(FatalError):
+    """A listing could not be completed, so nothing can be decided from it (nor deleted)."""

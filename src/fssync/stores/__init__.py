@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..location import Location, unsafe_reason
-from . import s3meta
+from . import s3meta, s3pages
 from .base import Listing, ListingProgress, RangeSink, Reader, Store
 
 if TYPE_CHECKING:
@@ -57,6 +57,7 @@ __all__ = [
     "abort_twins",
     "open_store",
     "s3meta",
+    "s3pages",
     "unsafe_reason",
 ]
 

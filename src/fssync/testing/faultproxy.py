@@ -19,7 +19,8 @@ instead:
 
 Listing pages can be rewritten too (``pages`` / ``pages_from``, counted over ListObjectsV2
 requests only): a ``200 OK`` that is HTML, empty, an ``<Error>``, JSON, a page cut short, or a
-page whose continuation token is missing or repeats (see `fssync.testing.pagefaults`).
+page whose continuation token is missing or repeats, or a ``503 SlowDown`` (``slow_pages``:
+for some seconds from the first listing request on; see `fssync.testing.pagefaults`).
 
 It is bounded: it serves at most ``max_requests`` requests and stops by itself after
 ``max_seconds``, and it only ever binds and connects to loopback addresses.
@@ -174,6 +175,8 @@ class FaultProxy:
     :param pages: listing request number (from 1, ListObjectsV2 only) -> page rewrite
         (`PAGE_FAULTS`), applied to the server's ``200`` reply.
     :param pages_from: (n, rewrite): every listing request from the n-th on gets the rewrite.
+    :param slow_pages: listing requests get ``503 SlowDown`` for this many seconds, counted from
+        the first one.
     """
 
     def __init__(
@@ -190,6 +193,7 @@ class FaultProxy:
         max_seconds: float = 300.0,
         pages: Mapping[int, str] | None = None,
         pages_from: tuple[int, str] | None = None,
+        slow_pages: float = 0.0,
     ) -> None:
         parsed = urllib.parse.urlsplit(upstream)
         if parsed.scheme != "http" or not parsed.hostname or not _loopback(parsed.hostname):
@@ -200,6 +204,8 @@ class FaultProxy:
         if not 0.0 <= rate <= 1.0:
             raise ValueError("rate must be between 0 and 1")
         self.pages, self.pages_from = _check_pages(pages, pages_from)
+        self.slow_pages = slow_pages
+        self._first_page = 0.0
         self.upstream = (parsed.hostname, parsed.port or 80)
         self.rate = rate
         self.kinds = tuple(kinds)
@@ -336,6 +342,8 @@ class FaultProxy:
                 body = _read_body(cf, fields, until_close=False)
                 _, fault = self._draw(method, path)
                 page_fault = self._page_fault(method, path)
+                if page_fault == "slowdown":
+                    fault, page_fault = "503", None
                 if fault == "corrupt" and method == "PUT" and body:
                     body = _flip(body)
                 if fault == "refuse":
@@ -405,9 +413,13 @@ class FaultProxy:
         with self._lock:
             self.stats.pages += 1
             n = self.stats.pages
+            if n == 1:
+                self._first_page = time.monotonic()
             kind = self.pages.get(n)
             if kind is None and self.pages_from is not None and n >= self.pages_from[0]:
                 kind = self.pages_from[1]
+            if kind is None and time.monotonic() - self._first_page < self.slow_pages:
+                kind = "slowdown"
             if kind is not None:
                 self.stats.faults[kind] += 1
                 self.stats.log.append((self.stats.requests, method, path, kind))

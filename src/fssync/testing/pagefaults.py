@@ -13,7 +13,9 @@ server sent and changes it:
   (its ``KeyCount`` still counts them all);
 - ``no-token``: ``IsTruncated`` true without a ``NextContinuationToken``;
 - ``same-token``: the ``NextContinuationToken`` is the token the request sent (from the second
-  page on), so a client that follows it asks for the same page for ever.
+  page on), so a client that follows it asks for the same page for ever;
+- ``slowdown``: not a rewrite: the request is answered ``503 SlowDown`` and never reaches the
+  server (a throttling storm on listings; ``slow_pages=`` makes one last some seconds).
 
 Pure functions over bytes; `fssync.testing.faultproxy.FaultProxy` applies them (``pages=``).
 """
@@ -24,9 +26,10 @@ import re
 import urllib.parse
 from xml.sax.saxutils import escape
 
-__all__ = ["PAGE_FAULTS", "is_listing", "request_token", "rewrite_page"]
+__all__ = ["PAGE_FAULTS", "REWRITES", "is_listing", "request_token", "rewrite_page"]
 
-PAGE_FAULTS = ("html", "empty", "error-200", "json", "cut", "no-token", "same-token")
+PAGE_FAULTS = ("html", "empty", "error-200", "json", "cut", "no-token", "same-token", "slowdown")
+REWRITES = PAGE_FAULTS[:-1]  # the kinds that change the server's reply
 
 _CONTENTS = re.compile(rb"<Contents>.*?</Contents>", re.S)
 _TOKEN = re.compile(rb"<NextContinuationToken>[^<]*</NextContinuationToken>")
@@ -96,4 +99,4 @@ def rewrite_page(kind: str, body: bytes, token: str | None) -> tuple[str, bytes]
         return "application/xml", _truncated(_TOKEN.sub(b"", body))
     if kind == "same-token":
         return "application/xml", _same_token(body, token)
-    raise ValueError(f"unknown page fault {kind!r}: choose from {PAGE_FAULTS}")
+    raise ValueError(f"unknown page rewrite {kind!r}: choose from {REWRITES}")
