@@ -3,7 +3,9 @@
 Errors come back as `S3Error`, whose ``response`` has the shape botocore's ``ClientError`` has
 (``Error.Code``, ``Error.Message``, ``ResponseMetadata.HTTPStatusCode``), so fssync's diagnosis
 treats both back ends alike. Transient failures (connection errors, 5xx, throttling) are retried
-with jittered exponential backoff, as botocore's "standard" retry mode does.
+with jittered exponential backoff: within milliseconds for a failed connection or a 5xx, and for
+a request to slow down (SlowDown, 503, 429) with the waits of botocore's "standard" retry mode,
+which the s3fs path uses (up to 1, 2, 4, 8 s), so a throttling storm is waited out, not fed.
 """
 
 from __future__ import annotations
@@ -188,7 +190,7 @@ class S3Client:
                 renewed = True  # refreshed on the next prepare(); sent once more
                 continue
             if attempt < MAX_ATTEMPTS and _retryable(error):
-                await _backoff(attempt)
+                await (_throttled_backoff(attempt) if _throttled(error) else _backoff(attempt))
                 continue
             region = resp.headers.get("x-amz-bucket-region")
             if region and region != self.signer.region and not redirected and self.follow_region:
@@ -416,3 +418,20 @@ def _retryable(error: S3Error) -> bool:
 
 async def _backoff(attempt: int) -> None:
     await asyncio.sleep(min(20.0, 0.05 * 2**attempt) * random.random())
+
+
+_THROTTLED = frozenset({"SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded"})
+
+
+def _throttled(error: S3Error) -> bool:
+    """The store asked to slow down: waits of milliseconds would only ask again too soon."""
+    return error.code in _THROTTLED or error.status in (429, 503)
+
+
+def throttle_delay(attempt: int) -> float:
+    """botocore's standard back-off, which the s3fs path uses: up to 1, 2, 4, 8 ... 20 s."""
+    return min(20.0, 2.0 ** (attempt - 1)) * random.random()
+
+
+async def _throttled_backoff(attempt: int) -> None:
+    await asyncio.sleep(throttle_delay(attempt))

@@ -75,9 +75,9 @@ def _text(raw: bytes | None, url_encoded: bool = False) -> str | None:
         return None
     text = raw.decode("utf-8", "replace")
     if "&" in text:
-        from xml.sax.saxutils import unescape
+        import html
 
-        text = unescape(text, {"&quot;": '"', "&apos;": "'", "&#34;": '"'})
+        text = html.unescape(text)  # XML's five entities and character references
     return unquote_plus(text) if url_encoded else text
 
 
@@ -87,7 +87,7 @@ def describe(data: bytes, content_type: str) -> str:
     if not data:
         return f"an empty reply ({kind})"
     start = "".join(c if c.isprintable() else " " for c in data[:40].decode("utf-8", "replace"))
-    return f"a {kind} reply of {len(data)} bytes starting {start.strip()!r}"
+    return f"{len(data)} bytes of {kind} starting {start.strip()!r}"
 
 
 def facts_of(data: bytes, content_type: str = "") -> PageFacts:
@@ -105,6 +105,8 @@ def facts_of(data: bytes, content_type: str = "") -> PageFacts:
         return PageFacts(root=root, what=f"an <Error> with Code {code}")
     if root != "ListBucketResult":
         return PageFacts(root=root, what=f"{what}, a <{root}> document")
+    if b":" in tag or b"<![CDATA[" in data:
+        return _facts_from_tree(data, what)  # prefixed names or CDATA: the byte scan cannot
     first, last = data.find(b"<Contents>"), data.rfind(b"</Contents>")
     rest = data if first < 0 or last < first else data[:first] + data[last:]
     encoded = (_field(rest, b"EncodingType") or b"").strip() == b"url"
@@ -122,6 +124,39 @@ def facts_of(data: bytes, content_type: str = "") -> PageFacts:
         token=_text(_field(rest, b"NextContinuationToken")),
         key_count=key_count,
         listed=data.count(b"<Contents>") + data.count(b"<CommonPrefixes>"),
+        what=what,
+    )
+
+
+def _facts_from_tree(data: bytes, what: str) -> PageFacts:
+    """The facts through a full parse, for the rare pages the byte scan cannot read."""
+    from xml.etree import ElementTree
+
+    try:
+        root = ElementTree.fromstring(data)
+    except ElementTree.ParseError:
+        return PageFacts(root=None, what=what + " that is not well-formed XML")
+    fields: dict[str, str] = {}
+    listed = 0
+    for child in root:
+        name = child.tag.rpartition("}")[2]
+        if name in ("Contents", "CommonPrefixes"):
+            listed += 1
+        else:
+            fields.setdefault(name, child.text or "")
+    count = fields.get("KeyCount")
+    encoded = fields.get("EncodingType", "").strip() == "url"
+    prefix = fields.get("Prefix")
+    return PageFacts(
+        root=root.tag.rpartition("}")[2],
+        name=fields.get("Name"),
+        prefix=unquote_plus(prefix) if encoded and prefix is not None else prefix,
+        truncated=None
+        if "IsTruncated" not in fields
+        else fields["IsTruncated"].strip().lower() == "true",
+        token=fields.get("NextContinuationToken"),
+        key_count=None if count is None else int(count) if count.strip().isdigit() else -1,
+        listed=listed,
         what=what,
     )
 
