@@ -104,7 +104,7 @@ def facts_of(data: bytes, content_type: str = "") -> PageFacts:
         code = _text(_field(data, b"Code")) or "no Code"
         return PageFacts(root=root, what=f"an <Error> with Code {code}")
     if root != "ListBucketResult":
-        return PageFacts(root=root, what=f"{what}, a <{root}> document")
+        return PageFacts(root=root, what=what)
     if b":" in tag or b"<![CDATA[" in data:
         return _facts_from_tree(data, what)  # prefixed names or CDATA: the byte scan cannot
     first, last = data.find(b"<Contents>"), data.rfind(b"</Contents>")
