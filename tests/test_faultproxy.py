@@ -13,10 +13,16 @@ from collections.abc import Iterator
 
 import pytest
 
-from fssync.testing.faultproxy import FAULTS, FaultProxy
+from fssync.testing.faultproxy import FAULTS, PAGE_FAULTS, FaultProxy
 
 BODY = bytes(range(256)) * 40
 ETAG = hashlib.md5(BODY).hexdigest()
+PAGE = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<ListBucketResult><Name>b</Name><Prefix>p/</Prefix>'
+    b"<KeyCount>4</KeyCount><IsTruncated>true</IsTruncated>"
+    + b"".join(b"<Contents><Key>p/k%d</Key><Size>1</Size></Contents>" % i for i in range(4))
+    + b"<NextContinuationToken>t2</NextContinuationToken></ListBucketResult>"
+)
 
 
 class Upstream(http.server.BaseHTTPRequestHandler):
@@ -27,6 +33,8 @@ class Upstream(http.server.BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         Upstream.seen.append((self.command, self.rfile.read(length)))
         body, status = BODY, 200
+        if "list-type=2" in self.path:
+            body = PAGE
         if self.command == "POST":  # as CompleteMultipartUpload answers
             body = f"<Result><ETag>&quot;{ETAG}-2&quot;</ETag></Result>".encode()
         wanted = self.headers.get("Range", "")
@@ -34,6 +42,14 @@ class Upstream(http.server.BaseHTTPRequestHandler):
             first, last = (int(n) for n in wanted[6:].split("-"))
             body, status = BODY[first : last + 1], 206
         self.send_response(status)
+        if self.path.endswith("chunked"):  # a listing sent in chunks, as some servers do
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for at in range(0, len(body), 100):
+                piece = body[at : at + 100]
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            self.wfile.write(b"0\r\n\r\n")
+            return
         self.send_header("Content-Length", str(len(body)))
         self.send_header("ETag", f'"{ETAG}"')
         if status == 206:
@@ -59,8 +75,10 @@ def upstream() -> Iterator[str]:
     server.server_close()
 
 
-def request(proxy: FaultProxy, method: str = "GET", body: bytes | None = None):
-    return exchange(proxy, method, body=body)[::2]
+def request(
+    proxy: FaultProxy, method: str = "GET", body: bytes | None = None, path: str = "/bucket/key"
+):
+    return exchange(proxy, method, path, body=body)[::2]
 
 
 def exchange(
@@ -213,3 +231,104 @@ def test_ignore_range_answers_200_with_the_whole_object(upstream):
 def _abort(sock: socket.socket) -> None:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     sock.close()
+
+
+# ------------------------------------------------------------------------- listing pages
+
+LIST = "/b?list-type=2&prefix=p%2F"
+
+
+def listing(proxy: FaultProxy, path: str = LIST) -> tuple[int, str, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=10)
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        return resp.status, resp.getheader("Content-Type") or "", resp.read()
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize(
+    ("kind", "content_type", "body"),
+    [
+        ("html", "text/html", b"<html>Maintenance</html>"),
+        ("empty", "application/xml", b""),
+        ("json", "application/json", b'{"message": "maintenance", "retry": true}'),
+    ],
+)
+def test_a_listing_page_replaced_by_something_else(upstream, kind, content_type, body):
+    with FaultProxy(upstream, pages={2: kind}) as proxy:
+        assert listing(proxy) == (200, "", PAGE)  # the first page goes through
+        assert request(proxy) == (200, BODY)  # not a listing: neither counted nor rewritten
+        assert listing(proxy) == (200, content_type, body)
+        assert listing(proxy)[2] == PAGE
+    assert proxy.stats.pages == 3 and proxy.stats.faults == {kind: 1}
+    assert [entry[3] for entry in proxy.stats.log] == [kind]
+
+
+def test_an_error_inside_a_200(upstream):
+    with FaultProxy(upstream, pages={1: "error-200"}) as proxy:
+        status, _, body = listing(proxy)
+    assert status == 200 and body.startswith(b"<?xml") and b"<Error><Code>InternalError" in body
+
+
+@pytest.mark.parametrize("path", [LIST, LIST + "&chunked"])
+def test_a_page_cut_in_half_still_parses(upstream, path):
+    import xml.etree.ElementTree as ET
+
+    with FaultProxy(upstream, pages_from=(1, "cut")) as proxy:
+        status, _, body = listing(proxy, path)
+    root = ET.fromstring(body)  # well formed
+    assert status == 200 and [k.text for k in root.iter("Key")] == ["p/k0", "p/k1"]
+    assert root.findtext("KeyCount") == "4"  # still counts the keys that were dropped
+    assert root.findtext("NextContinuationToken") == "t2"
+
+
+def test_a_truncated_page_without_its_token(upstream):
+    import xml.etree.ElementTree as ET
+
+    with FaultProxy(upstream, pages={1: "no-token"}) as proxy:
+        root = ET.fromstring(listing(proxy)[2])
+    assert root.findtext("IsTruncated") == "true" and root.find("NextContinuationToken") is None
+    assert len(root.findall("Contents")) == 4
+
+
+def test_a_token_that_repeats(upstream):
+    import xml.etree.ElementTree as ET
+
+    with FaultProxy(upstream, pages_from=(1, "same-token")) as proxy:
+        first = ET.fromstring(listing(proxy)[2])  # no token sent yet: nothing to repeat
+        again = ET.fromstring(listing(proxy, LIST + "&continuation-token=a%26b")[2])
+    assert first.findtext("NextContinuationToken") == "t2"
+    assert again.findtext("NextContinuationToken") == "a&b"  # the token the request sent
+    assert again.findtext("IsTruncated") == "true"
+    assert proxy.stats.faults == {"same-token": 2}
+
+
+def test_only_known_page_faults():
+    with pytest.raises(ValueError, match="unknown page fault"):
+        FaultProxy("http://127.0.0.1:9000", pages={1: "explode"})
+    with pytest.raises(ValueError, match="unknown page fault"):
+        FaultProxy("http://127.0.0.1:9000", pages_from=(1, "explode"))
+    assert set(PAGE_FAULTS) == {
+        "html", "empty", "error-200", "json", "cut", "no-token", "same-token", "slowdown"
+    }  # fmt: skip
+
+
+def test_slowdown_on_listings_never_reaches_the_server(upstream):
+    with FaultProxy(upstream, pages={1: "slowdown"}) as proxy:
+        status, _, body = listing(proxy)
+        assert status == 503 and b"<Code>SlowDown</Code>" in body
+        assert listing(proxy)[2] == PAGE
+    assert len(Upstream.seen) == 1 and proxy.stats.faults == {"slowdown": 1}
+
+
+def test_a_slowdown_storm_on_listings_lasts_its_seconds(upstream):
+    import time
+
+    with FaultProxy(upstream, slow_pages=0.3) as proxy:
+        assert request(proxy) == (200, BODY)  # not a listing: let through
+        assert listing(proxy)[0] == 503  # the storm starts with the first listing request
+        time.sleep(0.4)
+        assert listing(proxy)[0] == 200
+    assert proxy.stats.faults == {"slowdown": 1}

@@ -646,3 +646,37 @@ def test_parts_from_a_file_are_read_once_unless_the_etag_cannot_vouch(moto, tmp_
     else:
         assert got.get("ServerSideEncryption") == encryption
         assert len(with_md5) == 3  # every part ended up sent with its Content-MD5
+
+
+def test_a_request_to_slow_down_waits_as_botocore_does(moto, fault_proxy, monkeypatch):
+    """SlowDown (503) is retried after botocore's standard waits (up to 1, 2, 4 ... s), as the
+    s3fs path does; a 500 after the client's own short ones. Waits of milliseconds could not
+    outlast a throttling storm of a few seconds."""
+    waits: list[tuple[str, int]] = []
+
+    async def throttled(attempt):
+        waits.append(("throttled", attempt))
+
+    async def short(attempt):
+        waits.append(("short", attempt))
+
+    monkeypatch.setattr(fast_client, "_throttled_backoff", throttled)
+    monkeypatch.setattr(fast_client, "_backoff", short)
+    ep = moto.endpoint
+    name = ep.make_bucket()
+    proxy = fault_proxy(ep, schedule={1: "503", 2: "503", 3: "500"})
+    settings = resolve(
+        {"endpoint_url": proxy.url, "key": ep.access_key, "secret": ep.secret_key}, {}
+    )
+    client = fast_client.S3Client(settings.endpoint, ep.region, settings.credentials, connections=2)
+
+    async def scenario():
+        try:
+            return await client.list_page(name, "", None)
+        finally:
+            await client.close()
+
+    assert asyncio.run(scenario()).objects == []
+    assert waits == [("throttled", 1), ("throttled", 2), ("short", 3)]
+    delays = [fast_client.throttle_delay(n) for n in (1, 2, 3, 4, 9) for _ in range(50)]
+    assert all(0 <= d <= 20 for d in delays) and max(delays) > 4  # up to 2**(n-1), capped at 20

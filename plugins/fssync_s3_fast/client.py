@@ -3,7 +3,9 @@
 Errors come back as `S3Error`, whose ``response`` has the shape botocore's ``ClientError`` has
 (``Error.Code``, ``Error.Message``, ``ResponseMetadata.HTTPStatusCode``), so fssync's diagnosis
 treats both back ends alike. Transient failures (connection errors, 5xx, throttling) are retried
-with jittered exponential backoff, as botocore's "standard" retry mode does.
+with jittered exponential backoff: within milliseconds for a failed connection or a 5xx, and for
+a request to slow down (SlowDown, 503, 429) with the waits of botocore's "standard" retry mode,
+which the s3fs path uses (up to 1, 2, 4, 8 s), so a throttling storm is waited out, not fed.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Protocol
 
-from fssync.stores import EXPIRED_CODES, httplog
+from fssync.stores import EXPIRED_CODES, httplog, s3pages
 
 from . import xmlparse
 from .http import READ_TIMEOUT, Body, Pool, Response, host_header, split_url
@@ -199,7 +201,7 @@ class S3Client:
                 renewed = True  # refreshed on the next prepare(); sent once more
                 continue
             if attempt < attempts and _retryable(error):
-                await _backoff(attempt)
+                await (_throttled_backoff(attempt) if _throttled(error) else _backoff(attempt))
                 continue
             region = resp.headers.get("x-amz-bucket-region")
             if region and region != self.signer.region and not redirected and self.follow_region:
@@ -251,18 +253,27 @@ class S3Client:
     # -- operations ---------------------------------------------------------------------------
 
     async def list_page(
-        self, bucket: str, prefix: str, token: str | None, max_keys: int = 1000
+        self, bucket: str, prefix: str, token: str | None, max_keys: int | None = None
     ) -> xmlparse.Page:
+        """One page of a listing, with the facts `s3pages` checks (``page.facts``)."""
         query = [
             ("list-type", "2"),
             ("prefix", prefix),
-            ("max-keys", str(max_keys)),
+            ("max-keys", str(max_keys or s3pages.PAGE_SIZE)),
             ("encoding-type", "url"),
         ]
         if token:
             query.append(("continuation-token", token))
-        _, data = await self.call("ListObjectsV2", "GET", bucket, query=query)
-        return xmlparse.list_page(data)
+        resp, data = await self.call("ListObjectsV2", "GET", bucket, query=query)
+        facts = s3pages.facts_of(data, resp.headers.get("content-type", ""))
+        if facts.root != "ListBucketResult":
+            return xmlparse.Page([], False, None, facts)  # refused by the check, not parsed
+        try:
+            page = xmlparse.list_page(data)
+        except (SyntaxError, ValueError, UnicodeDecodeError) as exc:  # ParseError is a SyntaxError
+            raise s3pages.BadPage(f"cannot be read as XML: {exc}") from None
+        page.facts = facts
+        return page
 
     async def head(self, bucket: str, key: str) -> Response:
         resp, _ = await self.call("HeadObject", "HEAD", bucket, key)
@@ -439,3 +450,20 @@ def _retryable(error: S3Error) -> bool:
 
 async def _backoff(attempt: int) -> None:
     await asyncio.sleep(min(20.0, 0.05 * 2**attempt) * random.random())
+
+
+_THROTTLED = frozenset({"SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded"})
+
+
+def _throttled(error: S3Error) -> bool:
+    """The store asked to slow down: waits of milliseconds would only ask again too soon."""
+    return error.code in _THROTTLED or error.status in (429, 503)
+
+
+def throttle_delay(attempt: int) -> float:
+    """botocore's standard back-off, which the s3fs path uses: up to 1, 2, 4, 8 ... 20 s."""
+    return min(20.0, 2.0 ** (attempt - 1)) * random.random()
+
+
+async def _throttled_backoff(attempt: int) -> None:
+    await asyncio.sleep(throttle_delay(attempt))

@@ -24,6 +24,7 @@ from fssync.stores import (
     mismatch,
     resume,
     s3meta,
+    s3pages,
     source_mtime_ns,
     unsafe_reason,
 )
@@ -265,11 +266,18 @@ class FastS3Store(Store):
         entries: dict[str, fssync.Entry] = {}
         rejected: list[tuple[str, str]] = []
         cut = len(self.prefix)
-        token: str | None = None
         Entry = fssync.Entry
         stamps: dict[str, float] = {}  # many objects share a LastModified second
-        while True:
+        pages = s3pages.Pages(
+            self.location.url, self.bucket, self.prefix, self.listing_retry, self.on_listing_retry
+        )
+
+        async def fetch(token: str | None) -> tuple[Any, s3pages.PageFacts]:
             page = await self.client.list_page(self.bucket, self.prefix, token)
+            return page, page.facts
+
+        while not pages.done:
+            page = await pages.next(fetch)
             for full, size, modified, etag in page.objects:
                 key = full[cut:]
                 if key.endswith("/") and size == 0:
@@ -284,11 +292,6 @@ class FastS3Store(Store):
                 entries[key] = Entry(key, size, None, stamp, etag.strip('"') or None)
             if progress is not None:
                 progress(len(entries))
-            if not page.truncated:
-                break
-            token = page.next_token
-            if not token:
-                break
         return Listing(entries=entries, rejected=tuple(rejected))
 
     async def head(self, entry: fssync.Entry) -> tuple[Mapping[str, str], bool]:

@@ -16,14 +16,19 @@ NS = "http://s3.amazonaws.com/doc/2006-03-01/"
 class Page:
     """One ListObjectsV2 answer: (key, size, LastModified text, ETag) rows and what follows."""
 
-    __slots__ = ("next_token", "objects", "truncated")
+    __slots__ = ("facts", "next_token", "objects", "truncated")
 
     def __init__(
-        self, objects: list[tuple[str, int, str, str]], truncated: bool, next_token: str | None
+        self,
+        objects: list[tuple[str, int, str, str]],
+        truncated: bool,
+        next_token: str | None,
+        facts: Any = None,
     ) -> None:
         self.objects = objects
         self.truncated = truncated
         self.next_token = next_token
+        self.facts = facts  # what fssync.stores.s3pages checks, set by the client
 
 
 def _local(tag: str) -> str:

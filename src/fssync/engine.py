@@ -34,6 +34,7 @@ from .planning import (
 )
 from .remotes import Remote, load_remotes
 from .reporting import Tally
+from .retrying import RetrySchedule
 from .secrets import scrub
 from .state import StateStore, enrich
 from .stores import Listing, Store, open_store
@@ -203,7 +204,16 @@ class Run:
         def progress(files: int) -> None:
             self.emit(Event("listing_progress", {"url": url, "files": files}))
 
-        retries = int(self.config.get("retries", 3))
+        schedule = self._retry_schedule()
+
+        def retried(page: int, attempt: int, of: int, delay: float, error: str) -> None:
+            fields = {"key": url, "page": page, "attempt": attempt, "of": of}
+            self.emit(Event("retry", {**fields, "delay": round(delay, 3), "error": error}))
+
+        # A store that lists page by page retries a wrong or failing page itself, on the
+        # transfers' schedule; any other listing is retried whole on the same schedule.
+        store.listing_retry, store.on_listing_retry = schedule, retried
+        waits = schedule.waits()
         attempt = 0
         while True:
             try:
@@ -215,12 +225,14 @@ class Run:
                 transient = diagnose(exc, where=url)
                 # an endpoint that refuses connections was already retried by the client
                 unreachable = transient.error is UnreachableError
-                if attempt >= retries or unreachable or transient.fatal or not transient.retryable:
+                delay = next(waits, None)
+                if delay is None or unreachable or transient.fatal or not transient.retryable:
                     raise diagnose(exc, where=url, listing=True).exception() from None
                 attempt += 1
-                delay = float(self.config.get("retries_sleep", 0.2)) * 2**attempt
-                fields = {"key": url, "attempt": attempt, "of": retries, "delay": delay}
-                self.emit(Event("retry", {**fields, "error": transient.message}))
+                fields = {"key": url, "attempt": attempt, "of": schedule.tries - 1}
+                self.emit(
+                    Event("retry", {**fields, "delay": round(delay, 3), "error": transient.message})
+                )
                 await asyncio.sleep(delay)
         entries = listing.entries
         if self.state is not None and not store.location.capabilities.listing_has_mtime:
@@ -478,14 +490,23 @@ class Run:
                 "delete every file at the destination; pass --allow-empty-source if you mean it"
             )
 
+    def _retry_schedule(self) -> RetrySchedule:
+        """How long a failing request is tried: the same for transfers and listings."""
+        return RetrySchedule(
+            retries=int(self.config.get("retries", 3)),
+            sleep=float(self.config.get("retries_sleep", 0.2)),
+            passes=int(self.config.get("retry_passes", 1)),
+        )
+
     async def _transfer(
         self, plan: Plan, src_store: Store, dst_store: Store, src: Listing, dst: Listing
     ) -> list[Outcome]:
+        schedule = self._retry_schedule()
         settings = TransferSettings(
             transfers=self.config.transfers,
-            retries=int(self.config.get("retries", 3)),
-            retry_sleep=float(self.config.get("retries_sleep", 0.2)),
-            passes=int(self.config.get("retry_passes", 1)),
+            retries=schedule.retries,
+            retry_sleep=schedule.sleep,
+            passes=schedule.passes,
             cutoff=self.cutoff,
             pace=self._pace(src_store, dst_store),
         )

@@ -51,3 +51,7 @@ class MissingBucketError(FatalError):
 class UnsafeWrite(Exception):
     """A write fssync refuses because it could reach outside the destination (through a
     symbolic link, or a link target that leaves it): that one file fails, never retried."""
+
+
+class ListingError(FatalError):
+    """A listing could not be completed, so nothing can be decided from it (nor deleted)."""

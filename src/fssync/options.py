@@ -238,7 +238,7 @@ def add_sync_options(parser: argparse.ArgumentParser, hooks: Hooks, *, command: 
             type=non_negative_int,
             default=3,
             metavar="N",
-            help="retries of a failing transfer (default 3)",
+            help="retries of a failing transfer or listing page (default 3)",
         )
         run.add_argument(
             "--retries-sleep",
@@ -253,7 +253,8 @@ def add_sync_options(parser: argparse.ArgumentParser, hooks: Hooks, *, command: 
             default=1,
             metavar="N",
             help="after the run, transfer the files that failed with a transient error again, "
-            "up to N more times (default 1; permanent errors are not retried)",
+            "up to N more times (default 1; permanent errors are not retried); a failing "
+            "listing page gets as many more rounds of retries",
         )
         run.add_argument(
             "--lock-wait",

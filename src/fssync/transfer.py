@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import random
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sized
 from typing import Any
 
@@ -16,6 +15,7 @@ from .diagnose import diagnose
 from .errors import FssyncError
 from .integrity import Verified
 from .model import Action, Entry, Event, Kind, Outcome
+from .retrying import pass_delay, retry_delay
 from .stores import Reader, Store
 from .stores.base import RangeSink
 
@@ -223,7 +223,7 @@ async def _attempt(
                     action, ok=False, error=diag.message, retryable=diag.retryable, written=left
                 )
             attempt += 1
-            delay = settings.retry_sleep * (2 ** (attempt - 1)) * (0.5 + random.random())
+            delay = retry_delay(settings.retry_sleep, attempt)
             emit(
                 Event(
                     "retry",
@@ -277,7 +277,7 @@ async def run_transfers(
             if not todo:
                 break
             emit(Event("retry_pass", {"pass": number + 1, "files": len(todo)}))
-            await asyncio.sleep(settings.retry_sleep * 4 * (0.5 + random.random()))
+            await asyncio.sleep(pass_delay(settings.retry_sleep))
             retried = set(map(id, todo))
             outcomes[:] = [o for o in outcomes if id(o.action) not in retried]
         last = number == settings.passes

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..location import Location, unsafe_reason
-from . import resume, s3meta
+from . import resume, s3meta, s3pages
 from .base import (
     Listing,
     ListingProgress,
@@ -74,6 +74,7 @@ __all__ = [
     "resume",
     "s3meta",
     "source_mtime_ns",
+    "s3pages",
     "unsafe_reason",
 ]
 

@@ -10,6 +10,7 @@ import attrs
 
 from ..location import Location
 from ..model import Entry
+from ..retrying import RetrySchedule
 
 CHUNK = 1 << 20  # streaming read size
 RANGE_STEP = 8 << 20  # the most Reader.copy_range's default asks read_range for at once
@@ -129,6 +130,10 @@ class Store(abc.ABC):
     # A store that makes multipart uploads declares ``journal = None``; fssync then gives it a
     # `fssync.leftovers.UploadJournal` to record each upload in (``begin``, ``created``, ``end``)
     # and cleans what killed runs left through ``list_uploads`` and ``abort_upload`` below.
+    # How a listing that fetches pages retries a wrong or failing one (`fssync.stores.s3pages`):
+    # the engine sets the transfers' schedule, and a function told of each retry.
+    listing_retry: RetrySchedule = RetrySchedule()
+    on_listing_retry: Callable[[int, int, int, float, str], None] | None = None
 
     async def list_uploads(self, bucket: str, key: str) -> list[tuple[str, str, float | None]]:
         """(key, upload id, start time in epoch seconds) of the unfinished multipart uploads

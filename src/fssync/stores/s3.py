@@ -20,7 +20,7 @@ from ..leftovers import abort_twins
 from ..location import Location
 from ..model import Entry
 from ..secrets import register
-from . import httplog, resume
+from . import httplog, resume, s3pages
 from .base import (
     Listing,
     ListingProgress,
@@ -214,6 +214,7 @@ class S3Store(Store):
         )
         client = await fs.set_session()
         _sign_headers(client, every, upload, per_operation)
+        s3pages.watch_botocore(client)
         if httplog.enabled():
             httplog.watch_botocore(client)
         if renewal is None and not opts.get("anon") and not opts.get("key"):
@@ -264,12 +265,26 @@ class S3Store(Store):
         entries: dict[str, Entry] = {}
         rejected: list[tuple[str, str]] = []
         cut = len(self.prefix)
-        token: str | None = None
-        while True:
-            kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": self.prefix, "MaxKeys": 1000}
+        pages = s3pages.Pages(
+            self.location.url, self.bucket, self.prefix, self.listing_retry, self.on_listing_retry
+        )
+
+        async def fetch(token: str | None) -> tuple[Any, s3pages.PageFacts]:
+            kwargs: dict[str, Any] = {
+                "Bucket": self.bucket,
+                "Prefix": self.prefix,
+                "MaxKeys": s3pages.PAGE_SIZE,
+            }
             if token:
                 kwargs["ContinuationToken"] = token
             resp = await self.call("list_objects_v2", **kwargs)
+            facts = resp.get("FssyncPage")  # read from the raw reply (s3pages.watch_botocore)
+            if not isinstance(facts, s3pages.PageFacts):
+                raise s3pages.BadPage("could not be checked: its raw reply was not seen")
+            return resp, facts
+
+        while not pages.done:
+            resp = await pages.next(fetch)
             for obj in resp.get("Contents", ()):
                 full = obj["Key"]
                 key = full[cut:]
@@ -285,11 +300,8 @@ class S3Store(Store):
                     stamp=obj["LastModified"].timestamp(),
                     etag=obj.get("ETag", "").strip('"') or None,
                 )
-            if not resp.get("IsTruncated"):
-                break
-            if progress is not None:
+            if progress is not None and not pages.done:
                 progress(len(entries))
-            token = resp.get("NextContinuationToken")
         return Listing(entries=entries, rejected=tuple(rejected))
 
     async def head(self, entry: Entry) -> tuple[Mapping[str, str], bool]:

@@ -30,6 +30,11 @@ Only the transient faults above ``corrupt`` are drawn at random unless others ar
 ``TCP_INFO``) or sends the same request again; ``stats.stalls`` records how long each one was
 held, and ``stats.outlasted`` counts those the client never let go of within ``stall``.
 
+Listing pages can be rewritten too (``pages`` / ``pages_from``, counted over ListObjectsV2
+requests only): a ``200 OK`` that is HTML, empty, an ``<Error>``, JSON, a page cut short, or a
+page whose continuation token is missing or repeats, or a ``503 SlowDown`` (``slow_pages``:
+for some seconds from the first listing request on; see `fssync.testing.pagefaults`).
+
 It is bounded: it serves at most ``max_requests`` requests and stops by itself after
 ``max_seconds``, and it only ever binds and connects to loopback addresses.
 
@@ -56,7 +61,9 @@ from typing import IO, Self
 
 import attrs
 
-__all__ = ["FAULTS", "TRANSIENT", "WIRE", "FaultProxy", "ProxyStats"]
+from .pagefaults import PAGE_FAULTS, is_listing, request_token, rewrite_page
+
+__all__ = ["FAULTS", "PAGE_FAULTS", "TRANSIENT", "WIRE", "FaultProxy", "ProxyStats"]
 
 TRANSIENT = ("500", "503", "reset", "reset-after", "truncate", "delay")
 WIRE = ("etag", "stall-request", "stall-reply", "ignore-range")  # see "wire faults" below
@@ -80,6 +87,7 @@ class ProxyStats:
     requests: int = 0
     faults: collections.Counter[str] = attrs.field(factory=collections.Counter)
     log: list[tuple[int, str, str, str]] = attrs.field(factory=list)  # (n, method, path, fault)
+    pages: int = 0  # ListObjectsV2 requests seen
     methods: collections.Counter[str] = attrs.field(factory=collections.Counter)  # requests
     # faults that changed something (an "etag" drawn for a reply without an ETag does not)
     applied: collections.Counter[str] = attrs.field(factory=collections.Counter)
@@ -191,6 +199,11 @@ class FaultProxy:
     :param stall: seconds a ``stall-*`` fault holds a connection at most.
     :param stall_after: request body bytes a ``stall-request`` reads before it stops reading.
     :param whole_object: request path -> the whole object, for ``ignore-range``.
+    :param pages: listing request number (from 1, ListObjectsV2 only) -> page rewrite
+        (`PAGE_FAULTS`), applied to the server's ``200`` reply.
+    :param pages_from: (n, rewrite): every listing request from the n-th on gets the rewrite.
+    :param slow_pages: listing requests get ``503 SlowDown`` for this many seconds, counted from
+        the first one.
     """
 
     def __init__(
@@ -208,6 +221,9 @@ class FaultProxy:
         stall: float = 60.0,
         stall_after: int = 1 << 20,
         whole_object: Callable[[str], bytes] | None = None,
+        pages: Mapping[int, str] | None = None,
+        pages_from: tuple[int, str] | None = None,
+        slow_pages: float = 0.0,
     ) -> None:
         parsed = urllib.parse.urlsplit(upstream)
         if parsed.scheme != "http" or not parsed.hostname or not _loopback(parsed.hostname):
@@ -220,6 +236,9 @@ class FaultProxy:
         named = set(kinds) | set((schedule or {}).values())
         if "ignore-range" in named and whole_object is None:
             raise ValueError("the ignore-range fault needs whole_object")
+        self.pages, self.pages_from = _check_pages(pages, pages_from)
+        self.slow_pages = slow_pages
+        self._first_page = 0.0
         self.upstream = (parsed.hostname, parsed.port or 80)
         self.rate = rate
         self.kinds = tuple(kinds)
@@ -361,6 +380,9 @@ class FaultProxy:
                         + b"\r\n"
                     )
                 n, fault = self._draw(method, path)
+                page_fault = self._page_fault(method, path)
+                if page_fault == "slowdown":
+                    fault, page_fault = "503", None
                 if fault == "stall-request":
                     self._stall_request(client, cf, fields, (method, path, n))
                     return
@@ -418,6 +440,10 @@ class FaultProxy:
                     reply_head, reply_body = self._ignore_range(
                         method, path, reply_head, reply_body
                     )
+                if page_fault is not None and status == 200:
+                    reply_head, reply_body = _rewritten(
+                        page_fault, reply_head, reply_fields, reply_body, request_token(path)
+                    )
                 client.sendall(reply_head + reply_body)
         except (OSError, ValueError, IndexError):
             return  # a broken client or server connection ends this connection only
@@ -431,6 +457,27 @@ class FaultProxy:
                 pass
             if upstream is not None:
                 upstream.close()
+
+    # ------------------------------------------------------------------------------ listing pages
+
+    def _page_fault(self, method: str, path: str) -> str | None:
+        """The rewrite for this request if it is a listing page that gets one."""
+        if not is_listing(method, path):
+            return None
+        with self._lock:
+            self.stats.pages += 1
+            n = self.stats.pages
+            if n == 1:
+                self._first_page = time.monotonic()
+            kind = self.pages.get(n)
+            if kind is None and self.pages_from is not None and n >= self.pages_from[0]:
+                kind = self.pages_from[1]
+            if kind is None and time.monotonic() - self._first_page < self.slow_pages:
+                kind = "slowdown"
+            if kind is not None:
+                self.stats.faults[kind] += 1
+                self.stats.log.append((self.stats.requests, method, path, kind))
+            return kind
 
     # ------------------------------------------------------------------------------ wire faults
     # ETag rewrite, stalls and ignored Range: each in a function of its own.
@@ -549,3 +596,46 @@ def _peer_closed(sock: socket.socket) -> bool:
     except OSError:
         return True
     return state in _TCP_CLOSED_STATES
+
+
+# ---------------------------------------------------------------------------- listing pages
+# Rewrites of ListObjectsV2 replies (`fssync.testing.pagefaults`): kept apart from the faults
+# above, which act on any request.
+
+
+def _check_pages(
+    pages: Mapping[int, str] | None, pages_from: tuple[int, str] | None
+) -> tuple[dict[int, str], tuple[int, str] | None]:
+    chosen = dict(pages or {})
+    unknown = (set(chosen.values()) | ({pages_from[1]} if pages_from else set())) - set(PAGE_FAULTS)
+    if unknown:
+        raise ValueError(f"unknown page fault(s) {sorted(unknown)}: choose from {PAGE_FAULTS}")
+    return chosen, pages_from
+
+
+def _dechunk(raw: bytes) -> bytes:
+    """The payload of a chunked body as `_read_body` kept it."""
+    out, at = bytearray(), 0
+    while True:
+        end = raw.index(b"\r\n", at)
+        size = int(raw[at:end].split(b";")[0].strip() or b"0", 16)
+        if size == 0:
+            return bytes(out)
+        out += raw[end + 2 : end + 2 + size]
+        at = end + 2 + size + 2
+
+
+def _rewritten(
+    kind: str, head: bytes, fields: Mapping[str, str], body: bytes, token: str | None
+) -> tuple[bytes, bytes]:
+    """The reply head and body of a listing page after the rewrite `kind`."""
+    if "chunked" in fields.get("transfer-encoding", "").lower():
+        body = _dechunk(body)
+    content_type, new_body = rewrite_page(kind, body, token)
+    lines = head.decode("latin-1").split("\r\n")
+    dropped = ("content-length:", "content-type:", "transfer-encoding:", "content-md5:")
+    kept = [line for line in lines[1:] if line and not line.lower().startswith(dropped)]
+    new_head = "\r\n".join(
+        [lines[0], *kept, f"Content-Type: {content_type}", f"Content-Length: {len(new_body)}"]
+    )
+    return (new_head + "\r\n\r\n").encode("latin-1"), new_body
