@@ -15,6 +15,7 @@ from .diagnose import diagnose
 from .errors import FssyncError
 from .integrity import Verified
 from .model import Action, Entry, Event, Kind, Outcome
+from .planning import MTIME_ONLY
 from .stores import Reader, Store
 from .stores.base import RangeSink
 
@@ -151,6 +152,31 @@ async def copy_one(
     return written
 
 
+async def _source_mtime_ns(src: Store, entry: Entry) -> int | None:
+    """The source file's exact mtime: from the object's metadata (one HEAD), or its stat."""
+    head = getattr(src, "head", None)
+    if head is not None:
+        from .metadata import read
+
+        meta, _ = await head(entry)
+        return read(meta).mtime_ns
+    reader = await src.open(entry)
+    try:
+        if reader.mtime is None:
+            return None
+        return reader.mtime_ns if reader.mtime_ns is not None else round(reader.mtime * 1e9)
+    finally:
+        await reader.close()
+
+
+async def _touch(src: Store, dst: Store, action: Action) -> Entry | None:
+    """Set the destination file's mtime to the source's, if both sides can (else None)."""
+    if action.src is None or action.dst is None:
+        return None
+    ns = await _source_mtime_ns(src, action.src)
+    return None if ns is None else await dst.set_mtime(action.dst, ns)
+
+
 async def _attempt(
     src: Store,
     dst: Store,
@@ -162,12 +188,23 @@ async def _attempt(
 ) -> Outcome:
     attempt = 0
     kept = False
+    touch = action.reason == MTIME_ONLY  # tried once; any failure falls back to a copy
 
     def on_bytes(done: int) -> None:
         emit(Event("progress", {"key": action.key, "bytes": done, "size": action.size}))
 
     while True:
         try:
+            if touch:
+                touch = False
+                try:
+                    touched = await _touch(src, dst, action)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # noqa: BLE001 - e.g. changed meanwhile (412): copied instead
+                    touched = None
+                if touched is not None:
+                    return Outcome(action, ok=True, written=touched, touched=True)
             if keep is not None and not kept and action.kind is Kind.UPDATE and action.dst:
                 to = await keep(action.dst)  # the old version is safe before it is replaced
                 kept = True
@@ -278,7 +315,9 @@ async def _pass(
             )
             outcome = await _attempt(src, dst, action, options_for(action), settings, emit, keep)
             outcomes.append(outcome)
-            if outcome.ok:
+            if outcome.ok and outcome.touched:
+                emit(Event("mtime", {"key": action.key, "reason": action.reason}))
+            elif outcome.ok:
                 emit(
                     Event(
                         kind, {"key": action.key, "bytes": outcome.bytes, "reason": action.reason}

@@ -26,6 +26,7 @@ from .renewal import EXPIRED_CODES, OnFetch, Renewal
 from .s3meta import (
     COPY_LIMIT,
     CREDENTIAL_OPTIONS,
+    KEPT_ON_REPLACE,
     MD5_B64_KEY,
     MD5_KEY,
     MTIME_KEY,
@@ -444,6 +445,32 @@ class S3Store(Store):
         await self.call("delete_object", Bucket=self.bucket, Key=self._key(old.key))
         etag = resp.get("CopyObjectResult", {}).get("ETag", "").strip('"') or None
         return Entry(key=key, size=old.size, mtime=old.mtime, etag=etag, md5=old.md5)
+
+    async def set_mtime(self, entry: Entry, mtime_ns: int) -> Entry | None:
+        """A copy of the object onto itself with the new mtime in its metadata (everything
+        else it had kept), only if it is still the version compared (If-Match)."""
+        if entry.size >= COPY_LIMIT or not entry.etag:
+            return None
+        key = self._key(entry.key)
+        head = await self.call("head_object", Bucket=self.bucket, Key=key)
+        if "SSECustomerAlgorithm" in head:
+            return None  # copying needs the customer's key
+        meta = {**(head.get("Metadata") or {}), MTIME_KEY: format_mtime_ns(mtime_ns)}
+        kept = {k: head[k] for k in KEPT_ON_REPLACE if head.get(k)}
+        if kept.get("StorageClass") == "STANDARD":
+            del kept["StorageClass"]
+        resp = await self.call(
+            "copy_object",
+            Bucket=self.bucket,
+            Key=key,
+            CopySource={"Bucket": self.bucket, "Key": key},
+            CopySourceIfMatch=f'"{entry.etag}"',
+            MetadataDirective="REPLACE",
+            Metadata=meta,
+            **kept,
+        )
+        etag = resp.get("CopyObjectResult", {}).get("ETag", "").strip('"') or None
+        return Entry(entry.key, entry.size, mtime_ns / 1e9, None, etag, entry.md5)
 
     async def delete(self, keys: list[str]) -> list[tuple[str, str]]:
         failed: list[tuple[str, str]] = []

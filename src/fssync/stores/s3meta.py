@@ -106,6 +106,22 @@ def confirmed(resp: Mapping[str, Any], md5: str) -> bool:
     return opaque or not etag or etag == md5
 
 
+# Headers an in-place copy with MetadataDirective REPLACE must send again to keep them, by
+# botocore's names (a HEAD answers with the same ones).
+KEPT_ON_REPLACE = (
+    "ContentType",
+    "CacheControl",
+    "ContentDisposition",
+    "ContentEncoding",
+    "ContentLanguage",
+    "Expires",
+    "WebsiteRedirectLocation",
+    "StorageClass",
+    "ServerSideEncryption",
+    "SSEKMSKeyId",
+)
+
+
 def part_size_for(size: int) -> int:
     part = PART_SIZE
     while part * MAX_PARTS < size:
