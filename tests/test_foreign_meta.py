@@ -333,3 +333,52 @@ def test_metadata_only_change_by_another_tool_sets_the_mtime(bucket, tmp_path):
     assert head["ContentType"] == "text/plain"  # kept by the in-place copy
     again = fssync.sync(str(src), f"s3://{name}/m", **opts(ep))
     assert again.updated + again.copied == 0
+
+
+class BadOptions:
+    """A plugin whose transfer options carry a line break (a header injection attempt)."""
+
+    def __init__(self, options):
+        self.options = options
+
+    @fssync.hookimpl
+    def fssync_transfer_options(self, action, location, config):
+        return self.options
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"Metadata": {"note": "a\r\nx-amz-acl: public-read"}},
+        {"Metadata": {"bad\nkey": "value"}},
+        {"ContentType": "text/plain\r\nx-amz-acl: public-read"},
+        {"CacheControl": "max-age=1\n"},
+    ],
+    ids=["meta-value", "meta-key", "content-type", "cache-control"],
+)
+def test_line_breaks_in_transfer_options_are_refused_before_the_upload(bucket, tmp_path, options):
+    ep, name = bucket
+    make_tree(tmp_path / "s", {"a.txt": b"x"})
+    with pytest.raises(fssync.UsageError, match="line break|not a valid header name") as err:
+        fssync.sync(
+            str(tmp_path / "s"), f"s3://{name}/h", plugins=[BadOptions(options)], **opts(ep)
+        )
+    assert "\n" not in str(err.value) and "public-read" not in str(err.value)
+    assert ep.client().list_objects_v2(Bucket=name).get("KeyCount", 0) == 0
+
+
+class BadHeaders:
+    @fssync.hookimpl
+    def fssync_storage_options(self, location, config):
+        if location.protocol == "s3":
+            return {"headers": (("x-amz-meta-note", "a\r\nx-injected: 1"),)}
+        return None
+
+
+def test_line_breaks_in_storage_option_headers_are_refused_before_any_request(bucket, tmp_path):
+    ep, name = bucket
+    make_tree(tmp_path / "s", {"a.txt": b"x"})
+    with pytest.raises(fssync.UsageError, match="line break") as err:
+        fssync.sync(str(tmp_path / "s"), f"s3://{name}/h", plugins=[BadHeaders()], **opts(ep))
+    assert "injected" not in str(err.value)
+    assert ep.client().list_objects_v2(Bucket=name).get("KeyCount", 0) == 0

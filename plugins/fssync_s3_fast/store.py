@@ -561,6 +561,8 @@ class FastS3Store(Store):
             return None  # copying needs the customer's key
         meta = {**_metadata(h), s3meta.MTIME_KEY: s3meta.format_mtime_ns(mtime_ns)}
         kept = {HEADERS[k]: h[HEADERS[k]] for k in s3meta.KEPT_ON_REPLACE if h.get(HEADERS[k])}
+        if s3meta.header_problem([*meta.items(), *kept.items()], "stored"):
+            return None  # not sent again as headers: the file is copied instead
         if kept.get("x-amz-storage-class") == "STANDARD":
             del kept["x-amz-storage-class"]
         headers = request_headers({"MetadataDirective": "REPLACE"}, meta)

@@ -508,7 +508,14 @@ class Run:
         dst_loc = self.sides.dst
 
         def options_for(action: Action) -> dict[str, Any]:
-            return self.hooks.transfer_options(action, dst_loc, self.config)
+            options = self.hooks.transfer_options(action, dst_loc, self.config)
+            if dst_loc.is_s3 and options:
+                from .stores.s3meta import options_problem
+
+                problem = options_problem(options, f"{action.key}: transfer option")
+                if problem:  # never sent: it would end a header early (header injection)
+                    raise Abort(UsageError(problem))
+            return options
 
         backups = await self._backups(dst_store)
         keep = None if backups is None else functools.partial(backups.keep, dst_store)

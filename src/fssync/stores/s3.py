@@ -15,6 +15,7 @@ from typing import Any
 
 from .. import __version__
 from ..auth import CredentialProvider
+from ..errors import UsageError
 from ..integrity import ChecksumMismatch
 from ..leftovers import abort_twins
 from ..location import Location
@@ -36,7 +37,9 @@ from .s3meta import (
     UPLOAD_OPERATIONS,
     confirmed,
     format_mtime_ns,
+    header_problem,
     md5_b64,
+    options_problem,
     part_size_for,
     stated_md5,
     stated_parts,
@@ -157,6 +160,11 @@ class S3Store(Store):
             opts["session"] = await renewal.session()
         every = tuple(opts.pop("headers", ()) or ())
         upload = tuple(opts.pop("upload_headers", ()) or ())
+        problem = header_problem(every, "storage option headers") or header_problem(
+            upload, "storage option upload_headers"
+        )
+        if problem:
+            raise UsageError(problem)  # before any request
         config = dict(opts.pop("config_kwargs", {}) or {})
         config.setdefault("max_pool_connections", max(transfers * 2, 10))
         config.setdefault("retries", {"max_attempts": 5, "mode": "standard"})
@@ -457,6 +465,8 @@ class S3Store(Store):
             return None  # copying needs the customer's key
         meta = {**(head.get("Metadata") or {}), MTIME_KEY: format_mtime_ns(mtime_ns)}
         kept = {k: head[k] for k in KEPT_ON_REPLACE if head.get(k)}
+        if options_problem({"Metadata": meta, **kept}, "stored"):
+            return None  # not sent again as headers: the file is copied instead
         if kept.get("StorageClass") == "STANDARD":
             del kept["StorageClass"]
         resp = await self.call(

@@ -122,6 +122,38 @@ KEPT_ON_REPLACE = (
 )
 
 
+def _unsafe(text: str) -> bool:
+    """A line break or other control character (tab aside): in a header it would end the line
+    early and let what follows become headers of its own (header injection)."""
+    return any((ord(c) < 32 and c != "\t") or c == "\x7f" for c in text)
+
+
+def header_problem(pairs: Any, what: str) -> str | None:
+    """Why (name, value) header pairs cannot be sent, in one line that never repeats the value
+    (it may be a token); None when they can."""
+    for name, value in pairs or ():
+        if not str(name) or _unsafe(str(name)) or any(c in str(name) for c in " :"):
+            return f"{what}: {str(name)!r} is not a valid header name"
+        if _unsafe(str(value)):
+            return f"{what}: the value of {name} holds a line break or control character"
+    return None
+
+
+def options_problem(options: Mapping[str, Any], what: str) -> str | None:
+    """Why write options (botocore's names; ``Metadata`` a mapping) cannot be sent as headers:
+    a name or value with a line break or control character. None when they can."""
+    for name, value in options.items():
+        if name == "Metadata":
+            problem = header_problem((value or {}).items(), f"{what} Metadata")
+        elif isinstance(value, str):
+            problem = header_problem([(name, value)], what)
+        else:
+            problem = None
+        if problem:
+            return problem
+    return None
+
+
 def part_size_for(size: int) -> int:
     part = PART_SIZE
     while part * MAX_PARTS < size:
