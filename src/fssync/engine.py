@@ -359,9 +359,13 @@ class Run:
         """Same-size updates whose only difference is the mtime: where the content is proven
         equal (MD5s, a single-part ETag against the local file's MD5, equal multipart ETags),
         only the mtime is set (another tool's download, or a metadata-only change that kept
-        the ETag and so a stale state record), instead of transferring the file again."""
+        the ETag and so a stale state record), instead of transferring the file again. Only
+        where one side is S3, whose hash costs no read."""
         if type(dst_store).set_mtime is Store.set_mtime:
             return plan
+        sides = (src_store.location, dst_store.location)
+        if not any(s.is_s3 for s in sides) or not all(s.is_s3 or s.is_local for s in sides):
+            return plan  # the proof would read both files (local to local): the copy is as cheap
         todo = [
             a
             for a in plan.changes
