@@ -12,8 +12,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..metadata import md5_b64 as md5_b64  # for store plugins too
-
 MTIME_KEY = "mtime"  # stored as x-amz-meta-mtime, seconds since the epoch (rclone's convention)
 MD5_KEY = "md5"  # x-amz-meta-md5: hex MD5 of the content, known before the upload
 # x-amz-meta-md5chksum: base64 of the raw MD5 of the content, rclone's key, written on multipart
@@ -36,6 +34,13 @@ CREDENTIAL_OPTIONS = ("key", "secret", "token", "profile", "anon")
 # Storage options "headers" and "upload_headers" hold (name, value) pairs every S3 store signs
 # into its requests; the upload ones go on the operations that create an object, only.
 UPLOAD_OPERATIONS = ("PutObject", "CreateMultipartUpload", "CopyObject")
+
+
+def md5_b64(md5: str) -> str:
+    """A hex MD5 as x-amz-meta-md5chksum holds it: base64 of the raw digest (rclone's form)."""
+    import base64
+
+    return base64.b64encode(bytes.fromhex(md5)).decode()
 
 
 def stored_mtime_ns(meta: Mapping[str, str] | None) -> int | None:
