@@ -273,3 +273,112 @@ def test_round_trip_with_rclones_bucket_conventions(bucket, tmp_path):
         assert (up.copied, up.updated, up.skipped) == (0, 0, 2), compare
     meta = client.head_object(Bucket=name, Key="rc/big.bin")["Metadata"]
     assert meta["mtime"] == f"{(NS + 1) // 10**9}.{(NS + 1) % 10**9:09d}"  # not rewritten
+
+
+def test_folder_downloaded_by_another_tool_gets_its_mtimes_set_not_downloaded(
+    bucket, tmp_path, capsys
+):
+    """aws/s5cmd/s3cmd downloads give files the download time: with fssync's state present the
+    mtimes differ, the content is proven equal (MD5 against the ETag), and only the mtime is
+    set."""
+    from fssync.cli import main
+
+    from .helpers import s3_args
+
+    ep, name = bucket
+    files = {"a.txt": b"alpha", "d/b.bin": os.urandom(3000)}
+    _ns_tree(tmp_path / "s", files, NS)
+    fssync.sync(str(tmp_path / "s"), f"s3://{name}/t", **opts(ep))  # state records the mtimes
+    other = tmp_path / "other"
+    make_tree(other, files, mtime=1_750_000_000)  # as another tool left them: same bytes
+    (other / "d" / "b.bin").write_bytes(files["d/b.bin"][:-1] + b"!")  # and one really changed
+    os.utime(other / "d" / "b.bin", (1_750_000_000, 1_750_000_000))
+    code = main(["sync", f"s3://{name}/t", str(other), "-v", *s3_args(ep)])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "~ a.txt  (mtime set)" in out
+    assert "* d/b.bin" in out
+    assert (other / "a.txt").stat().st_mtime_ns == NS
+    assert (other / "d" / "b.bin").read_bytes() == files["d/b.bin"]
+    report = fssync.sync(f"s3://{name}/t", str(other), **opts(ep))
+    assert report.updated + report.copied == 0
+
+
+def test_metadata_only_change_by_another_tool_sets_the_mtime(bucket, tmp_path):
+    """rclone updates an object's mtime in place (the ETag stays): fssync's record is stale, the
+    file's content is proven equal, and the object gets the mtime, not a new upload."""
+    ep, name = bucket
+    client = ep.client()
+    src = tmp_path / "s"
+    _ns_tree(src, {"a.txt": b"same bytes"}, NS)
+    fssync.sync(str(src), f"s3://{name}/m", **opts(ep))
+    etag = client.head_object(Bucket=name, Key="m/a.txt")["ETag"]
+    later = NS + 5 * 10**9
+    client.copy_object(  # the metadata-only update, as rclone makes it
+        Bucket=name,
+        Key="m/a.txt",
+        CopySource={"Bucket": name, "Key": "m/a.txt"},
+        MetadataDirective="REPLACE",
+        Metadata={"mtime": f"{later // 10**9}.{later % 10**9:09d}"},
+        ContentType="text/plain",
+    )
+    assert client.head_object(Bucket=name, Key="m/a.txt")["ETag"] == etag
+    os.utime(src / "a.txt", ns=(later, later))
+    events = Events()
+    report = fssync.sync(str(src), f"s3://{name}/m", plugins=[events], **opts(ep))
+    assert report.bytes == 0 and report.failed == 0
+    assert [e["key"] for e in events.named("mtime")] == ["a.txt"]
+    head = client.head_object(Bucket=name, Key="m/a.txt")
+    assert head["Metadata"]["mtime"] == f"{later // 10**9}.{later % 10**9:09d}"
+    assert head["ContentType"] == "text/plain"  # kept by the in-place copy
+    again = fssync.sync(str(src), f"s3://{name}/m", **opts(ep))
+    assert again.updated + again.copied == 0
+
+
+class BadOptions:
+    """A plugin whose transfer options carry a line break (a header injection attempt)."""
+
+    def __init__(self, options):
+        self.options = options
+
+    @fssync.hookimpl
+    def fssync_transfer_options(self, action, location, config):
+        return self.options
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"Metadata": {"note": "a\r\nx-amz-acl: public-read"}},
+        {"Metadata": {"bad\nkey": "value"}},
+        {"ContentType": "text/plain\r\nx-amz-acl: public-read"},
+        {"CacheControl": "max-age=1\n"},
+    ],
+    ids=["meta-value", "meta-key", "content-type", "cache-control"],
+)
+def test_line_breaks_in_transfer_options_are_refused_before_the_upload(bucket, tmp_path, options):
+    ep, name = bucket
+    make_tree(tmp_path / "s", {"a.txt": b"x"})
+    with pytest.raises(fssync.UsageError, match="line break|not a valid header name") as err:
+        fssync.sync(
+            str(tmp_path / "s"), f"s3://{name}/h", plugins=[BadOptions(options)], **opts(ep)
+        )
+    assert "\n" not in str(err.value) and "public-read" not in str(err.value)
+    assert ep.client().list_objects_v2(Bucket=name).get("KeyCount", 0) == 0
+
+
+class BadHeaders:
+    @fssync.hookimpl
+    def fssync_storage_options(self, location, config):
+        if location.protocol == "s3":
+            return {"headers": (("x-amz-meta-note", "a\r\nx-injected: 1"),)}
+        return None
+
+
+def test_line_breaks_in_storage_option_headers_are_refused_before_any_request(bucket, tmp_path):
+    ep, name = bucket
+    make_tree(tmp_path / "s", {"a.txt": b"x"})
+    with pytest.raises(fssync.UsageError, match="line break") as err:
+        fssync.sync(str(tmp_path / "s"), f"s3://{name}/h", plugins=[BadHeaders()], **opts(ep))
+    assert "injected" not in str(err.value)
+    assert ep.client().list_objects_v2(Bucket=name).get("KeyCount", 0) == 0

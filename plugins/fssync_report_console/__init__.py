@@ -77,6 +77,8 @@ class ConsoleReporter:
             )
         elif name in ("rejected", "error", "conflict") and not self.quiet:
             self._line(f"! {f['key']}: {f.get('reason') or f.get('error')}", self.err)
+        elif name == "mtime" and self.verbose and not self.quiet:
+            self._line(f"~ {f['key']}  (mtime set)")
         elif name == "unverified" and self.verbose and not self.quiet:
             self._line(f"? {f['key']}  ({f['reason']})")
         elif name == "backup" and self.verbose and not self.quiet:

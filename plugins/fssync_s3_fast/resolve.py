@@ -20,6 +20,7 @@ from typing import Any
 
 import attrs
 
+import fssync
 from fssync.secrets import register
 from fssync.stores import KeySource, s3meta
 
@@ -255,7 +256,11 @@ def resolve(
 
 
 def _pairs(value: Any) -> tuple[tuple[str, str], ...]:
-    """Header pairs from a storage option, names lower-cased as the signer wants them."""
+    """Header pairs from a storage option, names lower-cased as the signer wants them; a
+    value with a line break (header injection) stops the run before any request."""
+    problem = s3meta.header_problem(value, "storage option headers")
+    if problem:
+        raise fssync.UsageError(problem)
     return tuple((str(name).lower(), str(val)) for name, val in value or ())
 
 

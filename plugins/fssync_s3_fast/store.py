@@ -655,6 +655,29 @@ class FastS3Store(Store):
         await self.client.delete_object(self.bucket, self._key(old.key))
         return fssync.Entry(key=key, size=old.size, mtime=old.mtime, etag=etag, md5=old.md5)
 
+    async def set_mtime(self, entry: fssync.Entry, mtime_ns: int) -> fssync.Entry | None:
+        """A copy of the object onto itself with the new mtime in its metadata (everything
+        else it had kept), only if it is still the version compared (If-Match)."""
+        if entry.size >= s3meta.COPY_LIMIT or not entry.etag:
+            return None
+        await self._ready()
+        key = self._key(entry.key)
+        h = (await self.client.head(self.bucket, key)).headers
+        if "x-amz-server-side-encryption-customer-algorithm" in h:
+            return None  # copying needs the customer's key
+        meta = {**_metadata(h), s3meta.MTIME_KEY: s3meta.format_mtime_ns(mtime_ns)}
+        kept = {HEADERS[k]: h[HEADERS[k]] for k in s3meta.KEPT_ON_REPLACE if h.get(HEADERS[k])}
+        if s3meta.header_problem([*meta.items(), *kept.items()], "stored"):
+            return None  # not sent again as headers: the file is copied instead
+        if kept.get("x-amz-storage-class") == "STANDARD":
+            del kept["x-amz-storage-class"]
+        headers = request_headers({"MetadataDirective": "REPLACE"}, meta)
+        headers.update(kept)
+        headers["x-amz-copy-source-if-match"] = f'"{entry.etag}"'
+        etag = await self.client.copy(self.bucket, key, self.bucket, key, headers)
+        etag = (etag or "").strip('"') or None
+        return fssync.Entry(entry.key, entry.size, mtime_ns / 1e9, None, etag, entry.md5)
+
     async def delete(self, keys: list[str]) -> list[tuple[str, str]]:
         await self._ready()
         failed: list[tuple[str, str]] = []

@@ -22,6 +22,7 @@ from .hooks.manager import Hooks
 from .model import Action, Entry, Event, Failure, Kind, Outcome, Plan, Report
 from .options import check_combinations, plugin_option_names
 from .planning import (
+    MTIME_ONLY,
     NEEDS_METADATA,
     KeyFilter,
     Policy,
@@ -385,6 +386,51 @@ class Run:
         by_key = {a.key: a for a in redone}
         return attrs.evolve(plan, changes=tuple(by_key.get(a.key, a) for a in plan.changes))
 
+    async def _same_content(self, plan: Plan, src_store: Store, dst_store: Store) -> Plan:
+        """Same-size updates whose only difference is the mtime: where the content is proven
+        equal (MD5s, a single-part ETag against the local file's MD5, equal multipart ETags),
+        only the mtime is set (another tool's download, or a metadata-only change that kept
+        the ETag and so a stale state record), instead of transferring the file again. Only
+        where one side is S3, whose hash costs no read."""
+        if type(dst_store).set_mtime is Store.set_mtime:
+            return plan
+        sides = (src_store.location, dst_store.location)
+        if not any(s.is_s3 for s in sides) or not all(s.is_s3 or s.is_local for s in sides):
+            return plan  # the proof would read both files (local to local): the copy is as cheap
+        todo = [
+            a
+            for a in plan.changes
+            if a.kind is Kind.UPDATE
+            and a.reason == "modification time differs"
+            and a.src is not None
+            and a.dst is not None
+            and a.src.size == a.dst.size
+        ]
+        if not todo:
+            return plan
+        from .checksums import add_hashes
+        from .state import HashCache
+
+        cache = HashCache(self.state) if self.state is not None else None
+        src_in = {a.key: a.src for a in todo if a.src is not None}
+        dst_in = {a.key: a.dst for a in todo if a.dst is not None}
+        s, d, stats = await add_hashes(src_store, dst_store, src_in, dst_in, cache)
+        self.emit(Event("hashing", attrs.asdict(stats)))
+        same = set()
+        for key in src_in:
+            x, y = s[key], d[key]
+            if (x.md5 and x.md5 == y.md5) or (
+                x.etag and x.etag == y.etag and "-" in x.etag and "-" in (y.etag or "")
+            ):
+                same.add(key)
+        if not same:
+            return plan
+        changes = tuple(
+            attrs.evolve(a, reason=MTIME_ONLY) if a.key in same and a.kind is Kind.UPDATE else a
+            for a in plan.changes
+        )
+        return attrs.evolve(plan, changes=changes)
+
     def _policy(self) -> Policy:
         return Policy(
             delete=self.config.delete or self.config.command == "check",
@@ -440,6 +486,7 @@ class Run:
             if renames:
                 plan = pair_renames(plan)
             plan = await self._refine(plan, src_store, dst_store)
+            plan = await self._same_content(plan, src_store, dst_store)
         except BaseException:
             await asyncio.gather(src_store.close(), dst_store.close())
             raise
@@ -513,7 +560,14 @@ class Run:
         dst_loc = self.sides.dst
 
         def options_for(action: Action) -> dict[str, Any]:
-            return self.hooks.transfer_options(action, dst_loc, self.config)
+            options = self.hooks.transfer_options(action, dst_loc, self.config)
+            if dst_loc.is_s3 and options:
+                from .stores.s3meta import options_problem
+
+                problem = options_problem(options, f"{action.key}: transfer option")
+                if problem:  # never sent: it would end a header early (header injection)
+                    raise Abort(UsageError(problem))
+            return options
 
         backups = await self._backups(dst_store)
         keep = None if backups is None else functools.partial(backups.keep, dst_store)
@@ -648,8 +702,11 @@ class Run:
         counts = {Kind.COPY: 0, Kind.UPDATE: 0, Kind.DELETE: 0, Kind.MOVE: 0}
         failures = []
         moved = 0
+        touched = 0
         for o in outcomes:
-            if o.ok:
+            if o.ok and o.touched:
+                touched += 1  # the content was equal: unchanged, its mtime set
+            elif o.ok:
                 counts[o.action.kind] += 1
                 moved += o.bytes
             else:
@@ -674,7 +731,7 @@ class Run:
                 copied=counts[Kind.COPY],
                 updated=counts[Kind.UPDATE],
                 deleted=counts[Kind.DELETE],
-                skipped=plan_counts["skip"],
+                skipped=plan_counts["skip"] + touched,
                 excluded=plan_counts["exclude"],
                 failed=len(failures),
                 bytes=moved,

@@ -34,7 +34,7 @@ COMMON_PARTS = (
     10 * MB,
     100 * MB,
 )
-MAX_CANDIDATES = 16  # part sizes tried for one file at most
+MAX_CANDIDATES = 8  # part sizes tried for one file at most (two reads of it)
 BATCH = 4  # part sizes hashed in one read of the file
 
 

@@ -14,8 +14,6 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
-import decimal
-import email.utils
 from collections.abc import Mapping
 
 import attrs
@@ -40,6 +38,8 @@ class Found:
 
 def seconds_ns(text: str) -> int | None:
     """'1700000000.123456789' (or '1700000000', '1.7e9') as exact nanoseconds, no float."""
+    import decimal  # here: a run that reads no stored mtime does not load it
+
     try:
         number = decimal.Decimal(text.strip())
     except decimal.InvalidOperation:
@@ -57,6 +57,8 @@ def _time_ns(text: str) -> int | None:
     try:
         when = dt.datetime.fromisoformat(t.replace("Z", "+00:00"))
     except ValueError:
+        import email.utils  # HTTP dates are rare (S3 Sync): loaded only for them
+
         try:
             when = email.utils.parsedate_to_datetime(t)
         except (TypeError, ValueError, IndexError):
@@ -80,10 +82,6 @@ def b64_md5(text: str) -> str | None:
     except (binascii.Error, ValueError):
         return None
     return raw.hex() if len(raw) == 16 else None
-
-
-def md5_b64(md5: str) -> str:
-    return base64.b64encode(bytes.fromhex(md5)).decode()
 
 
 def _s3cmd(attrs_text: str) -> dict[str, str]:

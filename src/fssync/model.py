@@ -246,6 +246,7 @@ class Outcome:
     # What the destination looks like now, when the transfer learned it (for the state store).
     written: Entry | None = None
     retryable: bool = False  # a failure that another pass may cure (not a permanent error)
+    touched: bool = False  # only the mtime was set: the content was proven equal already
 
 
 @attrs.frozen

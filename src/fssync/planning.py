@@ -131,6 +131,9 @@ def decide_both(key: str, s: Entry, d: Entry, policy: Policy, compare: Comparato
     return Action(Kind.UPDATE, key, s, d, reason)
 
 
+# The reason of an update whose content is proven equal on both sides: only the mtime is set.
+MTIME_ONLY = "same content (mtime set)"
+
 # Reasons that rest on what a listing cannot show: worth one HEAD to read the object's metadata.
 NEEDS_METADATA = frozenset({"source is newer", "checksum differs"})
 

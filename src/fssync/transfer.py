@@ -15,6 +15,7 @@ from .diagnose import diagnose
 from .errors import FssyncError
 from .integrity import Verified
 from .model import Action, Entry, Event, Kind, Outcome
+from .planning import MTIME_ONLY
 from .retrying import pass_delay, retry_delay
 from .stores import Reader, Store
 from .stores.base import RangeSink
@@ -162,6 +163,31 @@ async def copy_one(
     return written
 
 
+async def _source_mtime_ns(src: Store, entry: Entry) -> int | None:
+    """The source file's exact mtime: from the object's metadata (one HEAD), or its stat."""
+    head = getattr(src, "head", None)
+    if head is not None:
+        from .metadata import read
+
+        meta, _ = await head(entry)
+        return read(meta).mtime_ns
+    reader = await src.open(entry)
+    try:
+        if reader.mtime is None:
+            return None
+        return reader.mtime_ns if reader.mtime_ns is not None else round(reader.mtime * 1e9)
+    finally:
+        await reader.close()
+
+
+async def _touch(src: Store, dst: Store, action: Action) -> Entry | None:
+    """Set the destination file's mtime to the source's, if both sides can (else None)."""
+    if action.src is None or action.dst is None:
+        return None
+    ns = await _source_mtime_ns(src, action.src)
+    return None if ns is None else await dst.set_mtime(action.dst, ns)
+
+
 async def _attempt(
     src: Store,
     dst: Store,
@@ -175,6 +201,7 @@ async def _attempt(
     attempt = 0
     kept = False
     sent = 0  # of this attempt, counted against --max-transfer
+    touch = action.reason == MTIME_ONLY  # tried once; any failure falls back to a copy
 
     def on_bytes(done: int) -> None:
         nonlocal sent
@@ -186,6 +213,16 @@ async def _attempt(
     while True:
         sent = 0
         try:
+            if touch:
+                touch = False
+                try:
+                    touched = await _touch(src, dst, action)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # noqa: BLE001 - e.g. changed meanwhile (412): copied instead
+                    touched = None
+                if touched is not None:
+                    return Outcome(action, ok=True, written=touched, touched=True)
             if keep is not None and not kept and action.kind is Kind.UPDATE and action.dst:
                 to = await keep(action.dst)  # the old version is safe before it is replaced
                 kept = True
@@ -314,7 +351,9 @@ async def _pass(
             options = options_for(action)
             outcome = await _attempt(src, dst, action, options, settings, emit, keep)
             outcomes.append(outcome)
-            if outcome.ok:
+            if outcome.ok and outcome.touched:
+                emit(Event("mtime", {"key": action.key, "reason": action.reason}))
+            elif outcome.ok:
                 emit(
                     Event(
                         kind, {"key": action.key, "bytes": outcome.bytes, "reason": action.reason}

@@ -196,6 +196,11 @@ class Store(abc.ABC):
         with the reason; they are skipped and reported instead of overwriting each other."""
         return []
 
+    async def set_mtime(self, entry: Entry, mtime_ns: int) -> Entry | None:
+        """Give a file whose content is known to be right the source's mtime, without
+        rewriting its content; None when this store cannot (the file is then copied)."""
+        return None
+
     @abc.abstractmethod
     async def delete(self, keys: list[str]) -> list[tuple[str, str]]:
         """Delete keys; return (key, error) for each one that could not be deleted."""

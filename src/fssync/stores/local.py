@@ -441,6 +441,14 @@ class LocalStore(Store):
         mtime = None if ns is None else ns / 1e9
         return Entry(key=entry.key, size=len(data), mtime=mtime, stamp=mtime)
 
+    async def set_mtime(self, entry: Entry, mtime_ns: int) -> Entry | None:
+        if self.links == "store" and entry.key.endswith(LINK_SUFFIX):
+            return None
+        path = self.location.path(entry.key)
+        await asyncio.to_thread(os.utime, path, ns=(mtime_ns, mtime_ns))
+        when = mtime_ns / 1e9
+        return Entry(key=entry.key, size=entry.size, mtime=when, stamp=when, md5=entry.md5)
+
     async def delete(self, keys: list[str]) -> list[tuple[str, str]]:
         failed = []
         for key in keys:

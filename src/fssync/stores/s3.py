@@ -15,6 +15,7 @@ from typing import Any
 
 from .. import __version__
 from ..auth import CredentialProvider
+from ..errors import UsageError
 from ..integrity import ChecksumMismatch, mismatch
 from ..leftovers import abort_twins
 from ..location import Location
@@ -34,6 +35,7 @@ from .renewal import EXPIRED_CODES, OnFetch, Renewal
 from .s3meta import (
     COPY_LIMIT,
     CREDENTIAL_OPTIONS,
+    KEPT_ON_REPLACE,
     MD5_B64_KEY,
     MD5_KEY,
     MTIME_KEY,
@@ -47,9 +49,11 @@ from .s3meta import (
     PartPlan,
     confirmed,
     format_mtime_ns,
+    header_problem,
     md5_b64,
     opaque_etag,
     operation_headers,
+    options_problem,
     part_plan,
     stated_md5,
     stated_parts,
@@ -193,6 +197,11 @@ class S3Store(Store):
         stall = float(opts.pop("stall_timeout", None) or STALL_TIMEOUT)
         every = tuple(opts.pop("headers", ()) or ())
         upload = tuple(opts.pop("upload_headers", ()) or ())
+        problem = header_problem(every, "storage option headers") or header_problem(
+            upload, "storage option upload_headers"
+        )
+        if problem:
+            raise UsageError(problem)  # before any request
         config = dict(opts.pop("config_kwargs", {}) or {})
         config.setdefault("max_pool_connections", max(transfers * 2, 10))
         config.setdefault("retries", {"max_attempts": 5, "mode": "standard"})
@@ -609,6 +618,34 @@ class S3Store(Store):
         await self.call("delete_object", Bucket=self.bucket, Key=self._key(old.key))
         etag = resp.get("CopyObjectResult", {}).get("ETag", "").strip('"') or None
         return Entry(key=key, size=old.size, mtime=old.mtime, etag=etag, md5=old.md5)
+
+    async def set_mtime(self, entry: Entry, mtime_ns: int) -> Entry | None:
+        """A copy of the object onto itself with the new mtime in its metadata (everything
+        else it had kept), only if it is still the version compared (If-Match)."""
+        if entry.size >= COPY_LIMIT or not entry.etag:
+            return None
+        key = self._key(entry.key)
+        head = await self.call("head_object", Bucket=self.bucket, Key=key)
+        if "SSECustomerAlgorithm" in head:
+            return None  # copying needs the customer's key
+        meta = {**(head.get("Metadata") or {}), MTIME_KEY: format_mtime_ns(mtime_ns)}
+        kept = {k: head[k] for k in KEPT_ON_REPLACE if head.get(k)}
+        if options_problem({"Metadata": meta, **kept}, "stored"):
+            return None  # not sent again as headers: the file is copied instead
+        if kept.get("StorageClass") == "STANDARD":
+            del kept["StorageClass"]
+        resp = await self.call(
+            "copy_object",
+            Bucket=self.bucket,
+            Key=key,
+            CopySource={"Bucket": self.bucket, "Key": key},
+            CopySourceIfMatch=f'"{entry.etag}"',
+            MetadataDirective="REPLACE",
+            Metadata=meta,
+            **kept,
+        )
+        etag = resp.get("CopyObjectResult", {}).get("ETag", "").strip('"') or None
+        return Entry(entry.key, entry.size, mtime_ns / 1e9, None, etag, entry.md5)
 
     async def delete(self, keys: list[str]) -> list[tuple[str, str]]:
         failed: list[tuple[str, str]] = []

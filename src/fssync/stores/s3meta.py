@@ -14,8 +14,6 @@ from typing import Any
 
 import attrs
 
-from ..metadata import md5_b64 as md5_b64  # for store plugins too
-
 MTIME_KEY = "mtime"  # stored as x-amz-meta-mtime, seconds since the epoch (rclone's convention)
 MD5_KEY = "md5"  # x-amz-meta-md5: hex MD5 of the content, known before the upload
 # x-amz-meta-md5chksum: base64 of the raw MD5 of the content, rclone's key, written on multipart
@@ -78,6 +76,13 @@ def opaque_etag(resp: Mapping[str, Any]) -> bool:
     of the content: SSE-KMS (``aws:kms``, ``aws:kms:dsse``) or SSE-C. The one place that
     decides it, for replies in botocore's shape and for write options alike."""
     return resp.get("ServerSideEncryption") in OPAQUE_SSE or "SSECustomerAlgorithm" in resp
+
+
+def md5_b64(md5: str) -> str:
+    """A hex MD5 as x-amz-meta-md5chksum holds it: base64 of the raw digest (rclone's form)."""
+    import base64
+
+    return base64.b64encode(bytes.fromhex(md5)).decode()
 
 
 def stored_mtime_ns(meta: Mapping[str, str] | None) -> int | None:
@@ -146,6 +151,54 @@ def confirmed(resp: Mapping[str, Any], md5: str) -> bool:
     etag = str(resp.get("ETag", "")).strip('"').lower()
     opaque = opaque_etag(resp)
     return opaque or not etag or etag == md5
+
+
+# Headers an in-place copy with MetadataDirective REPLACE must send again to keep them, by
+# botocore's names (a HEAD answers with the same ones).
+KEPT_ON_REPLACE = (
+    "ContentType",
+    "CacheControl",
+    "ContentDisposition",
+    "ContentEncoding",
+    "ContentLanguage",
+    "Expires",
+    "WebsiteRedirectLocation",
+    "StorageClass",
+    "ServerSideEncryption",
+    "SSEKMSKeyId",
+)
+
+
+def _unsafe(text: str) -> bool:
+    """A line break or other control character (tab aside): in a header it would end the line
+    early and let what follows become headers of its own (header injection)."""
+    return any((ord(c) < 32 and c != "\t") or c == "\x7f" for c in text)
+
+
+def header_problem(pairs: Any, what: str) -> str | None:
+    """Why (name, value) header pairs cannot be sent, in one line that never repeats the value
+    (it may be a token); None when they can."""
+    for name, value in pairs or ():
+        if not str(name) or _unsafe(str(name)) or any(c in str(name) for c in " :"):
+            return f"{what}: {str(name)!r} is not a valid header name"
+        if _unsafe(str(value)):
+            return f"{what}: the value of {name} holds a line break or control character"
+    return None
+
+
+def options_problem(options: Mapping[str, Any], what: str) -> str | None:
+    """Why write options (botocore's names; ``Metadata`` a mapping) cannot be sent as headers:
+    a name or value with a line break or control character. None when they can."""
+    for name, value in options.items():
+        if name == "Metadata":
+            problem = header_problem((value or {}).items(), f"{what} Metadata")
+        elif isinstance(value, str):
+            problem = header_problem([(name, value)], what)
+        else:
+            problem = None
+        if problem:
+            return problem
+    return None
 
 
 def part_size_for(size: int, chunk: int = PART_SIZE) -> int:
