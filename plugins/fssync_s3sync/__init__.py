@@ -1,0 +1,135 @@
+"""``fssync s3sync``: run SprightlySoft S3 Sync command lines (``-Name value``) and
+``S3Sync.exe.config`` files unchanged, by translating them into ``fssync sync`` options.
+
+The command comes through the public ``fssync_add_commands`` hook; the classic metadata names
+are written through ``fssync_transfer_options`` when the two ``--s3sync-save-*`` options of
+``fssync sync`` (which the translation turns on) ask for them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import fssync
+from fssync import secrets
+
+from . import configfile, metadata, params
+from .translate import translate
+
+EXPLAIN = "--explain"
+HELP_WORDS = ("-h", "--help", "-?", "/?", "-help")
+USAGE = (
+    "fssync s3sync -AWSAccessKeyId ID -AWSSecretAccessKey SECRET -BucketName NAME "
+    "-LocalFolderPath PATH [-Name value ...] [--explain]"
+)
+DESCRIPTION = (
+    "Run an S3 Sync command line as written: '-Name value' parameters (any case; booleans "
+    "true/false), also read from -ConfigFile PATH or an S3Sync.exe.config in the working folder "
+    "(the command line wins). --explain prints the equivalent 'fssync sync' command instead, "
+    "with its secrets left out. Every parameter: docs/how-to/migrate-from-s3sync.md"
+)
+
+
+@fssync.hookimpl(trylast=True)
+def fssync_add_commands(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "s3sync",
+        help="run an S3 Sync (S3Sync.exe) command line unchanged",
+        description=DESCRIPTION,
+        usage=USAGE,
+        prefix_chars="+",  # every '-Name' word reaches us as written
+        add_help=False,
+    )
+    parser.add_argument("words", nargs="*", metavar="-Name value", help="S3 Sync parameters")
+    parser.set_defaults(fssync_run=run_command)
+
+
+@fssync.hookimpl(trylast=True)
+def fssync_add_options(parser: argparse.ArgumentParser, command: str) -> None:
+    if command != "sync":
+        return
+    group = parser.add_argument_group("S3 Sync metadata (uploads)")
+    group.add_argument(
+        "--s3sync-save-timestamps",
+        action="store_true",
+        help="also record each file's modification time as x-amz-meta-local-date-modified, "
+        "as S3 Sync does",
+    )
+    group.add_argument(
+        "--s3sync-save-etags",
+        action="store_true",
+        help="also record the MD5 of files uploaded in parts as x-amz-meta-multipart-etag, "
+        "as S3 Sync does (reads each such file once more before its upload)",
+    )
+
+
+@fssync.hookimpl(trylast=True)
+def fssync_transfer_options(
+    action: fssync.Action, location: fssync.Location, config: fssync.Config
+) -> Mapping[str, Any] | None:
+    if location.protocol != "s3" or action.src is None:
+        return None
+    meta: dict[str, str] = {}
+    if config.get("s3sync_save_timestamps") and action.src.mtime is not None:
+        meta[metadata.TIMESTAMP_KEY] = metadata.format_time(action.src.mtime)
+    if config.get("s3sync_save_etags") and action.src.size >= metadata.MULTIPART_THRESHOLD:
+        md5 = action.src.md5
+        if md5 is None and config.src and os.path.isdir(config.src):
+            md5 = metadata.file_md5(Path(config.src) / action.key)
+        if md5:
+            meta[metadata.ETAG_KEY] = md5
+    return {"Metadata": meta} if meta else None
+
+
+def settings(words: Sequence[str], folder: Path) -> dict[str, object]:
+    """The checked settings of a command line: the config file's, overridden by the words."""
+    given = params.parse_words(words)
+    path = given.get("ConfigFile")
+    raw: dict[str, str] = {}
+    found = Path(path) if path else folder / configfile.DEFAULT_NAME
+    if path or found.is_file():
+        for key, value in configfile.read(found).items():
+            try:
+                raw[params.lookup(key).name] = value
+            except fssync.UsageError as exc:
+                raise fssync.UsageError(f"{exc} (in {str(found)!r})") from None
+    raw.update(given)
+    return params.checked(raw)
+
+
+@contextmanager
+def _environment(values: Mapping[str, str]) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, old in saved.items():
+            if old is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = old
+
+
+def run_command(*, args: argparse.Namespace, run: Callable[[list[str]], int]) -> int:
+    words = list(args.words)
+    if any(w.lower() in HELP_WORDS for w in words):
+        print(f"usage: {USAGE}\n\n{DESCRIPTION}")
+        return int(fssync.ExitCode.OK)
+    explain = any(w.lower() == EXPLAIN for w in words)
+    words = [w for w in words if w.lower() != EXPLAIN]
+    values = settings(words, Path.cwd())
+    secrets.register(*(str(values[p.name]) for p in params.PARAMS if p.secret and values[p.name]))
+    native = translate(values)
+    secrets.register(*native.env.values())
+    if explain:
+        print(native.explain(), file=sys.stdout)
+        return int(fssync.ExitCode.OK)
+    with _environment(native.run_env):
+        return run(native.argv)
