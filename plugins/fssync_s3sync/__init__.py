@@ -43,7 +43,7 @@ def fssync_add_commands(subparsers: Any) -> None:
         help="run an S3 Sync (S3Sync.exe) command line unchanged",
         description=DESCRIPTION,
         usage=USAGE,
-        prefix_chars="+",  # every '-Name' word reaches us as written
+        prefix_chars="\0",  # no word can start with NUL: each reaches us as written
         add_help=False,
     )
     parser.add_argument("words", nargs="*", metavar="-Name value", help="S3 Sync parameters")

@@ -170,7 +170,7 @@ def translate(v: Mapping[str, object]) -> Native:
             add("--sse", "AES256")
         if v["SaveTimestampsInMetadata"]:
             add("--s3sync-save-timestamps")
-        if v["SaveETagInMetadataForMultipart"] and v["UseMultipartUpload"]:
+        if v["SaveETagInMetadataForMultipart"]:  # fssync decides what goes up in parts
             add("--s3sync-save-etags")
 
     # which files: exclusions first, since the first matching rule decides

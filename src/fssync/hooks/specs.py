@@ -51,8 +51,8 @@ def fssync_add_commands(subparsers: Any) -> None:
     ``["sync", SRC, DST, "--delete"]``) in the same process, with the same plugins, and returns
     its exit code, so a command can translate its own syntax into fssync's. Raise
     ``fssync.UsageError`` for bad input (one line, exit code 2). A parser made with
-    ``prefix_chars`` that the user's words do not start with (e.g. ``"+"``, and
-    ``add_help=False``) receives every word as written, for syntaxes argparse cannot express.
+    ``prefix_chars="\\0"`` (no command-line word can start with NUL) and ``add_help=False``
+    receives every word as written, for syntaxes argparse cannot express.
 
     :param subparsers: the object ``ArgumentParser.add_subparsers`` returned for ``fssync``; its
         ``add_parser`` makes parsers that raise ``fssync.UsageError`` instead of exiting.

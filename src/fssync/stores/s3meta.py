@@ -30,15 +30,14 @@ UPLOAD_OPERATIONS = ("PutObject", "CreateMultipartUpload", "CopyObject")
 
 
 def parse_mtime(meta: Mapping[str, str] | None) -> float | None:
+    """The modification time an object's metadata records: fssync's ``mtime``, else the one
+    another sync tool left (rclone, s3cmd, S3 Sync's ``local-date-modified``), so a download
+    restores it whichever tool uploaded the file."""
     if not meta:
         return None
-    raw = meta.get(MTIME_KEY)
-    if raw is None:
-        return None
-    try:
-        return float(raw)
-    except ValueError:
-        return None
+    from ..metadata import read
+
+    return read(meta).mtime
 
 
 def format_mtime(mtime: float) -> str:
