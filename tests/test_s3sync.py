@@ -541,3 +541,45 @@ def test_metadata_of_several_plugins_is_merged(role, moto, folder, capsys):
     assert main([*args, "--s3sync-save-timestamps"]) == 0, capsys.readouterr().err
     meta = moto.endpoint.client().head_object(Bucket=bucket, Key="a.txt")["Metadata"]
     assert meta["origin"] == "nightly" and "local-date-modified" in meta
+
+
+def test_email_over_starttls_with_a_login(role, moto, folder, tmp_path, monkeypatch, capsys):
+    """-EmailSMTPUseSSL true is STARTTLS (as the classic tool's mail client does it); the
+    password reaches the e-mail reporter through its variable, set for this run only."""
+    import ssl
+
+    from aiosmtpd.controller import Controller
+
+    from fssync.testing.servers import free_ports
+
+    from .notify_servers import PASSWORD, Inbox
+    from .test_email import self_signed
+
+    monkeypatch.delenv("FSSYNC_SMTP_PASSWORD", raising=False)
+    creds, bucket = role
+    cert, key = self_signed(tmp_path)
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert, key)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    inbox, port = Inbox(), free_ports(1)[0]
+    controller = Controller(
+        inbox, hostname="127.0.0.1", port=port, tls_context=server_tls, require_starttls=True,
+        auth_required=True, authenticator=inbox.authenticate,
+    )  # fmt: skip
+    mail = [
+        "-EmailLogCondition", "2", "-EmailSMTPHost", "127.0.0.1", "-EmailSMTPPort", str(port),
+        "-EmailSMTPUseSSL", "true", "-EmailSMTPUserName", "s3sync-bot",
+        "-EmailSMTPPassword", PASSWORD, "-EmailTo", "ops@example.org",
+    ]  # fmt: skip
+    assert s3sync(*job(creds, bucket, folder), *mail, "--explain") == 0
+    out = capsys.readouterr().out
+    assert "FSSYNC_SMTP_PASSWORD" in out and PASSWORD not in out
+    controller.start()
+    try:
+        assert s3sync(*job(creds, bucket, folder), *mail) == 0
+    finally:
+        controller.stop()
+    assert inbox.logins == ["s3sync-bot"] and len(inbox.messages) == 1
+    assert "FSSYNC_SMTP_PASSWORD" not in os.environ
+    out, err = capsys.readouterr()
+    assert PASSWORD not in out + err + inbox.messages[0][2].as_string()
