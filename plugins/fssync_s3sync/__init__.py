@@ -2,7 +2,7 @@
 ``S3Sync.exe.config`` files unchanged, by translating them into ``fssync sync`` options.
 
 The command comes through the public ``fssync_add_commands`` hook; the classic metadata names
-are written through ``fssync_transfer_options`` when the two ``--s3sync-save-*`` options of
+are written through a per-run ``fssync_transfer_options`` (``fssync_session``) when the two ``--s3sync-save-*`` options of
 ``fssync sync`` (which the translation turns on) ask for them.
 """
 
@@ -70,21 +70,60 @@ def fssync_add_options(parser: argparse.ArgumentParser, command: str) -> None:
 
 
 @fssync.hookimpl(trylast=True)
-def fssync_transfer_options(
-    action: fssync.Action, location: fssync.Location, config: fssync.Config
-) -> Mapping[str, Any] | None:
-    if location.protocol != "s3" or action.src is None:
-        return None
-    meta: dict[str, str] = {}
-    if config.get("s3sync_save_timestamps") and action.src.mtime is not None:
-        meta[metadata.TIMESTAMP_KEY] = metadata.format_time(action.src.mtime)
-    if config.get("s3sync_save_etags") and action.src.size >= metadata.MULTIPART_THRESHOLD:
-        md5 = action.src.md5
-        if md5 is None and config.src and os.path.isdir(config.src):
-            md5 = metadata.file_md5(Path(config.src) / action.key)
-        if md5:
-            meta[metadata.ETAG_KEY] = md5
-    return {"Metadata": meta} if meta else None
+def fssync_session(config: fssync.Config) -> object | None:
+    if config.get("s3sync_save_timestamps") or config.get("s3sync_save_etags"):
+        return ClassicMetadata()
+    return None
+
+
+class ClassicMetadata:
+    """One run's classic metadata. The MD5s of the files that go up in parts are read when the
+    plan is ready, on a few threads and before any transfer starts, so that no transfer waits
+    while a large file is read on the event loop."""
+
+    THREADS = 3
+
+    def __init__(self) -> None:
+        self.md5s: dict[str, str] = {}
+
+    @fssync.hookimpl
+    def fssync_plan_ready(self, plan: fssync.Plan, config: fssync.Config) -> None:
+        if not config.get("s3sync_save_etags") or config.get("dry_run") or config.get("explain"):
+            return
+        if not (config.src and os.path.isdir(config.src)):
+            return  # the classic names describe local files: uploads only
+        root = Path(config.src)
+        keys = [
+            a.key
+            for a in plan.transfers
+            if a.kind in (fssync.Kind.COPY, fssync.Kind.UPDATE)
+            and a.src is not None
+            and a.src.size >= metadata.MULTIPART_THRESHOLD
+        ]
+        if not keys:
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(self.THREADS) as pool:  # hashlib releases the GIL
+            hashes = pool.map(lambda k: metadata.file_md5(root / k), keys)
+            for key, md5 in zip(keys, hashes, strict=True):
+                if md5:
+                    self.md5s[key] = md5
+
+    @fssync.hookimpl
+    def fssync_transfer_options(
+        self, action: fssync.Action, location: fssync.Location, config: fssync.Config
+    ) -> Mapping[str, Any] | None:
+        if location.protocol != "s3" or action.src is None:
+            return None
+        meta: dict[str, str] = {}
+        if config.get("s3sync_save_timestamps") and action.src.mtime is not None:
+            meta[metadata.TIMESTAMP_KEY] = metadata.format_time(action.src.mtime)
+        if config.get("s3sync_save_etags") and action.src.size >= metadata.MULTIPART_THRESHOLD:
+            md5 = self.md5s.get(action.key) or action.src.md5
+            if md5:
+                meta[metadata.ETAG_KEY] = md5
+        return {"Metadata": meta} if meta else None
 
 
 def settings(words: Sequence[str], folder: Path) -> dict[str, object]:
