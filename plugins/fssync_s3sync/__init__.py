@@ -19,8 +19,7 @@ from typing import Any
 import fssync
 from fssync import secrets
 
-from . import configfile, metadata, params
-from .translate import translate
+from . import metadata  # light; the parameter tables, XML and translation load when run
 
 EXPLAIN = "--explain"
 HELP_WORDS = ("-h", "--help", "-?", "/?", "-help")
@@ -128,6 +127,8 @@ class ClassicMetadata:
 
 def settings(words: Sequence[str], folder: Path) -> dict[str, object]:
     """The checked settings of a command line: the config file's, overridden by the words."""
+    from . import configfile, params
+
     given = params.parse_words(words)
     path = given.get("ConfigFile")
     raw: dict[str, str] = {}
@@ -163,6 +164,9 @@ def run_command(*, args: argparse.Namespace, run: Callable[[list[str]], int]) ->
         return int(fssync.ExitCode.OK)
     explain = any(w.lower() == EXPLAIN for w in words)
     words = [w for w in words if w.lower() != EXPLAIN]
+    from . import params
+    from .translate import translate
+
     values = settings(words, Path.cwd())
     secrets.register(*(str(values[p.name]) for p in params.PARAMS if p.secret and values[p.name]))
     native = translate(values)
