@@ -17,6 +17,7 @@ import pytest
 import fssync_s3sync
 from fssync.cli import main
 from fssync.hooks.manager import registered
+from fssync.testing.proxy import S3Proxy
 from fssync.testing.servers import MotoAuth, S3Endpoint
 
 from .helpers import make_tree, mtimes, read_tree
@@ -85,16 +86,21 @@ def test_the_seed_command_line_runs_as_written(role, moto, tmp_path, monkeypatch
     folder name, the licence key ignored, the token only in the request headers."""
     creds, bucket = role
     make_tree(tmp_path / "C:\\myfolder", FILES, mtime=MTIME)
-    monkeypatch.setenv("AWS_ENDPOINT_URL", creds.url)  # the line names no endpoint: AWS's
     line = [
         "-AWSAccessKeyId", creds.access_key, "-AWSSecretAccessKey", creds.secret_key,
         "-BucketName", bucket, "-SyncDirection", "Upload", "-LocalFolderPath", "C:\\myfolder",
         "-LicenseKey", "x", "-RequestHeaders", f"x-amz-security-token:{creds.session_token}",
     ]  # fmt: skip
-    code = s3sync(*line)
+    with S3Proxy(creds.url) as proxy:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)  # the line names no endpoint: AWS's
+        code = s3sync(*line)
     out, err = capsys.readouterr()
     assert code == 0, err
     assert objects(moto.endpoint, bucket) == FILES
+    assert {"ListObjectsV2", "PutObject"} <= {r.operation for r in proxy.requests}
+    for request in proxy.requests:  # the token travels as a signed header on every request
+        assert request.headers["x-amz-security-token"] == creds.session_token
+        assert "x-amz-security-token" in request.signed_headers
     assert creds.secret_key not in out + err and str(creds.session_token) not in out + err
     head = moto.endpoint.client().head_object(Bucket=bucket, Key="a.txt")
     assert head["Metadata"]["local-date-modified"] == "2023-11-14T22:13:20.000000Z"
