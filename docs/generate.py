@@ -14,11 +14,25 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 
+def checkout_hooks():  # type: ignore[no-untyped-def]
+    """The plugins this checkout's pyproject.toml declares, in entry-point name order as an
+    install registers them, so the reference does not depend on what happens to be installed."""
+    import importlib
+    import tomllib
+
+    from fssync.hooks.manager import make_hooks
+
+    project = tomllib.loads((HERE.parent / "pyproject.toml").read_text())["project"]
+    declared = sorted(project["entry-points"]["fssync"].items())
+    plugins = [importlib.import_module(value) for _, value in declared]
+    return make_hooks(entry_points=False, plugins=plugins, ambient=False)
+
+
 def render_cli() -> str:
     os.environ["COLUMNS"] = "100"
     from fssync.cli import build_parser
 
-    parser = build_parser()
+    parser = build_parser(checkout_hooks())
     parts = [
         "# Command-line reference\n",
         "Generated from the parser by `python docs/generate.py`; a test keeps it current.\n",

@@ -76,11 +76,13 @@ def build_parser(hooks: object | None = None) -> Parser:
     p.add_argument("--json", action="store_true")
     p = sub.add_parser("demo", help="the whole job on an embedded local S3 server")
     p.add_argument("--keep", metavar="DIR", help="keep the demo's local folder here")
+    hooks.add_commands(sub)  # type: ignore[attr-defined]
     from .helptext import add_examples
 
     add_examples(sub.choices)
     for command in sub.choices.values():
-        _global_flags(command, in_command=True)  # 'fssync sync ... --debug' works too
+        if "-" in command.prefix_chars:  # a command may read its words itself (s3sync)
+            _global_flags(command, in_command=True)  # 'fssync sync ... --debug' works too
     parser.set_defaults(_hooks=hooks)
     return parser
 
@@ -173,7 +175,17 @@ def _main(argv: list[str]) -> int:
         from .demo import run_demo
 
         return run_demo(keep=ns.keep)
+    run = getattr(ns, "fssync_run", None)
+    if callable(run):  # a command a plugin added (fssync_add_commands)
+        return _plugin_command(run, ns)
     raise UsageError(f"unknown command {command!r}")
+
+
+def _plugin_command(run: object, ns: argparse.Namespace) -> int:
+    code = run(args=ns, run=_main)  # type: ignore[operator]
+    if isinstance(code, bool) or not isinstance(code, int):
+        raise UsageError(f"the command {ns.command!r} returned {code!r}, not an exit code")
+    return code
 
 
 def _options(ns: argparse.Namespace) -> dict[str, object]:

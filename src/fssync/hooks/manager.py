@@ -81,9 +81,13 @@ def make_plugin_manager(
 def _merge(results: list[Mapping[str, Any] | None]) -> dict[str, Any]:
     """Merge mapping results so the plugin called first (third-party before built-in) wins."""
     merged: dict[str, Any] = {}
+    metadata: dict[str, Any] = {}
     for result in reversed(results):
         if result:
             merged.update(result)
+            metadata.update(result.get("Metadata") or {})
+    if metadata:
+        merged["Metadata"] = metadata  # user metadata from several plugins: each name kept
     return merged
 
 
@@ -112,6 +116,9 @@ class Hooks:
 
     def add_options(self, parser: ArgumentParser, command: str) -> None:
         self._h.fssync_add_options(parser=parser, command=command)
+
+    def add_commands(self, subparsers: Any) -> None:
+        self._h.fssync_add_commands(subparsers=subparsers)
 
     def configure(self, config: Config) -> None:
         self._h.fssync_configure(config=config)

@@ -45,6 +45,25 @@ def fssync_add_options(parser: ArgumentParser, command: str) -> None:
 
 
 @hookspec
+def fssync_add_commands(subparsers: Any) -> None:
+    """Add commands of your own to the ``fssync`` command line, beside ``sync`` and ``check``.
+
+    Call ``subparsers.add_parser(NAME, help=...)`` and give the new parser a default named
+    ``fssync_run`` with ``parser.set_defaults(fssync_run=fn)``. When the command is chosen, fssync
+    calls ``fn(args=namespace, run=run)`` and exits with the whole number it returns: `namespace`
+    is the parsed command line, and ``run(argv)`` runs another fssync command line (for example
+    ``["sync", SRC, DST, "--delete"]``) in the same process, with the same plugins, and returns
+    its exit code, so a command can translate its own syntax into fssync's. Raise
+    ``fssync.UsageError`` for bad input (one line, exit code 2). A parser made with
+    ``prefix_chars="\\0"`` (no command-line word can start with NUL) and ``add_help=False``
+    receives every word as written, for syntaxes argparse cannot express.
+
+    :param subparsers: the object ``ArgumentParser.add_subparsers`` returned for ``fssync``; its
+        ``add_parser`` makes parsers that raise ``fssync.UsageError`` instead of exiting.
+    """
+
+
+@hookspec
 def fssync_configure(config: Config) -> None:
     """Check the resolved configuration before anything runs.
 
@@ -193,8 +212,9 @@ def fssync_transfer_options(
 ) -> Mapping[str, Any] | None:
     """Return per-object write options, e.g. ``{"ContentType": ..., "StorageClass": ...}``.
 
-    For S3 these are arguments of PutObject / CreateMultipartUpload / CopyObject; ``Metadata`` is
-    merged with fssync's own. All results are merged, the first plugin called winning a key.
+    For S3 these are arguments of PutObject / CreateMultipartUpload / CopyObject. All results are
+    merged, the first plugin called winning a key; ``Metadata`` mappings are merged name by name
+    (the first plugin called winning a name), and then with fssync's own.
 
     :param action: the copy or update about to run.
     :param location: the destination location.
