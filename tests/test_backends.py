@@ -17,6 +17,7 @@ FILES = {
     "a.txt": b"alpha\n",
     "empty.bin": b"",
     "dir/b.txt": b"bravo" * 100,
+    "odd #1 +%?.txt": b"odd",
     "dir/sub/c.bin": os.urandom(200_000),
     "spaces and \u00fcn\u00efcode/\u00df.txt": b"unicode name",
 }

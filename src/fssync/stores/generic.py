@@ -93,6 +93,48 @@ class FsspecReader(Reader):
                 await release()
 
 
+class WebdavReader(Reader):
+    """A plain GET of a WebDAV file: webdav4's own open looks the name up in a PROPFIND answer
+    by its escaped form and fails for names with '#', '%' or spaces."""
+
+    def __init__(self, client: Any, path: str, entry: Entry) -> None:
+        self._cm = client.http.stream("GET", client.join_url(path))
+        self._response: Any = None
+        self._chunks: Any = None
+        self._left = b""
+        self.size = entry.size
+        self.mtime = entry.mtime
+
+    def _start(self) -> None:
+        self._response = self._cm.__enter__()
+        self._response.raise_for_status()
+        self._chunks = self._response.iter_bytes(1 << 20)
+
+    def _read(self, n: int) -> bytes:
+        if self._chunks is None:
+            self._start()
+        out = bytearray(self._left)
+        while n < 0 or len(out) < n:
+            chunk = next(self._chunks, b"")
+            if not chunk:
+                break
+            out += chunk
+        if n >= 0:
+            self._left = bytes(out[n:])
+            del out[n:]
+        else:
+            self._left = b""
+        return bytes(out)
+
+    async def read(self, n: int = -1) -> bytes:
+        return await asyncio.to_thread(self._read, n)
+
+    async def close(self) -> None:
+        if self._response is not None:
+            await asyncio.to_thread(self._cm.__exit__, None, None, None)
+            self._response = None
+
+
 # Filesystems that hold one control connection and cannot serve two threads at once (ftplib):
 # each concurrent operation leases its own instance, up to this many.
 SINGLE_CONNECTION = frozenset({"ftp"})
@@ -210,9 +252,16 @@ class FsspecStore(Store):
             return self._members[key]
         if self.location.protocol == "http":
             return self.location.path(quote(key))
+        if self.location.protocol == "webdav":
+            # webdav4 puts the path into the URL as given: '#', '%' and '?' must be escaped
+            return quote(self.location.path(key))
         return self.location.path(key)
 
     async def open(self, entry: Entry) -> Reader:
+        if self.location.protocol == "webdav":
+            reader = WebdavReader(self.fs.client, self._path(entry.key), entry)
+            await asyncio.to_thread(reader._start)
+            return reader
         if self._pool is None:
             f = await asyncio.to_thread(self.fs.open, self._path(entry.key), "rb")
             return FsspecReader(f, entry)
@@ -226,7 +275,7 @@ class FsspecStore(Store):
         return FsspecReader(f, entry, lambda: pool.give(fs))
 
     async def write(self, entry: Entry, reader: Reader, options: Mapping[str, Any]) -> Entry:
-        path = self.location.path(entry.key)
+        path = self._path(entry.key)
         async with self._lease() as fs:
             await asyncio.to_thread(self._parent, fs, path)
             if entry.size <= SMALL:
@@ -267,10 +316,10 @@ class FsspecStore(Store):
         return total
 
     async def move(self, old: Entry, key: str) -> Entry | None:
-        path = self.location.path(key)
+        path = self._path(key)
         async with self._lease() as fs:
             await asyncio.to_thread(self._parent, fs, path)
-            await asyncio.to_thread(fs.mv, self.location.path(old.key), path)
+            await asyncio.to_thread(fs.mv, self._path(old.key), path)
         return Entry(key=key, size=old.size, md5=old.md5)
 
     async def delete(self, keys: list[str]) -> list[tuple[str, str]]:
@@ -281,7 +330,7 @@ class FsspecStore(Store):
         failed = []
         for key in keys:
             try:
-                await asyncio.to_thread(fs.rm_file, self.location.path(key))
+                await asyncio.to_thread(fs.rm_file, self._path(key))
             except FileNotFoundError:
                 pass
             except OSError as exc:
