@@ -255,3 +255,38 @@ _BUILDERS = {
     "zip": _archive,
     "tar": _archive,
 }
+
+
+def table() -> list[dict[str, Any]]:
+    """One row per backend: how to reach it and what fssync can rely on there."""
+    import importlib.util
+
+    from .location import capabilities_of
+
+    rows = []
+    for row in BACKENDS:
+        caps = capabilities_of(row.protocols[0])
+        installed = row.package is None or importlib.util.find_spec(row.package) is not None
+        rows.append(
+            {
+                "backend": row.name,
+                "url": row.url,
+                "extra": row.extra,
+                "installed": installed,
+                "keeps_mtime": caps.keeps_mtime,
+                "precision": caps.mtime_window if caps.keeps_mtime else caps.stamp_window,
+                "hashes": sorted(caps.hashes),
+                "read_only": caps.read_only,
+                "compare": _how(caps),
+                "tested_with": row.tested_with,
+            }
+        )
+    return rows
+
+
+def _how(caps: Any) -> str:
+    if caps.keeps_mtime:
+        return "size and modification time; -c compares MD5s (local files are read to hash)"
+    if caps.hashes:
+        return "size and write time; -c uses the listed " + "/".join(sorted(caps.hashes))
+    return "size and write time (no mtime kept); -c falls back to these"

@@ -47,7 +47,11 @@ class Capabilities:
 _CAPS = {
     "file": Capabilities(keeps_mtime=True, mtime_window=0.001, stamp_window=0.001),
     "s3": Capabilities(
-        keeps_mtime=True, mtime_window=0.001, stamp_window=1.0, listing_has_mtime=False
+        keeps_mtime=True,
+        mtime_window=0.001,
+        stamp_window=1.0,
+        listing_has_mtime=False,
+        hashes=frozenset({"md5", "etag"}),  # a single-part ETag is the MD5
     ),
     "memory": Capabilities(keeps_mtime=False, stamp_window=0.001),
     # The write time each server lists, at the precision its protocol has; none of these lets
@@ -62,6 +66,11 @@ _CAPS = {
     "tar": Capabilities(keeps_mtime=False, stamp_window=1.0, read_only=True),
 }
 _DEFAULT_CAPS = Capabilities(keeps_mtime=False, stamp_window=1.0)
+
+
+def capabilities_of(protocol: str) -> Capabilities:
+    """The declared capabilities of a canonical protocol name (the default for others)."""
+    return _CAPS.get(protocol, _DEFAULT_CAPS)
 
 
 @attrs.frozen
