@@ -148,10 +148,23 @@ def storage_options(
         if given.get(name):
             register(str(given[name]))
     register(*(environ.get(name) for name in SECRET_ENV))
+    for text in (given.get("connection_string"), environ.get("AZURE_STORAGE_CONNECTION_STRING")):
+        register(*_connection_secrets(str(text or "")))
     canonical = backend(protocol)
     kind = canonical.protocols[0] if canonical else protocol
     builder = _BUILDERS.get(kind)
     return builder(url, given, environ) if builder else {}
+
+
+def _connection_secrets(text: str) -> list[str]:
+    """The key and signature inside an Azure connection string, which messages may quote
+    without the rest of it."""
+    out = []
+    for part in text.split(";"):
+        name, _, value = part.partition("=")
+        if name.strip().lower() in ("accountkey", "sharedaccesssignature") and value:
+            out.append(value.strip())
+    return out
 
 
 def _netloc(url: str) -> tuple[str | None, int | None, str | None, str | None]:

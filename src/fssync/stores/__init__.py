@@ -102,4 +102,4 @@ async def open_store(
         )
     from .generic import FsspecStore
 
-    return await FsspecStore.connect(location, storage_options)
+    return await FsspecStore.connect(location, storage_options, is_source=is_source)

@@ -12,11 +12,14 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from .. import location as loc
+from ..errors import LocationError, MissingBucketError
 from ..location import Location
 from ..model import Entry
 from .base import Listing, ListingProgress, Reader, Store
 
-SMALL = 8 << 20
+SMALL = 8 << 20  # read whole and written in one request up to this size
+CHUNK = 1 << 20  # larger files stream in pieces of this size
+WRITE_BLOCK = 8 << 20  # what a buffered client may hold before it sends a part
 
 
 def _timestamp(value: Any) -> float | None:
@@ -135,9 +138,14 @@ class WebdavReader(Reader):
             self._response = None
 
 
+# Object stores: their root is bucket/prefix, and a prefix with nothing under it is empty.
+BUCKETS = frozenset({"gs", "abfs", "s3"})
+
 # Filesystems that hold one control connection and cannot serve two threads at once (ftplib):
 # each concurrent operation leases its own instance, up to this many.
-SINGLE_CONNECTION = frozenset({"ftp"})
+# An archive's filesystem reads every member through one open file: two threads reading two
+# members interleave their seeks (a tar member came back as zeros), so archives are pooled too.
+SINGLE_CONNECTION = frozenset({"ftp", "tar", "zip"})
 POOL_SIZE = 4
 
 
@@ -173,8 +181,16 @@ class _Pool:
 
 
 class FsspecStore(Store):
-    def __init__(self, location: Location, fs: Any, make: Callable[[], Any] | None = None) -> None:
+    def __init__(
+        self,
+        location: Location,
+        fs: Any,
+        make: Callable[[], Any] | None = None,
+        *,
+        is_source: bool = False,
+    ) -> None:
         self.location = location
+        self.is_source = is_source
         self.fs = fs
         self.identity = f"{location.protocol}|{id(fs)}"
         self._pool = _Pool(fs, make, POOL_SIZE) if make is not None else None
@@ -193,7 +209,9 @@ class FsspecStore(Store):
             await self._pool.give(fs)
 
     @classmethod
-    async def connect(cls, location: Location, options: Mapping[str, Any]) -> FsspecStore:
+    async def connect(
+        cls, location: Location, options: Mapping[str, Any], *, is_source: bool = False
+    ) -> FsspecStore:
         import fsspec
 
         from ..backends import storage_options
@@ -205,7 +223,8 @@ class FsspecStore(Store):
             return fsspec.filesystem(location.protocol, skip_instance_cache=True, **merged)
 
         fs = await asyncio.to_thread(make)
-        return cls(location, fs, make if location.protocol in SINGLE_CONNECTION else None)
+        pool = make if location.protocol in SINGLE_CONNECTION else None
+        return cls(location, fs, pool, is_source=is_source)
 
     async def scan(self, progress: ListingProgress | None = None) -> Listing:
         async with self._lease() as fs:
@@ -213,7 +232,9 @@ class FsspecStore(Store):
 
     def _scan(self, fs: Any) -> Listing:
         root = self.location.root
-        if not fs.exists(root):
+        if not self._exists(fs, root):
+            if self.is_source:
+                self._missing_source(fs, root)
             return Listing(entries={}, exists=False)
         found = fs.find(root, detail=True, withdirs=False)
         strip = len(root.rstrip("/")) + 1 if root.strip("/") else len(root)
@@ -237,6 +258,32 @@ class FsspecStore(Store):
             entries[key] = entry_from_info(key, info, exact)
         return Listing(entries=entries, rejected=tuple(rejected))
 
+    def _exists(self, fs: Any, root: str) -> bool:
+        """Whether the root is there; unlike fsspec's exists(), a refused login or a broken
+        connection is raised, not taken for a missing folder."""
+        if self.location.protocol in ("zip", "tar", "http") or not root.strip("/"):
+            return bool(fs.exists(root))
+        try:
+            fs.info(root)
+        except FileNotFoundError:
+            return False
+        return True
+
+    def _missing_source(self, fs: Any, root: str) -> None:
+        """A source root that is not there: in a bucket store a prefix nothing is under yet is
+        an empty tree, unless the bucket itself is missing; elsewhere it is a missing folder,
+        as for a local source."""
+        url = self.location.url
+        if self.location.protocol in BUCKETS:
+            bucket = root.strip("/").split("/", 1)[0]
+            if bucket and not fs.exists(bucket):
+                raise MissingBucketError(
+                    f"{url}: the bucket or container {bucket!r} does not exist; create it or "
+                    "check the name"
+                )
+            return
+        raise LocationError(f"source folder {url!r} does not exist: check the path")
+
     def _key(self, name: str) -> str:
         """The key of a listed name: a web server lists URLs, percent-encoded; an archive
         made from a folder's "." names its members ./NAME (the same file)."""
@@ -257,13 +304,17 @@ class FsspecStore(Store):
             return quote(self.location.path(key))
         return self.location.path(key)
 
+    def _block(self) -> dict[str, Any]:
+        """Buffered clients (gcsfs, adlfs) fetch and hold 50 MiB blocks by default."""
+        return {"block_size": WRITE_BLOCK} if self.location.protocol in ("gs", "abfs") else {}
+
     async def open(self, entry: Entry) -> Reader:
         if self.location.protocol == "webdav":
             reader = WebdavReader(self.fs.client, self._path(entry.key), entry)
             await asyncio.to_thread(reader._start)
             return reader
         if self._pool is None:
-            f = await asyncio.to_thread(self.fs.open, self._path(entry.key), "rb")
+            f = await asyncio.to_thread(self.fs.open, self._path(entry.key), "rb", **self._block())
             return FsspecReader(f, entry)
         pool = self._pool
         fs = await pool.take()
@@ -302,10 +353,10 @@ class FsspecStore(Store):
                 fs.makedirs(parent, exist_ok=True)
 
     async def _stream(self, fs: Any, path: str, reader: Reader) -> int:
-        f = await asyncio.to_thread(fs.open, path, "wb")
+        f = await asyncio.to_thread(fs.open, path, "wb", **self._block())
         total = 0
         try:
-            while chunk := await reader.read(8 << 20):
+            while chunk := await reader.read(CHUNK):
                 await asyncio.to_thread(f.write, chunk)
                 total += len(chunk)
             await reader.verify()
