@@ -25,7 +25,7 @@ class TestLocal(StoreConformance):
 class TestMemory(StoreConformance):
     MANY = 500  # fsspec's memory store lists in Python; the contract is the same
     # The store is this process's memory: the file itself is counted once it is stored.
-    MEMORY_LIMIT = StoreConformance.LARGE + (16 << 20)
+    MEMORY_LIMIT = StoreConformance.LARGE + (24 << 20)
 
     @pytest.fixture
     def store_target(self):

@@ -18,7 +18,8 @@ from ..model import Entry
 from .base import Listing, ListingProgress, Reader, Store
 
 SMALL = 8 << 20  # read whole and written in one request up to this size
-CHUNK = 1 << 20  # larger files stream in pieces of this size
+CHUNK = 8 << 20  # larger files stream in pieces of this size (a progress event each)
+SLICE = 1 << 20  # and are handed to the client in views of this size
 WRITE_BLOCK = 8 << 20  # what a buffered client may hold before it sends a part
 
 
@@ -357,7 +358,7 @@ class FsspecStore(Store):
         total = 0
         try:
             while chunk := await reader.read(CHUNK):
-                await asyncio.to_thread(f.write, chunk)
+                await asyncio.to_thread(self._write_slices, f, chunk)
                 total += len(chunk)
             await reader.verify()
         except BaseException:
@@ -365,6 +366,14 @@ class FsspecStore(Store):
             raise
         await asyncio.to_thread(f.close)
         return total
+
+    @staticmethod
+    def _write_slices(f: Any, chunk: bytes) -> None:
+        """Hand a buffered client the piece in 1 MiB views: it copies what it is given into its
+        buffer, so one 8 MiB write would hold the piece twice more before it is sent."""
+        view = memoryview(chunk)
+        for start in range(0, len(view), SLICE):
+            f.write(view[start : start + SLICE])
 
     async def move(self, old: Entry, key: str) -> Entry | None:
         path = self._path(key)
