@@ -71,6 +71,7 @@ def test_password_in_the_url_is_redacted(tmp_path):
     proc = _run(["sync", url, str(tmp_path / "x")], _env(tmp_path), tmp_path)
     assert proc.returncode == 4, proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+    assert "cannot connect" in proc.stderr and "host and port" in proc.stderr
     assert secret not in _everything(proc)
 
 

@@ -122,8 +122,8 @@ def diagnose(exc: BaseException, *, where: str, listing: bool = False) -> Diagno
         "ConnectTimeoutError",
     }:
         return Diagnosis(
-            f"{where}: cannot connect to the endpoint; is the server running and is "
-            "--endpoint-url right?",
+            f"{where}: cannot connect to the endpoint; is the server running, and are its "
+            "host and port right (--endpoint-url, or the remote's host and port)?",
             listing,
             UnreachableError,
             None,
