@@ -183,3 +183,13 @@ def receiver() -> Iterator[Receiver]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
+
+
+from .backend_fixtures import (  # noqa: E402,F401 - session fixtures of the other backends
+    azurite,
+    ftp_server,
+    gcs_server,
+    http_server,
+    sftp_server,
+    webdav_server,
+)

@@ -6,11 +6,15 @@ import attrs
 import pytest
 
 from fssync import BUILTIN_MODES, Capabilities, Entry, Kind, Policy
-from fssync.planning import build_plan, compare_size_mtime
+from fssync.location import parse
+from fssync.planning import NO_MTIME, build_plan, compare_size_mtime
 
 LOCAL = Capabilities(keeps_mtime=True, mtime_window=0.001, stamp_window=0.001)
 S3 = Capabilities(keeps_mtime=True, mtime_window=0.001, stamp_window=1.0, listing_has_mtime=False)
 MEM = Capabilities(keeps_mtime=False, stamp_window=0.001)
+# The declared rows of the protocol table, not copies of them.
+FTP = parse("ftp://host/x").capabilities
+SFTP = parse("sftp://host/x").capabilities
 
 
 def E(
@@ -60,6 +64,12 @@ SIZE_MTIME = [
     # stores that cannot keep mtimes (memory): the copy's creation time is "not older than"
     ("memory copy", E(10, 100.0, 100.0), E(10, None, 120.0), LOCAL, MEM, None),
     ("nothing known", E(10), E(10), MEM, MEM, None),
+    # backends that keep no mtime, at their declared precision: FTP lists minutes, so an edit
+    # 30 s after the upload cannot be told apart; one 2 minutes later can, and says why
+    ("FTP: within its minute", E(10, 180.0, 180.0), E(10, None, 150.0), LOCAL, FTP, None),
+    ("FTP: edited later", E(10, 300.0, 300.0), E(10, None, 150.0), LOCAL, FTP, NO_MTIME),
+    ("SFTP: edited later", E(10, 152.0, 152.0), E(10, None, 150.0), LOCAL, SFTP, NO_MTIME),
+    ("SFTP: within its second", E(10, 150.5, 150.5), E(10, None, 150.0), LOCAL, SFTP, None),
 ]
 
 

@@ -11,7 +11,7 @@ from . import __version__
 from .errors import ExitCode, FssyncError, UsageError
 from .options import Parser, add_config_option, add_sync_options
 
-COMMANDS = ("sync", "check", "ls", "credentials", "plugins", "demo")
+COMMANDS = ("sync", "check", "ls", "credentials", "plugins", "backends", "demo")
 
 
 def build_parser(hooks: object | None = None) -> Parser:
@@ -73,6 +73,14 @@ def build_parser(hooks: object | None = None) -> Parser:
 
     add_cleanup(sub, hooks)  # type: ignore[arg-type]
     p = sub.add_parser("plugins", help="the loaded plugins and the hooks each implements")
+    p.add_argument("--json", action="store_true")
+    p = sub.add_parser(
+        "backends",
+        help="the backends fssync knows: URL form, extra to install, what each keeps",
+        description="Each backend's URL form, the extra that installs its client, whether it "
+        "keeps modification times and how precisely, the hashes its listing carries, how "
+        "comparison works there and the server it is tested against.",
+    )
     p.add_argument("--json", action="store_true")
     p = sub.add_parser("demo", help="the whole job on an embedded local S3 server")
     p.add_argument("--keep", metavar="DIR", help="keep the demo's local folder here")
@@ -171,6 +179,10 @@ def _main(argv: list[str]) -> int:
         from .commands import plugins
 
         return plugins(ns, hooks)
+    if command == "backends":
+        from .commands import backends
+
+        return backends(ns)
     if command == "demo":
         from .demo import run_demo
 

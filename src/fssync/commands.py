@@ -221,6 +221,27 @@ def plugins(ns: argparse.Namespace, hooks: Hooks) -> int:
     return 0
 
 
+def backends(ns: argparse.Namespace) -> int:
+    """``fssync backends``: the protocol table, from the declarations planning uses."""
+    from .backends import table
+
+    rows = table()
+    if ns.json:
+        print(json.dumps({"backends": rows}, indent=2))
+        return 0
+    for row in rows:
+        extra = f"pip install 'fssync[{row['extra']}]'" if row["extra"] else "built in"
+        state = "" if row["installed"] else "  (not installed)"
+        hashes = ", ".join(row["hashes"]) or "none"
+        kept = "kept" if row["keeps_mtime"] else "not kept"
+        print(f"{row['backend']}  {row['url']}{state}")
+        print(f"    install: {extra}")
+        print(f"    mtime: {kept}, precision {row['precision']:g} s; hashes listed: {hashes}")
+        print(f"    compare: {row['compare']}" + ("; read-only" if row["read_only"] else ""))
+        print(f"    tested against: {row['tested_with']}")
+    return 0
+
+
 # What check calls each kind of difference: its list option and its words.
 _CHECK = {
     Kind.COPY: ("missing_on_dst", "only in source"),

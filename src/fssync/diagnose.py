@@ -139,6 +139,9 @@ def diagnose(exc: BaseException, *, where: str, listing: bool = False) -> Diagno
             "ProfileNotFound",
             False,
         )
+    login = _login_refused(exc, names)
+    if login is not None:
+        return Diagnosis(f"{where}: {login}", True, AuthError, None, False)
     if names & {
         "EndpointConnectionError",
         "ClientConnectorError",
@@ -146,8 +149,8 @@ def diagnose(exc: BaseException, *, where: str, listing: bool = False) -> Diagno
         "ConnectTimeoutError",
     }:
         return Diagnosis(
-            f"{where}: cannot connect to the endpoint; is the server running and is "
-            "--endpoint-url right?",
+            f"{where}: cannot connect to the endpoint; is the server running, and are its "
+            "host and port right (--endpoint-url, or the remote's host and port)?",
             listing,
             UnreachableError,
             None,
@@ -214,4 +217,31 @@ def _disk_full(exc: BaseException) -> str | None:
             return "no space left on the device"
         if isinstance(e, OSError) and e.errno == errno.EDQUOT:
             return "disk quota exceeded"
+    return None
+
+
+def _login_refused(exc: BaseException, names: set[str]) -> str | None:
+    """Why a server of another backend refused the login, in its ecosystem's words."""
+    if "HostKeyNotVerifiable" in names:
+        return (
+            "the server's host key is not in known_hosts (unknown host key); add it with "
+            "ssh-keyscan, or name the file with known-hosts in the remote"
+        )
+    if "PermissionDenied" in names:  # asyncssh: every offered password and key refused
+        return "the SSH server refused the login; check username, password or key-file"
+    if "ClientAuthenticationError" in names:  # azure-core
+        return (
+            "Azure refused the credentials; check the account key, SAS token or connection string"
+        )
+    for e in _chain(exc):
+        text = str(e)
+        if type(e).__name__ == "HttpResponseError" and "failed to authenticate" in text:
+            return (
+                "Azure refused the credentials; check the account key, SAS token or "
+                "connection string"
+            )
+        if type(e).__name__ == "error_perm" and text.startswith("530"):
+            return "the FTP server refused the login (530); check username and password"
+        if type(e).__name__ in ("HTTPStatusError", "HTTPError") and " 401 " in f" {text} ":
+            return "the server refused the login (401); check username and password"
     return None

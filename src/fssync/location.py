@@ -22,6 +22,8 @@ READ_ONLY = frozenset({"http", "https"})
 # 's3//bucket/x': a URL that lost its colon, which would otherwise be the local path ./s3/bucket/x.
 _LOST_COLON = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)//(.*)$", re.S)
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://(.*)$", re.S)
+# Protocols whose URL names a server before the path (sftp://host/path).
+_HOSTED = frozenset({"sftp", "ssh", "ftp", "webdav", "dav"})
 # `name:path` names a remote of the config file (a local path with a colon is written ./a:b).
 _REMOTE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9_.\-]*):(.*)$", re.S)
 
@@ -32,23 +34,47 @@ class Capabilities:
 
     `mtime_window` is the difference in seconds below which two modification times count as
     equal. `keeps_mtime` says whether fssync can store a file's mtime there (local: utime; S3:
-    object metadata). `stamp_window` is the precision of the store's own write time.
+    object metadata). `stamp_window` is the precision of the store's own write time (FTP lists
+    minutes, zip keeps two seconds): planning never compares more finely than the coarser side.
+    `hashes` names the content hashes its listing carries ("md5", "crc32c"), which ``-c`` can
+    use without reading a byte; `read_only` stores are sources only.
     """
 
     keeps_mtime: bool
     mtime_window: float = 0.001
     stamp_window: float = 1.0
     listing_has_mtime: bool = True
+    hashes: frozenset[str] = frozenset()
+    read_only: bool = False
 
 
 _CAPS = {
     "file": Capabilities(keeps_mtime=True, mtime_window=0.001, stamp_window=0.001),
     "s3": Capabilities(
-        keeps_mtime=True, mtime_window=0.001, stamp_window=1.0, listing_has_mtime=False
+        keeps_mtime=True,
+        mtime_window=0.001,
+        stamp_window=1.0,
+        listing_has_mtime=False,
+        hashes=frozenset({"md5", "etag"}),  # a single-part ETag is the MD5
     ),
     "memory": Capabilities(keeps_mtime=False, stamp_window=0.001),
+    # The write time each server lists, at the precision its protocol has; none of these lets
+    # fsspec set a file's modification time, so a re-run compares against when it was written.
+    "sftp": Capabilities(keeps_mtime=False, stamp_window=1.0),
+    "ftp": Capabilities(keeps_mtime=False, stamp_window=60.0),  # LIST shows minutes
+    "webdav": Capabilities(keeps_mtime=False, stamp_window=1.0),  # HTTP dates: seconds
+    "abfs": Capabilities(keeps_mtime=False, stamp_window=1.0, hashes=frozenset({"md5"})),
+    "gs": Capabilities(keeps_mtime=False, stamp_window=0.001, hashes=frozenset({"md5", "crc32c"})),
+    "http": Capabilities(keeps_mtime=False, stamp_window=1.0, read_only=True),
+    "zip": Capabilities(keeps_mtime=False, stamp_window=2.0, read_only=True),  # DOS times
+    "tar": Capabilities(keeps_mtime=False, stamp_window=1.0, read_only=True),
 }
 _DEFAULT_CAPS = Capabilities(keeps_mtime=False, stamp_window=1.0)
+
+
+def capabilities_of(protocol: str) -> Capabilities:
+    """The declared capabilities of a canonical protocol name (the default for others)."""
+    return _CAPS.get(protocol, _DEFAULT_CAPS)
 
 
 @attrs.frozen
@@ -145,6 +171,10 @@ def _from_remote(url: str, name: str, path: str, remotes: Mapping[str, Remote]) 
         place = _s3(url, joined)
     elif remote.protocol in LOCAL:
         place = _local(url, joined or "/")
+    elif remote.protocol in _HOSTED:
+        # The server is a setting of the remote (host = ...); the URL carries only the path.
+        host = str(remote.settings.get("host") or "localhost")
+        place = attrs.evolve(parse(f"{remote.protocol}://{host}/{joined.lstrip('/')}"), url=url)
     else:
         place = attrs.evolve(parse(f"{remote.protocol}://{joined}"), url=url)
     return attrs.evolve(place, remote=remote)
@@ -185,14 +215,21 @@ def _other(url: str, protocol: str, rest: str) -> Location:
         )
     try:
         cls = fsspec.get_filesystem_class(protocol)
-    except ImportError as exc:
-        raise LocationError(
-            f"protocol {protocol!r} needs an extra package: {exc}".splitlines()[0]
-        ) from None
+    except ImportError:
+        from .backends import missing_package
+
+        raise LocationError(missing_package(protocol, url)) from None
     canonical = cls.protocol if isinstance(cls.protocol, str) else cls.protocol[0]
-    root = cls._strip_protocol(url)
-    if root.startswith(f"{protocol}://"):  # an implementation that only knows its own name
-        root = "/" + root.split("://", 1)[1].lstrip("/")
+    if canonical in ("webdav", "zip", "tar"):
+        # A WebDAV URL's host is the server (a storage option), and an archive's path is the
+        # file to open: the root inside them is a path, or the whole tree.
+        from urllib.parse import unquote, urlsplit
+
+        root = unquote(urlsplit(url).path).strip("/") if canonical == "webdav" else ""
+    else:
+        root = cls._strip_protocol(url)
+        if root.startswith(f"{protocol}://") and canonical != "http":
+            root = "/" + root.split("://", 1)[1].lstrip("/")  # only knows its own name
     root = root.rstrip("/")
     return Location(
         url=url, protocol=canonical, root=root, capabilities=_CAPS.get(canonical, _DEFAULT_CAPS)

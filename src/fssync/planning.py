@@ -71,8 +71,13 @@ def compare_size_mtime(src: Entry, dst: Entry, policy: Policy) -> str | None:
         return None
     when = src.mtime if src.mtime is not None else src.stamp
     if when is not None and dst.stamp is not None and when > dst.stamp + policy.stamp_window:
-        return "source is newer"
+        return "source is newer" if policy.dst_caps.keeps_mtime else NO_MTIME
     return None
+
+
+# The reason when the destination cannot keep modification times (SFTP, FTP, WebDAV, GCS,
+# Azure through fsspec): the source's time is compared with when the destination wrote it.
+NO_MTIME = "source is newer than the destination's copy (it cannot keep modification times)"
 
 
 def compare_update(src: Entry, dst: Entry, policy: Policy) -> str | None:

@@ -118,6 +118,9 @@ def parse_remotes(
         raise UsageError(
             f"{origin}: unknown table(s) {', '.join(unknown)}; expected [remotes.NAME]"
         )
+    from .backends import SETTINGS  # sftp, Azure, GCS, ... settings (see backends.py)
+
+    allowed = frozenset(allowed) | SETTINGS
     tables = data.get("remotes", {})
     if not isinstance(tables, Mapping):
         raise UsageError(f"{origin}: 'remotes' must be a table of [remotes.NAME] tables")

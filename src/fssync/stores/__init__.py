@@ -112,6 +112,12 @@ async def open_store(
             credentials=credentials,
             on_fetch=on_fetch,
         )
+    if not is_source and location.capabilities.read_only:
+        from ..errors import LocationError
+
+        raise LocationError(
+            f"{location.url}: {location.protocol} locations are read-only here; use it as a source"
+        )
     from .generic import FsspecStore
 
-    return await FsspecStore.connect(location, storage_options)
+    return await FsspecStore.connect(location, storage_options, is_source=is_source)

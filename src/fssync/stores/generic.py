@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime as dt
-from collections.abc import Mapping
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import quote, unquote
 
 from .. import location as loc
+from ..errors import LocationError, MissingBucketError
 from ..location import Location
 from ..model import Entry
 from .base import Listing, ListingProgress, Reader, Store
 
-SMALL = 8 << 20
+SMALL = 8 << 20  # read whole and written in one request up to this size
+CHUNK = 8 << 20  # larger files stream in pieces of this size (a progress event each)
+SLICE = 1 << 20  # and are handed to the client in views of this size
+WRITE_BLOCK = 8 << 20  # what a buffered client may hold before it sends a part
 
 
 def _timestamp(value: Any) -> float | None:
@@ -25,6 +33,9 @@ def _timestamp(value: Any) -> float | None:
             value = value.replace(tzinfo=dt.UTC)
         return value.timestamp()
     if isinstance(value, str):
+        if len(value) >= 14 and value[:14].isdigit():  # FTP's MLSD: YYYYMMDDHHMMSS[.sss], UTC
+            stamp = dt.datetime.strptime(value[:14], "%Y%m%d%H%M%S").replace(tzinfo=dt.UTC)
+            return stamp.timestamp()
         try:
             return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
         except ValueError:
@@ -32,23 +43,44 @@ def _timestamp(value: Any) -> float | None:
     return None
 
 
+_WHEN = ("mtime", "modify", "LastModified", "last_modified", "modified", "updated", "created")
+
+
+def _md5(info: Mapping[str, Any]) -> str | None:
+    """The hex MD5 a listing states: GCS's base64 md5Hash, Azure's content_md5 bytes."""
+    raw = info.get("md5Hash")
+    if isinstance(raw, str) and raw:
+        try:
+            return base64.b64decode(raw, validate=True).hex()
+        except ValueError:
+            return None
+    settings = info.get("content_settings")
+    digest = settings.get("content_md5") if isinstance(settings, Mapping) else None
+    if isinstance(digest, bytes | bytearray) and len(digest) == 16:
+        return bytes(digest).hex()
+    return None
+
+
 def entry_from_info(key: str, info: Mapping[str, Any], exact_mtime: bool) -> Entry:
     """The one place that reads a generic fsspec info dict."""
-    raw = info.get("mtime", info.get("LastModified", info.get("updated", info.get("created"))))
-    when = _timestamp(raw)
-    etag = info.get("ETag") or info.get("etag") or info.get("md5Hash")
+    when = next((_timestamp(info[k]) for k in _WHEN if info.get(k) is not None), None)
+    etag = info.get("ETag") or info.get("etag")
     return Entry(
         key=key,
         size=int(info.get("size") or 0),
         mtime=when if exact_mtime else None,
         stamp=when,
         etag=str(etag).strip('"') if etag else None,
+        md5=_md5(info),
     )
 
 
 class FsspecReader(Reader):
-    def __init__(self, f: Any, entry: Entry) -> None:
+    def __init__(
+        self, f: Any, entry: Entry, release: Callable[[], Awaitable[None]] | None = None
+    ) -> None:
         self._f = f
+        self._release = release
         self.size = entry.size
         self.mtime = entry.mtime
 
@@ -57,33 +89,156 @@ class FsspecReader(Reader):
         return data
 
     async def close(self) -> None:
-        await asyncio.to_thread(self._f.close)
+        try:
+            await asyncio.to_thread(self._f.close)
+        finally:
+            release, self._release = self._release, None
+            if release is not None:
+                await release()
+
+
+class WebdavReader(Reader):
+    """A plain GET of a WebDAV file: webdav4's own open looks the name up in a PROPFIND answer
+    by its escaped form and fails for names with '#', '%' or spaces."""
+
+    def __init__(self, client: Any, path: str, entry: Entry) -> None:
+        self._cm = client.http.stream("GET", client.join_url(path))
+        self._response: Any = None
+        self._chunks: Any = None
+        self._left = b""
+        self.size = entry.size
+        self.mtime = entry.mtime
+
+    def _start(self) -> None:
+        self._response = self._cm.__enter__()
+        self._response.raise_for_status()
+        self._chunks = self._response.iter_bytes(1 << 20)
+
+    def _read(self, n: int) -> bytes:
+        if self._chunks is None:
+            self._start()
+        out = bytearray(self._left)
+        while n < 0 or len(out) < n:
+            chunk = next(self._chunks, b"")
+            if not chunk:
+                break
+            out += chunk
+        if n >= 0:
+            self._left = bytes(out[n:])
+            del out[n:]
+        else:
+            self._left = b""
+        return bytes(out)
+
+    async def read(self, n: int = -1) -> bytes:
+        return await asyncio.to_thread(self._read, n)
+
+    async def close(self) -> None:
+        if self._response is not None:
+            await asyncio.to_thread(self._cm.__exit__, None, None, None)
+            self._response = None
+
+
+# Object stores: their root is bucket/prefix, and a prefix with nothing under it is empty.
+BUCKETS = frozenset({"gs", "abfs", "s3"})
+
+# Filesystems that hold one control connection and cannot serve two threads at once (ftplib):
+# each concurrent operation leases its own instance, up to this many.
+# An archive's filesystem reads every member through one open file: two threads reading two
+# members interleave their seeks (a tar member came back as zeros), so archives are pooled too.
+SINGLE_CONNECTION = frozenset({"ftp", "tar", "zip"})
+POOL_SIZE = 4
+
+
+class _Pool:
+    """Instances of a single-connection filesystem, made as needed and reused."""
+
+    def __init__(self, first: Any, make: Callable[[], Any], size: int) -> None:
+        self._free = [first]
+        self._made = 1
+        self._size = size
+        self._make = make
+        self._ready = asyncio.Condition()
+
+    async def take(self) -> Any:
+        async with self._ready:
+            while not self._free and self._made >= self._size:
+                await self._ready.wait()
+            if self._free:
+                return self._free.pop()
+            self._made += 1
+        try:
+            return await asyncio.to_thread(self._make)
+        except BaseException:
+            async with self._ready:
+                self._made -= 1
+                self._ready.notify()
+            raise
+
+    async def give(self, fs: Any) -> None:
+        async with self._ready:
+            self._free.append(fs)
+            self._ready.notify()
 
 
 class FsspecStore(Store):
-    def __init__(self, location: Location, fs: Any) -> None:
+    def __init__(
+        self,
+        location: Location,
+        fs: Any,
+        make: Callable[[], Any] | None = None,
+        *,
+        is_source: bool = False,
+    ) -> None:
         self.location = location
+        self.is_source = is_source
         self.fs = fs
         self.identity = f"{location.protocol}|{id(fs)}"
+        self._pool = _Pool(fs, make, POOL_SIZE) if make is not None else None
+        self._members: dict[str, str] = {}  # archive keys listed under another name (./a)
+
+    @asynccontextmanager
+    async def _lease(self) -> AsyncIterator[Any]:
+        """A filesystem instance for one operation (the shared one unless it is pooled)."""
+        if self._pool is None:
+            yield self.fs
+            return
+        fs = await self._pool.take()
+        try:
+            yield fs
+        finally:
+            await self._pool.give(fs)
 
     @classmethod
-    async def connect(cls, location: Location, options: Mapping[str, Any]) -> FsspecStore:
+    async def connect(
+        cls, location: Location, options: Mapping[str, Any], *, is_source: bool = False
+    ) -> FsspecStore:
         import fsspec
 
-        fs = await asyncio.to_thread(
-            fsspec.filesystem, location.protocol, skip_instance_cache=True, **options
-        )
-        return cls(location, fs)
+        from ..backends import storage_options
+
+        given = storage_options(location.protocol, location.url, location.remote, os.environ)
+        merged = {**given, **options}
+
+        def make() -> Any:
+            return fsspec.filesystem(location.protocol, skip_instance_cache=True, **merged)
+
+        fs = await asyncio.to_thread(make)
+        pool = make if location.protocol in SINGLE_CONNECTION else None
+        return cls(location, fs, pool, is_source=is_source)
 
     async def scan(self, progress: ListingProgress | None = None) -> Listing:
-        return await asyncio.to_thread(self._scan)  # fsspec's find() answers all at once
+        async with self._lease() as fs:
+            return await asyncio.to_thread(self._scan, fs)  # find() answers all at once
 
-    def _scan(self) -> Listing:
+    def _scan(self, fs: Any) -> Listing:
         root = self.location.root
-        if not self.fs.exists(root):
+        if not self._exists(fs, root):
+            if self.is_source:
+                self._missing_source(fs, root)
             return Listing(entries={}, exists=False)
-        found = self.fs.find(root, detail=True, withdirs=False)
-        strip = len(root.rstrip("/")) + 1
+        found = fs.find(root, detail=True, withdirs=False)
+        strip = len(root.rstrip("/")) + 1 if root.strip("/") else len(root)
         exact = (
             self.location.capabilities.listing_has_mtime and self.location.capabilities.keeps_mtime
         )
@@ -92,7 +247,11 @@ class FsspecStore(Store):
         for path, info in found.items():
             if info.get("type") == "directory" or path.endswith("/"):
                 continue
-            key = path[strip:]
+            key = self._key(path[strip:])
+            if self.location.protocol in ("tar", "zip") and key != path[strip:]:
+                self._members[key] = path
+            if info.get("size") is None:  # a web server's folder page shows names only
+                info = fs.info(path)
             reason = loc.unsafe_reason(key)
             if reason:
                 rejected.append((path, reason))
@@ -100,33 +259,106 @@ class FsspecStore(Store):
             entries[key] = entry_from_info(key, info, exact)
         return Listing(entries=entries, rejected=tuple(rejected))
 
+    def _exists(self, fs: Any, root: str) -> bool:
+        """Whether the root is there; unlike fsspec's exists(), a refused login or a broken
+        connection is raised, not taken for a missing folder."""
+        if self.location.protocol in ("zip", "tar", "http") or not root.strip("/"):
+            return bool(fs.exists(root))
+        try:
+            fs.info(root)
+        except FileNotFoundError:
+            return False
+        return True
+
+    def _missing_source(self, fs: Any, root: str) -> None:
+        """A source root that is not there: in a bucket store a prefix nothing is under yet is
+        an empty tree, unless the bucket itself is missing; elsewhere it is a missing folder,
+        as for a local source."""
+        url = self.location.url
+        if self.location.protocol in BUCKETS:
+            bucket = root.strip("/").split("/", 1)[0]
+            if bucket and not fs.exists(bucket):
+                raise MissingBucketError(
+                    f"{url}: the bucket or container {bucket!r} does not exist; create it or "
+                    "check the name"
+                )
+            return
+        raise LocationError(f"source folder {url!r} does not exist: check the path")
+
+    def _key(self, name: str) -> str:
+        """The key of a listed name: a web server lists URLs, percent-encoded; an archive
+        made from a folder's "." names its members ./NAME (the same file)."""
+        if self.location.protocol == "http":
+            return unquote(name)
+        if self.location.protocol in ("tar", "zip"):
+            while name.startswith("./"):
+                name = name[2:]
+        return name
+
+    def _path(self, key: str) -> str:
+        if key in self._members:
+            return self._members[key]
+        if self.location.protocol == "http":
+            return self.location.path(quote(key))
+        if self.location.protocol == "webdav":
+            # webdav4 puts the path into the URL as given: '#', '%' and '?' must be escaped
+            return quote(self.location.path(key))
+        return self.location.path(key)
+
+    def _block(self) -> dict[str, Any]:
+        """Buffered clients (gcsfs, adlfs) fetch and hold 50 MiB blocks by default."""
+        return {"block_size": WRITE_BLOCK} if self.location.protocol in ("gs", "abfs") else {}
+
     async def open(self, entry: Entry) -> Reader:
-        f = await asyncio.to_thread(self.fs.open, self.location.path(entry.key), "rb")
-        return FsspecReader(f, entry)
+        if self.location.protocol == "webdav":
+            reader = WebdavReader(self.fs.client, self._path(entry.key), entry)
+            await asyncio.to_thread(reader._start)
+            return reader
+        if self._pool is None:
+            f = await asyncio.to_thread(self.fs.open, self._path(entry.key), "rb", **self._block())
+            return FsspecReader(f, entry)
+        pool = self._pool
+        fs = await pool.take()
+        try:
+            f = await asyncio.to_thread(fs.open, self._path(entry.key), "rb")
+        except BaseException:
+            await pool.give(fs)
+            raise
+        return FsspecReader(f, entry, lambda: pool.give(fs))
 
     async def write(self, entry: Entry, reader: Reader, options: Mapping[str, Any]) -> Entry:
-        path = self.location.path(entry.key)
-        await asyncio.to_thread(self._parent, path)
-        if entry.size <= SMALL:
-            data = await reader.read(-1)
-            await reader.verify()
-            await asyncio.to_thread(self.fs.pipe_file, path, data)
-            size = len(data)
-        else:
-            size = await self._stream(path, reader)
+        path = self._path(entry.key)
+        async with self._lease() as fs:
+            await asyncio.to_thread(self._parent, fs, path)
+            if entry.size <= SMALL:
+                data = await reader.read(-1)
+                await reader.verify()
+                await asyncio.to_thread(fs.pipe_file, path, data)
+                size = len(data)
+            else:
+                size = await self._stream(fs, path, reader)
         return Entry(key=entry.key, size=size, mtime=None, stamp=None)
 
-    def _parent(self, path: str) -> None:
+    @staticmethod
+    def _parent(fs: Any, path: str) -> None:
         parent = path.rsplit("/", 1)[0]
-        if parent and parent != path:
-            self.fs.makedirs(parent, exist_ok=True)
+        if not parent or parent == path:
+            return
+        try:
+            fs.makedirs(parent, exist_ok=True)
+        except OSError:
+            # Another connection made a folder of the same chain between our check and our
+            # MKD (FTP answers 550): fine when the folder is there now.
+            fs.invalidate_cache()
+            if not fs.isdir(parent):
+                fs.makedirs(parent, exist_ok=True)
 
-    async def _stream(self, path: str, reader: Reader) -> int:
-        f = await asyncio.to_thread(self.fs.open, path, "wb")
+    async def _stream(self, fs: Any, path: str, reader: Reader) -> int:
+        f = await asyncio.to_thread(fs.open, path, "wb", **self._block())
         total = 0
         try:
-            while chunk := await reader.read(8 << 20):
-                await asyncio.to_thread(f.write, chunk)
+            while chunk := await reader.read(CHUNK):
+                await asyncio.to_thread(self._write_slices, f, chunk)
                 total += len(chunk)
             await reader.verify()
         except BaseException:
@@ -135,17 +367,30 @@ class FsspecStore(Store):
         await asyncio.to_thread(f.close)
         return total
 
+    @staticmethod
+    def _write_slices(f: Any, chunk: bytes) -> None:
+        """Hand a buffered client the piece in 1 MiB views: it copies what it is given into its
+        buffer, so one 8 MiB write would hold the piece twice more before it is sent."""
+        view = memoryview(chunk)
+        for start in range(0, len(view), SLICE):
+            f.write(view[start : start + SLICE])
+
     async def move(self, old: Entry, key: str) -> Entry | None:
-        path = self.location.path(key)
-        await asyncio.to_thread(self._parent, path)
-        await asyncio.to_thread(self.fs.mv, self.location.path(old.key), path)
+        path = self._path(key)
+        async with self._lease() as fs:
+            await asyncio.to_thread(self._parent, fs, path)
+            await asyncio.to_thread(fs.mv, self._path(old.key), path)
         return Entry(key=key, size=old.size, md5=old.md5)
 
     async def delete(self, keys: list[str]) -> list[tuple[str, str]]:
+        async with self._lease() as fs:
+            return await self._delete(fs, keys)
+
+    async def _delete(self, fs: Any, keys: list[str]) -> list[tuple[str, str]]:
         failed = []
         for key in keys:
             try:
-                await asyncio.to_thread(self.fs.rm_file, self.location.path(key))
+                await asyncio.to_thread(fs.rm_file, self._path(key))
             except FileNotFoundError:
                 pass
             except OSError as exc:

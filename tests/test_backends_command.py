@@ -1,0 +1,26 @@
+"""``fssync backends`` prints the declared table that planning uses."""
+
+from __future__ import annotations
+
+import json
+
+from fssync.cli import main
+from fssync.location import parse
+
+
+def test_backends_table_is_the_declared_capabilities(capsys):
+    assert main(["backends", "--json"]) == 0
+    rows = {r["backend"]: r for r in json.loads(capsys.readouterr().out)["backends"]}
+    assert rows["FTP"]["precision"] == parse("ftp://h/x").capabilities.stamp_window == 60.0
+    assert rows["Google Cloud Storage"]["hashes"] == ["crc32c", "md5"]
+    assert rows["Azure Blob"]["hashes"] == ["md5"]
+    assert rows["HTTP(S)"]["read_only"] and rows["zip"]["read_only"]
+    assert rows["SFTP"]["extra"] == "sftp" and rows["SFTP"]["installed"]
+    assert not rows["WebDAV"]["keeps_mtime"]
+
+
+def test_backends_plain_text(capsys):
+    assert main(["backends"]) == 0
+    out = capsys.readouterr().out
+    assert "pip install 'fssync[azure]'" in out
+    assert "precision 60 s" in out
