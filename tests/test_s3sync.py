@@ -498,18 +498,28 @@ def test_the_translation_of_each_option(words, native, capsys):
 
 
 @pytest.mark.parametrize(
+    ("words", "native"),
+    [
+        (["-MultipartPartSizeBytes", "10485760"], "--multipart-chunk-size 10485760"),
+        (["-UseMultipartUpload", "false"], "--multipart-threshold 5G"),
+    ],
+)
+def test_the_part_size_and_single_puts(words, native, capsys):
+    assert s3sync(*BASE, *words, "--explain") == 0
+    assert native in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
     "words",
     [
         ["-MultipartThreads", "8"],
-        ["-MultipartPartSizeBytes", "10485760"],
         ["-GetETagFromMetadataForMultipart", "true"],
         ["-RestoreTimestampsFromMetadata", "true"],
         ["-UseMultipartUpload", "true"],
-        ["-UseMultipartUpload", "false"],
     ],
 )
 def test_accepted_options_fssync_decides_itself(words, capsys):
-    """Part sizes and part threads are fssync's own choice; the metadata is always read."""
+    """Part threads are fssync's own choice; the metadata is always read."""
     assert s3sync(*BASE, "--explain") == 0
     plain = capsys.readouterr().out
     assert s3sync(*BASE, *words, "--explain") == 0

@@ -170,8 +170,12 @@ def translate(v: Mapping[str, object]) -> Native:
             add("--sse", "AES256")
         if v["SaveTimestampsInMetadata"]:
             add("--s3sync-save-timestamps")
-        if v["SaveETagInMetadataForMultipart"]:  # fssync decides what goes up in parts
+        if v["SaveETagInMetadataForMultipart"]:
             add("--s3sync-save-etags")
+        if v["MultipartPartSizeBytes"]:
+            add("--multipart-chunk-size", str(v["MultipartPartSizeBytes"]))
+        if not v["UseMultipartUpload"]:  # one PUT up to S3's limit; larger files need parts
+            add("--multipart-threshold", "5G")
 
     # which files: exclusions first, since the first matching rule decides
     raw_local = str(v["LocalFolderPath"])
