@@ -21,11 +21,11 @@ from fssync.stores import (
     Reader,
     Store,
     abort_twins,
-    mismatch,
     resume,
     s3meta,
     s3pages,
     source_mtime_ns,
+    unconfirmed_put,
     unsafe_reason,
 )
 
@@ -543,22 +543,7 @@ class FastS3Store(Store):
         raise ChecksumMismatch(f"the store saved other bytes than sent in part {number}")
 
     async def _unconfirmed_put(self, entry: fssync.Entry, size: int, md5: str, etag: str) -> None:
-        """A PUT whose reply's ETag is not the MD5 of what was sent: read the object back. The
-        same bytes: this store's ETags are not MD5s (remembered for the run, so no more read-
-        backs). Other bytes: the object is left as it is (never deleted: a delete would lose
-        the file's only copy there) and the transfer fails, to be sent again or reported; the
-        error says what is left, so that the next run sends the file again."""
-        stored = await self._stored_md5(self._key(entry.key))
-        if stored == md5:
-            self.etags_opaque = True
-            return
-        raise mismatch(
-            f"the store saved other bytes than were sent (ETag {etag}, read back as MD5 "
-            f"{stored or 'unknown'}); the object is left as it is",
-            entry.key,
-            size,
-            stored or etag,
-        )
+        await unconfirmed_put(self, entry, size, md5, etag)  # see `fssync.stores.confirm`
 
     async def _stored_md5(self, key: str) -> str | None:
         """The MD5 of the object as stored (streamed, not held), or None when unreadable."""

@@ -24,6 +24,7 @@ from .base import (
     known_md5,
     source_mtime_ns,
 )
+from .confirm import unconfirmed_put
 from .stall import Stalled
 
 if TYPE_CHECKING:
@@ -75,6 +76,7 @@ __all__ = [
     "s3meta",
     "source_mtime_ns",
     "s3pages",
+    "unconfirmed_put",
     "unsafe_reason",
 ]
 

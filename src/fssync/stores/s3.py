@@ -16,7 +16,7 @@ from typing import Any
 from .. import __version__
 from ..auth import CredentialProvider
 from ..errors import UsageError
-from ..integrity import ChecksumMismatch, mismatch
+from ..integrity import ChecksumMismatch
 from ..leftovers import abort_twins
 from ..location import Location
 from ..model import Entry
@@ -31,6 +31,7 @@ from .base import (
     known_md5,
     source_mtime_ns,
 )
+from .confirm import unconfirmed_put
 from .renewal import EXPIRED_CODES, OnFetch, Renewal
 from .s3meta import (
     COPY_LIMIT,
@@ -479,22 +480,7 @@ class S3Store(Store):
         raise ChecksumMismatch(f"the store saved other bytes than sent in part {number}")
 
     async def _unconfirmed_put(self, entry: Entry, size: int, md5: str, etag: str) -> None:
-        """A PUT whose reply's ETag is not the MD5 of what was sent: read the object back. The
-        same bytes: this store's ETags are not MD5s (remembered for the run, so no more read-
-        backs). Other bytes: the object is left as it is (never deleted: a delete would lose
-        the file's only copy there) and the transfer fails, to be sent again or reported; the
-        error says what is left, so that the next run sends the file again."""
-        stored = await self._stored_md5(self._key(entry.key))
-        if stored == md5:
-            self.etags_opaque = True
-            return
-        raise mismatch(
-            f"the store saved other bytes than were sent (ETag {etag}, read back as MD5 "
-            f"{stored or 'unknown'}); the object is left as it is",
-            entry.key,
-            size,
-            stored or etag,
-        )
+        await unconfirmed_put(self, entry, size, md5, etag)  # see `fssync.stores.confirm`
 
     async def _stored_md5(self, key: str) -> str | None:
         """The MD5 of the object as stored (streamed, not held), or None when unreadable."""
