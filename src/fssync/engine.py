@@ -66,7 +66,7 @@ def resolve(config: Config, remotes: Mapping[str, Remote] | None = None) -> Side
     dst = loc.parse(config.dst or "", remotes)
     if config.command == "sync" and dst.protocol in loc.READ_ONLY:
         raise UsageError(
-            f"destination {dst.url!r} is {dst.protocol}://, which fssync can only read: "
+            f"destination {dst.url!r} is {dst.protocol}://, a read-only location for fssync: "
             "sync from it, or to a folder, s3:// or another writable location"
         )
     if src.protocol == dst.protocol and _overlaps(src.root, dst.root):
@@ -882,20 +882,47 @@ def _run_loop(fn: Callable[[], Any], config: Config) -> Any:
 
     result: list[Any] = []
 
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(4, config.transfers + 2))
+
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(4, config.transfers + 2))
         loop.set_default_executor(pool)
         with install(loop) as state:
             try:
-                # Kept out of the main task's result: on Python 3.11 asyncio.run formats a repr
-                # of that task (result included) when it restores the SIGINT handler, which for
-                # a plan of a million actions costs seconds and hundreds of megabytes.
+                # Kept out of the main task's result: formatting a repr of that task (result
+                # included), as asyncio does in places, costs seconds for a million actions.
                 result.append(await fn())
             except asyncio.CancelledError:
                 if state.count:
                     raise KeyboardInterrupt from None
                 raise
 
-    asyncio.run(main())
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        loop.run_until_complete(main())
+    finally:
+        try:
+            _settle(loop, LEFTOVER_WAIT)
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()
+            pool.shutdown(wait=False, cancel_futures=True)
     return result[0]
+
+
+# Seconds the tasks a run leaves behind (a library's background task, a close that waits on a
+# dead connection) get to finish once cancelled: the run's work is done, so none of them may
+# hold the command (asyncio.run would wait for them without end).
+LEFTOVER_WAIT = 10.0
+
+
+def _settle(loop: asyncio.AbstractEventLoop, timeout: float) -> None:
+    """Cancel the tasks still pending on `loop` and wait at most `timeout` for them."""
+    pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+    if not pending:
+        return
+    for task in pending:
+        task.cancel()
+    loop.run_until_complete(asyncio.wait(pending, timeout=timeout))
