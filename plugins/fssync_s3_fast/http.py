@@ -302,6 +302,7 @@ class Pool:
         limit: int,
         server_hostname: str | None = None,
         timeout: float = READ_TIMEOUT,
+        ca_bundle: str | None = None,
     ) -> None:
         self.host = host
         self.timeout = timeout  # stall timeout: no byte sent or received for this long
@@ -311,7 +312,8 @@ class Pool:
         if tls:
             import ssl  # only for https endpoints: the import costs a few tens of milliseconds
 
-            self._tls = ssl.create_default_context()
+            # a CA bundle replaces the system's authorities, as botocore's `verify` does
+            self._tls = ssl.create_default_context(cafile=ca_bundle)
         self._server_hostname = server_hostname if tls else None
         self._idle: list[Connection] = []
         self._slots = asyncio.Semaphore(self.limit)
