@@ -124,3 +124,19 @@ def test_a_bad_ca_bundle_is_a_usage_error(moto, tmp_path, capsys, bundle):
     err = capsys.readouterr().err
     assert code == 2, err
     assert "CA bundle" in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_the_python_api_takes_ca_bundle(moto, certificate, tmp_path):
+    import fssync
+
+    from .helpers import s3_opts
+
+    cert, key = certificate
+    ep = moto.endpoint
+    name = ep.make_bucket()
+    make_tree(tmp_path / "s", {"a.txt": b"over tls"})
+    with tls_proxy(ep.url, cert, key) as url:
+        opts = s3_opts(ep, endpoint_url=url, ca_bundle=str(cert))
+        report = fssync.sync(str(tmp_path / "s"), f"s3://{name}/p", **opts)
+    assert report.copied == 1
+    assert ep.client().get_object(Bucket=name, Key="p/a.txt")["Body"].read() == b"over tls"

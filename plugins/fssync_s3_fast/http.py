@@ -5,8 +5,8 @@ take, and its per-request machinery (tracing, cookie jars, multidicts) costs CPU
 small files pays thousands of times. S3 needs little: fixed-length bodies out, fixed-length or
 chunked bodies back, and connections kept open between requests.
 
-The framing is checked strictly both ways, as a general parser would (h11 was measured and costs
-more per request than the whole of this client's own parsing; see docs/explanation/reliability.md):
+The framing is checked strictly both ways, as a general parser would (h11 costs about
+80 us of CPU per request where these checks cost 15-18 us: `python -m bench.http_framing`):
 a header name or value that would change the framing (CR, LF, NUL or another control
 character) is refused before anything is sent (`UnsafeHeader`), and an answer whose head is not
 well-formed HTTP/1.1 (status line, header syntax, exactly one all-digit Content-Length, a
