@@ -117,6 +117,54 @@ def test_a_certificate_not_trusted_is_refused_in_one_line(
     assert "Contents" not in moto.endpoint.client().list_objects_v2(Bucket=name)
 
 
+def _certificate_for_another_host(folder: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for the name ``elsewhere.test`` only, not for 127.0.0.1."""
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "elsewhere.test")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("elsewhere.test")]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+def test_a_certificate_for_another_host_is_refused(moto, tmp_path, tmp_path_factory, capsys):
+    """Trusted authority, wrong name: the host name check is on, on both paths."""
+    cert, key = _certificate_for_another_host(tmp_path_factory.mktemp("elsewhere"))
+    with tls_proxy(moto.endpoint.url, cert, key) as url:
+        code, name, _ = _sync(moto, tmp_path, url, "--ca-bundle", str(cert), "--retries", "1")
+    err = capsys.readouterr().err
+    assert code == 4, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert "certificate" in err.lower() or "hostname" in err.lower(), err
+    assert "Contents" not in moto.endpoint.client().list_objects_v2(Bucket=name)
+
+
 @pytest.mark.parametrize("bundle", ["missing.pem", "not-pem.txt"])
 def test_a_bad_ca_bundle_is_a_usage_error(moto, tmp_path, capsys, bundle):
     (tmp_path / "not-pem.txt").write_text("hello\n")
