@@ -122,3 +122,43 @@ def test_plugins_command_lists_every_plugin_with_its_distribution_and_hooks(caps
     text = capsys.readouterr().out
     assert f"report_html  (fssync {fssync.__version__}; module fssync_report_html)" in text
     assert "    fssync_event  (per run)" in text
+
+
+class Misspelt:
+    """A plugin whose hook name has a typo: pluggy alone would never call it, silently."""
+
+    @fssync.hookimpl
+    def fssync_evnet(self, event, config):
+        raise AssertionError("never called")
+
+
+class OptionalExtra:
+    """A hook of a newer fssync, marked optional: accepted, just not called."""
+
+    @fssync.hookimpl(optionalhook=True)
+    def fssync_from_the_future(self):
+        raise AssertionError("never called")
+
+
+def test_a_misspelled_hook_is_a_clear_error_at_start_up(tmp_path, capsys):
+    from fssync.cli import main
+    from fssync.hooks.manager import registered
+
+    make_tree(tmp_path / "s", {"a.txt": b"a"})
+    with registered(Misspelt()):
+        code = main(["sync", str(tmp_path / "s"), str(tmp_path / "d")])
+        with pytest.raises(fssync.UsageError, match="fssync_evnet.*did you mean fssync_event"):
+            fssync.sync(str(tmp_path / "s"), str(tmp_path / "d"))
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "fssync_evnet, which is not an fssync hook (did you mean fssync_event?)" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "d").exists()  # nothing ran
+
+
+def test_an_optional_unknown_hook_is_accepted(tmp_path):
+    from fssync.hooks.manager import registered
+
+    make_tree(tmp_path / "s", {"a.txt": b"a"})
+    with registered(OptionalExtra()):
+        assert fssync.sync(str(tmp_path / "s"), str(tmp_path / "d")).copied == 1

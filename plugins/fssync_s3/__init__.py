@@ -24,6 +24,7 @@ from . import objects, parts, sse_c
 
 ENDPOINT_ENV = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
 REGION_ENV = ("AWS_REGION", "AWS_DEFAULT_REGION")
+CA_BUNDLE_ENV = ("AWS_CA_BUNDLE",)
 SESSION_TOKEN_HEADER = "x-amz-security-token"
 
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")  # an HTTP header name (RFC 9110 token)
@@ -147,6 +148,12 @@ def fssync_add_options(parser: argparse.ArgumentParser, command: str) -> None:
         help="add a header to every S3 request, signed with it (repeatable), e.g. "
         "'x-amz-security-token:TOKEN' or 'x-amz-request-payer:requester'",
     )
+    group.add_argument(
+        "--ca-bundle",
+        metavar="FILE",
+        help="trust the certificate authorities in this PEM file for an https endpoint, e.g. a "
+        "private one with a self-signed certificate (default: AWS_CA_BUNDLE, or the system's)",
+    )
     if command == "check":
         sse_c.add_options(parser.add_argument_group("S3 encryption"))  # HEADs need the key
     if command != "sync":
@@ -196,6 +203,24 @@ def _seconds_arg(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _ca_bundle(setting: fssync.Setting) -> str:
+    """The path of a CA bundle that exists and reads as PEM certificates; a bad one is one line
+    (exit 2) before any request, not a TLS failure on every request."""
+    import os
+
+    path = os.path.expanduser(str(setting.value))
+    try:
+        with open(path, "rb") as f:
+            text = f.read(1 << 20)
+    except OSError as exc:
+        raise fssync.UsageError(
+            f"CA bundle {path} ({setting.source}): {exc.strerror or exc}"
+        ) from None
+    if b"-----BEGIN CERTIFICATE-----" not in text:
+        raise fssync.UsageError(f"CA bundle {path} ({setting.source}) holds no PEM certificate")
+    return path
+
+
 def _check_endpoint(setting: fssync.Setting) -> None:
     url = setting.value
     if url and not str(url).startswith(("http://", "https://")):
@@ -227,6 +252,10 @@ def fssync_storage_options(
     region = config.value("region", location=location, env=REGION_ENV)
     if region:
         options["client_kwargs"] = {"region_name": str(region)}
+    bundle = config.setting("ca_bundle", location=location, env=CA_BUNDLE_ENV)
+    if bundle.value:
+        # botocore's own name for it: both S3 paths verify the endpoint's certificate with it
+        options.setdefault("client_kwargs", {})["verify"] = _ca_bundle(bundle)
     stall = config.setting("stall_timeout", location=location)
     if stall.value is not None:
         try:

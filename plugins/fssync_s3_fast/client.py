@@ -77,8 +77,10 @@ class S3Client:
         headers: Iterable[tuple[str, str]] = (),
         operation_headers: Mapping[str, tuple[tuple[str, str], ...]] | None = None,
         timeout: float = READ_TIMEOUT,
+        ca_bundle: str | None = None,
     ) -> None:
         self.endpoint = endpoint
+        self.ca_bundle = ca_bundle  # PEM authorities for https (None: the system's)
         self.timeout = timeout  # stall timeout of every request (see `http.Stalled`)
         scheme, host, port, base = split_url(endpoint)
         self.scheme, self.host, self.port, self.base = scheme, host, port, base
@@ -120,6 +122,7 @@ class S3Client:
                 limit=self.connections,
                 server_hostname=name if self.virtual_host else self.host,
                 timeout=self.timeout,
+                ca_bundle=self.ca_bundle,
             )
             self.pools[host] = pool
         return pool
@@ -184,7 +187,8 @@ class S3Client:
             except OSError as exc:  # refused, reset, timed out (TimeoutError is an OSError)
                 if url:
                     httplog.failed(exc, method, url, attempt)
-                if attempt >= attempts:
+                # a certificate that fails verification will fail again: not sent once more
+                if attempt >= attempts or getattr(exc, "verify_code", None) is not None:
                     raise
                 await _backoff(attempt)
                 continue

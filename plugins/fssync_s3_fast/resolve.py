@@ -34,7 +34,7 @@ _PROFILE_OK = frozenset(
     {"region", "output", "aws_access_key_id", "aws_secret_access_key", "aws_session_token",
      "cli_pager", "cli_timestamp_format", "cli_follow_urlparam", "cli_binary_format",
      "cli_history", "cli_auto_prompt", "max_attempts", "retry_mode", "parameter_validation",
-     "tcp_keepalive", "metadata_service_timeout", "metadata_service_num_attempts"}
+     "tcp_keepalive", "metadata_service_timeout", "metadata_service_num_attempts", "ca_bundle"}
 )  # fmt: skip
 _AWS_REGION = re.compile(r"^(?:us|eu|ap|ca|sa|me|af|il|mx)-[a-z]+-\d+$")
 _DNS_BUCKET = re.compile(r"^[a-z0-9][a-z0-9\-]{1,61}[a-z0-9]$")
@@ -61,6 +61,7 @@ class Settings:
         factory=dict, repr=False
     )
     stall_timeout: float = s3meta.STALL_TIMEOUT  # no byte sent or received this long: retried
+    ca_bundle: str | None = None  # PEM file of the authorities an https endpoint is checked with
 
 
 class Credentials:
@@ -195,6 +196,9 @@ def resolve(
         raise CannotServe(f"storage option(s) it does not support: {', '.join(unknown)}")
     client_kwargs = dict(options.get("client_kwargs") or {})
     region = client_kwargs.pop("region_name", None)
+    verify = client_kwargs.pop("verify", None)
+    if verify is False or (verify is not None and not isinstance(verify, str)):
+        raise CannotServe("certificate checks are turned off")
     if client_kwargs:
         raise CannotServe(
             f"client setting(s) it does not support: {', '.join(sorted(client_kwargs))}"
@@ -233,8 +237,9 @@ def resolve(
     host = rest.split("/", 1)[0].rsplit(":", 1)[0].strip("[]")
     if _proxy_for(env, scheme, host):
         raise CannotServe(f"a proxy is configured for {scheme}")
-    if scheme == "https" and (env.get("AWS_CA_BUNDLE") or settings.get("ca_bundle")):
-        raise CannotServe("a custom CA bundle is configured")
+    # the endpoint's certificate is checked against this bundle (botocore's order: the client
+    # setting, AWS_CA_BUNDLE, the profile's ca_bundle), else the system's authorities
+    ca_bundle = verify or env.get("AWS_CA_BUNDLE") or settings.get("ca_bundle") or None
 
     credentials = (
         Credentials(keys=keys)
@@ -252,6 +257,7 @@ def resolve(
         s3meta.part_plan(options),
         s3meta.operation_headers(options),
         float(options.get("stall_timeout") or s3meta.STALL_TIMEOUT),
+        ca_bundle if scheme == "https" else None,
     )
 
 

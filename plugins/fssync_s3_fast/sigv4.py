@@ -2,7 +2,8 @@
 
 Why not botocore's signer: it walks an event system and builds request objects on every call,
 which costs more CPU than the request itself for a small object. The algorithm is short and
-public; ``tests/test_s3_fast.py`` checks this code against botocore's signer on fixed inputs.
+public; ``tests/test_s3_fast.py`` checks this code against botocore's signer on fixed inputs,
+``tests/test_sigv4_property.py`` on random ones.
 """
 
 from __future__ import annotations

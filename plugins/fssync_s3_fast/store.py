@@ -239,6 +239,7 @@ class FastS3Store(Store):
             headers=settings.headers,
             operation_headers=settings.operation_headers,
             timeout=settings.stall_timeout,
+            ca_bundle=settings.ca_bundle,
         )
         self._buffers = asyncio.Semaphore(s3meta.PART_BUFFERS)
         self._parts_in_flight = asyncio.Semaphore(PARTS_IN_FLIGHT)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from argparse import ArgumentParser
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -68,7 +69,35 @@ def make_hooks(
     for plugin in (*(_AMBIENT.get() if ambient else ()), *plugins):
         if not pm.is_registered(plugin):
             pm.register(plugin)
+    check_pending(pm)
     return Hooks(pm, entry_points=loaded)
+
+
+def check_pending(pm: pluggy.PluginManager) -> None:
+    """A hook implementation with no hook of its name (a misspelling, or a hook of another
+    version) would never be called: stop at start-up, naming it, instead of ignoring it."""
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        name = next(
+            (
+                hook
+                for hook, caller in vars(pm.hook).items()
+                if not hook.startswith("_")
+                and not caller.has_spec()
+                and any(
+                    i.plugin is exc.plugin and not i.optionalhook for i in caller.get_hookimpls()
+                )
+            ),
+            "?",
+        )
+        known = [n for n in vars(specs) if n.startswith(f"{PROJECT}_")]
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        plugin = pm.get_name(exc.plugin) or getattr(exc.plugin, "__name__", repr(exc.plugin))
+        raise UsageError(
+            f"plugin {plugin} implements {name}, which is not an fssync hook{hint}"
+        ) from None
 
 
 def make_plugin_manager(
