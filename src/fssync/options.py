@@ -174,8 +174,11 @@ def add_sync_options(parser: argparse.ArgumentParser, hooks: Hooks, *, command: 
         action="store_true",
         help="never update files that already exist at the destination",
     )
-    if command == "sync":
+    if command == "bisync":
+        _bisync_options(parser)
+    if command in ("sync", "bisync"):
         run = parser.add_argument_group("what to do")
+    if command == "sync":
         run.add_argument(
             "--delete",
             action="store_true",
@@ -187,6 +190,15 @@ def add_sync_options(parser: argparse.ArgumentParser, hooks: Hooks, *, command: 
             metavar="N|N%",
             help="delete nothing when more than N files (or N%% of the destination) would go",
         )
+    if command == "bisync":
+        run.add_argument(
+            "--max-delete",
+            type=max_delete,
+            metavar="N|N%",
+            help="change nothing when more than N files (or N%% of a side) would be deleted "
+            "on either side (default 50%%)",
+        )
+    if command == "sync":
         run.add_argument(
             "--allow-empty-source",
             action="store_true",
@@ -220,6 +232,7 @@ def add_sync_options(parser: argparse.ArgumentParser, hooks: Hooks, *, command: 
             metavar="PATH",
             help="say what sync would do with PATH and which rule decided; change nothing",
         )
+    if command in ("sync", "bisync"):
         run.add_argument(
             "-n",
             "--dry-run",
@@ -264,6 +277,7 @@ def add_sync_options(parser: argparse.ArgumentParser, hooks: Hooks, *, command: 
             help="when another run is writing to the same local destination, wait this long "
             "for it instead of failing at once (default 0)",
         )
+    if command == "sync":
         cutoff.add_options(parser)
         bandwidth.add_options(parser)
     if command == "check":
@@ -290,6 +304,48 @@ def add_sync_options(parser: argparse.ArgumentParser, hooks: Hooks, *, command: 
     )
     add_config_option(parser)
     hooks.add_options(parser, command)
+
+
+def _bisync_options(parser: argparse.ArgumentParser) -> None:
+    from .bisync.decide import CONFLICT_POLICIES, FIRST_RUN_POLICIES
+
+    two = parser.add_argument_group("two-way sync")
+    two.add_argument(
+        "--conflict",
+        choices=CONFLICT_POLICIES,
+        default="keep-both",
+        metavar="POLICY",
+        help="a path changed on both sides: newer, older, larger, smaller, a or b wins (the "
+        "other edit is overwritten and named in the report), or keep-both (default: the newer "
+        "keeps the name, the other is kept as NAME.conflict-SIDE-DATE.EXT on both sides)",
+    )
+    two.add_argument(
+        "--first-run",
+        choices=FIRST_RUN_POLICIES,
+        default="newer",
+        metavar="POLICY",
+        help="with no state yet, a path on both sides with different content: newer "
+        "(default), a or b keeps the name, the other is kept as a conflict copy; keep-both is "
+        "the same as newer. A first run never deletes",
+    )
+    two.add_argument(
+        "--check-access",
+        action="store_true",
+        help="change nothing unless the check file is on both sides (an unmounted disk must "
+        "not look like every file deleted)",
+    )
+    two.add_argument(
+        "--check-access-file",
+        metavar="NAME",
+        default=".fssync-check",
+        help="the check file's path in both locations (default .fssync-check)",
+    )
+    two.add_argument(
+        "--state-dir",
+        metavar="DIR",
+        help="where the two-way state and lock are kept (default: FSSYNC_STATE_DIR, else "
+        "the user's state folder)",
+    )
 
 
 def add_config_option(parser: argparse.ArgumentParser) -> None:

@@ -1,0 +1,179 @@
+"""What to do with one path of a two-way sync (pure, table-tested).
+
+Each side's change is found against what the state recorded for that side at the last sync,
+so the two sides' mtime precisions are never compared with each other; the two sides are
+compared only to tell a real conflict from equal content (a false conflict).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+
+import attrs
+
+from ..model import Entry
+
+
+class Change(enum.Enum):
+    """A side's change since the recorded state."""
+
+    NEW = "new"  # no record, present now
+    ABSENT = "absent"  # no record, not present
+    MODIFIED = "modified"
+    DELETED = "deleted"
+    UNCHANGED = "unchanged"
+
+
+class Op(enum.Enum):
+    NOTHING = "nothing"
+    COPY_AB = "copy A->B"
+    COPY_BA = "copy B->A"
+    DELETE_A = "delete on A"
+    DELETE_B = "delete on B"
+    RECORD = "record"  # equal content on both sides: remember it, change nothing
+    FORGET = "forget"  # gone from both sides: drop the record
+    CONFLICT = "conflict"
+
+
+@attrs.frozen
+class Record:
+    """What the state knew of a path on one side at the last sync."""
+
+    size: int
+    mtime: float | None = None
+    etag: str | None = None
+    md5: str | None = None
+
+    @classmethod
+    def of(cls, e: Entry) -> Record:
+        return cls(e.size, e.mtime, e.etag, e.md5)
+
+
+@attrs.frozen
+class Decision:
+    op: Op
+    reason: str
+    a: Change
+    b: Change
+
+
+def change(rec: Record | None, now: Entry | None, window: float = 0.0) -> Change:
+    """The change of one side against its own record. The ETag or MD5 decides where both
+    are known (a store whose mtime cannot be trusted); else the mtime, within `window`, the
+    side's own precision."""
+    if rec is None:
+        return Change.ABSENT if now is None else Change.NEW
+    if now is None:
+        return Change.DELETED
+    if now.size != rec.size:
+        return Change.MODIFIED
+    if now.etag and rec.etag:
+        return Change.UNCHANGED if now.etag == rec.etag else Change.MODIFIED
+    if now.md5 and rec.md5:
+        return Change.UNCHANGED if now.md5 == rec.md5 else Change.MODIFIED
+    if now.mtime is not None and rec.mtime is not None and abs(now.mtime - rec.mtime) > window:
+        return Change.MODIFIED
+    return Change.UNCHANGED
+
+
+Same = Callable[[Entry, Entry], bool]
+
+_PRESENT = (Change.NEW, Change.MODIFIED, Change.UNCHANGED)
+
+
+def decide(a: Change, b: Change, ea: Entry | None, eb: Entry | None, same: Same) -> Decision:
+    """The one operation for a path, from both sides' changes. An edit always wins over a
+    deletion (no edit is lost); both sides changed to different content is a conflict."""
+
+    def d(op: Op, reason: str) -> Decision:
+        return Decision(op, reason, a, b)
+
+    U, M, D, N, X = Change.UNCHANGED, Change.MODIFIED, Change.DELETED, Change.NEW, Change.ABSENT
+    changed = a is not U or b is not U
+    both = a in _PRESENT and b in _PRESENT and ea is not None and eb is not None
+    if both and changed and same(ea, eb):  # type: ignore[arg-type]
+        return d(Op.RECORD, "same content on both sides")
+    table: dict[tuple[Change, Change], tuple[Op, str]] = {
+        (U, U): (Op.NOTHING, "unchanged"),
+        (M, U): (Op.COPY_AB, "modified on A"),
+        (U, M): (Op.COPY_BA, "modified on B"),
+        (N, X): (Op.COPY_AB, "new on A"),
+        (X, N): (Op.COPY_BA, "new on B"),
+        (D, U): (Op.DELETE_B, "deleted on A"),
+        (U, D): (Op.DELETE_A, "deleted on B"),
+        (D, D): (Op.FORGET, "deleted on both sides"),
+        (M, D): (Op.COPY_AB, "modified on A, deleted on B: the edit wins"),
+        (D, M): (Op.COPY_BA, "modified on B, deleted on A: the edit wins"),
+        (M, M): (Op.CONFLICT, "modified on both sides"),
+        (N, N): (Op.CONFLICT, "new on both sides"),
+        (X, X): (Op.NOTHING, "on neither side"),
+    }
+    op, reason = table.get((a, b), (Op.CONFLICT, f"{a.value} on A, {b.value} on B"))
+    return d(op, reason)
+
+
+CONFLICT_POLICIES = ("newer", "older", "larger", "smaller", "a", "b", "keep-both")
+FIRST_RUN_POLICIES = ("newer", "a", "b", "keep-both")
+
+
+@attrs.frozen
+class Resolution:
+    """Which side's version keeps the name, and whether the other is kept as a conflict copy."""
+
+    winner: str  # "a" or "b"
+    keep_loser: bool
+    why: str
+
+    @property
+    def loser(self) -> str:
+        return "b" if self.winner == "a" else "a"
+
+
+def _when(e: Entry) -> float:
+    t = e.mtime if e.mtime is not None else e.stamp
+    return t if t is not None else 0.0
+
+
+def resolve(policy: str, ea: Entry, eb: Entry) -> Resolution:
+    """The winner of a conflict under a --conflict policy (ties go to the newer, then A)."""
+    newer = "a" if _when(ea) >= _when(eb) else "b"
+    older = "b" if newer == "a" else "a"
+    if policy == "keep-both":
+        return Resolution(newer, True, "keep-both: the newer keeps the name")
+    if policy == "newer":
+        return Resolution(newer, False, "--conflict newer")
+    if policy == "older":
+        return Resolution(older if _when(ea) != _when(eb) else "a", False, "--conflict older")
+    if policy in ("larger", "smaller"):
+        if ea.size == eb.size:
+            return Resolution(newer, False, f"--conflict {policy}: equal sizes, the newer")
+        larger = "a" if ea.size > eb.size else "b"
+        smaller = "b" if larger == "a" else "a"
+        return Resolution(larger if policy == "larger" else smaller, False, f"--conflict {policy}")
+    if policy in ("a", "b"):
+        return Resolution(policy, False, f"--conflict {policy}")
+    raise ValueError(policy)
+
+
+def resolve_first_run(policy: str, ea: Entry, eb: Entry) -> Resolution:
+    """A path on both sides at the first run (no state), with different content: the chosen
+    side keeps the name and the other version is always kept as a conflict copy, so a first
+    run loses nothing."""
+    if policy in ("newer", "keep-both"):
+        return attrs.evolve(resolve("keep-both", ea, eb), why=f"first run ({policy})")
+    if policy in ("a", "b"):
+        return Resolution(policy, True, f"first run ({policy})")
+    raise ValueError(policy)
+
+
+def conflict_name(key: str, side: str, stamp: str) -> str:
+    """`dir/name.ext` -> `dir/name.conflict-<side>-<stamp>.ext` (a leading dot is part of the
+    name, not an extension)."""
+    folder, _, name = key.rpartition("/")
+    base, dot, ext = name.rpartition(".")
+    if not dot or not base:
+        out = f"{name}.conflict-{side}-{stamp}"
+    else:
+        out = f"{base}.conflict-{side}-{stamp}.{ext}"
+    return f"{folder}/{out}" if folder else out
