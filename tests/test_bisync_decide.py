@@ -6,7 +6,8 @@ import itertools
 
 import pytest
 
-from fssync.bisync.decide import (
+from fssync.model import Entry
+from fssync.twoway.decide import (
     CONFLICT_POLICIES,
     Change,
     Op,
@@ -17,7 +18,6 @@ from fssync.bisync.decide import (
     resolve,
     resolve_first_run,
 )
-from fssync.model import Entry
 
 U, M, D, N, X = Change.UNCHANGED, Change.MODIFIED, Change.DELETED, Change.NEW, Change.ABSENT
 

@@ -117,8 +117,8 @@ def bisync(a: str, b: str, *, plugins: Iterable[object] = (), **options: Any) ->
     the other; keywords are ``fssync bisync``'s flags (``conflict="newer"``,
     ``max_delete="10%"``, ``check_access=True``, ``state_dir=...``). Conflicts are named in
     ``report.conflicts``. See docs/how-to/bisync.md."""
-    from .bisync.run import check_policies, run_bisync
     from .options import config_from_api
+    from .twoway.run import check_policies, run_bisync
 
     hooks = _hooks(plugins)
     config = config_from_api(hooks, "bisync", a, b, options)

@@ -172,8 +172,8 @@ def _main(argv: list[str]) -> int:
     if command in ("sync", "check"):
         return _sync_like(ns, hooks)
     if command == "bisync":
-        from .bisync.run import check_policies, run_bisync
         from .config import Config
+        from .twoway.run import check_policies, run_bisync
 
         config = Config(command="bisync", src=ns.src, dst=ns.dst, options=_options(ns))
         check_policies(config)

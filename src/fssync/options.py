@@ -307,7 +307,7 @@ def add_sync_options(parser: argparse.ArgumentParser, hooks: Hooks, *, command: 
 
 
 def _bisync_options(parser: argparse.ArgumentParser) -> None:
-    from .bisync.decide import CONFLICT_POLICIES, FIRST_RUN_POLICIES
+    from .twoway.decide import CONFLICT_POLICIES, FIRST_RUN_POLICIES
 
     two = parser.add_argument_group("two-way sync")
     two.add_argument(

@@ -177,3 +177,24 @@ def conflict_name(key: str, side: str, stamp: str) -> str:
     else:
         out = f"{base}.conflict-{side}-{stamp}.{ext}"
     return f"{folder}/{out}" if folder else out
+
+
+def proven_same(x: Entry, y: Entry, window: float) -> bool:
+    """Whether two sides' files hold the same content, by what the listings prove: equal
+    MD5s (an S3 single-part ETag is one), equal ETags, or equal sizes and mtimes within the
+    coarser side's precision. Unknown is not the same: a conflict loses nothing."""
+    if x.size != y.size:
+        return False
+    xm = x.md5 or (x.etag if _single_part(x.etag) else None)
+    ym = y.md5 or (y.etag if _single_part(y.etag) else None)
+    if xm and ym:
+        return xm == ym
+    if x.etag and y.etag and x.etag == y.etag:
+        return True
+    if x.mtime is not None and y.mtime is not None:
+        return abs(x.mtime - y.mtime) <= window
+    return False
+
+
+def _single_part(etag: str | None) -> bool:
+    return bool(etag) and len(etag or "") == 32 and "-" not in (etag or "")

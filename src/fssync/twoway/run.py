@@ -31,6 +31,7 @@ from .decide import (
     change,
     conflict_name,
     decide,
+    proven_same,
     resolve,
     resolve_first_run,
 )
@@ -169,7 +170,11 @@ class Bisync:
             modify_window=self.run._modify_window,
         )
 
+        window = max(policy.mtime_window, MIN_WINDOW)
+
         def same(x: Entry, y: Entry) -> bool:
+            if config.compare in ("size-mtime", "update"):
+                return proven_same(x, y, window)
             return compare(x, y, policy) is None
 
         win_a = max(self.a_loc.capabilities.mtime_window, self.run._modify_window, MIN_WINDOW)
@@ -187,14 +192,35 @@ class Bisync:
                 raise AssertionError("a first run never deletes")  # pragma: no cover
             if decision.op is not Op.NOTHING:
                 decisions[key] = decision
+        # Both sides changed to the same size: read the hashes (local files, S3 ETags) before
+        # calling it a conflict, so equal content is recorded, not copied.
+        doubt = [
+            k
+            for k, dd in decisions.items()
+            if dd.op is Op.CONFLICT and a_files[k].size == b_files[k].size
+        ]
+        if doubt:
+            from ..checksums import add_hashes
+
+            ha, hb, _ = await add_hashes(
+                a_store,
+                b_store,
+                {k: a_files[k] for k in doubt},
+                {k: b_files[k] for k in doubt},
+                None,
+            )
+            for k in doubt:
+                if proven_same(ha[k], hb[k], window):
+                    dd = decisions[k]
+                    decisions[k] = Decision(Op.RECORD, "same content on both sides", dd.a, dd.b)
         del_a = sum(1 for d in decisions.values() if d.op is Op.DELETE_A)
         del_b = sum(1 for d in decisions.values() if d.op is Op.DELETE_B)
         limit = str(config.get("max_delete") or "50%")
         for side, n, files in (("A", del_a, len(a_files)), ("B", del_b, len(b_files))):
-            held = deletes_over_limit(n, files + n if side == "A" else files + n, limit)
+            held = deletes_over_limit(n, files, limit)  # a side still holds what it would lose
             if held:
                 raise DeletesRefused(
-                    f"{held} on {side} (of {files + n} files); nothing was changed on either "
+                    f"{held} on {side} (of {files} files); nothing was changed on either "
                     "side; pass a higher --max-delete (e.g. 100%) if these deletions are meant"
                 )
         self.emit(

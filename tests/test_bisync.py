@@ -1,0 +1,256 @@
+"""fssync bisync end to end: local<->local and local<->S3 (SeaweedFS, both S3 paths)."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import fssync
+from fssync.cli import main
+from fssync.testing.servers import S3Endpoint
+
+from .helpers import s3_args, s3_opts
+
+T0 = 1_700_000_000.0
+
+
+class Local:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+        self.url = str(root)
+
+    def put(self, key: str, data: bytes, mtime: float | None = None) -> None:
+        p = self.root / key
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data)
+        t = mtime if mtime is not None else time.time()
+        os.utime(p, (t, t))
+
+    def remove(self, key: str) -> None:
+        (self.root / key).unlink()
+
+    def tree(self) -> dict[str, bytes]:
+        out = {}
+        for dirpath, _, names in os.walk(self.root):
+            for name in names:
+                p = Path(dirpath) / name
+                out[p.relative_to(self.root).as_posix()] = p.read_bytes()
+        return out
+
+
+class S3:
+    def __init__(self, ep: S3Endpoint, bucket: str) -> None:
+        self.ep, self.bucket, self.prefix = ep, bucket, "side/"
+        self.client = ep.client()
+        self.url = f"s3://{bucket}/side"
+
+    def put(self, key: str, data: bytes, mtime: float | None = None) -> None:
+        self.client.put_object(Bucket=self.bucket, Key=self.prefix + key, Body=data)
+
+    def remove(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=self.prefix + key)
+
+    def tree(self) -> dict[str, bytes]:
+        out = {}
+        pages = self.client.get_paginator("list_objects_v2")
+        for page in pages.paginate(Bucket=self.bucket, Prefix=self.prefix):
+            for obj in page.get("Contents", []):
+                body = self.client.get_object(Bucket=self.bucket, Key=obj["Key"])["Body"].read()
+                out[obj["Key"][len(self.prefix) :]] = body
+        return out
+
+
+class Pair:
+    def __init__(self, a: Local, b: Local | S3, state: Path, extra: dict[str, Any]) -> None:
+        self.a, self.b, self.state, self.extra = a, b, state, extra
+
+    def run(self, **options: Any) -> fssync.Report:
+        return fssync.bisync(
+            self.a.url, self.b.url, state_dir=str(self.state), **self.extra, **options
+        )
+
+    def cli(self, *args: str) -> int:
+        more = s3_args(self.b.ep) if isinstance(self.b, S3) else []
+        return main(
+            ["bisync", self.a.url, self.b.url, "--state-dir", str(self.state), *more, *args]
+        )
+
+
+@pytest.fixture(params=["local", "s3-fast", "s3-s3fs"])
+def pair(request, tmp_path, monkeypatch) -> Pair:
+    monkeypatch.setenv("FSSYNC_STATE_DIR", str(tmp_path / "cache"))
+    a = Local(tmp_path / "a")
+    if request.param == "local":
+        return Pair(a, Local(tmp_path / "b"), tmp_path / "state", {})
+    monkeypatch.setenv("FSSYNC_S3_BACKEND", request.param.removeprefix("s3-"))
+    ep: S3Endpoint = request.getfixturevalue("seaweed")
+    return Pair(a, S3(ep, ep.make_bucket()), tmp_path / "state", s3_opts(ep))
+
+
+def test_first_run_merges_and_never_deletes(pair):
+    pair.a.put("only-a.txt", b"a", T0)
+    pair.a.put("dir/both.txt", b"same", T0)
+    pair.b.put("only-b.txt", b"b", T0)
+    pair.b.put("dir/both.txt", b"same", T0)
+    report = pair.run()
+    assert report.exit_code == 0
+    want = {"only-a.txt": b"a", "only-b.txt": b"b", "dir/both.txt": b"same"}
+    assert pair.a.tree() == pair.b.tree() == want
+    assert report.conflicts == ()
+    assert pair.run().copied == 0  # nothing left to do
+
+
+def test_first_run_with_different_content_keeps_both(pair):
+    pair.a.put("doc.txt", b"from a, older", T0)
+    pair.b.put("doc.txt", b"from b, newer!", T0 + 100)
+    report = pair.run()
+    a, b = pair.a.tree(), pair.b.tree()
+    assert a == b
+    assert len(a) == 2 and len(report.conflicts) == 1
+    kept = next(k for k in a if k != "doc.txt")
+    assert kept.startswith("doc.conflict-") and kept.endswith(".txt")
+    assert {a["doc.txt"], a[kept]} == {b"from a, older", b"from b, newer!"}
+    assert "doc.txt" in report.conflicts[0] and kept in report.conflicts[0]
+
+
+def synced(pair: Pair, files: dict[str, bytes]) -> None:
+    for k, v in files.items():
+        pair.a.put(k, v, T0)
+    assert pair.run().exit_code == 0
+    assert pair.b.tree() == files
+
+
+def test_edits_and_deletes_on_each_side(pair):
+    synced(pair, {"a1": b"1", "a2": b"2", "b1": b"3", "b2": b"4", "keep": b"5"})
+    pair.a.put("a1", b"edited on a", T0 + 10)
+    pair.a.remove("a2")
+    pair.b.put("b1", b"edited on b", T0 + 10)
+    pair.b.remove("b2")
+    pair.a.put("new-a", b"new", T0 + 10)
+    pair.b.put("new-b", b"new too", T0 + 10)
+    report = pair.run()
+    assert report.exit_code == 0, report.failures
+    want = {
+        "a1": b"edited on a",
+        "b1": b"edited on b",
+        "keep": b"5",
+        "new-a": b"new",
+        "new-b": b"new too",
+    }
+    assert pair.a.tree() == pair.b.tree() == want
+    assert report.deleted == 2
+    again = pair.run()
+    assert (again.copied, again.updated, again.deleted) == (0, 0, 0)
+
+
+def test_an_edit_wins_over_a_deletion(pair):
+    synced(pair, {"x": b"1", "y": b"2", "z": b"3", "w": b"4"})
+    pair.a.put("x", b"edited", T0 + 10)
+    pair.b.remove("x")
+    pair.a.remove("y")
+    pair.b.put("y", b"edited too", T0 + 10)
+    report = pair.run()
+    assert report.exit_code == 0
+    assert (
+        pair.a.tree() == pair.b.tree() == {"x": b"edited", "y": b"edited too", "z": b"3", "w": b"4"}
+    )
+
+
+@pytest.mark.parametrize(
+    ("policy", "winner"),
+    [
+        ("newer", "b"),
+        ("older", "a"),
+        ("larger", "b"),
+        ("smaller", "a"),
+        ("a", "a"),
+        ("b", "b"),
+        ("keep-both", "b"),
+    ],
+)
+def test_conflicts_under_each_policy(pair, policy, winner):
+    synced(pair, {"c.txt": b"base", "other": b"o"})
+    pair.a.put("c.txt", b"A edit", T0 + 10)
+    time.sleep(0.01)
+    pair.b.put("c.txt", b"B's longer edit", time.time() + 100)
+    report = pair.run(conflict=policy)
+    assert report.exit_code == 0, report.failures
+    a, b = pair.a.tree(), pair.b.tree()
+    assert a == b
+    content = {"a": b"A edit", "b": b"B's longer edit"}
+    assert a["c.txt"] == content[winner]
+    [line] = report.conflicts
+    assert "c.txt" in line
+    if policy == "keep-both":
+        [kept] = [k for k in a if k.startswith("c.conflict-")]
+        assert a[kept] == content["a"] and kept in line
+    else:
+        assert set(a) == {"c.txt", "other"}
+        assert "overwritten" in line  # the lost edit is named
+
+
+def test_equal_edits_on_both_sides_are_not_a_conflict(pair):
+    synced(pair, {"f": b"base"})
+    pair.a.put("f", b"same edit", T0 + 10)
+    pair.b.put("f", b"same edit", T0 + 20)
+    report = pair.run()
+    assert report.conflicts == () and report.exit_code == 0
+    assert pair.a.tree() == pair.b.tree() == {"f": b"same edit"}
+
+
+def test_max_delete_stops_before_changing_anything(pair):
+    synced(pair, {f"f{i}": b"x" for i in range(4)})
+    for i in range(3):
+        pair.a.remove(f"f{i}")
+    pair.b.put("new", b"n", T0)
+    report_code = pair.cli()
+    assert report_code == 3
+    assert set(pair.b.tree()) == {"f0", "f1", "f2", "f3", "new"}  # nothing deleted
+    assert set(pair.a.tree()) == {"f3"}  # and nothing copied either
+    assert pair.cli("--max-delete", "100%") == 0
+    assert set(pair.a.tree()) == set(pair.b.tree()) == {"f3", "new"}
+
+
+def test_check_access_aborts_when_the_sentinel_is_missing(pair, capsys):
+    synced(pair, {".fssync-check": b"", "f": b"1"})
+    pair.b.remove(".fssync-check")
+    pair.a.remove("f")
+    assert pair.cli("--check-access") == 4
+    assert "missing on B" in capsys.readouterr().err
+    assert "f" in pair.b.tree()
+    pair.b.put(".fssync-check", b"", T0)
+    assert pair.cli("--check-access") == 0
+    assert "f" not in pair.b.tree()
+
+
+def test_dry_run_changes_nothing(pair, capsys):
+    synced(pair, {"f": b"1", "g": b"2"})
+    pair.a.put("f", b"edited", T0 + 5)
+    pair.b.remove("g")
+    assert pair.cli("--dry-run") == 0
+    out = capsys.readouterr().out
+    assert "> f" in out and "- g" in out
+    assert pair.b.tree()["f"] == b"1" and "g" in pair.a.tree()
+
+
+def test_json_events_and_conflict_in_the_summary(pair, capsys):
+    synced(pair, {"c": b"base"})
+    pair.a.put("c", b"aaaa", T0 + 10)
+    pair.b.put("c", b"bbbbbbbb", T0 + 20)
+    capsys.readouterr()
+    assert pair.cli("--json") == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    summary = lines[-1]
+    assert summary["event"] == "summary" and len(summary["conflicts"]) == 1
+    assert any(x["event"] == "bisync_conflict" for x in lines)
+
+
+def test_bad_policy_is_a_usage_error(pair, capsys):
+    assert pair.cli("--conflict", "random") == 2
+    assert "--conflict" in capsys.readouterr().err
