@@ -152,3 +152,7 @@ def test_a_first_run_keeps_the_loser(policy, winner):
 )
 def test_conflict_names(key, out):
     assert conflict_name(key, "b", "D") == out
+
+
+def test_a_taken_conflict_name_gets_a_number():
+    assert conflict_name("a.txt", "a", "D", 2) == "a.conflict-a-D-2.txt"

@@ -167,9 +167,11 @@ def resolve_first_run(policy: str, ea: Entry, eb: Entry) -> Resolution:
     raise ValueError(policy)
 
 
-def conflict_name(key: str, side: str, stamp: str) -> str:
+def conflict_name(key: str, side: str, stamp: str, n: int = 1) -> str:
     """`dir/name.ext` -> `dir/name.conflict-<side>-<stamp>.ext` (a leading dot is part of the
-    name, not an extension)."""
+    name, not an extension); `n` > 1 adds `-n` to the stamp where that name is taken."""
+    if n > 1:
+        stamp = f"{stamp}-{n}"
     folder, _, name = key.rpartition("/")
     base, dot, ext = name.rpartition(".")
     if not dot or not base:

@@ -103,6 +103,7 @@ class Bisync:
         self.counts = {"copy": 0, "update": 0, "delete": 0}
         self.moved = 0
         self.stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+        self._taken: set[str] = set()  # conflict names given out by this run
 
     def emit(self, event: Event) -> None:
         self.run.emit(event)
@@ -387,7 +388,7 @@ class Bisync:
             return
         kept_as = None
         if res.keep_loser:
-            kept_as = conflict_name(key, lo, self.stamp)
+            kept_as = self._free_name(key, lo, files)
             copied = await _copy_as(stores[lo], lose, stores[lo], kept_as)
             here = await self._recorded(stores[lo], kept_as, copied)
             copied = await _copy_as(stores[lo], lose, stores[w], kept_as)
@@ -405,6 +406,16 @@ class Bisync:
         c = Conflict(key, f"{d.reason} ({res.why})", w, kept_as)
         self.conflicts.append(c)
         self.emit(Event("bisync_conflict", {"key": key, "line": c.line(), "winner": w}))
+
+    def _free_name(self, key: str, side: str, files: dict[str, Mapping[str, Entry]]) -> str:
+        """A conflict name that no file on either side, nor this run, has taken."""
+        n = 1
+        while True:
+            name = conflict_name(key, side, self.stamp, n)
+            if name not in files["a"] and name not in files["b"] and name not in self._taken:
+                self._taken.add(name)
+                return name
+            n += 1
 
     def _resolution(self, key: str, ea: Entry, eb: Entry, first: bool) -> Resolution:
         chosen = self.hooks.resolve_conflict(key, ea, eb, self.config)
