@@ -254,3 +254,85 @@ def test_json_events_and_conflict_in_the_summary(pair, capsys):
 def test_bad_policy_is_a_usage_error(pair, capsys):
     assert pair.cli("--conflict", "random") == 2
     assert "--conflict" in capsys.readouterr().err
+
+
+class ChooseA:
+    """A plugin that settles every conflict for A."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    @fssync.hookimpl
+    def fssync_resolve_conflict(self, key, a, b, config):
+        self.asked.append(key)
+        return "a"
+
+
+def test_a_plugin_resolves_conflicts(pair):
+    synced(pair, {"c": b"base"})
+    pair.a.put("c", b"A's", T0 + 10)
+    pair.b.put("c", b"B's longer", T0 + 20)  # newer and larger: the policy would pick B
+    plugin = ChooseA()
+    report = pair.run(plugins=[plugin])
+    assert plugin.asked == ["c"]
+    assert pair.a.tree() == pair.b.tree() == {"c": b"A's"}
+    assert "overwritten" in report.conflicts[0]
+
+
+class EditDuringRun:
+    """Edits a file on B after the listing, before the run changes it."""
+
+    def __init__(self, side: Local | S3, key: str) -> None:
+        self.side, self.key = side, key
+
+    @fssync.hookimpl
+    def fssync_event(self, event, config):
+        if event.name == "plan":
+            self.side.put(self.key, b"edited during the run", T0 + 50)
+
+
+def test_a_path_changed_during_the_run_is_left_for_the_next(pair):
+    synced(pair, {"f": b"1", "g": b"2"})
+    pair.a.put("f", b"new on a", T0 + 10)
+    pair.a.put("g", b"also new", T0 + 10)
+    report = pair.run(plugins=[EditDuringRun(pair.b, "f")])
+    assert report.exit_code == 3
+    assert [(f.key, f.kind) for f in report.failures] == [("f", "changed")]
+    assert pair.b.tree() == {"f": b"edited during the run", "g": b"also new"}
+    # the next run sees both edits: a conflict, nothing lost
+    report = pair.run()
+    assert report.exit_code == 0
+    tree = pair.a.tree()
+    assert tree == pair.b.tree()
+    assert {b"new on a", b"edited during the run"} <= set(tree.values())
+
+
+def test_two_runs_of_the_same_pair_exclude_each_other(pair, capsys):
+    from fssync.config import Config
+    from fssync.location import parse
+    from fssync.locks import pair_lock
+
+    synced(pair, {"f": b"1"})
+    a, b = parse(pair.a.url).url, parse(pair.b.url).url
+    with pair_lock(a, b, Config(command="bisync", src=a, dst=b), pair.state):
+        assert pair.cli() == 4
+    assert "another fssync run" in capsys.readouterr().err
+    assert pair.cli() == 0
+
+
+def test_interrupted_state_needs_no_resync(pair):
+    """A record lost for some paths (as a run killed between a copy and its record leaves)
+    makes those paths new on both sides: equal content is recorded, nothing is copied."""
+    import sqlite3
+
+    synced(pair, {"f": b"1", "g": b"2"})
+    db = sqlite3.connect(pair.state / "bisync.sqlite")
+    with db:
+        db.execute("DELETE FROM bisync_v1 WHERE key = 'f'")
+    db.close()
+    report = pair.run()
+    assert report.exit_code == 0 and report.conflicts == ()
+    assert (report.copied, report.updated) == (0, 0)
+    pair.a.remove("f")
+    assert pair.run().deleted == 1  # recorded again: the deletion is carried over
+    assert pair.b.tree() == {"g": b"2"}

@@ -241,7 +241,16 @@ class Bisync:
                 fields = {"kind": d.op.value, "sigil": _SIGILS[d.op], "key": key}
                 self.emit(Event("would", {**fields, "reason": d.reason}))
             return self._report(len(decisions), dry_run=True)
-        await self._carry_out(decisions, a_store, b_store, a_files, b_files, state, first)
+        from .. import leftovers
+
+        # What a killed run left (temporary files, multipart uploads) goes first, on both sides.
+        await leftovers.clean(a_store, a.leftovers, self.emit)
+        await leftovers.clean(b_store, b.leftovers, self.emit)
+        try:
+            await self._carry_out(decisions, a_store, b_store, a_files, b_files, state, first)
+        finally:
+            await leftovers.sweep(a_store, self.emit)
+            await leftovers.sweep(b_store, self.emit)
         state.mark_known()
         return self._report(0, dry_run=False)
 
