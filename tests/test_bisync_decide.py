@@ -96,6 +96,9 @@ def test_unchanged_equal_content_is_nothing_not_a_record():
         (Record(3, None, None, "m1"), Entry("k", 3, 7.0, md5="m2"), 0, M),
         (Record(3, None, None, "m1"), Entry("k", 3, 7.0, md5="m1"), 0, U),
         (Record(3, None), Entry("k", 3, 7.0), 0, U),  # nothing more to tell by
+        # a store that keeps no mtime (SFTP, WebDAV): when it wrote the file
+        (Record.of(Entry("k", 3, None, stamp=5.0)), Entry("k", 3, None, stamp=5.0), 0, U),
+        (Record.of(Entry("k", 3, None, stamp=5.0)), Entry("k", 3, None, stamp=9.0), 0, M),
     ],
 )
 def test_change_against_the_record(rec, now, window, expected):

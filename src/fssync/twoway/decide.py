@@ -47,7 +47,13 @@ class Record:
 
     @classmethod
     def of(cls, e: Entry) -> Record:
-        return cls(e.size, e.mtime, e.etag, e.md5)
+        return cls(e.size, _time(e), e.etag, e.md5)
+
+
+def _time(e: Entry) -> float | None:
+    """The file's mtime, else when its store wrote it (a store that keeps no mtime): either
+    changes with an edit, and a side is only ever compared with its own record."""
+    return e.mtime if e.mtime is not None else e.stamp
 
 
 @attrs.frozen
@@ -72,7 +78,8 @@ def change(rec: Record | None, now: Entry | None, window: float = 0.0) -> Change
         return Change.UNCHANGED if now.etag == rec.etag else Change.MODIFIED
     if now.md5 and rec.md5:
         return Change.UNCHANGED if now.md5 == rec.md5 else Change.MODIFIED
-    if now.mtime is not None and rec.mtime is not None and abs(now.mtime - rec.mtime) > window:
+    when = _time(now)
+    if when is not None and rec.mtime is not None and abs(when - rec.mtime) > window:
         return Change.MODIFIED
     return Change.UNCHANGED
 
