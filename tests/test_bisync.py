@@ -336,3 +336,59 @@ def test_interrupted_state_needs_no_resync(pair):
     pair.a.remove("f")
     assert pair.run().deleted == 1  # recorded again: the deletion is carried over
     assert pair.b.tree() == {"g": b"2"}
+
+
+def test_a_filter_change_needs_no_resync(pair):
+    synced(pair, {"keep.txt": b"k", "log/x.log": b"l"})
+    # newly excluded: left alone on both sides, even when deleted on one, and forgotten
+    pair.a.remove("log/x.log")
+    report = pair.run(exclude=["log/**"])
+    assert report.exit_code == 0 and report.deleted == 0
+    assert "log/x.log" in pair.b.tree()
+    # included again: no record, so a first run for that path: merged back, never deleted
+    report = pair.run()
+    assert report.exit_code == 0 and report.deleted == 0
+    assert pair.a.tree() == pair.b.tree() == {"keep.txt": b"k", "log/x.log": b"l"}
+
+
+def test_a_rename_is_carried_over(pair):
+    synced(pair, {"old/name.txt": b"content", "other": b"o"})
+    os.rename(pair.a.root / "old" / "name.txt", pair.a.root / "new.txt")
+    report = pair.run()
+    assert report.exit_code == 0
+    assert set(pair.b.tree()) == {"new.txt", "other"}
+    assert pair.b.tree()["new.txt"] == b"content"
+
+
+def test_checksum_mode_sees_a_same_size_edit_with_the_mtime_kept(pair):
+    synced(pair, {"f": b"AAAA", "g": b"g"})
+    pair.a.put("f", b"BBBB", T0)  # same size, same mtime as recorded
+    report = pair.run(compare="checksum")
+    # the record holds no hash yet: which side changed cannot be told, so both are kept
+    assert report.exit_code == 0 and len(report.conflicts) == 1
+    tree = pair.a.tree()
+    assert tree == pair.b.tree() and {b"AAAA", b"BBBB"} <= set(tree.values())
+    # now the record holds the hash: the next same-size edit is a plain copy
+    pair.b.put("f", b"CCCC", T0)
+    report = pair.run(compare="checksum")
+    assert report.exit_code == 0 and report.conflicts == ()
+    assert pair.a.tree()["f"] == b"CCCC"
+
+
+def test_the_report_file_carries_the_conflicts(pair, tmp_path):
+    synced(pair, {"c": b"base"})
+    pair.a.put("c", b"aaaa", T0 + 10)
+    pair.b.put("c", b"bbbbbbbb", T0 + 20)
+    out = tmp_path / "run.json"
+    assert pair.cli("--report", str(out)) == 0
+    doc = json.loads(out.read_text())
+    assert doc["exit_code"] == 0
+    assert len(json.dumps(doc)) and "c" in json.dumps(doc.get("conflicts", doc))
+
+
+def test_the_python_api_raises_on_a_missing_check_file(pair):
+    synced(pair, {"f": b"1"})
+    with pytest.raises(fssync.FatalError, match="--check-access"):
+        pair.run(check_access=True)
+    with pytest.raises(fssync.UsageError):
+        pair.run(conflict="bogus")

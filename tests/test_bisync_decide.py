@@ -76,6 +76,11 @@ def test_equal_content_on_both_sides_is_never_a_conflict(a, b):
     assert d.op is Op.RECORD
 
 
+def test_unchanged_sides_with_different_hashes_are_a_conflict():
+    x, y = Entry("k", 3, 1.0, md5="m1"), Entry("k", 3, 1.0, md5="m2")
+    assert decide(U, U, x, y, by_content).op is Op.CONFLICT
+
+
 def test_unchanged_equal_content_is_nothing_not_a_record():
     assert decide(U, U, OLD, OLD, by_content).op is Op.NOTHING
 

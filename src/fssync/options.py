@@ -132,10 +132,16 @@ def max_delete(text: str) -> str:
 
 
 def add_sync_options(parser: argparse.ArgumentParser, hooks: Hooks, *, command: str) -> None:
-    parser.add_argument(
-        "src", metavar="SRC", help="source folder or URL (s3://bucket/prefix, memory://x, ...)"
-    )
-    parser.add_argument("dst", metavar="DST", help="destination folder or URL")
+    if command == "bisync":
+        parser.add_argument(
+            "src", metavar="A", help="one side: a folder or URL (s3://bucket/prefix, ...)"
+        )
+        parser.add_argument("dst", metavar="B", help="the other side: a folder or URL")
+    else:
+        parser.add_argument(
+            "src", metavar="SRC", help="source folder or URL (s3://bucket/prefix, memory://x, ...)"
+        )
+        parser.add_argument("dst", metavar="DST", help="destination folder or URL")
     core = parser.add_argument_group("what to compare")
     core.add_argument(
         "--compare",
@@ -169,11 +175,12 @@ def add_sync_options(parser: argparse.ArgumentParser, hooks: Hooks, *, command: 
         help="modification times this close count as equal (e.g. 2s for FAT disks, 1h for a "
         "clock an hour off); the stores' own precision is always allowed for",
     )
-    core.add_argument(
-        "--ignore-existing",
-        action="store_true",
-        help="never update files that already exist at the destination",
-    )
+    if command != "bisync":
+        core.add_argument(
+            "--ignore-existing",
+            action="store_true",
+            help="never update files that already exist at the destination",
+        )
     if command == "bisync":
         _bisync_options(parser)
     if command in ("sync", "bisync"):
@@ -296,12 +303,13 @@ def add_sync_options(parser: argparse.ArgumentParser, hooks: Hooks, *, command: 
     out.add_argument("--json", action="store_true", help="one JSON object per line on stdout")
     out.add_argument("-v", "--verbose", action="count", default=0, help="say more (repeatable)")
     out.add_argument("-q", "--quiet", action="store_true", help="print errors only")
-    out.add_argument(
-        "--no-state",
-        dest="state",
-        action="store_false",
-        help="do not use or update the local record of synced objects",
-    )
+    if command != "bisync":  # a two-way sync cannot run without its state
+        out.add_argument(
+            "--no-state",
+            dest="state",
+            action="store_false",
+            help="do not use or update the local record of synced objects",
+        )
     add_config_option(parser)
     hooks.add_options(parser, command)
 

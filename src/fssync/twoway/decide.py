@@ -101,6 +101,10 @@ def decide(a: Change, b: Change, ea: Entry | None, eb: Entry | None, same: Same)
     both = a in _PRESENT and b in _PRESENT and ea is not None and eb is not None
     if both and changed and same(ea, eb):  # type: ignore[arg-type]
         return d(Op.RECORD, "same content on both sides")
+    if both and not changed and proven_different(ea, eb):  # type: ignore[arg-type]
+        # Neither side looks changed, yet the hashes differ (an edit that kept size and
+        # mtime, seen once hashes are read): which side changed cannot be told.
+        return d(Op.CONFLICT, "the content differs, though neither side looks changed")
     table: dict[tuple[Change, Change], tuple[Op, str]] = {
         (U, U): (Op.NOTHING, "unchanged"),
         (M, U): (Op.COPY_AB, "modified on A"),
@@ -203,6 +207,15 @@ def proven_same(x: Entry, y: Entry, window: float) -> bool:
     if x.mtime is not None and y.mtime is not None:
         return abs(x.mtime - y.mtime) <= window
     return False
+
+
+def proven_different(x: Entry, y: Entry) -> bool:
+    """Whether the listings prove the content differs: other sizes, or other MD5s."""
+    if x.size != y.size:
+        return True
+    xm = x.md5 or (x.etag if _single_part(x.etag) else None)
+    ym = y.md5 or (y.etag if _single_part(y.etag) else None)
+    return bool(xm and ym and xm != ym)
 
 
 def _single_part(etag: str | None) -> bool:

@@ -376,7 +376,7 @@ class Bisync:
         written = await self._transfer(key, reason, frm, to, stores, src, dst)
         if written is None:
             return
-        pair = {frm: Record.of(src), to: Record.of(written)}
+        pair = {frm: Record.of(src), to: _same_hash(Record.of(written), src)}
         state.put(key, pair["a"], pair["b"])
 
     async def _conflict(
@@ -410,7 +410,7 @@ class Bisync:
         written = await self._transfer(key, d.reason, w, lo, stores, win, lose)
         if written is None:
             return
-        pair = {w: Record.of(win), lo: Record.of(written)}
+        pair = {w: Record.of(win), lo: _same_hash(Record.of(written), win)}
         state.put(key, pair["a"], pair["b"])
         c = Conflict(key, f"{d.reason} ({res.why})", w, kept_as)
         self.conflicts.append(c)
@@ -476,6 +476,14 @@ class Bisync:
                 conflicts=tuple(c.line() for c in self.conflicts),
             )
         )
+
+
+def _same_hash(written: Record, src: Entry) -> Record:
+    """A checked copy holds the source's content: its record keeps the source's MD5, so a
+    later --compare checksum run can tell a same-size edit on either side."""
+    if written.md5 is None and src.md5 and written.size == src.size:
+        return attrs.evolve(written, md5=src.md5)
+    return written
 
 
 async def _stat(store: Store, key: str) -> Entry | None:
