@@ -316,7 +316,8 @@ def test_two_runs_of_the_same_pair_exclude_each_other(pair, capsys):
     a, b = parse(pair.a.url).url, parse(pair.b.url).url
     with pair_lock(a, b, Config(command="bisync", src=a, dst=b), pair.state):
         assert pair.cli() == 4
-    assert "another fssync run" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"another fssync run (pid {os.getpid()} on " in err and " since " in err
     assert pair.cli() == 0
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -84,14 +85,16 @@ def _held(path: str, what: str, config: Config) -> Iterator[None]:
                 break
             except BlockingIOError:
                 if time.monotonic() >= deadline:
-                    holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+                    holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "?"
                     raise LockedError(
                         f"another fssync run (pid {holder}) is writing to {what}; "
                         "wait for it to finish, or pass --lock-wait SECONDS to wait"
                     ) from None
                 time.sleep(0.1)
         os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        # who holds it, for the message a second run prints: pid, host and since when
+        since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        os.pwrite(fd, f"{os.getpid()} on {socket.gethostname()} since {since}".encode(), 0)
         try:
             yield
         finally:
