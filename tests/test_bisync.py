@@ -393,3 +393,17 @@ def test_the_python_api_raises_on_a_missing_check_file(pair):
         pair.run(check_access=True)
     with pytest.raises(fssync.UsageError):
         pair.run(conflict="bogus")
+
+
+def test_backup_dir_keeps_what_is_replaced_or_deleted_on_either_side(pair, tmp_path):
+    synced(pair, {"f": b"old f", "g": b"old g", "h": b"old h", "c": b"base", "x": b"x"})
+    pair.a.put("f", b"new f", T0 + 10)  # replaces B's f
+    pair.a.remove("g")  # deletes B's g
+    pair.b.put("h", b"new h", T0 + 10)  # replaces A's h
+    pair.a.put("c", b"A's c", T0 + 10)
+    pair.b.put("c", b"B's c!", T0 + 20)  # a conflict that A wins: B's edit is overwritten
+    backups = Local(tmp_path / "kept")
+    report = pair.run(backup_dir=backups.url, conflict="a")
+    assert report.exit_code == 0, report.failures
+    assert backups.tree() == {"b/f": b"old f", "b/g": b"old g", "a/h": b"old h", "b/c": b"B's c!"}
+    assert pair.a.tree() == pair.b.tree()

@@ -349,6 +349,12 @@ def _bisync_options(parser: argparse.ArgumentParser) -> None:
         help="the check file's path in both locations (default .fssync-check)",
     )
     two.add_argument(
+        "--backup-dir",
+        metavar="URL",
+        help="keep what this run replaces or deletes: A's files under URL/a, B's under URL/b, "
+        "at the same paths (outside both sides)",
+    )
+    two.add_argument(
         "--state-dir",
         metavar="DIR",
         help="where the two-way state and lock are kept (default: FSSYNC_STATE_DIR, else "

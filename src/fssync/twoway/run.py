@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -12,16 +13,18 @@ from typing import Any
 
 import attrs
 
+from ..backup import Backups
 from ..config import Config
 from ..engine import Run, _run_loop, _stop_reason
 from ..errors import ExitCode, FatalError, FssyncError, UsageError
 from ..hooks.manager import Hooks
 from ..integrity import Verified
+from ..location import Location
 from ..model import Action, Entry, Event, Failure, Kind, Report
 from ..planning import Policy, deletes_over_limit, needs_hashes
 from ..reporting import Tally
 from ..stores import Listing, Store
-from ..transfer import Abort, TransferSettings, run_deletes, run_transfers
+from ..transfer import Abort, Keep, TransferSettings, run_deletes, run_transfers
 from .decide import (
     Change,
     Decision,
@@ -104,6 +107,7 @@ class Bisync:
         self.moved = 0
         self.stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
         self._taken: set[str] = set()  # conflict names given out by this run
+        self.keep: dict[str, Keep | None] = {"a": None, "b": None}  # --backup-dir, per side
 
     def emit(self, event: Event) -> None:
         self.run.emit(event)
@@ -117,11 +121,27 @@ class Bisync:
             await a_store.close()
             raise
         state = PairState(state_folder(self.config), self.a_loc.url, self.b_loc.url)
+        kept: list[Store] = []
         try:
+            if run.backup_dir is not None and not self.config.dry_run:
+                for side, store in (("a", a_store), ("b", b_store)):
+                    where = await run._open(self._backup_location(side), is_source=False)
+                    kept.append(where)
+                    self.keep[side] = functools.partial(Backups(where).keep, store)
             return await self._execute(a_store, b_store, state)
         finally:
             state.close()
-            await asyncio.gather(a_store.close(), b_store.close())
+            await asyncio.gather(a_store.close(), b_store.close(), *(k.close() for k in kept))
+
+    def _backup_location(self, side: str) -> Location:
+        """--backup-dir URL: what is replaced or deleted on A is kept under URL/a, on B under
+        URL/b, at the same paths."""
+        from ..location import parse
+        from ..options import plugin_option_names
+        from ..remotes import load_remotes
+
+        base = str(self.config.get("backup_dir")).rstrip("/")
+        return parse(f"{base}/{side}", load_remotes(self.config, plugin_option_names(self.hooks)))
 
     async def _list(self, store: Store) -> Listing:
         listing = await self.run._list(store)
@@ -344,7 +364,13 @@ class Bisync:
             return dict(self.hooks.transfer_options(a, to_store.location, self.config))
 
         [outcome] = await run_transfers(
-            stores[frm], to_store, [action], options_for, self.emit, self._settings()
+            stores[frm],
+            to_store,
+            [action],
+            options_for,
+            self.emit,
+            self._settings(),
+            keep=self.keep[to],
         )
         if not outcome.ok:
             self.failures.append(Failure(key, kind.name.lower(), outcome.error or ""))
@@ -452,7 +478,7 @@ class Bisync:
                 self._changed_meanwhile(key, side)
                 continue
             todo.append(Action(Kind.DELETE, key, None, listed, "deleted on the other side"))
-        outcomes = await run_deletes(store, todo, self.emit, None, self.config.transfers)
+        outcomes = await run_deletes(store, todo, self.emit, self.keep[side], self.config.transfers)
         done = []
         for o in outcomes:
             if o.ok:
