@@ -407,3 +407,26 @@ def test_backup_dir_keeps_what_is_replaced_or_deleted_on_either_side(pair, tmp_p
     assert report.exit_code == 0, report.failures
     assert backups.tree() == {"b/f": b"old f", "b/g": b"old g", "a/h": b"old h", "b/c": b"B's c!"}
     assert pair.a.tree() == pair.b.tree()
+
+
+def test_any_fsspec_backend_pairs_with_a_local_folder(tmp_path):
+    """memory:// stands for the stores without a re-check of their own (SFTP, WebDAV ...)."""
+    import uuid
+
+    import fsspec
+
+    fs = fsspec.filesystem("memory")
+    root = f"/bisync-{uuid.uuid4().hex}"
+    fs.pipe(f"{root}/m.txt", b"in memory")
+    a = Local(tmp_path / "a")
+    a.put("l.txt", b"local", T0)
+    url, state = f"memory://{root}", str(tmp_path / "state")
+    assert fssync.bisync(a.url, url, state_dir=state).exit_code == 0
+    assert a.tree() == {"l.txt": b"local", "m.txt": b"in memory"}
+    assert fs.cat(f"{root}/l.txt") == b"local"
+    a.put("m.txt", b"edited locally", T0 + 10)
+    fs.rm(f"{root}/l.txt")
+    report = fssync.bisync(a.url, url, state_dir=state)
+    assert report.exit_code == 0, report.failures
+    assert a.tree() == {"m.txt": b"edited locally"}
+    assert fs.cat(f"{root}/m.txt") == b"edited locally"
