@@ -430,3 +430,18 @@ def test_any_fsspec_backend_pairs_with_a_local_folder(tmp_path):
     assert report.exit_code == 0, report.failures
     assert a.tree() == {"m.txt": b"edited locally"}
     assert fs.cat(f"{root}/m.txt") == b"edited locally"
+
+
+def test_a_first_run_cut_short_leaves_records_that_count(pair):
+    """Records of a first run that never finished still carry a later deletion over."""
+    import sqlite3
+
+    synced(pair, {"f": b"1", "g": b"2"})
+    db = sqlite3.connect(pair.state / "bisync.sqlite")
+    with db:
+        db.execute("DELETE FROM bisync_pairs_v1")  # as if the first run had not finished
+    db.close()
+    pair.a.remove("f")
+    report = pair.run()
+    assert report.exit_code == 0 and report.deleted == 1
+    assert pair.b.tree() == {"g": b"2"}

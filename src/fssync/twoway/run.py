@@ -209,8 +209,9 @@ class Bisync:
                 ra = rb = None  # half a record is no record
             ea, eb = a_files.get(key), b_files.get(key)
             decision = decide(change(ra, ea, win_a), change(rb, eb, win_b), ea, eb, same)
-            if first and decision.op in (Op.DELETE_A, Op.DELETE_B):
-                raise AssertionError("a first run never deletes")  # pragma: no cover
+            # A path without a record is never deleted (the table has no such row): a first
+            # run, or a path a filter newly includes, only merges. A first run that was cut
+            # short leaves records for what it did, and those paths are synced as any other.
             if decision.op is not Op.NOTHING:
                 decisions[key] = decision
         # Both sides changed to the same size: read the hashes (local files, S3 ETags) before
