@@ -166,12 +166,36 @@ def test_log_only_mode_changes_nothing(role, moto, folder, capsys):
     assert objects(moto.endpoint, bucket) == {}
 
 
-def test_bidirectional_is_refused_until_two_way_sync_lands(role, folder, capsys):
+def test_bidirectional_runs_a_two_way_sync(role, moto, folder, capsys):
+    """-SyncDirection Bidirectional is fssync bisync: each side's new files and edits reach
+    the other, and a deletion since the last run is carried over."""
     creds, bucket = role
-    code = s3sync(*job(creds, bucket, folder, "-SyncDirection", "Bidirectional"))
+    client = moto.endpoint.client()
+    client.put_object(Bucket=bucket, Key="from-s3.txt", Body=b"made in the bucket")
+    words = job(creds, bucket, folder, "-SyncDirection", "Bidirectional")
+    assert s3sync(*words, "--explain") == 0
+    assert "fssync bisync " in capsys.readouterr().out
+    assert s3sync(*words) == 0, capsys.readouterr().err
+    assert read_tree(folder) == objects(moto.endpoint, bucket)
+    assert (folder / "from-s3.txt").read_bytes() == b"made in the bucket"
+    assert set(FILES) <= set(objects(moto.endpoint, bucket))
+    # one more file on each side, one deleted locally
+    first = sorted(FILES)[0]
+    (folder / first).unlink()
+    (folder / "new-local.txt").write_bytes(b"local")
+    client.put_object(Bucket=bucket, Key="new-s3.txt", Body=b"remote")
+    assert s3sync(*words) == 0, capsys.readouterr().err
+    there = objects(moto.endpoint, bucket)
+    assert read_tree(folder) == there
+    assert first not in there and {"new-local.txt", "new-s3.txt"} <= set(there)
+
+
+def test_bidirectional_refuses_a_speed_limit(role, folder, capsys):
+    creds, bucket = role
+    words = job(creds, bucket, folder, "-SyncDirection", "Bidirectional")
+    code = s3sync(*words, "-TransferSpeedLimitKBps", "100")
     err = capsys.readouterr().err
-    assert code == 2 and len(err.strip().splitlines()) == 1
-    assert "not available yet" in err
+    assert code == 2 and "-TransferSpeedLimitKBps" in err
 
 
 # ----------------------------------------------------------------------------- compare modes

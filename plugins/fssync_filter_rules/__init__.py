@@ -19,7 +19,7 @@ from .units import parse_age, parse_size
 
 @fssync.hookimpl(trylast=True)
 def fssync_add_options(parser: argparse.ArgumentParser, command: str) -> None:
-    if command not in ("sync", "check"):
+    if command not in ("sync", "bisync", "check"):
         return  # ls lists everything; credentials lists no files
     g = parser.add_argument_group(
         "filters (first matching rule wins; see docs/reference/filters.md)"

@@ -19,7 +19,7 @@ import fssync
 
 @fssync.hookimpl(trylast=True)
 def fssync_add_options(parser: argparse.ArgumentParser, command: str) -> None:
-    if command not in ("sync", "check", "ls"):
+    if command not in ("sync", "bisync", "check", "ls"):
         return
     group = parser.add_argument_group("local folders")
     links = group.add_mutually_exclusive_group()
@@ -42,7 +42,7 @@ def fssync_add_options(parser: argparse.ArgumentParser, command: str) -> None:
     )
     if command == "ls":
         return  # the case rules are the destination's, which ls has not
-    if command == "sync":
+    if command in ("sync", "bisync"):
         group.add_argument(
             "--fsync",
             action="store_true",

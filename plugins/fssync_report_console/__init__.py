@@ -43,7 +43,9 @@ class ConsoleReporter:
 
     @fssync.hookimpl
     def fssync_event(self, event: fssync.Event, config: fssync.Config) -> None:
-        if config.command != "sync" and (self.json or event.name not in ("rejected", "error")):
+        if config.command not in ("sync", "bisync") and (
+            self.json or event.name not in ("rejected", "error")
+        ):
             return  # check and ls print their own results; only listing problems are shown
         if self.json:
             if event.name not in _CHATTY or self.verbose:
@@ -86,6 +88,8 @@ class ConsoleReporter:
         elif name == "bwlimit" and self.verbose and not self.quiet:
             since = f"{f['from'] // 60:02}:{f['from'] % 60:02}"
             self._line(f"bandwidth limit: {f['rate']} (timetable entry from {since})", self.err)
+        elif name == "bisync_conflict" and not self.quiet:
+            self._line(f["line"])
         elif name == "cutoff":
             self._line(f"fssync: stopped: {f['message']}", self.err)
         elif name == "cleanup" and not self.quiet:

@@ -75,7 +75,7 @@ def should_send(when: str, report: fssync.Report) -> bool:
 
 @fssync.hookimpl(trylast=True)
 def fssync_add_options(parser: argparse.ArgumentParser, command: str) -> None:
-    if command != "sync":
+    if command not in ("sync", "bisync"):
         return
     group = parser.add_argument_group("e-mail")
     group.add_argument(

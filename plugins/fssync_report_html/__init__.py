@@ -212,7 +212,7 @@ def _rate(t: dict[str, Any]) -> str:
 
 @fssync.hookimpl(trylast=True)
 def fssync_add_options(parser: argparse.ArgumentParser, command: str) -> None:
-    if command != "sync":
+    if command not in ("sync", "bisync"):
         return
     group = parser.add_argument_group("HTML report")
     group.add_argument(

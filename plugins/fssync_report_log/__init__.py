@@ -172,7 +172,7 @@ class RunLog:
 
 @fssync.hookimpl(trylast=True)
 def fssync_add_options(parser: argparse.ArgumentParser, command: str) -> None:
-    if command != "sync":
+    if command not in ("sync", "bisync"):
         return
     group = parser.add_argument_group("log file")
     group.add_argument(

@@ -237,7 +237,7 @@ def _short(key: str, width: int = 40) -> str:
 
 @fssync.hookimpl(trylast=True)
 def fssync_add_options(parser: argparse.ArgumentParser, command: str) -> None:
-    if command != "sync":
+    if command not in ("sync", "bisync"):
         return
     group = parser.add_argument_group("progress")
     group.add_argument(

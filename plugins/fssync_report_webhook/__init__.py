@@ -26,7 +26,7 @@ def should_send(when: str, report: fssync.Report) -> bool:
 
 @fssync.hookimpl(trylast=True)
 def fssync_add_options(parser: argparse.ArgumentParser, command: str) -> None:
-    if command != "sync":
+    if command not in ("sync", "bisync"):
         return
     group = parser.add_argument_group("webhook")
     group.add_argument(

@@ -128,7 +128,7 @@ def headers_for(
 @fssync.hookimpl(trylast=True)
 def fssync_add_options(parser: argparse.ArgumentParser, command: str) -> None:
     group = parser.add_argument_group("S3")
-    if command not in ("sync", "check", "ls", "cleanup"):
+    if command not in ("sync", "bisync", "check", "ls", "cleanup"):
         # credentials talks to STS only (--sts-endpoint-url), in the region
         group.add_argument("--region", metavar="NAME", help="region (default: AWS_REGION)")
         return
@@ -156,7 +156,7 @@ def fssync_add_options(parser: argparse.ArgumentParser, command: str) -> None:
     )
     if command == "check":
         sse_c.add_options(parser.add_argument_group("S3 encryption"))  # HEADs need the key
-    if command != "sync":
+    if command not in ("sync", "bisync"):
         return  # the rest is about uploads
     group.add_argument(
         "--upload-header",
@@ -242,7 +242,7 @@ def fssync_storage_options(
 ) -> Mapping[str, Any] | None:
     if location.protocol != "s3":
         return None
-    if config.command == "sync":
+    if config.command in ("sync", "bisync"):
         _OBJECTS.get(config, location)  # bad object options stop the run before any request
     options: dict[str, Any] = {}
     endpoint = config.setting("endpoint_url", location=location, env=ENDPOINT_ENV)
@@ -274,7 +274,7 @@ def fssync_storage_options(
         options["headers"] = tuple((h.name, h.value) for h in every)
     if upload:
         options["upload_headers"] = tuple((h.name, h.value) for h in upload)
-    if config.command in ("sync", "check"):
+    if config.command in ("sync", "bisync", "check"):
         per_operation = sse_c.headers_for(config, location)
         if per_operation:
             options[s3meta.OPERATION_HEADERS] = per_operation

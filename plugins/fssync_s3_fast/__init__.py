@@ -29,7 +29,7 @@ RUN = logging.getLogger("fssync.run")  # the run's log: its debug lines show wit
 
 @fssync.hookimpl(trylast=True)
 def fssync_add_options(parser: argparse.ArgumentParser, command: str) -> None:
-    if command not in ("sync", "check", "ls"):
+    if command not in ("sync", "bisync", "check", "ls"):
         return
     parser.add_argument(
         "--s3-backend",

@@ -51,7 +51,7 @@ def fssync_add_commands(subparsers: Any) -> None:
 
 @fssync.hookimpl(trylast=True)
 def fssync_add_options(parser: argparse.ArgumentParser, command: str) -> None:
-    if command != "sync":
+    if command not in ("sync", "bisync"):
         return
     group = parser.add_argument_group("S3 Sync metadata (uploads)")
     group.add_argument(

@@ -93,10 +93,11 @@ def translate(v: Mapping[str, object]) -> Native:
         words.extend((Word(option), Word(prefix + value, f'"{prefix}${variable}"')))
 
     direction = v["SyncDirection"]
-    if direction == "Bidirectional":
+    both = direction == "Bidirectional"
+    if both and v["TransferSpeedLimitKBps"]:
         raise fssync.UsageError(
-            "-SyncDirection Bidirectional needs two-way sync (fssync bisync), "
-            "which is not available yet"
+            "-TransferSpeedLimitKBps is not available with -SyncDirection Bidirectional "
+            "(fssync bisync has no --bwlimit yet): drop it for two-way jobs"
         )
     if v["IgnoreSSLCertificateErrors"]:
         raise fssync.UsageError(
@@ -107,14 +108,21 @@ def translate(v: Mapping[str, object]) -> Native:
     bucket = str(v["BucketName"]).strip()
     remote = f"s3://{bucket}/{prefix}" if prefix else f"s3://{bucket}"
     local = local_path(str(v["LocalFolderPath"]))
-    upload = direction == "Upload"
-    add("sync", *((local, remote) if upload else (remote, local)))
+    upload = direction == "Upload" or both  # a two-way job uploads too
+    if both:
+        # Two-way: the newer version wins a conflict, as S3 Sync's bidirectional mode keeps
+        # it; deletions since the last run are carried both ways (fssync keeps the state).
+        add("bisync", local, remote, "--conflict", "newer")
+    else:
+        add("sync", *((local, remote) if upload else (remote, local)))
 
     add(
         "--compare",
         {"ETag": "checksum", "Size": "size", "FileName": "existence"}[str(v["CompareFilesBy"])],
     )
-    if v["DeleteS3ItemsWhereNotInLocalList" if upload else "DeleteLocalItemsWhereNotInS3List"]:
+    if both:
+        pass  # deletions follow the state, not a flag
+    elif v["DeleteS3ItemsWhereNotInLocalList" if upload else "DeleteLocalItemsWhereNotInS3List"]:
         add("--delete")
     if not upload and v["DeleteLocalItemsToRecycleBin"]:
         add("--backup-dir", local.rstrip("\\/") + RECYCLE_SUFFIX)

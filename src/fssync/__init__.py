@@ -44,6 +44,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BUILTIN_MODES",
+    "bisync",
     "Action",
     "AuthError",
     "Capabilities",
@@ -109,6 +110,20 @@ def sync(src: str, dst: str, *, plugins: Iterable[object] = (), **options: Any) 
 
     hooks = _hooks(plugins)
     return run_sync(config_from_api(hooks, "sync", src, dst, options), hooks)
+
+
+def bisync(a: str, b: str, *, plugins: Iterable[object] = (), **options: Any) -> Report:
+    """Two-way sync: carry each side's creations, edits and deletions since the last run to
+    the other; keywords are ``fssync bisync``'s flags (``conflict="newer"``,
+    ``max_delete="10%"``, ``check_access=True``, ``state_dir=...``). Conflicts are named in
+    ``report.conflicts``. See docs/how-to/bisync.md."""
+    from .options import config_from_api
+    from .twoway.run import check_policies, run_bisync
+
+    hooks = _hooks(plugins)
+    config = config_from_api(hooks, "bisync", a, b, options)
+    check_policies(config)
+    return run_bisync(config, hooks)
 
 
 def plan(src: str, dst: str, *, plugins: Iterable[object] = (), **options: Any) -> Plan:

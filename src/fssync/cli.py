@@ -11,7 +11,7 @@ from . import __version__
 from .errors import ExitCode, FssyncError, UsageError
 from .options import Parser, add_config_option, add_sync_options
 
-COMMANDS = ("sync", "check", "ls", "credentials", "plugins", "backends", "demo")
+COMMANDS = ("sync", "bisync", "check", "ls", "credentials", "plugins", "backends", "demo")
 
 
 def build_parser(hooks: object | None = None) -> Parser:
@@ -30,6 +30,14 @@ def build_parser(hooks: object | None = None) -> Parser:
         description="Make DST hold what SRC holds. Deletes only with --delete.",
     )
     add_sync_options(p, hooks, command="sync")  # type: ignore[arg-type]
+    p = sub.add_parser(
+        "bisync",
+        help="two-way sync: carry creations, edits and deletions both ways between A and B",
+        description="Two-way sync between A and B (any two backends): each side's changes "
+        "since the last run (kept in a state file) are carried to the other; a path changed "
+        "on both sides is a conflict (--conflict). The first run merges and never deletes.",
+    )
+    add_sync_options(p, hooks, command="bisync")  # type: ignore[arg-type]
     p = sub.add_parser(
         "check",
         help="compare SRC and DST; exit 1 when they differ",
@@ -163,6 +171,13 @@ def _main(argv: list[str]) -> int:
         raise UsageError("no command given: try 'fssync sync SRC DST' or 'fssync --help'")
     if command in ("sync", "check"):
         return _sync_like(ns, hooks)
+    if command == "bisync":
+        from .config import Config
+        from .twoway.run import check_policies, run_bisync
+
+        config = Config(command="bisync", src=ns.src, dst=ns.dst, options=_options(ns))
+        check_policies(config)
+        return run_bisync(config, hooks).exit_code
     if command == "ls":
         from .commands import ls
 

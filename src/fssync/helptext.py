@@ -16,6 +16,12 @@ _EXAMPLES: dict[str, list[tuple[str, str]]] = {
         ("fssync sync ./photos archive:2024 --report run.json", "a config-file remote; a record"),
         ("fssync sync ./a s3://b/a --endpoint-url http://127.0.0.1:9000", "S3-compatible store"),
     ],
+    "bisync": [
+        ("fssync bisync ~/Documents s3://team/docs", "carry changes both ways"),
+        ("fssync bisync ~/Documents s3://team/docs -n -v", "what it would do, and why"),
+        ("fssync bisync /mnt/nas ./local --check-access", "stop if .fssync-check is missing"),
+        ("fssync bisync ./a ./b --conflict newer", "the newer edit wins a conflict"),
+    ],
     "check": [
         ("fssync check ./photos s3://my-bucket/photos", "list differences; exit 1 if any"),
         ("fssync check ./photos s3://my-bucket/photos -c", "compare content hashes too"),
@@ -34,6 +40,9 @@ _EXAMPLES: dict[str, list[tuple[str, str]]] = {
 _FOOTER = {
     "sync": "exit codes: 0 done, 2 bad usage, 3 some files failed, 4 could not run, "
     "130 interrupted\nmore: docs/tutorial.md, docs/reference/cli.md",
+    "bisync": "exit codes: 0 done, 2 bad usage, 3 some files failed or deletions over "
+    "--max-delete (nothing changed), 4 could not run, 130 interrupted\n"
+    "more: docs/how-to/bisync.md",
 }
 
 

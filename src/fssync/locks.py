@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -47,7 +48,27 @@ def destination_lock(location: Location, config: Config) -> Iterator[None]:
     if fcntl is None or not location.is_local or config.command != "sync" or config.dry_run:
         yield
         return
-    path = lock_path(location.root)
+    with _held(lock_path(location.root), repr(location.url), config):
+        yield
+
+
+@contextmanager
+def pair_lock(a: str, b: str, config: Config, folder: os.PathLike[str] | str) -> Iterator[None]:
+    """Hold the lock of a two-way sync's pair of locations (any backends), in its state
+    folder: two runs of the same pair on this machine never interleave."""
+    if fcntl is None or config.dry_run:
+        yield
+        return
+    name = hashlib.sha256(f"{a}\n{b}".encode()).hexdigest()[:32]
+    path = os.path.join(os.fspath(folder), "locks", f"bisync-{name}.lock")
+    with _held(path, f"{a!r} and {b!r}", config):
+        yield
+
+
+@contextmanager
+def _held(path: str, what: str, config: Config) -> Iterator[None]:
+    """An exclusive flock on `path`; the holder's pid is written into it for the message."""
+    assert fcntl is not None
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
@@ -64,14 +85,16 @@ def destination_lock(location: Location, config: Config) -> Iterator[None]:
                 break
             except BlockingIOError:
                 if time.monotonic() >= deadline:
-                    holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+                    holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "?"
                     raise LockedError(
-                        f"another fssync run (pid {holder}) is writing to {location.url!r}; "
+                        f"another fssync run (pid {holder}) is writing to {what}; "
                         "wait for it to finish, or pass --lock-wait SECONDS to wait"
                     ) from None
                 time.sleep(0.1)
         os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        # who holds it, for the message a second run prints: pid, host and since when
+        since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        os.pwrite(fd, f"{os.getpid()} on {socket.gethostname()} since {since}".encode(), 0)
         try:
             yield
         finally:

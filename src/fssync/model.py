@@ -313,6 +313,9 @@ class Report:
     # first keys (reporting.UNVERIFIED_KEPT), and how many there were.
     unverified: tuple[str, ...] = ()
     unverified_count: int = 0
+    # fssync bisync: one line per conflict, naming the path, the winner and where the other
+    # version went (kept as a conflict copy, or overwritten).
+    conflicts: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -355,6 +358,8 @@ class Report:
         }
         if self.dry_run:
             out["would"] = self.planned  # nothing was done: say what would have been
+        if self.conflicts:
+            out["conflicts"] = list(self.conflicts)
         return out
 
 

@@ -132,10 +132,16 @@ def max_delete(text: str) -> str:
 
 
 def add_sync_options(parser: argparse.ArgumentParser, hooks: Hooks, *, command: str) -> None:
-    parser.add_argument(
-        "src", metavar="SRC", help="source folder or URL (s3://bucket/prefix, memory://x, ...)"
-    )
-    parser.add_argument("dst", metavar="DST", help="destination folder or URL")
+    if command == "bisync":
+        parser.add_argument(
+            "src", metavar="A", help="one side: a folder or URL (s3://bucket/prefix, ...)"
+        )
+        parser.add_argument("dst", metavar="B", help="the other side: a folder or URL")
+    else:
+        parser.add_argument(
+            "src", metavar="SRC", help="source folder or URL (s3://bucket/prefix, memory://x, ...)"
+        )
+        parser.add_argument("dst", metavar="DST", help="destination folder or URL")
     core = parser.add_argument_group("what to compare")
     core.add_argument(
         "--compare",
@@ -169,13 +175,17 @@ def add_sync_options(parser: argparse.ArgumentParser, hooks: Hooks, *, command: 
         help="modification times this close count as equal (e.g. 2s for FAT disks, 1h for a "
         "clock an hour off); the stores' own precision is always allowed for",
     )
-    core.add_argument(
-        "--ignore-existing",
-        action="store_true",
-        help="never update files that already exist at the destination",
-    )
-    if command == "sync":
+    if command != "bisync":
+        core.add_argument(
+            "--ignore-existing",
+            action="store_true",
+            help="never update files that already exist at the destination",
+        )
+    if command == "bisync":
+        _bisync_options(parser)
+    if command in ("sync", "bisync"):
         run = parser.add_argument_group("what to do")
+    if command == "sync":
         run.add_argument(
             "--delete",
             action="store_true",
@@ -187,6 +197,15 @@ def add_sync_options(parser: argparse.ArgumentParser, hooks: Hooks, *, command: 
             metavar="N|N%",
             help="delete nothing when more than N files (or N%% of the destination) would go",
         )
+    if command == "bisync":
+        run.add_argument(
+            "--max-delete",
+            type=max_delete,
+            metavar="N|N%",
+            help="change nothing when more than N files (or N%% of a side) would be deleted "
+            "on either side (default 50%%)",
+        )
+    if command == "sync":
         run.add_argument(
             "--allow-empty-source",
             action="store_true",
@@ -220,6 +239,7 @@ def add_sync_options(parser: argparse.ArgumentParser, hooks: Hooks, *, command: 
             metavar="PATH",
             help="say what sync would do with PATH and which rule decided; change nothing",
         )
+    if command in ("sync", "bisync"):
         run.add_argument(
             "-n",
             "--dry-run",
@@ -264,6 +284,7 @@ def add_sync_options(parser: argparse.ArgumentParser, hooks: Hooks, *, command: 
             help="when another run is writing to the same local destination, wait this long "
             "for it instead of failing at once (default 0)",
         )
+    if command == "sync":
         cutoff.add_options(parser)
         bandwidth.add_options(parser)
     if command == "check":
@@ -282,14 +303,63 @@ def add_sync_options(parser: argparse.ArgumentParser, hooks: Hooks, *, command: 
     out.add_argument("--json", action="store_true", help="one JSON object per line on stdout")
     out.add_argument("-v", "--verbose", action="count", default=0, help="say more (repeatable)")
     out.add_argument("-q", "--quiet", action="store_true", help="print errors only")
-    out.add_argument(
-        "--no-state",
-        dest="state",
-        action="store_false",
-        help="do not use or update the local record of synced objects",
-    )
+    if command != "bisync":  # a two-way sync cannot run without its state
+        out.add_argument(
+            "--no-state",
+            dest="state",
+            action="store_false",
+            help="do not use or update the local record of synced objects",
+        )
     add_config_option(parser)
     hooks.add_options(parser, command)
+
+
+def _bisync_options(parser: argparse.ArgumentParser) -> None:
+    from .twoway.decide import CONFLICT_POLICIES, FIRST_RUN_POLICIES
+
+    two = parser.add_argument_group("two-way sync")
+    two.add_argument(
+        "--conflict",
+        choices=CONFLICT_POLICIES,
+        default="keep-both",
+        metavar="POLICY",
+        help="a path changed on both sides: newer, older, larger, smaller, a or b wins (the "
+        "other edit is overwritten and named in the report), or keep-both (default: the newer "
+        "keeps the name, the other is kept as NAME.conflict-SIDE-DATE.EXT on both sides)",
+    )
+    two.add_argument(
+        "--first-run",
+        choices=FIRST_RUN_POLICIES,
+        default="newer",
+        metavar="POLICY",
+        help="with no state yet, a path on both sides with different content: newer "
+        "(default), a or b keeps the name, the other is kept as a conflict copy; keep-both is "
+        "the same as newer. A first run never deletes",
+    )
+    two.add_argument(
+        "--check-access",
+        action="store_true",
+        help="change nothing unless the check file is on both sides (an unmounted disk must "
+        "not look like every file deleted)",
+    )
+    two.add_argument(
+        "--check-access-file",
+        metavar="NAME",
+        default=".fssync-check",
+        help="the check file's path in both locations (default .fssync-check)",
+    )
+    two.add_argument(
+        "--backup-dir",
+        metavar="URL",
+        help="keep what this run replaces or deletes: A's files under URL/a, B's under URL/b, "
+        "at the same paths (outside both sides)",
+    )
+    two.add_argument(
+        "--state-dir",
+        metavar="DIR",
+        help="where the two-way state and lock are kept (default: FSSYNC_STATE_DIR, else "
+        "the user's state folder)",
+    )
 
 
 def add_config_option(parser: argparse.ArgumentParser) -> None:

@@ -245,6 +245,16 @@ class Hooks:
     def event(self, event: Event, config: Config) -> None:
         self._h.fssync_event(event=event, config=config)
 
+    def resolve_conflict(self, key: str, a: Entry, b: Entry, config: Config) -> str | None:
+        """A plugin's answer to a two-way sync conflict ("a", "b", "keep-both"), or None."""
+        answer = self._h.fssync_resolve_conflict(key=key, a=a, b=b, config=config)
+        if answer is not None and answer not in ("a", "b", "keep-both"):
+            raise UsageError(
+                f"a plugin resolved the conflict of {key!r} with {answer!r}: "
+                "expected 'a', 'b' or 'keep-both'"
+            )
+        return None if answer is None else str(answer)
+
     def run_finished(self, report: Report, config: Config) -> None:
         self._h.fssync_run_finished(report=report, config=config)
 

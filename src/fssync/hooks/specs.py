@@ -264,3 +264,20 @@ def fssync_run_finished(report: Report, config: Config) -> None:
     :param report: the frozen report.
     :param config: the options of this run.
     """
+
+
+@hookspec(firstresult=True)
+def fssync_resolve_conflict(key: str, a: Entry, b: Entry, config: Config) -> str | None:
+    """Decide a two-way sync conflict (``fssync bisync``): the path changed on both sides
+    since the last sync, to different content. Stops at first non-None result; with none,
+    ``--conflict`` (or ``--first-run`` at a first sync) decides.
+
+    Return ``"a"`` or ``"b"`` for the side whose version keeps the name (the other side's
+    edit is overwritten, and named in the run's report), or ``"keep-both"`` (the newer keeps
+    the name, the other is kept as ``name.conflict-<side>-<date>.ext`` on both sides).
+
+    :param key: the path, relative to both locations.
+    :param a: the file on side A as listed (size, mtime, ETag or hash where known).
+    :param b: the file on side B as listed.
+    :param config: the options of this run.
+    """

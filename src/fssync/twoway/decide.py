@@ -1,0 +1,222 @@
+"""What to do with one path of a two-way sync (pure, table-tested).
+
+Each side's change is found against what the state recorded for that side at the last sync,
+so the two sides' mtime precisions are never compared with each other; the two sides are
+compared only to tell a real conflict from equal content (a false conflict).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+
+import attrs
+
+from ..model import Entry
+
+
+class Change(enum.Enum):
+    """A side's change since the recorded state."""
+
+    NEW = "new"  # no record, present now
+    ABSENT = "absent"  # no record, not present
+    MODIFIED = "modified"
+    DELETED = "deleted"
+    UNCHANGED = "unchanged"
+
+
+class Op(enum.Enum):
+    NOTHING = "nothing"
+    COPY_AB = "copy A->B"
+    COPY_BA = "copy B->A"
+    DELETE_A = "delete on A"
+    DELETE_B = "delete on B"
+    RECORD = "record"  # equal content on both sides: remember it, change nothing
+    FORGET = "forget"  # gone from both sides: drop the record
+    CONFLICT = "conflict"
+
+
+@attrs.frozen
+class Record:
+    """What the state knew of a path on one side at the last sync."""
+
+    size: int
+    mtime: float | None = None
+    etag: str | None = None
+    md5: str | None = None
+
+    @classmethod
+    def of(cls, e: Entry) -> Record:
+        return cls(e.size, _time(e), e.etag, e.md5)
+
+
+def _time(e: Entry) -> float | None:
+    """The file's mtime, else when its store wrote it (a store that keeps no mtime): either
+    changes with an edit, and a side is only ever compared with its own record."""
+    return e.mtime if e.mtime is not None else e.stamp
+
+
+@attrs.frozen
+class Decision:
+    op: Op
+    reason: str
+    a: Change
+    b: Change
+
+
+def change(rec: Record | None, now: Entry | None, window: float = 0.0) -> Change:
+    """The change of one side against its own record. The ETag or MD5 decides where both
+    are known (a store whose mtime cannot be trusted); else the mtime, within `window`, the
+    side's own precision."""
+    if rec is None:
+        return Change.ABSENT if now is None else Change.NEW
+    if now is None:
+        return Change.DELETED
+    if now.size != rec.size:
+        return Change.MODIFIED
+    if now.etag and rec.etag:
+        return Change.UNCHANGED if now.etag == rec.etag else Change.MODIFIED
+    if now.md5 and rec.md5:
+        return Change.UNCHANGED if now.md5 == rec.md5 else Change.MODIFIED
+    when = _time(now)
+    if when is not None and rec.mtime is not None and abs(when - rec.mtime) > window:
+        return Change.MODIFIED
+    return Change.UNCHANGED
+
+
+Same = Callable[[Entry, Entry], bool]
+
+_PRESENT = (Change.NEW, Change.MODIFIED, Change.UNCHANGED)
+
+
+def decide(a: Change, b: Change, ea: Entry | None, eb: Entry | None, same: Same) -> Decision:
+    """The one operation for a path, from both sides' changes. An edit always wins over a
+    deletion (no edit is lost); both sides changed to different content is a conflict."""
+
+    def d(op: Op, reason: str) -> Decision:
+        return Decision(op, reason, a, b)
+
+    U, M, D, N, X = Change.UNCHANGED, Change.MODIFIED, Change.DELETED, Change.NEW, Change.ABSENT
+    changed = a is not U or b is not U
+    both = a in _PRESENT and b in _PRESENT and ea is not None and eb is not None
+    if both and changed and same(ea, eb):  # type: ignore[arg-type]
+        return d(Op.RECORD, "same content on both sides")
+    if both and not changed and proven_different(ea, eb):  # type: ignore[arg-type]
+        # Neither side looks changed, yet the hashes differ (an edit that kept size and
+        # mtime, seen once hashes are read): which side changed cannot be told.
+        return d(Op.CONFLICT, "the content differs, though neither side looks changed")
+    table: dict[tuple[Change, Change], tuple[Op, str]] = {
+        (U, U): (Op.NOTHING, "unchanged"),
+        (M, U): (Op.COPY_AB, "modified on A"),
+        (U, M): (Op.COPY_BA, "modified on B"),
+        (N, X): (Op.COPY_AB, "new on A"),
+        (X, N): (Op.COPY_BA, "new on B"),
+        (D, U): (Op.DELETE_B, "deleted on A"),
+        (U, D): (Op.DELETE_A, "deleted on B"),
+        (D, D): (Op.FORGET, "deleted on both sides"),
+        (M, D): (Op.COPY_AB, "modified on A, deleted on B: the edit wins"),
+        (D, M): (Op.COPY_BA, "modified on B, deleted on A: the edit wins"),
+        (M, M): (Op.CONFLICT, "modified on both sides"),
+        (N, N): (Op.CONFLICT, "new on both sides"),
+        (X, X): (Op.NOTHING, "on neither side"),
+    }
+    op, reason = table.get((a, b), (Op.CONFLICT, f"{a.value} on A, {b.value} on B"))
+    return d(op, reason)
+
+
+CONFLICT_POLICIES = ("newer", "older", "larger", "smaller", "a", "b", "keep-both")
+FIRST_RUN_POLICIES = ("newer", "a", "b", "keep-both")
+
+
+@attrs.frozen
+class Resolution:
+    """Which side's version keeps the name, and whether the other is kept as a conflict copy."""
+
+    winner: str  # "a" or "b"
+    keep_loser: bool
+    why: str
+
+    @property
+    def loser(self) -> str:
+        return "b" if self.winner == "a" else "a"
+
+
+def _when(e: Entry) -> float:
+    t = e.mtime if e.mtime is not None else e.stamp
+    return t if t is not None else 0.0
+
+
+def resolve(policy: str, ea: Entry, eb: Entry) -> Resolution:
+    """The winner of a conflict under a --conflict policy (ties go to the newer, then A)."""
+    newer = "a" if _when(ea) >= _when(eb) else "b"
+    older = "b" if newer == "a" else "a"
+    if policy == "keep-both":
+        return Resolution(newer, True, "keep-both: the newer keeps the name")
+    if policy == "newer":
+        return Resolution(newer, False, "--conflict newer")
+    if policy == "older":
+        return Resolution(older if _when(ea) != _when(eb) else "a", False, "--conflict older")
+    if policy in ("larger", "smaller"):
+        if ea.size == eb.size:
+            return Resolution(newer, False, f"--conflict {policy}: equal sizes, the newer")
+        larger = "a" if ea.size > eb.size else "b"
+        smaller = "b" if larger == "a" else "a"
+        return Resolution(larger if policy == "larger" else smaller, False, f"--conflict {policy}")
+    if policy in ("a", "b"):
+        return Resolution(policy, False, f"--conflict {policy}")
+    raise ValueError(policy)
+
+
+def resolve_first_run(policy: str, ea: Entry, eb: Entry) -> Resolution:
+    """A path on both sides at the first run (no state), with different content: the chosen
+    side keeps the name and the other version is always kept as a conflict copy, so a first
+    run loses nothing."""
+    if policy in ("newer", "keep-both"):
+        return attrs.evolve(resolve("keep-both", ea, eb), why=f"first run ({policy})")
+    if policy in ("a", "b"):
+        return Resolution(policy, True, f"first run ({policy})")
+    raise ValueError(policy)
+
+
+def conflict_name(key: str, side: str, stamp: str, n: int = 1) -> str:
+    """`dir/name.ext` -> `dir/name.conflict-<side>-<stamp>.ext` (a leading dot is part of the
+    name, not an extension); `n` > 1 adds `-n` to the stamp where that name is taken."""
+    if n > 1:
+        stamp = f"{stamp}-{n}"
+    folder, _, name = key.rpartition("/")
+    base, dot, ext = name.rpartition(".")
+    if not dot or not base:
+        out = f"{name}.conflict-{side}-{stamp}"
+    else:
+        out = f"{base}.conflict-{side}-{stamp}.{ext}"
+    return f"{folder}/{out}" if folder else out
+
+
+def proven_same(x: Entry, y: Entry, window: float) -> bool:
+    """Whether two sides' files hold the same content, by what the listings prove: equal
+    MD5s (an S3 single-part ETag is one), equal ETags, or equal sizes and mtimes within the
+    coarser side's precision. Unknown is not the same: a conflict loses nothing."""
+    if x.size != y.size:
+        return False
+    xm = x.md5 or (x.etag if _single_part(x.etag) else None)
+    ym = y.md5 or (y.etag if _single_part(y.etag) else None)
+    if xm and ym:
+        return xm == ym
+    if x.etag and y.etag and x.etag == y.etag:
+        return True
+    if x.mtime is not None and y.mtime is not None:
+        return abs(x.mtime - y.mtime) <= window
+    return False
+
+
+def proven_different(x: Entry, y: Entry) -> bool:
+    """Whether the listings prove the content differs: other sizes, or other MD5s."""
+    if x.size != y.size:
+        return True
+    xm = x.md5 or (x.etag if _single_part(x.etag) else None)
+    ym = y.md5 or (y.etag if _single_part(y.etag) else None)
+    return bool(xm and ym and xm != ym)
+
+
+def _single_part(etag: str | None) -> bool:
+    return bool(etag) and len(etag or "") == 32 and "-" not in (etag or "")
