@@ -12,7 +12,16 @@ from typing import Any
 
 from .auth import CredentialProvider, Credentials, StaticAuth, resolve_static
 from .config import Config, Layer, Setting
-from .errors import AuthError, ExitCode, FatalError, FssyncError, LocationError, UsageError
+from .errors import (
+    AuthError,
+    ExitCode,
+    FatalError,
+    FssyncError,
+    LocationError,
+    UnreachableError,
+    UsageError,
+)
+from .executors import BatchResult, Executor, Sealed, TransferJob, batches, run_batch
 from .hooks import hookimpl
 from .location import Capabilities, Location
 from .model import (
@@ -46,6 +55,7 @@ __all__ = [
     "BUILTIN_MODES",
     "Action",
     "AuthError",
+    "BatchResult",
     "Capabilities",
     "Comparator",
     "Config",
@@ -53,6 +63,7 @@ __all__ = [
     "Credentials",
     "Entry",
     "Event",
+    "Executor",
     "ExitCode",
     "Failure",
     "FatalError",
@@ -68,10 +79,14 @@ __all__ = [
     "Remote",
     "Report",
     "Sample",
+    "Sealed",
     "Transfer",
     "Setting",
     "StaticAuth",
+    "TransferJob",
+    "UnreachableError",
     "UsageError",
+    "batches",
     "check",
     "check_output_path",
     "hookimpl",
@@ -84,6 +99,7 @@ __all__ = [
     "report_document",
     "summary_line",
     "resolve_static",
+    "run_batch",
     "sync",
     "write_atomically",
 ]

@@ -264,6 +264,13 @@ def add_sync_options(parser: argparse.ArgumentParser, hooks: Hooks, *, command: 
             help="when another run is writing to the same local destination, wait this long "
             "for it instead of failing at once (default 0)",
         )
+        run.add_argument(
+            "--executor",
+            default="in-process",
+            metavar="NAME",
+            help="who runs the transfers: in-process (default), or a plugin's executor such as "
+            "dask (pip install 'fssync[dask]'); listing, planning and the guards stay here",
+        )
         cutoff.add_options(parser)
         bandwidth.add_options(parser)
     if command == "check":
