@@ -209,6 +209,24 @@ def test_unreachable_scheduler_is_one_line_and_exit_4(tmp_path, capsys):
     assert "tcp://127.0.0.1:9" in err and "Dask scheduler" in err
 
 
+def test_a_dry_run_needs_no_cluster(tmp_path):
+    make_tree(tmp_path / "src", {"a.txt": b"a"})
+    code = main(
+        ["sync", str(tmp_path / "src"), str(tmp_path / "dst"), "--dry-run", "--executor", "dask"]
+        + ["--scheduler", "tcp://127.0.0.1:9"]
+    )
+    assert code == 0
+    assert not (tmp_path / "dst").exists()
+
+
+def test_an_executor_no_plugin_runs_is_a_usage_error(tmp_path, capsys):
+    (tmp_path / "src").mkdir()
+    code = main(["sync", str(tmp_path / "src"), str(tmp_path / "d"), "--executor", "ray"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "--executor ray" in err and len(err.strip().splitlines()) == 1
+
+
 def test_static_keys_never_show_in_what_the_scheduler_prints(seaweed, tmp_path):
     config = fssync.Config("sync", str(tmp_path), "s3://b/x", s3_opts(seaweed))
     sealed = Sealed(config)

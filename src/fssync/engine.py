@@ -500,6 +500,8 @@ class Run:
 
     async def execute(self) -> tuple[Plan, Report]:
         executor = self._executor()
+        if self.config.dry_run or self.config.get("explain"):
+            return await self._execute(InProcess())  # nothing to transfer: no cluster needed
         await executor.start()
         try:
             return await self._execute(executor)
