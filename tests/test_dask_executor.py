@@ -4,6 +4,7 @@ per run keep each test under a minute on a small machine; the issue's 20,000 are
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import threading
@@ -20,7 +21,7 @@ from fssync.hooks.manager import registered
 from fssync.model import Event
 from fssync.testing.servers import S3Endpoint
 
-from .helpers import make_tree, read_tree, s3_opts
+from .helpers import make_tree, read_tree, s3_args, s3_opts
 
 distributed = pytest.importorskip("distributed")
 
@@ -241,3 +242,25 @@ def test_dask_options_without_the_executor_are_refused(tmp_path, capsys):
     code = main(["sync", str(tmp_path), str(tmp_path / "d"), "--workers", "2"])
     assert code == 2
     assert "--executor dask" in capsys.readouterr().err
+
+
+def test_each_worker_fetches_its_own_sts_credentials(cluster, moto, tmp_path, capsys):
+    """No expiring keys are shipped: the workers assume the role themselves from the options,
+    and their credentials events reach the driver's --json stream."""
+    ep = moto.endpoint
+    bucket = ep.make_bucket()
+    files = tree(200)
+    make_tree(tmp_path / "src", files)
+    words = ["sync", str(tmp_path / "src"), f"s3://{bucket}/r", "--role-arn", moto.role_arn]
+    words += ["--json", "--executor", "dask", "--scheduler", cluster.scheduler_address]
+    words += ["--batch-files", "50", "--sts-endpoint-url", ep.url, *s3_args(ep)]
+    code = main(words)
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert objects(ep, bucket, "r/") == files
+    rows = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    fetched = [r for r in rows if r["event"] == "credentials"]
+    # the driver's two stores and each of the 4 batches' destination store fetched their own
+    assert len(fetched) >= 5
+    assert all(r["access_key_id"].startswith("ASIA") for r in fetched)
+    assert ep.secret_key not in out + err
