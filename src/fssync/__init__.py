@@ -12,7 +12,16 @@ from typing import Any
 
 from .auth import CredentialProvider, Credentials, StaticAuth, resolve_static
 from .config import Config, Layer, Setting
-from .errors import AuthError, ExitCode, FatalError, FssyncError, LocationError, UsageError
+from .errors import (
+    AuthError,
+    ExitCode,
+    FatalError,
+    FssyncError,
+    LocationError,
+    UnreachableError,
+    UsageError,
+)
+from .executors import BatchResult, Executor, Sealed, TransferJob, batches, run_batch
 from .hooks import hookimpl
 from .location import Capabilities, Location
 from .model import (
@@ -47,6 +56,7 @@ __all__ = [
     "bisync",
     "Action",
     "AuthError",
+    "BatchResult",
     "Capabilities",
     "Comparator",
     "Config",
@@ -54,6 +64,7 @@ __all__ = [
     "Credentials",
     "Entry",
     "Event",
+    "Executor",
     "ExitCode",
     "Failure",
     "FatalError",
@@ -69,10 +80,14 @@ __all__ = [
     "Remote",
     "Report",
     "Sample",
+    "Sealed",
     "Transfer",
     "Setting",
     "StaticAuth",
+    "TransferJob",
+    "UnreachableError",
     "UsageError",
+    "batches",
     "check",
     "check_output_path",
     "hookimpl",
@@ -85,6 +100,7 @@ __all__ = [
     "report_document",
     "summary_line",
     "resolve_static",
+    "run_batch",
     "sync",
     "write_atomically",
 ]

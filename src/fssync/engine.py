@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -18,6 +18,7 @@ from .config import Config
 from .cutoff import Cutoff, Limits
 from .diagnose import diagnose
 from .errors import ExitCode, FssyncError, UnreachableError, UsageError
+from .executors import IN_PROCESS, Executor, InProcess, TransferJob
 from .hooks.manager import Hooks
 from .model import Action, Entry, Event, Failure, Kind, Outcome, Plan, Report
 from .options import check_combinations, plugin_option_names
@@ -171,6 +172,7 @@ class Run:
         # The clock of --max-duration starts with the run, as rclone's does.
         self.cutoff = Cutoff(limits) if limits is not None else None
         self._held: str | None = None
+        self.executor: Executor = InProcess()  # who runs the transfers (the executor hook's)
         self._conflicts: list[tuple[str, str]] = []  # keys the destination cannot hold
         self._unsafe: tuple[tuple[str, str], ...] = ()  # source keys unsafe to write anywhere
         # State records by store identity and root, and the keys whose metadata this run read.
@@ -197,6 +199,10 @@ class Run:
         if not is_source and self.state is not None:
             leftovers.attach_journal(store, self.state)
         return store
+
+    async def open_side(self, *, is_source: bool) -> Store:
+        """The source's or the destination's store (for an executor's worker too)."""
+        return await self._open(self.sides.src if is_source else self.sides.dst, is_source)
 
     async def _list(self, store: Store) -> Listing:
         url = store.location.url
@@ -493,6 +499,26 @@ class Run:
         return plan, src_store, dst_store, src, dst
 
     async def execute(self) -> tuple[Plan, Report]:
+        executor = self._executor()
+        if self.config.dry_run or self.config.get("explain"):
+            return await self._execute(InProcess())  # nothing to transfer: no cluster needed
+        await executor.start()
+        try:
+            return await self._execute(executor)
+        finally:
+            await executor.close()
+
+    def _executor(self) -> Executor:
+        name = str(self.config.get("executor") or IN_PROCESS)
+        found = self.hooks.executor(self.config)
+        if found is None:
+            raise UsageError(
+                f"--executor {name}: no plugin runs it (for Dask: pip install 'fssync[dask]')"
+            )
+        return found
+
+    async def _execute(self, executor: Executor) -> tuple[Plan, Report]:
+        self.executor = executor
         plan, src_store, dst_store, src, dst = await self.plan_async()
         try:
             self._check_delete_safety(plan, src, dst)
@@ -545,8 +571,23 @@ class Run:
             passes=int(self.config.get("retry_passes", 1)),
         )
 
-    async def _transfer(
-        self, plan: Plan, src_store: Store, dst_store: Store, src: Listing, dst: Listing
+    async def write_here(
+        self, actions: list[Action], src_store: Store, dst_store: Store
+    ) -> list[Outcome]:
+        """Copies and updates in this process, with backups kept as the options say: what the
+        built-in executor runs, and what a worker of another executor runs on its batch."""
+        backups = await self._backups(dst_store)
+        keep = None if backups is None else functools.partial(backups.keep, dst_store)
+        try:
+            return await self._write(actions, src_store, dst_store, keep)
+        except* Abort as group:
+            raise group.exceptions[0].error from None  # type: ignore[union-attr]
+        finally:
+            if backups is not None and backups.store is not dst_store:
+                await backups.store.close()
+
+    async def _write(
+        self, actions: list[Action], src_store: Store, dst_store: Store, keep: Keep | None
     ) -> list[Outcome]:
         schedule = self._retry_schedule()
         settings = TransferSettings(
@@ -569,8 +610,22 @@ class Run:
                     raise Abort(UsageError(problem))
             return options
 
+        return await run_transfers(
+            src_store, dst_store, actions, options_for, self.emit, settings, keep=keep
+        )
+
+    async def _transfer(
+        self, plan: Plan, src_store: Store, dst_store: Store, src: Listing, dst: Listing
+    ) -> list[Outcome]:
+        """The transfers, handed to the executor round by round, then the deletions, here and
+        only when every transfer succeeded (and the other guards agree)."""
         backups = await self._backups(dst_store)
         keep = None if backups is None else functools.partial(backups.keep, dst_store)
+        executor = self.executor
+
+        async def here(actions: Sequence[Action]) -> list[Outcome]:
+            return await self._write(list(actions), src_store, dst_store, keep)
+
         try:
             outcomes: list[Outcome] = []
             deletes = list(plan.deletes)
@@ -581,9 +636,8 @@ class Run:
             last = [a for a in plan.transfers if dst_store.write_last(a.key)]
             for actions in (first, last):
                 if actions:
-                    outcomes += await run_transfers(
-                        src_store, dst_store, actions, options_for, self.emit, settings, keep=keep
-                    )
+                    job = TransferJob(tuple(actions), self.config, self.emit, here)
+                    outcomes += await executor.transfer(job)
             if deletes:
                 held = self._hold_deletes(plan, outcomes, src, dst)
                 if held:

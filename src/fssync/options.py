@@ -285,6 +285,13 @@ def add_sync_options(parser: argparse.ArgumentParser, hooks: Hooks, *, command: 
             "for it instead of failing at once (default 0)",
         )
     if command == "sync":
+        parser.add_argument(
+            "--executor",
+            default="in-process",
+            metavar="NAME",
+            help="who runs the transfers: in-process (default), or a plugin's executor such as "
+            "dask (pip install 'fssync[dask]'); listing, planning and the guards stay here",
+        )
         cutoff.add_options(parser)
         bandwidth.add_options(parser)
     if command == "check":

@@ -14,6 +14,7 @@ import pluggy
 from ..auth import CredentialProvider
 from ..config import Config
 from ..errors import UsageError
+from ..executors import Executor
 from ..location import Location
 from ..model import Action, Entry, Event, Plan, Report
 from ..planning import Comparator, KeyFilter
@@ -66,6 +67,9 @@ def make_hooks(
                 raise UsageError(f"plugin {name!r} ({value}) failed to load: {exc}") from None
             pm.register(plugin, name=name)
             loaded.add(name)
+    from ..executors import BuiltinExecutor
+
+    pm.register(BuiltinExecutor(), name="fssync_in_process")  # the default --executor
     for plugin in (*(_AMBIENT.get() if ambient else ()), *plugins):
         if not pm.is_registered(plugin):
             pm.register(plugin)
@@ -241,6 +245,16 @@ class Hooks:
         return _merge(
             self._h.fssync_transfer_options(action=action, location=location, config=config)
         )
+
+    def executor(self, config: Config) -> Executor | None:
+        """Who runs this run's transfers (None: no plugin answers for ``--executor``)."""
+        found = self._h.fssync_executor(config=config)
+        if found is not None and not isinstance(found, Executor):
+            raise UsageError(
+                f"a plugin returned {type(found).__name__} from fssync_executor; expected an "
+                "object with name, start, transfer and close (fssync.executors.Executor)"
+            )
+        return found  # type: ignore[no-any-return]
 
     def event(self, event: Event, config: Config) -> None:
         self._h.fssync_event(event=event, config=config)

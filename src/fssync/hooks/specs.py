@@ -16,6 +16,7 @@ from . import hookspec
 if TYPE_CHECKING:
     from ..auth import CredentialProvider
     from ..config import Config
+    from ..executors import Executor
     from ..location import Location
     from ..model import Action, Entry, Event, Plan, Report
     from ..planning import Comparator, KeyFilter
@@ -219,6 +220,39 @@ def fssync_transfer_options(
     :param action: the copy or update about to run.
     :param location: the destination location.
     :param config: the options of this run.
+    """
+
+
+@hookspec(firstresult=True)
+def fssync_executor(config: Config) -> Executor | None:
+    """Return who runs this run's copies and updates: an object with ``name``, ``async
+    start()``, ``async transfer(job) -> list[Outcome]`` and ``async close()``
+    (``fssync.executors.Executor``). Stops at first non-None result; answer only when
+    ``config.get("executor")`` names yours. The built-in answers for ``in-process`` (the
+    default) and runs them in this process.
+
+    The engine keeps every decision: it lists, plans and applies the guards (``--max-delete``,
+    the empty-source rule, an incomplete listing) before calling ``transfer``, and deletes only
+    after all transfers succeeded. ``start`` is called before the source is listed (raise
+    ``fssync.FatalError`` if the cluster is unreachable: one line, exit code 4), ``transfer``
+    once per round with a ``fssync.executors.TransferJob`` (``actions``, ``config``, ``emit``,
+    ``here``), and ``close`` at the end, also after a failure. Return one outcome per action and
+    pass every event a worker made to ``job.emit``, so reporters see what a local run shows.
+    ``fssync.executors.Sealed`` carries the config to another process without showing its
+    secrets, and ``fssync.executors.run_batch(sealed, actions)`` transfers a batch there. A
+    minimal executor that runs each round in this process::
+
+        class Here:
+            name = "here"
+            async def start(self): pass
+            async def transfer(self, job): return await job.here(job.actions)
+            async def close(self): pass
+
+        @hookimpl
+        def fssync_executor(config):
+            return Here() if config.get("executor") == "here" else None
+
+    :param config: the options of this run (``--executor`` is ``config.get("executor")``).
     """
 
 

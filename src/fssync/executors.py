@@ -1,0 +1,168 @@
+"""Who runs a run's transfers. The engine decides everything (the plan, the guards, the deletes)
+and hands each round of copies and updates to the executor the ``fssync_executor`` hook returns:
+the built-in one runs them in this process, as fssync always did; a plugin may run them on other
+machines. This module also holds what such a plugin needs to ship work elsewhere: a sealed
+config whose repr shows no secret, and the function a worker runs on one batch."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+import attrs
+
+from .config import Config
+from .errors import FatalError, FssyncError, UsageError
+from .hooks import hookimpl
+from .model import Action, Event, Outcome
+
+IN_PROCESS = "in-process"
+
+
+@attrs.frozen
+class TransferJob:
+    """One round of transfers, as the engine hands it to an executor.
+
+    `here` runs actions in this process with the run's open stores (what the built-in executor
+    does); `emit` passes an event to the run's reporters, so events that happened elsewhere are
+    seen as if they happened here."""
+
+    actions: tuple[Action, ...]
+    config: Config
+    emit: Callable[[Event], None]
+    here: Callable[[Sequence[Action]], Awaitable[list[Outcome]]]
+
+
+@runtime_checkable
+class Executor(Protocol):
+    """What ``fssync_executor`` returns. `start` is called once before the source is listed
+    (so an unreachable cluster stops the run before any work), `transfer` once per round, and
+    `close` at the end of the run, also when it fails."""
+
+    name: str
+
+    async def start(self) -> None: ...
+
+    async def transfer(self, job: TransferJob) -> list[Outcome]: ...
+
+    async def close(self) -> None: ...
+
+
+class InProcess:
+    """The built-in executor: every transfer in this process's event loop."""
+
+    name = IN_PROCESS
+
+    async def start(self) -> None:
+        return None
+
+    async def transfer(self, job: TransferJob) -> list[Outcome]:
+        return await job.here(job.actions)
+
+    async def close(self) -> None:
+        return None
+
+
+class BuiltinExecutor:
+    """The hook implementation behind ``--executor in-process`` (the default); registered by
+    every plugin manager, last, so a plugin answering for its own name is asked first."""
+
+    @hookimpl(trylast=True)
+    def fssync_executor(self, config: Config) -> Executor | None:
+        name = str(config.get("executor") or IN_PROCESS)
+        return InProcess() if name == IN_PROCESS else None
+
+
+# -------------------------------------------------------------------------------------------------
+# For executors that run batches in other processes
+# -------------------------------------------------------------------------------------------------
+
+
+def _unseal(
+    command: str, src: str, dst: str | None, options: dict[str, Any], environ: dict[str, str]
+) -> Sealed:
+    return Sealed(Config(command, src, dst, options, environ))
+
+
+class Sealed:
+    """A run's config on its way to a worker. The options and the environment snapshot may hold
+    static keys; they travel pickled inside this object, whose repr and str show nothing of
+    them, so a scheduler's task list, dashboard or log never prints a secret. Credentials that
+    STS issues do not travel at all: the worker's own credential provider fetches (and
+    refreshes) them from the same options (role ARN, session name)."""
+
+    __slots__ = ("_config",)
+
+    def __init__(self, config: Config) -> None:
+        self._config = config
+
+    def __repr__(self) -> str:
+        return f"<fssync config {self._config.command} (redacted)>"
+
+    __str__ = __repr__
+
+    def open(self) -> Config:
+        return self._config
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        c = self._config
+        return (_unseal, (c.command, c.src, c.dst, dict(c.options), dict(c.environ)))
+
+
+@attrs.frozen
+class BatchResult:
+    """What a worker sends back for one batch: every outcome, the events in the order they
+    happened, and a run-stopping error (type name, message, exit code) if one came."""
+
+    outcomes: tuple[Outcome, ...]
+    events: tuple[Event, ...]
+    fatal: tuple[str, str, int] | None = None
+
+    def raise_fatal(self) -> None:
+        if self.fatal is None:
+            return
+        kind, message, code = self.fatal
+        error: FssyncError = UsageError(message) if code == 2 else FatalError(message)
+        error.code = kind or None
+        raise error
+
+
+def run_batch(sealed: Sealed, actions: Sequence[Action]) -> BatchResult:
+    """Transfer one batch in this process: open both stores from the run's options (each worker
+    connects and fetches credentials itself), write, and return the outcomes and the events.
+    Called in a worker's thread, so it makes its own event loop. Never calls a reporter: the
+    driver replays the events to its own."""
+    from .engine import Run
+    from .hooks.manager import make_hooks
+
+    config = sealed.open()
+    events: list[Event] = []
+    hooks = make_hooks(ambient=False)
+    hooks.configure(config)
+    run = Run(config, hooks)
+    run.emit = events.append  # type: ignore[method-assign,assignment]
+
+    async def go() -> list[Outcome]:
+        src = await run.open_side(is_source=True)
+        try:
+            dst = await run.open_side(is_source=False)
+        except BaseException:
+            await src.close()
+            raise
+        try:
+            return await run.write_here(list(actions), src, dst)
+        finally:
+            await asyncio.gather(src.close(), dst.close())
+
+    try:
+        outcomes = asyncio.run(go())
+    except FssyncError as exc:
+        return BatchResult((), tuple(events), (exc.code or "", str(exc), int(exc.exit_code)))
+    return BatchResult(tuple(outcomes), tuple(events))
+
+
+def batches(actions: Sequence[Action], size: int) -> list[tuple[Action, ...]]:
+    """The actions cut in batches of `size` (the last may be shorter)."""
+    size = max(1, size)
+    return [tuple(actions[i : i + size]) for i in range(0, len(actions), size)]
