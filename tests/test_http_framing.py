@@ -277,7 +277,7 @@ def test_a_server_speaking_garbage_is_one_line_after_retries(tmp_path, capsys, m
     thread.start()
     assert ready.wait(10)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "framing-test-secret-0123456789")
     make_tree(tmp_path / "s", {"x.txt": b"x"})
     url = f"http://127.0.0.1:{state['port']}"
     try:
