@@ -182,6 +182,9 @@ def test_storage_class_upload_header(moto, tree, capsys):
         ("x-amz-acl:", "is empty"),
         ("Authorization:AWS4 x", "cannot be overridden"),
         ("Host:example.com", "cannot be overridden"),
+        ("TE:trailers", "cannot be overridden"),
+        ("Upgrade:h2c", "cannot be overridden"),
+        ("Keep-Alive:timeout=5", "cannot be overridden"),
         ("x-a:b\x01c", "control character"),
     ],
 )

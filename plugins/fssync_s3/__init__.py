@@ -38,6 +38,10 @@ _RESERVED = frozenset(
         "expect",
         "transfer-encoding",
         "connection",
+        "keep-alive",
+        "te",
+        "trailer",
+        "upgrade",
         "x-amz-date",
         "x-amz-content-sha256",
     }

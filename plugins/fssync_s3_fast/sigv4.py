@@ -17,6 +17,27 @@ ALGORITHM = "AWS4-HMAC-SHA256"
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 _SAFE = "-_.~"  # with letters and digits: the unreserved characters SigV4 leaves as they are
+# Sent but never signed, as botocore does: hop-by-hop headers a proxy may drop or rewrite, and
+# tracing headers that tools add on the way. Signing them would make both transports disagree
+# and a proxied request fail its signature check.
+UNSIGNED_HEADERS = frozenset(
+    {
+        "baggage",
+        "connection",
+        "expect",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "traceparent",
+        "tracestate",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "user-agent",
+        "x-amzn-trace-id",
+    }
+)
 
 
 def uri_encode(text: str, *, keep_slash: bool) -> str:
@@ -67,9 +88,10 @@ class Signer:
 
         `path` is already URI-encoded (S3 paths are encoded once and not normalised), `query`
         is the canonical query string, `headers` maps lower-case names to values and holds
-        every header to sign (host, x-amz-date, x-amz-content-sha256 among them).
+        every header sent (host, x-amz-date, x-amz-content-sha256 among them); the ones in
+        `UNSIGNED_HEADERS` are left out of the signature.
         """
-        names = sorted(headers)
+        names = sorted(n for n in headers if n not in UNSIGNED_HEADERS)
         canonical_headers = "".join(f"{n}:{' '.join(headers[n].split())}\n" for n in names)
         signed = ";".join(names)
         canonical = f"{method}\n{path}\n{query}\n{canonical_headers}\n{signed}\n{payload_hash}"
