@@ -89,6 +89,7 @@ class ProxyStats:
     log: list[tuple[int, str, str, str]] = attrs.field(factory=list)  # (n, method, path, fault)
     pages: int = 0  # ListObjectsV2 requests seen
     methods: collections.Counter[str] = attrs.field(factory=collections.Counter)  # requests
+    targets: list[tuple[str, str]] = attrs.field(factory=list)  # (method, target) of each request
     # faults that changed something (an "etag" drawn for a reply without an ETag does not)
     applied: collections.Counter[str] = attrs.field(factory=collections.Counter)
     # seconds each stalled connection was held until the client let go (closed it, or sent the
@@ -344,6 +345,7 @@ class FaultProxy:
             self.stats.requests += 1
             n = self.stats.requests
             self.stats.methods[method] += 1
+            self.stats.targets.append((method, path))
             self.stats.started[n] = time.monotonic()
             self._latest[(method, path)] = n
             if n > self.max_requests:
