@@ -139,6 +139,17 @@ def diagnose(exc: BaseException, *, where: str, listing: bool = False) -> Diagno
             "ProfileNotFound",
             False,
         )
+    certificate = bad_certificate(exc)
+    if certificate is not None:
+        # The same answer for every request to this endpoint: one line and stop, never retried.
+        return Diagnosis(
+            f"{where}: the endpoint's TLS certificate failed verification ({certificate}); "
+            "trust its authority with --ca-bundle or AWS_CA_BUNDLE, or check the host name",
+            True,
+            UnreachableError,
+            None,
+            False,
+        )
     login = _login_refused(exc, names)
     if login is not None:
         return Diagnosis(f"{where}: {login}", True, AuthError, None, False)
@@ -200,6 +211,16 @@ def diagnose(exc: BaseException, *, where: str, listing: bool = False) -> Diagno
         # a temporary file's, which the user never asked for.
         return Diagnosis(f"{where}: {exc.strerror}", listing, FatalError)
     return Diagnosis(f"{where}: {type(exc).__name__}: {first_line(exc)}", listing, FatalError)
+
+
+def bad_certificate(exc: BaseException) -> str | None:
+    """Why the peer's certificate was refused, when a TLS handshake failed verification."""
+    import ssl
+
+    for e in _chain(exc):
+        if isinstance(e, ssl.SSLCertVerificationError):
+            return e.verify_message or "not trusted"
+    return None
 
 
 def _read_only(exc: BaseException) -> bool:

@@ -15,6 +15,7 @@ from typing import Any
 
 from .. import __version__
 from ..auth import CredentialProvider
+from ..diagnose import bad_certificate
 from ..errors import UsageError
 from ..integrity import ChecksumMismatch
 from ..leftovers import abort_twins
@@ -225,6 +226,7 @@ class S3Store(Store):
         client = await fs.set_session()
         _sign_headers(client, every, upload, per_operation)
         s3pages.watch_botocore(client)
+        _no_retry_on_bad_certificate(client)
         if httplog.enabled():
             httplog.watch_botocore(client)
         if renewal is None and not opts.get("anon") and not opts.get("key"):
@@ -697,3 +699,18 @@ async def _register_resolved(fs: Any) -> None:
             register(frozen.secret_key, frozen.token)
     except Exception:  # noqa: BLE001 - the first request will report missing credentials
         pass
+
+
+def _no_retry_on_bad_certificate(client: Any) -> None:
+    """botocore retries a failed TLS verification like a dropped connection (six tries with
+    back-off, then fssync's own listing retries: a minute before one line says why). It fails
+    the same way every time, so this handler, asked before botocore's retry rule, raises it
+    at once."""
+
+    def refuse(caught_exception: BaseException | None = None, **_: Any) -> None:
+        if caught_exception is not None and bad_certificate(caught_exception) is not None:
+            raise caught_exception
+
+    client.meta.events.register_first(
+        "needs-retry.s3", refuse, unique_id="fssync-no-retry-on-bad-certificate"
+    )
