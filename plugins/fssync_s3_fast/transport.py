@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 import fssync
-from fssync.stores import s3meta, s3objects
+from fssync.stores import s3meta, s3objects, s3pages
 
 from .client import S3Client
 from .http import Body, BodySource, Response
 from .resolve import Settings
+from .xmlparse import Page
 
 # PutObject / CreateMultipartUpload / CopyObject parameters (the names plugins return from
 # fssync_transfer_options, as for botocore) and the request headers they become.
@@ -156,6 +157,13 @@ class FastTransport:
         headers.update(self.settings.upload_headers)
         return headers
 
+    async def list_page(
+        self, bucket: str, prefix: str, token: str | None
+    ) -> tuple[Iterator[s3objects.Listed], s3pages.PageFacts]:
+        await self.ready()
+        page = await self.client.list_page(bucket, prefix, token)
+        return _rows(page), page.facts
+
     async def put_object(
         self, bucket: str, key: str, data: bytes, md5: bytes, options: Mapping[str, Any]
     ) -> dict[str, Any]:
@@ -246,6 +254,16 @@ class FastTransport:
 
     async def close(self) -> None:
         await self.client.close()
+
+
+def _rows(page: Page) -> Iterator[s3objects.Listed]:
+    stamps: dict[str, float] = {}  # many objects share a LastModified second
+    for full, size, modified, etag in page.objects:
+        stamp = stamps.get(modified)
+        if stamp is None:
+            text = modified.replace("Z", "+00:00")
+            stamp = stamps[modified] = dt.datetime.fromisoformat(text).timestamp()
+        yield full, size, stamp, etag
 
 
 def _b64(md5: bytes) -> str:

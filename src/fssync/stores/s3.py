@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from .. import __version__
 from ..auth import CredentialProvider
 from ..errors import UsageError
 from ..location import Location
-from ..model import Entry
 from ..secrets import register
 from . import httplog, s3pages
-from .base import Listing, ListingProgress
 from .renewal import EXPIRED_CODES, OnFetch, Renewal
 from .s3meta import (
     CREDENTIAL_OPTIONS,
@@ -33,7 +31,7 @@ from .s3meta import (
     operation_headers,
     part_plan,
 )
-from .s3objects import PartBody, S3ObjectStore, error_code
+from .s3objects import Listed, PartBody, S3ObjectStore, error_code
 from .stall import WATCH_ABOVE, ProgressBody, Stalled, watched
 
 
@@ -125,6 +123,22 @@ class BotocoreTransport:
                 if attempt == SEND_TRIES:
                     raise
         raise AssertionError("unreachable")
+
+    async def list_page(
+        self, bucket: str, prefix: str, token: str | None
+    ) -> tuple[Iterator[Listed], s3pages.PageFacts]:
+        kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "MaxKeys": s3pages.PAGE_SIZE}
+        if token:
+            kwargs["ContinuationToken"] = token
+        resp = await self.call("list_objects_v2", **kwargs)
+        facts = resp.get("FssyncPage")  # read from the raw reply (s3pages.watch_botocore)
+        if not isinstance(facts, s3pages.PageFacts):
+            raise s3pages.BadPage("could not be checked: its raw reply was not seen")
+        rows = (
+            (o["Key"], int(o.get("Size", 0)), o["LastModified"].timestamp(), o.get("ETag", ""))
+            for o in resp.get("Contents", ())
+        )
+        return rows, facts
 
     async def put_object(
         self, bucket: str, key: str, data: bytes, md5: bytes, options: Mapping[str, Any]
@@ -264,7 +278,8 @@ def _b64(md5: bytes) -> str:
 
 
 class S3Store(S3ObjectStore):
-    """S3 through s3fs's botocore client: the listing here, the object rules in `s3objects`."""
+    """S3 through s3fs's botocore client: the connection here, the object rules (listing
+    included) in `s3objects`."""
 
     def __init__(
         self, location: Location, fs: Any, client: Any, renewal: Renewal | None = None
@@ -362,51 +377,6 @@ class S3Store(S3ObjectStore):
         """One client call, sent again once after a credentials refresh (see
         `BotocoreTransport.call`)."""
         return await self._transport.call(method, **kwargs)
-
-    async def scan(self, progress: ListingProgress | None = None) -> Listing:
-        from .. import location as loc
-
-        entries: dict[str, Entry] = {}
-        rejected: list[tuple[str, str]] = []
-        cut = len(self.prefix)
-        pages = s3pages.Pages(
-            self.location.url, self.bucket, self.prefix, self.listing_retry, self.on_listing_retry
-        )
-
-        async def fetch(token: str | None) -> tuple[Any, s3pages.PageFacts]:
-            kwargs: dict[str, Any] = {
-                "Bucket": self.bucket,
-                "Prefix": self.prefix,
-                "MaxKeys": s3pages.PAGE_SIZE,
-            }
-            if token:
-                kwargs["ContinuationToken"] = token
-            resp = await self.call("list_objects_v2", **kwargs)
-            facts = resp.get("FssyncPage")  # read from the raw reply (s3pages.watch_botocore)
-            if not isinstance(facts, s3pages.PageFacts):
-                raise s3pages.BadPage("could not be checked: its raw reply was not seen")
-            return resp, facts
-
-        while not pages.done:
-            resp = await pages.next(fetch)
-            for obj in resp.get("Contents", ()):
-                full = obj["Key"]
-                key = full[cut:]
-                if key.endswith("/") and obj.get("Size", 0) == 0:
-                    continue  # a folder marker, not a file
-                reason = loc.unsafe_reason(key)
-                if reason:
-                    rejected.append((full, reason))
-                    continue
-                entries[key] = Entry(
-                    key=key,
-                    size=int(obj.get("Size", 0)),
-                    stamp=obj["LastModified"].timestamp(),
-                    etag=obj.get("ETag", "").strip('"') or None,
-                )
-            if progress is not None and not pages.done:
-                progress(len(entries))
-        return Listing(entries=entries, rejected=tuple(rejected))
 
 
 def _adder(headers: tuple[tuple[str, str], ...]) -> Any:

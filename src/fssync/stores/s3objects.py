@@ -19,12 +19,22 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import Any, Protocol
 
+from ..location import unsafe_reason
 from ..model import Entry
-from . import resume
-from .base import RangeIgnored, RangeSink, Reader, Store, known_md5, source_mtime_ns
+from . import resume, s3pages
+from .base import (
+    Listing,
+    ListingProgress,
+    RangeIgnored,
+    RangeSink,
+    Reader,
+    Store,
+    known_md5,
+    source_mtime_ns,
+)
 from .confirm import unconfirmed_put
 from .s3meta import (
     COPY_LIMIT,
@@ -47,6 +57,8 @@ from .s3meta import (
 )
 
 Reply = Mapping[str, Any]  # a response's facts in botocore's shape (see the module docstring)
+# One listed object: (full key, size, LastModified in epoch seconds, ETag as the server gave it).
+Listed = tuple[str, int, float, str]
 
 SLICE = 1 << 20  # a part sent from a file is read and sent in slices of this size
 PIECE = 1 << 20  # a range is received and handed on in pieces of this size
@@ -120,6 +132,11 @@ class S3Transport(Protocol):
     sends_slices: bool
     # ObjectBody.read_into is cheap (straight from the socket): a range is handed on in pieces.
     reads_into: bool
+
+    async def list_page(
+        self, bucket: str, prefix: str, token: str | None
+    ) -> tuple[Iterable[Listed], s3pages.PageFacts]:
+        """One ListObjectsV2 page: its objects, and the facts `s3pages` checks it by."""
 
     async def put_object(
         self, bucket: str, key: str, data: bytes, md5: bytes, options: Mapping[str, Any]
@@ -300,8 +317,8 @@ class S3Reader(Reader):
 
 
 class S3ObjectStore(Store):
-    """The S3 object rules over `transport`; a subclass adds its listing (`scan`) and sets
-    `transport`, `bucket`, `prefix`, `identity` and `parts` (then calls `_start_objects`)."""
+    """The S3 object rules over `transport`. A subclass connects: it sets `location`,
+    `identity`, `bucket`, `prefix` and `parts`, and calls `_start_objects` with its transport."""
 
     transport: S3Transport
     bucket: str
@@ -322,6 +339,35 @@ class S3ObjectStore(Store):
 
     def _key(self, key: str) -> str:
         return self.prefix + key
+
+    # -- listing ------------------------------------------------------------------------------
+
+    async def scan(self, progress: ListingProgress | None = None) -> Listing:
+        """Every object under the prefix, one checked page at a time (`s3pages`): folder
+        markers skipped, keys that could escape a destination's root rejected."""
+        entries: dict[str, Entry] = {}
+        rejected: list[tuple[str, str]] = []
+        cut = len(self.prefix)
+        pages = s3pages.Pages(
+            self.location.url, self.bucket, self.prefix, self.listing_retry, self.on_listing_retry
+        )
+
+        async def fetch(token: str | None) -> tuple[Iterable[Listed], s3pages.PageFacts]:
+            return await self.transport.list_page(self.bucket, self.prefix, token)
+
+        while not pages.done:
+            for full, size, stamp, etag in await pages.next(fetch):
+                key = full[cut:]
+                if key.endswith("/") and size == 0:
+                    continue  # a folder marker, not a file
+                reason = unsafe_reason(key)
+                if reason:
+                    rejected.append((full, reason))
+                    continue
+                entries[key] = Entry(key, size, None, stamp, etag.strip('"') or None)
+            if progress is not None and not pages.done:
+                progress(len(entries))
+        return Listing(entries=entries, rejected=tuple(rejected))
 
     # -- reads --------------------------------------------------------------------------------
 
