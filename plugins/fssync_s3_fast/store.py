@@ -40,7 +40,7 @@ class FastS3Store(S3ObjectStore):
             ca_bundle=settings.ca_bundle,
         )
         self._fast = FastTransport(self.client, settings)
-        self._start_objects(self._fast)
+        self.use_transport(self._fast)
 
     async def _ready(self) -> None:
         await self._fast.ready()

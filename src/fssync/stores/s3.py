@@ -292,7 +292,7 @@ class S3Store(S3ObjectStore):
         self.bucket, prefix = _split(location.root)
         self.prefix = prefix + "/" if prefix else ""
         self.parts = PartPlan()
-        self._start_objects(BotocoreTransport(client, renewal))
+        self.use_transport(BotocoreTransport(client, renewal))
 
     @property
     def stall_timeout(self) -> float:

@@ -318,7 +318,7 @@ class S3Reader(Reader):
 
 class S3ObjectStore(Store):
     """The S3 object rules over `transport`. A subclass connects: it sets `location`,
-    `identity`, `bucket`, `prefix` and `parts`, and calls `_start_objects` with its transport."""
+    `identity`, `bucket`, `prefix` and `parts`, and calls `use_transport` with its transport."""
 
     transport: S3Transport
     bucket: str
@@ -331,7 +331,7 @@ class S3ObjectStore(Store):
     etags_opaque = False
     _honours_md5: asyncio.Future[bool] | None = None
 
-    def _start_objects(self, transport: S3Transport) -> None:
+    def use_transport(self, transport: S3Transport) -> None:
         self.transport = transport
         self._buffers = asyncio.Semaphore(PART_BUFFERS)  # parts held in memory, whole store
         self._parts_in_flight = asyncio.Semaphore(PARTS_IN_FLIGHT)
