@@ -101,9 +101,6 @@ def reply(headers: Mapping[str, str]) -> dict[str, Any]:
     length = headers.get("content-length")
     if length is not None and length.isdigit():
         shaped["ContentLength"] = int(length)
-    modified = headers.get("last-modified")
-    if modified:
-        shaped["LastModified"] = parsedate_to_datetime(modified)
     return shaped
 
 
@@ -215,7 +212,12 @@ class FastTransport:
 
     async def head(self, bucket: str, key: str) -> dict[str, Any]:
         await self.ready()
-        return reply((await self.client.head(bucket, key)).headers)
+        headers = (await self.client.head(bucket, key)).headers
+        shaped = reply(headers)
+        modified = headers.get("last-modified")  # parsed here only: a GET's is not used
+        if modified:
+            shaped["LastModified"] = parsedate_to_datetime(modified)
+        return shaped
 
     async def get(
         self,
