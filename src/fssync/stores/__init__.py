@@ -4,7 +4,8 @@ Each store lists its root, opens readers, writes, copies and deletes for one loc
 engine opens both stores inside the run's event loop; async backends run natively and sync
 fsspec backends run in worker threads. A plugin can serve a location with its own store through
 the ``fssync_open_store`` hook: it subclasses `Store` (and `Reader`), returns `Listing` values,
-checks remote keys with `unsafe_reason`, and for S3 keeps objects as `s3meta` says.
+checks remote keys with `unsafe_reason`, and for S3 keeps objects as `s3meta` says; an S3
+store subclasses `S3ObjectStore` and brings an `S3Transport` (`s3objects` holds the rules).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..location import Location, unsafe_reason
-from . import resume, s3meta, s3pages
+from . import resume, s3meta, s3objects, s3pages
 from .base import (
     Listing,
     ListingProgress,
@@ -25,6 +26,7 @@ from .base import (
     source_mtime_ns,
 )
 from .confirm import unconfirmed_put
+from .s3objects import S3ObjectStore, S3Transport
 from .stall import Stalled
 
 if TYPE_CHECKING:
@@ -65,6 +67,8 @@ __all__ = [
     "RangeIgnored",
     "RangeSink",
     "Reader",
+    "S3ObjectStore",
+    "S3Transport",
     "Stalled",
     "Store",
     "KeySource",
@@ -74,6 +78,7 @@ __all__ = [
     "known_md5",
     "resume",
     "s3meta",
+    "s3objects",
     "source_mtime_ns",
     "s3pages",
     "unconfirmed_put",
