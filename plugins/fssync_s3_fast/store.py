@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import fssync
+import fssync.plugin
 from fssync.stores import (
     ChecksumMismatch,
     Listing,
@@ -215,6 +216,7 @@ class FastS3Store(Store):
     """S3 through `S3Client`: one listing request per 1,000 keys, one request per object."""
 
     backend = "fast"
+    operations = fssync.plugin.S3_OPERATIONS
     journal: Any = None  # a fssync.leftovers.UploadJournal when the state file is in use
     ranges_ignored = False  # the server answered a ranged GET with the whole object
     # Learned during the run: this store's ETags are not MD5s (an object read back held the

@@ -15,7 +15,7 @@ from .diagnose import diagnose
 from .errors import FssyncError
 from .integrity import Verified
 from .model import Action, Entry, Event, Kind, Outcome
-from .planning import MTIME_ONLY
+from .planning import MTIME_ONLY, is_reason
 from .retrying import pass_delay, retry_delay
 from .stores import Reader, Store
 from .stores.base import RangeSink
@@ -141,13 +141,14 @@ async def copy_one(
     source states (only its size was)."""
     entry = action.src
     assert entry is not None
-    if action.kind is Kind.MOVE and action.dst is not None:
+    if action.kind is Kind.MOVE and action.dst is not None and dst.features.server_move:
         moved = await dst.move(action.dst, action.key)
         if moved is not None:
             return moved
-    written = await dst.copy_within(src, entry, options)
-    if written is not None:
-        return written
+    if dst.features.server_copy:
+        written = await dst.copy_within(src, entry, options)
+        if written is not None:
+            return written
     inner = await src.open(entry)
     if on_bytes is not None:
         inner = CountingReader(inner, on_bytes, pace)
@@ -165,11 +166,10 @@ async def copy_one(
 
 async def _source_mtime_ns(src: Store, entry: Entry) -> int | None:
     """The source file's exact mtime: from the object's metadata (one HEAD), or its stat."""
-    head = getattr(src, "head", None)
-    if head is not None:
+    if src.features.head:
         from .metadata import read
 
-        meta, _ = await head(entry)
+        meta, _ = await src.head(entry)
         return read(meta).mtime_ns
     reader = await src.open(entry)
     try:
@@ -201,7 +201,7 @@ async def _attempt(
     attempt = 0
     kept = False
     sent = 0  # of this attempt, counted against --max-transfer
-    touch = action.reason == MTIME_ONLY  # tried once; any failure falls back to a copy
+    touch = is_reason(action.reason, MTIME_ONLY)  # tried once; any failure falls back to a copy
 
     def on_bytes(done: int) -> None:
         nonlocal sent

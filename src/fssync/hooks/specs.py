@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from ..executors import Executor
     from ..location import Location
     from ..model import Action, Entry, Event, Plan, Report
-    from ..planning import Comparator, KeyFilter
+    from ..planning import Comparator, CompareMode, KeyFilter
     from ..stores import Store
     from ..stores.keys import KeySource
 
@@ -164,12 +164,16 @@ def fssync_filesystem_ready(location: Location, filesystem: Any, config: Config)
 
 
 @hookspec
-def fssync_compare_modes() -> Mapping[str, Comparator] | None:
+def fssync_compare_modes() -> Mapping[str, CompareMode | Comparator] | None:
     """Return comparison modes by name, selectable with ``--compare NAME``.
 
-    A comparator is ``fn(src: Entry, dst: Entry, policy: Policy) -> str | None`` and returns the
-    reason the destination must be updated, or None when the two count as equal. It must be pure:
-    it is called once per key present on both sides.
+    A mode is a `fssync.plugin.CompareMode`: its ``function`` is
+    ``fn(src: Entry, dst: Entry, policy: Policy) -> str | None`` and returns the reason the
+    destination must be updated (a `fssync.plugin.Reason` where one fits, so later decisions
+    such as a HEAD to read an object's stored mtime apply to it), or None when the two count as
+    equal. It must be pure: it is called once per key present on both sides. Declare
+    ``needs_hashes=True`` to have content MD5s computed for both listings first (a checksum
+    mode). A bare function is accepted as a mode that needs no hashes.
     """
 
 

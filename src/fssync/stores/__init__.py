@@ -25,6 +25,7 @@ from .base import (
     source_mtime_ns,
 )
 from .confirm import unconfirmed_put
+from .features import Features, Operations
 from .stall import Stalled
 
 if TYPE_CHECKING:
@@ -59,6 +60,8 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "EXPIRED_CODES",
     "ChecksumMismatch",
+    "Features",
+    "Operations",
     "IntegrityError",
     "Listing",
     "ListingProgress",

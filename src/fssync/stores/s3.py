@@ -32,6 +32,7 @@ from .base import (
     source_mtime_ns,
 )
 from .confirm import unconfirmed_put
+from .features import S3 as S3_OPERATIONS
 from .renewal import EXPIRED_CODES, OnFetch, Renewal
 from .s3meta import (
     COPY_LIMIT,
@@ -150,6 +151,7 @@ PART_TRIES = 3
 
 
 class S3Store(Store):
+    operations = S3_OPERATIONS
     journal: Any = None  # a fssync.leftovers.UploadJournal when the state file is in use
     stall_timeout = STALL_TIMEOUT
     ranges_ignored = False  # the server answered a ranged GET with the whole object

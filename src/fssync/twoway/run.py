@@ -21,7 +21,7 @@ from ..hooks.manager import Hooks
 from ..integrity import Verified
 from ..location import Location
 from ..model import Action, Entry, Event, Failure, Kind, Report
-from ..planning import Policy, deletes_over_limit, needs_hashes
+from ..planning import Policy, deletes_over_limit
 from ..reporting import Tally
 from ..stores import Listing, Store
 from ..transfer import Abort, Keep, TransferSettings, run_deletes, run_transfers
@@ -165,8 +165,9 @@ class Bisync:
                         "nothing was changed (an unmounted disk or a wrong path looks like "
                         "every file deleted); create the file on both sides to start"
                     )
-        compare = self.hooks.comparator(config.compare)
-        if needs_hashes(compare):
+        mode = self.hooks.compare_mode(config.compare)
+        compare = mode.function
+        if mode.needs_hashes:
             a, b = await self.run._hash(a_store, b_store, a, b, False)
         first = not state.known()
         records = state.load()
