@@ -753,18 +753,10 @@ class Run:
         src: Listing | None = None,
         dst: Listing | None = None,
     ) -> Report:
-        counts = {Kind.COPY: 0, Kind.UPDATE: 0, Kind.DELETE: 0, Kind.MOVE: 0}
+        """The run's report: its figures come from the tally of the run's events (see
+        `Tally.report`); `outcomes` only say how much of the plan is left when a limit cut
+        the run."""
         failures = []
-        moved = 0
-        touched = 0
-        for o in outcomes:
-            if o.ok and o.touched:
-                touched += 1  # the content was equal: unchanged, its mtime set
-            elif o.ok:
-                counts[o.action.kind] += 1
-                moved += o.bytes
-            else:
-                failures.append(Failure(o.action.key, o.action.kind.name.lower(), o.error or ""))
         if src is not None and dst is not None:
             for key, reason in (*src.errors, *dst.errors):
                 failures.append(Failure(key, "list", f"cannot read: {reason}"))
@@ -779,23 +771,14 @@ class Run:
             left = sum(1 for a in plan.transfers if a.key not in done)
             error, abort_code = self.cutoff.message(left), self.cutoff.exit_code
             self.emit(Event("cutoff", {"limit": self.cutoff.reached, "message": error}))
-        # The tally adds the duration, timeline and largest transfers from the run's events.
-        return self.tally.complete(
-            Report(
-                copied=counts[Kind.COPY],
-                updated=counts[Kind.UPDATE],
-                deleted=counts[Kind.DELETE],
-                skipped=plan_counts["skip"] + touched,
-                excluded=plan_counts["exclude"],
-                failed=len(failures),
-                bytes=moved,
-                dry_run=dry_run,
-                failures=tuple(failures),
-                renamed=counts[Kind.MOVE],
-                deletes_held=self._held,
-                error=error,
-                abort_code=abort_code,
-            )
+        return self.tally.report(
+            dry_run=dry_run,
+            skipped=plan_counts["skip"],
+            excluded=plan_counts["exclude"],
+            failures=tuple(failures),
+            deletes_held=self._held,
+            error=error,
+            abort_code=abort_code,
         )
 
 

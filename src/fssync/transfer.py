@@ -308,6 +308,11 @@ async def run_transfers(
     cutoff = settings.cutoff
     for number in range(1 + max(0, settings.passes)):
         if cutoff is not None and cutoff.reached:
+            # No later pass: the failures kept for one are final, and reported as such (the
+            # run's report counts failures from these events).
+            for o in outcomes if number else ():
+                if not o.ok and o.retryable:
+                    emit(_failed_event(o.action, o.error))
             break
         if number:
             todo = [o.action for o in outcomes if not o.ok and o.retryable]
@@ -360,18 +365,7 @@ async def _pass(
                     )
                 )
             elif last or not outcome.retryable:
-                emit(
-                    Event(
-                        "failed",
-                        {
-                            "key": action.key,
-                            "kind": kind,
-                            "size": action.size,
-                            "reason": action.reason,
-                            "error": outcome.error,
-                        },
-                    )
-                )
+                emit(_failed_event(action, outcome.error))
 
     async def workers() -> None:
         async with asyncio.TaskGroup() as tg:
@@ -454,6 +448,20 @@ async def _keep_all(
         for a in actions:
             tg.create_task(one(a))
     return ready, failures
+
+
+def _failed_event(action: Action, error: str | None) -> Event:
+    """A transfer that failed for good (no retry pass left for it)."""
+    return Event(
+        "failed",
+        {
+            "key": action.key,
+            "kind": action.kind.name.lower(),
+            "size": action.size,
+            "reason": action.reason,
+            "error": error,
+        },
+    )
 
 
 def _delete_failed(a: Action, error: str, emit: Emit) -> Outcome:
