@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import functools
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -147,10 +148,10 @@ class Store(abc.ABC):
     listing_retry: RetrySchedule = RetrySchedule()
     on_listing_retry: Callable[[int, int, int, float, str], None] | None = None
 
-    @property
+    @functools.cached_property
     def features(self) -> Features:
         """What callers may rely on: the declared `operations` and the location's
-        capabilities, in one frozen value."""
+        capabilities, in one frozen value (made once: transfers ask it per file)."""
         return Features.of(self.operations, self.location.capabilities)
 
     async def head(self, entry: Entry) -> tuple[Mapping[str, str], bool]:
