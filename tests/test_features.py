@@ -22,6 +22,7 @@ from fssync.planning import (
     is_reason,
 )
 from fssync.plugin import S3_OPERATIONS, Features, Operations, Store
+from fssync.stores.features import builtin_operations
 from fssync.stores.generic import FsspecStore
 from fssync.stores.local import LocalStore
 
@@ -40,6 +41,7 @@ def _state(tmp_path, monkeypatch):
 
 def test_local_store_declares_what_it_does(tmp_path):
     f = LocalStore(parse(str(tmp_path)), is_source=False).features
+    assert builtin_operations("file") is LocalStore.operations
     assert (f.positional_writes, f.ranged_reads, f.server_move) == (True, True, True)
     assert (f.head, f.server_copy, f.multipart_journal) == (False, False, False)
     # What the backend keeps comes from the location's capabilities, not a second table.
@@ -51,6 +53,7 @@ def test_s3_stores_share_one_declaration_and_the_s3_capabilities():
     from fssync_s3_fast.store import FastS3Store
 
     assert S3Store.operations is FastS3Store.operations is S3_OPERATIONS
+    assert builtin_operations("s3") is S3_OPERATIONS  # what `fssync backends` prints
     f = Features.of(S3_OPERATIONS, capabilities_of("s3"))
     assert f.head and f.server_copy and f.multipart_journal and not f.positional_writes
     assert f.hashes == {"md5", "etag"} and not f.listing_has_mtime
@@ -58,6 +61,7 @@ def test_s3_stores_share_one_declaration_and_the_s3_capabilities():
 
 def test_other_fsspec_backends_take_their_precision_and_hashes_from_the_table():
     store = FsspecStore(parse("memory://x"), fs=object())
+    assert builtin_operations("memory") is FsspecStore.operations
     assert store.features.head is False and store.features.server_move is True
     gcs = Features.of(FsspecStore.operations, capabilities_of("gs"))
     assert gcs.hashes == {"md5", "crc32c"} and gcs.keeps_mtime is False

@@ -224,6 +224,7 @@ def plugins(ns: argparse.Namespace, hooks: Hooks) -> int:
 def backends(ns: argparse.Namespace) -> int:
     """``fssync backends``: the protocol table, from the declarations planning uses."""
     from .backends import table
+    from .stores.features import WORDS
 
     rows = table()
     if ns.json:
@@ -238,6 +239,8 @@ def backends(ns: argparse.Namespace) -> int:
         print(f"    install: {extra}")
         print(f"    mtime: {kept}, precision {row['precision']:g} s; hashes listed: {hashes}")
         print(f"    compare: {row['compare']}" + ("; read-only" if row["read_only"] else ""))
+        if row["operations"]:
+            print("    can: " + ", ".join(WORDS[name] for name in row["operations"]))
         print(f"    tested against: {row['tested_with']}")
     return 0
 

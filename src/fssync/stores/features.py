@@ -71,3 +71,19 @@ S3 = Operations(
     head=True, server_copy=True, server_move=True, ranged_reads=True, multipart_journal=True
 )
 FSSPEC = Operations(server_move=True)  # any other fsspec filesystem, through worker threads
+
+
+def builtin_operations(protocol: str) -> Operations:
+    """What fssync's own store for a canonical protocol declares (``fssync backends``)."""
+    return {"file": LOCAL, "s3": S3}.get(protocol, FSSPEC)
+
+
+# How ``fssync backends`` names each operation.
+WORDS = {
+    "head": "one HEAD per object for its stored metadata",
+    "server_copy": "server-side copy",
+    "server_move": "server-side move",
+    "positional_writes": "parallel ranged downloads into it",
+    "ranged_reads": "ranged reads",
+    "multipart_journal": "multipart uploads resumed and cleaned up",
+}
