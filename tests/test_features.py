@@ -208,3 +208,32 @@ def test_a_plugin_mode_is_listed_with_the_builtins(tmp_path):
     assert modes["content"].needs_hashes and modes["checksum"].needs_hashes
     assert not modes["size"].needs_hashes
     assert Kind.UPDATE  # the public names a plugin compares with are importable
+
+
+def test_an_undeclared_operation_is_never_called(tmp_path):
+    """A store that implements move without declaring it is not asked: the transfer copies
+    and drops the old file instead. The declaration decides, not a method that exists."""
+    import asyncio
+
+    from fssync.model import Action
+    from fssync.transfer import copy_one
+
+    calls = []
+
+    class Quiet(LocalStore):
+        operations = Operations(positional_writes=True, ranged_reads=True)  # no server_move
+
+        async def move(self, old, key):
+            calls.append(key)
+            return await super().move(old, key)
+
+    make_tree(tmp_path / "d", {"old.txt": b"x"})
+    make_tree(tmp_path / "s", {"new.txt": b"x"})
+    src = LocalStore(parse(str(tmp_path / "s")), is_source=True)
+    dst = Quiet(parse(str(tmp_path / "d")), is_source=False)
+    old, new = E("old.txt", 1, 1_700_000_000.0), E("new.txt", 1, 1_700_000_000.0)
+    move = Action(Kind.MOVE, "new.txt", new, old, "renamed")
+    written = asyncio.run(copy_one(src, dst, move, {}))
+    assert calls == [] and written.key == "new.txt"  # copied, then the old file dropped
+    assert (tmp_path / "d" / "new.txt").read_bytes() == b"x"
+    assert not (tmp_path / "d" / "old.txt").exists()

@@ -398,7 +398,7 @@ class Run:
         only the mtime is set (another tool's download, or a metadata-only change that kept
         the ETag and so a stale state record), instead of transferring the file again. Only
         where one side is S3, whose hash costs no read."""
-        if type(dst_store).set_mtime is Store.set_mtime:
+        if not dst_store.features.set_mtime:
             return plan
         sides = (src_store.location, dst_store.location)
         if not any(s.is_s3 for s in sides) or not all(s.is_s3 or s.is_local for s in sides):

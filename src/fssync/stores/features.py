@@ -25,6 +25,8 @@ class Operations:
     `ranged_reads`: its readers answer `Reader.read_range`.
     `multipart_journal`: it makes multipart uploads and records them in the journal fssync
     gives it (`Store.journal`), and answers `list_uploads` and `abort_upload`.
+    `set_mtime`: `Store.set_mtime` gives a file another mtime without rewriting its content.
+    `stat`: `Store.stat` reads one file as it is now.
     """
 
     head: bool = False
@@ -33,6 +35,8 @@ class Operations:
     positional_writes: bool = False
     ranged_reads: bool = False
     multipart_journal: bool = False
+    set_mtime: bool = False
+    stat: bool = False
 
 
 @attrs.frozen
@@ -46,6 +50,8 @@ class Features:
     positional_writes: bool
     ranged_reads: bool
     multipart_journal: bool
+    set_mtime: bool
+    stat: bool
     keeps_mtime: bool  # fssync can store a file's mtime there
     mtime_window: float  # seconds below which two kept mtimes count as equal
     stamp_window: float  # precision of the store's own write time
@@ -66,9 +72,15 @@ class Features:
 
 # The built-in stores' declarations. The S3 ones serve both S3 request paths (s3fs and the
 # fast client), which implement the same operations.
-LOCAL = Operations(server_move=True, positional_writes=True, ranged_reads=True)
+LOCAL = Operations(server_move=True, positional_writes=True, ranged_reads=True, set_mtime=True)
 S3 = Operations(
-    head=True, server_copy=True, server_move=True, ranged_reads=True, multipart_journal=True
+    head=True,
+    server_copy=True,
+    server_move=True,
+    ranged_reads=True,
+    multipart_journal=True,
+    set_mtime=True,
+    stat=True,
 )
 FSSPEC = Operations(server_move=True)  # any other fsspec filesystem, through worker threads
 
@@ -86,4 +98,6 @@ WORDS = {
     "positional_writes": "parallel ranged downloads into it",
     "ranged_reads": "ranged reads",
     "multipart_journal": "multipart uploads resumed and cleaned up",
+    "set_mtime": "mtime set without sending the file again",
+    "stat": "one file read again as it is now",
 }

@@ -333,7 +333,7 @@ class Bisync:
     async def _unchanged(self, store: Store, key: str, listed: Entry | None) -> bool:
         """Whether the path on the side about to be changed is still as listed (a store that
         cannot be asked, neither a local folder nor S3, is taken at its listing's word)."""
-        if not store.location.is_local and type(store).stat is Store.stat:
+        if not store.location.is_local and not store.features.stat:
             return True
         now = await _stat(store, key)
         if now is None or listed is None:
