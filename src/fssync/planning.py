@@ -161,7 +161,7 @@ def compare_checksum(src: Entry, dst: Entry, policy: Policy) -> str | None:
     if src.etag and dst.etag and "-" in src.etag and "-" in dst.etag:
         return None if src.etag == dst.etag else Reason.CHECKSUM_DIFFERS
     reason = compare_size_mtime(src, dst, policy)
-    return None if reason is None else _WITHOUT_CHECKSUM[Reason(reason)]
+    return None if reason is None else _WITHOUT_CHECKSUM.get(reason, reason)
 
 
 # What size-mtime's reasons become when --checksum had no hash to compare.
