@@ -165,7 +165,7 @@ def compare_checksum(src: Entry, dst: Entry, policy: Policy) -> str | None:
 
 
 # What size-mtime's reasons become when --checksum had no hash to compare.
-_WITHOUT_CHECKSUM = {
+_WITHOUT_CHECKSUM: dict[str, str] = {
     Reason.MTIME_DIFFERS: Reason.MTIME_DIFFERS_NO_CHECKSUM,
     Reason.SOURCE_NEWER: Reason.SOURCE_NEWER_NO_CHECKSUM,
     Reason.NO_MTIME: Reason.NO_MTIME_NO_CHECKSUM,
