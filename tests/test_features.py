@@ -237,3 +237,31 @@ def test_an_undeclared_operation_is_never_called(tmp_path):
     assert calls == [] and written.key == "new.txt"  # copied, then the old file dropped
     assert (tmp_path / "d" / "new.txt").read_bytes() == b"x"
     assert not (tmp_path / "d" / "old.txt").exists()
+
+
+@pytest.mark.parametrize("name", sorted(BUILTIN_MODES))
+def test_a_builtin_mode_returns_only_the_reasons_it_declares(name):
+    """Every combination of sizes, mtimes, write times and hashes, on both kinds of
+    destination (keeps mtimes or not): each answer is None or a declared `Reason`."""
+    import itertools
+
+    mode = BUILTIN_MODES[name]
+    values = {
+        "size": (1, 2),
+        "mtime": (None, 5.0, 9.0),
+        "stamp": (None, 5.0, 9.0),
+        "md5": (None, "a", "b"),
+        "etag": (None, "x-2", "y-2"),
+    }
+    keep = fssync.Capabilities(keeps_mtime=True)
+    lose = fssync.Capabilities(keeps_mtime=False)
+    combos = [
+        dict(zip(values, combo, strict=True)) for combo in itertools.product(*values.values())
+    ]
+    seen = set()
+    for s, d in itertools.product(combos[::3], combos[::2]):
+        for caps in (keep, lose):
+            got = mode.function(E("k", **s), E("k", **d), Policy(src_caps=keep, dst_caps=caps))
+            assert got is None or (isinstance(got, Reason) and got in mode.reasons), (s, d, got)
+            seen.add(got)
+    assert seen - {None} <= mode.reasons

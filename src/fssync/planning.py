@@ -90,12 +90,14 @@ class CompareMode:
     `function` decides one key present on both sides (a `Comparator`: a `Reason` or a short
     text when the destination must be updated, None when equal). `needs_hashes` asks fssync to
     compute content MD5s for both listings before planning, so the function sees `Entry.md5`
-    set wherever a hash can be had (a checksum mode). `describe` is a line for the help.
+    set wherever a hash can be had (a checksum mode). `reasons` names the `Reason` codes the
+    function returns (empty: it returns texts of its own), and `describe` is a line for people.
     A hook may still return a bare comparator: it becomes a mode that needs no hashes.
     """
 
     function: Comparator
     needs_hashes: bool = False
+    reasons: frozenset[Reason] = frozenset()
     describe: str = ""
 
     @classmethod
@@ -165,7 +167,7 @@ def compare_checksum(src: Entry, dst: Entry, policy: Policy) -> str | None:
 
 
 # What size-mtime's reasons become when --checksum had no hash to compare.
-_WITHOUT_CHECKSUM: dict[str, str] = {
+_WITHOUT_CHECKSUM: dict[str, Reason] = {
     Reason.MTIME_DIFFERS: Reason.MTIME_DIFFERS_NO_CHECKSUM,
     Reason.SOURCE_NEWER: Reason.SOURCE_NEWER_NO_CHECKSUM,
     Reason.NO_MTIME: Reason.NO_MTIME_NO_CHECKSUM,
@@ -177,13 +179,25 @@ def compare_existence(src: Entry, dst: Entry, policy: Policy) -> str | None:
     return None
 
 
+_BY_TIME = frozenset({Reason.SIZE_DIFFERS, Reason.MTIME_DIFFERS, Reason.SOURCE_NEWER, NO_MTIME})
 BUILTIN_MODES: Mapping[str, CompareMode] = {
-    "size-mtime": CompareMode(compare_size_mtime, describe="size, then modification time"),
-    "size": CompareMode(compare_size, describe="size only"),
-    "update": CompareMode(compare_update, describe="like size-mtime; never replace newer files"),
+    "size-mtime": CompareMode(
+        compare_size_mtime, reasons=_BY_TIME, describe="size, then modification time"
+    ),
+    "size": CompareMode(
+        compare_size, reasons=frozenset({Reason.SIZE_DIFFERS}), describe="size only"
+    ),
+    "update": CompareMode(
+        compare_update, reasons=_BY_TIME, describe="like size-mtime; never replace newer files"
+    ),
     "existence": CompareMode(compare_existence, describe="present on both sides means equal"),
     "checksum": CompareMode(
-        compare_checksum, needs_hashes=True, describe="size, then content MD5 (or ETag)"
+        compare_checksum,
+        needs_hashes=True,
+        reasons=frozenset(
+            {Reason.SIZE_DIFFERS, Reason.CHECKSUM_DIFFERS, *_WITHOUT_CHECKSUM.values()}
+        ),
+        describe="size, then content MD5 (or ETag)",
     ),
 }
 
