@@ -102,9 +102,9 @@ class Bisync:
         self.run = Run(config, hooks, tally)  # A is its src, B its dst
         self.a_loc, self.b_loc = self.run.sides.src, self.run.sides.dst
         self.conflicts: list[Conflict] = []
+        # Failures no transfer or delete event carries (a path changed during the run, a
+        # conflict copy not kept); the rest of the report comes from the tally of the events.
         self.failures: list[Failure] = []
-        self.counts = {"copy": 0, "update": 0, "delete": 0}
-        self.moved = 0
         self.stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
         self._taken: set[str] = set()  # conflict names given out by this run
         self.keep: dict[str, Keep | None] = {"a": None, "b": None}  # --backup-dir, per side
@@ -262,7 +262,7 @@ class Bisync:
                 d = decisions[key]
                 fields = {"kind": d.op.value, "sigil": _SIGILS[d.op], "key": key}
                 self.emit(Event("would", {**fields, "reason": d.reason}))
-            return self._report(len(decisions), dry_run=True)
+            return self._report(dry_run=True)
         from .. import leftovers
 
         # What a killed run left (temporary files, multipart uploads) goes first, on both sides.
@@ -274,7 +274,7 @@ class Bisync:
             await leftovers.sweep(a_store, self.emit)
             await leftovers.sweep(b_store, self.emit)
         state.mark_known()
-        return self._report(0, dry_run=False)
+        return self._report(dry_run=False)
 
     # -- carrying the decisions out ------------------------------------------------------
 
@@ -378,10 +378,7 @@ class Bisync:
             keep=self.keep[to],
         )
         if not outcome.ok:
-            self.failures.append(Failure(key, kind.name.lower(), outcome.error or ""))
-            return None
-        self.counts[kind.name.lower()] += 1
-        self.moved += outcome.bytes
+            return None  # the failed event counts it
         return await self._recorded(to_store, key, outcome.written)
 
     async def _recorded(self, store: Store, key: str, written: Entry | None) -> Entry | None:
@@ -484,29 +481,13 @@ class Bisync:
                 continue
             todo.append(Action(Kind.DELETE, key, None, listed, "deleted on the other side"))
         outcomes = await run_deletes(store, todo, self.emit, self.keep[side], self.config.transfers)
-        done = []
-        for o in outcomes:
-            if o.ok:
-                done.append(o.action.key)
-                self.counts["delete"] += 1
-            else:
-                self.failures.append(Failure(o.action.key, "delete", o.error or ""))
-        state.forget(done)
+        state.forget([o.action.key for o in outcomes if o.ok])  # the events count them
 
-    def _report(self, planned: int, *, dry_run: bool) -> Report:
-        return self.run.tally.complete(
-            Report(
-                copied=self.counts["copy"],
-                updated=self.counts["update"],
-                deleted=self.counts["delete"],
-                failed=len(self.failures),
-                failures=tuple(self.failures),
-                bytes=self.moved,
-                dry_run=dry_run,
-                planned_files=planned,
-                conflicts=tuple(c.line() for c in self.conflicts),
-            )
+    def _report(self, *, dry_run: bool) -> Report:
+        report = self.run.tally.report(
+            dry_run=dry_run, skipped=0, excluded=0, failures=tuple(self.failures)
         )
+        return attrs.evolve(report, conflicts=tuple(c.line() for c in self.conflicts))
 
 
 def _same_hash(written: Record, src: Entry) -> Record:
