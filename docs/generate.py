@@ -54,16 +54,24 @@ def render_hooks() -> str:
         "# Hook reference\n",
         "Generated from `src/fssync/hooks/specs.py` by `python docs/generate.py`. Implement a hook",
         "with `@fssync.hookimpl` in a module and declare it as an entry point of the `fssync`",
-        "group; see [writing a plugin](../how-to/write-a-plugin.md).\n",
+        "group; see [writing a plugin](../how-to/write-a-plugin.md). Import what a plugin needs",
+        "from `fssync` and `fssync.plugin` only: every other module is internal.\n",
+        "The hooks are grouped by the phase of a run that calls them, in the order a run reaches",
+        "them. A **stable** hook keeps its signature and meaning within a major version (it may",
+        "gain keyword parameters, which old implementations need not take); a **provisional**",
+        "one may change in a minor release.\n",
     ]
-    for name, fn in inspect.getmembers(specs, inspect.isfunction):
-        if not name.startswith("fssync_"):
-            continue
-        sig = str(inspect.signature(fn)).replace("'", "")
-        parts.append(f"## `{name}`\n")
-        parts.append(f"```python\ndef {name}{sig}\n```\n")
-        parts.append(inspect.getdoc(fn) or "")
-        parts.append("")
+    for phase, names in specs.phases():
+        parts.append(f"## {phase}\n")
+        for name in names:
+            fn = getattr(specs, name)
+            sig = str(inspect.signature(fn)).replace("'", "")
+            why = specs.PROVISIONAL.get(name)
+            parts.append(f"### `{name}`\n")
+            parts.append(f"*Provisional: {why}.*\n" if why else "*Stable.*\n")
+            parts.append(f"```python\ndef {name}{sig}\n```\n")
+            parts.append(inspect.getdoc(fn) or "")
+            parts.append("")
     return "\n".join(parts) + "\n"
 
 

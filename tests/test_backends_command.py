@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import attrs
+
 from fssync.cli import main
 from fssync.location import parse
 
@@ -17,6 +19,12 @@ def test_backends_table_is_the_declared_capabilities(capsys):
     assert rows["HTTP(S)"]["read_only"] and rows["zip"]["read_only"]
     assert rows["SFTP"]["extra"] == "sftp" and rows["SFTP"]["installed"]
     assert not rows["WebDAV"]["keeps_mtime"]
+    # The operations are the built-in stores' own declarations (Store.features).
+    from fssync.stores.features import LOCAL, S3
+
+    assert set(rows["S3"]["operations"]) == {k for k, v in attrs.asdict(S3).items() if v}
+    assert set(rows["local"]["operations"]) == {k for k, v in attrs.asdict(LOCAL).items() if v}
+    assert rows["SFTP"]["operations"] == ["server_move"] and rows["zip"]["operations"] == []
 
 
 def test_backends_plain_text(capsys):
@@ -24,3 +32,4 @@ def test_backends_plain_text(capsys):
     out = capsys.readouterr().out
     assert "pip install 'fssync[azure]'" in out
     assert "precision 60 s" in out
+    assert "can: one HEAD per object for its stored metadata, multipart uploads resumed" in out

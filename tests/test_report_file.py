@@ -53,6 +53,7 @@ def test_a_finished_run(tmp_path, capsys):
         "copied": 2,
         "updated": 0,
         "deleted": 0,
+        "renamed": 0,
         "skipped": 0,
         "excluded": 0,
         "failed": 0,
@@ -111,3 +112,33 @@ def test_report_to_a_missing_folder_is_refused_before_the_run(tmp_path, capsys):
     assert main(["sync", str(tmp_path / "s"), str(tmp_path / "d"), "--report", str(out)]) == 2
     assert "does not exist" in capsys.readouterr().err
     assert not (tmp_path / "d").exists()
+
+
+def test_a_rename_is_counted_as_renamed_in_every_report(tmp_path, capsys):
+    """--track-renames turns a moved file into a move: the report file, the --json summary and
+    the Python report all count it as renamed, and never also as copied or deleted."""
+    src, dst = tmp_path / "s", tmp_path / "d"
+    make_tree(src, {"old/name.bin": b"n" * 5000, "same.txt": b"x"})
+    assert main(["sync", str(src), str(dst), "-q"]) == 0
+    (src / "new").mkdir()
+    (src / "old" / "name.bin").rename(src / "new" / "name.bin")
+    out = tmp_path / "run.json"
+    args = ["sync", str(src), str(dst), "--delete", "--track-renames", "--json"]
+    assert main([*args, "--report", str(out)]) == 0
+    doc = load(out)
+    assert doc["schema"] == "fssync-report/2"
+    assert doc["counts"] == {
+        "copied": 0,
+        "updated": 0,
+        "deleted": 0,
+        "renamed": 1,
+        "skipped": 1,
+        "excluded": 0,
+        "failed": 0,
+    }
+    assert doc["plan"]["move"] == 1 and doc["bytes"] == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [e["key"] for e in lines if e["event"] == "move"] == ["new/name.bin"]
+    assert lines[-1]["event"] == "summary" and lines[-1]["renamed"] == 1
+    assert (dst / "new" / "name.bin").read_bytes() == b"n" * 5000
+    assert not (dst / "old" / "name.bin").exists()

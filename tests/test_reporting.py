@@ -257,3 +257,28 @@ def test_a_failure_line_names_its_file_once(tmp_path, capsys):
     lines = [line for line in capsys.readouterr().err.splitlines() if "! x:" in line]
     assert len(lines) == 2  # as it happens, and in the list at the end
     assert all(line.count("x:") == 1 and "in the way" in line for line in lines)
+
+
+def test_the_tally_is_the_one_source_of_the_counts():
+    """Counts, bytes and failures come from the events, finished or stopped: moves and
+    mtime-only updates included."""
+    from fssync import Event
+
+    tally = Tally()
+    for name, fields in [
+        ("plan", {"copy": 2, "update": 1, "delete": 1, "move": 1, "skip": 5, "exclude": 1}),
+        ("start", {"key": "a"}),
+        ("copy", {"key": "a", "bytes": 10}),
+        ("move", {"key": "m", "bytes": 0}),
+        ("mtime", {"key": "t"}),
+        ("failed", {"key": "b", "kind": "copy", "error": "b: refused"}),
+        ("delete", {"key": "d"}),
+    ]:
+        tally.observe(Event(name, fields))
+    done = tally.report(dry_run=False, skipped=5, excluded=1)
+    stopped = tally.stopped("interrupted", 130, dry_run=False)
+    for report in (done, stopped):
+        got = (report.copied, report.renamed, report.deleted, report.skipped, report.failed)
+        assert got == (1, 1, 1, 6, 1) and report.bytes == 10
+        assert report.timeline[-1].files == 1  # a move writes no file
+    assert stopped.error == "interrupted" and stopped.exit_code == 130 and done.ok is False

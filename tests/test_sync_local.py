@@ -142,6 +142,7 @@ def test_cli_sync_json_ends_with_summary(src, tmp_path, capsys):
         "copied",
         "updated",
         "deleted",
+        "renamed",
         "skipped",
         "failed",
         "bytes",

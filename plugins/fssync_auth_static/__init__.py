@@ -14,7 +14,7 @@ from typing import Any
 import attrs
 
 import fssync
-from fssync.secrets import register
+from fssync.plugin import register
 
 
 @fssync.hookimpl(trylast=True)

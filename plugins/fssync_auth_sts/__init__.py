@@ -20,7 +20,7 @@ from typing import Any
 import attrs
 
 import fssync
-from fssync.secrets import register
+from fssync.plugin import register
 
 METHODS = ("assume-role", "session", "federation")
 STS_ENDPOINT_ENV = ("AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL")

@@ -8,5 +8,5 @@ import fssync
 
 
 @fssync.hookimpl(trylast=True)
-def fssync_compare_modes() -> Mapping[str, fssync.Comparator]:
+def fssync_compare_modes() -> Mapping[str, fssync.CompareMode]:
     return dict(fssync.BUILTIN_MODES)

@@ -1,5 +1,5 @@
 """The filter rules' human units come from fssync.units, the same parsers the core uses."""
 
-from fssync.units import parse_age, parse_duration, parse_size
+from fssync.plugin import parse_age, parse_duration, parse_size
 
 __all__ = ["parse_age", "parse_duration", "parse_size"]

@@ -7,7 +7,7 @@ import sys
 from typing import Any, TextIO
 
 import fssync
-from fssync.secrets import scrub
+from fssync.plugin import scrub
 
 _SIGILS = {"copy": "+", "update": "*", "delete": "-", "move": ">"}
 # Events too frequent for the JSON stream unless -v asks for them.

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 import attrs
 
 import fssync
-from fssync.secrets import register, scrub
+from fssync.plugin import register, scrub
 
 WHEN = ("never", "error", "always")
 TLS = ("none", "starttls", "ssl")

@@ -10,7 +10,7 @@ from email.message import EmailMessage
 from typing import TYPE_CHECKING
 
 import fssync
-from fssync.secrets import scrub
+from fssync.plugin import scrub
 
 if TYPE_CHECKING:
     from . import Smtp

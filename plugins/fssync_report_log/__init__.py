@@ -3,7 +3,7 @@ request and response lines on stderr, and ``--log-file PATH`` with a timestamp o
 
 Every event becomes a record of the ``fssync.run`` logger (HTTP lines: ``fssync.http``), so a
 program using the Python API can also route them with its own logging set-up. Every line passes
-`fssync.secrets.scrub` on its way out.
+`fssync.plugin.scrub` on its way out.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 import fssync
-from fssync.secrets import redact_options, scrub
+from fssync.plugin import redact_options, scrub
 
 RUN = logging.getLogger("fssync.run")
 HTTP = logging.getLogger("fssync.http")

@@ -14,7 +14,7 @@ import sys
 from urllib.parse import urlsplit
 
 import fssync
-from fssync.secrets import register, scrub
+from fssync.plugin import register, scrub
 
 WHEN = ("never", "error", "always")
 

@@ -17,8 +17,7 @@ from typing import Any
 import attrs
 
 import fssync
-from fssync.secrets import register
-from fssync.stores import s3meta
+from fssync.plugin import register, s3meta
 
 from . import objects, parts, sse_c
 

@@ -11,8 +11,7 @@ import argparse
 from typing import Any
 
 import fssync
-from fssync.stores import s3meta
-from fssync.units import checked, parse_size
+from fssync.plugin import checked, parse_size, s3meta
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:

@@ -15,8 +15,7 @@ import binascii
 import os
 
 import fssync
-from fssync.secrets import register
-from fssync.stores import s3meta
+from fssync.plugin import register, s3meta
 
 KEY_BYTES = 32
 

@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import fssync
-from fssync.stores import KeySource, Store
+from fssync.plugin import KeySource, Store
 
 BACKENDS = ("auto", "fast", "s3fs")
 RUN = logging.getLogger("fssync.run")  # the run's log: its debug lines show with -vv

@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Protocol
 
-from fssync.stores import EXPIRED_CODES, httplog, s3pages
+from fssync.plugin import EXPIRED_CODES, httplog, s3pages
 
 from . import xmlparse
 from .http import READ_TIMEOUT, Body, Pool, Response, host_header, split_url

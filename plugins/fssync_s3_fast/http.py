@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import fssync
-from fssync.stores import Stalled
+from fssync.plugin import Stalled
 
 WRITE_CHUNK = 1 << 20  # large bodies go out in slices, so the socket buffer never copies them whole
 READ_CHUNK = 256 << 10  # large bodies come in as slices of at most this size, joined once
@@ -560,7 +560,7 @@ def _latin1(text: str) -> bool:
 
 def _header_problem(name: str, value: str) -> str:
     """One line saying what is wrong with a header, never repeating its value (a token)."""
-    from fssync.stores import s3meta
+    from fssync.plugin import s3meta
 
     problem = s3meta.header_problem([(name, value)], "request header")
     return problem or f"request header: {name[:80]!r} is not a valid header name"

@@ -21,8 +21,7 @@ from typing import Any
 import attrs
 
 import fssync
-from fssync.secrets import register
-from fssync.stores import KeySource, s3meta
+from fssync.plugin import KeySource, register, s3meta
 
 # Options fssync's own plugins produce and the fast path understands.
 _KNOWN = frozenset(

@@ -5,7 +5,7 @@ included) is `fssync.stores.s3objects`, shared with the s3fs path; `transport` i
 from __future__ import annotations
 
 import fssync
-from fssync.stores import S3ObjectStore, s3objects
+from fssync.plugin import S3ObjectStore, s3objects
 
 from .client import S3Client
 from .resolve import Settings, bucket_is_virtual

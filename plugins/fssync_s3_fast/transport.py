@@ -14,7 +14,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import fssync
-from fssync.stores import s3meta, s3objects, s3pages
+from fssync.plugin import s3meta, s3objects, s3pages
 
 from .client import S3Client
 from .http import Body, BodySource, Response

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import fssync
-from fssync import secrets
+from fssync.plugin import register
 
 from . import metadata  # light; the parameter tables, XML and translation load when run
 
@@ -168,9 +168,9 @@ def run_command(*, args: argparse.Namespace, run: Callable[[list[str]], int]) ->
     from .translate import translate
 
     values = settings(words, Path.cwd())
-    secrets.register(*(str(values[p.name]) for p in params.PARAMS if p.secret and values[p.name]))
+    register(*(str(values[p.name]) for p in params.PARAMS if p.secret and values[p.name]))
     native = translate(values)
-    secrets.register(*native.env.values())
+    register(*native.env.values())
     if explain:
         print(native.explain(), file=sys.stdout)
         return int(fssync.ExitCode.OK)

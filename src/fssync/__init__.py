@@ -1,5 +1,8 @@
 """fssync: keep two trees in step, from the command line, from Python, or through plugins.
 
+This module and `fssync.plugin` (what plugins import) are the public API, each with its
+``__all__``; every other module is internal.
+
 >>> import fssync
 >>> report = fssync.sync("photos", "s3://bucket/photos", delete=True)  # doctest: +SKIP
 >>> report.copied, report.failed  # doctest: +SKIP
@@ -37,7 +40,7 @@ from .model import (
     Transfer,
     redact,
 )
-from .planning import BUILTIN_MODES, Comparator, KeyFilter, Policy
+from .planning import BUILTIN_MODES, Comparator, CompareMode, KeyFilter, Policy, Reason
 from .remotes import Remote
 from .reporting import (
     check_output_path,
@@ -59,6 +62,7 @@ __all__ = [
     "BatchResult",
     "Capabilities",
     "Comparator",
+    "CompareMode",
     "Config",
     "CredentialProvider",
     "Credentials",
@@ -77,6 +81,7 @@ __all__ = [
     "Outcome",
     "Plan",
     "Policy",
+    "Reason",
     "Remote",
     "Report",
     "Sample",

@@ -1,8 +1,9 @@
 """The table of fsspec backends fssync knows by name: URL form, the extra that installs the
 client, what each keeps, and the storage options a URL, a remote and the environment give.
 
-Capabilities (what a store keeps and how precisely) live in `location`; this module holds what
-a user needs to know to pick and reach a backend, and is what ``fssync backends`` prints.
+Capabilities (what a store keeps and how precisely) live in `location` and the operations each
+built-in store implements in `stores.features` (together a store's `features`); this module holds
+what a user needs to know to pick and reach a backend, and is what ``fssync backends`` prints.
 """
 
 from __future__ import annotations
@@ -275,6 +276,7 @@ def table() -> list[dict[str, Any]]:
     import importlib.util
 
     from .location import capabilities_of
+    from .stores.features import builtin_operations
 
     rows = []
     for row in BACKENDS:
@@ -291,6 +293,11 @@ def table() -> list[dict[str, Any]]:
                 "hashes": sorted(caps.hashes),
                 "read_only": caps.read_only,
                 "compare": _how(caps),
+                "operations": sorted(
+                    name
+                    for name, on in attrs.asdict(builtin_operations(row.protocols[0])).items()
+                    if on and not (caps.read_only and name == "server_move")
+                ),
                 "tested_with": row.tested_with,
             }
         )

@@ -16,7 +16,7 @@ import asyncio
 import datetime as dt
 import json
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -29,6 +29,9 @@ from .options import plugin_option_names
 from .remotes import load_remotes
 from .secrets import scrub
 from .units import checked, parse_duration
+
+if TYPE_CHECKING:
+    from .stores import Store
 
 DEFAULT_AGE = "24h"
 ROUNDS = 100  # a listing shows up to 1,000 uploads; aborted ones make room for the next
@@ -86,13 +89,13 @@ def _known_ids(store: Any) -> set[str]:
         return set()
 
 
-async def _clean(store: Any, prefix: str, age: float, dry_run: bool) -> Outcome:
+async def _clean(store: Store, bucket: str, prefix: str, age: float, dry_run: bool) -> Outcome:
     known = await asyncio.to_thread(_known_ids, store)
     limit = time.time() - age
     out = Outcome()
     seen: set[str] = set()
     for _ in range(ROUNDS):
-        listed = await store.list_uploads(store.bucket, prefix)
+        listed = await store.list_uploads(bucket, prefix)
         fresh = [Upload(k, u, s) for k, u, s in listed if u not in seen]
         if not fresh:
             break
@@ -106,7 +109,7 @@ async def _clean(store: Any, prefix: str, age: float, dry_run: bool) -> Outcome:
                 out.aborted.append(up)
             else:
                 try:
-                    await store.abort_upload(store.bucket, up.key, up.upload_id)
+                    await store.abort_upload(bucket, up.key, up.upload_id)
                     out.aborted.append(up)
                 except Exception as exc:  # noqa: BLE001 - said per upload; the rest go on
                     diag = diagnose(exc, where=up.key)
@@ -130,14 +133,14 @@ def run(ns: argparse.Namespace, hooks: Hooks) -> int:
     async def go() -> Outcome:
         store = await open_location(hooks, config, location, transfers=4, is_source=False)
         try:
-            if not hasattr(store, "journal") or not hasattr(store, "bucket"):
+            if not store.features.multipart_journal:
                 raise UsageError(
                     f"cleanup: {location.url!r} has no multipart uploads to clean "
                     "(only S3 locations have them)"
                 )
-            prefix = location.root.partition("/")[2]
+            bucket, _, prefix = location.root.partition("/")
             prefix = prefix.rstrip("/") + "/" if prefix else ""
-            return await _clean(store, prefix, age, ns.dry_run)
+            return await _clean(store, bucket, prefix, age, ns.dry_run)
         except FssyncError:
             raise
         except Exception as exc:  # noqa: BLE001

@@ -38,7 +38,7 @@ async def _stored_mtimes(store: Any, entries: dict[str, Entry], shown: list[str]
     """Give the shown entries the source file's mtime that sync tools keep with an object,
     where the listing lacks it: from fssync's local record of synced objects (free), then
     with one HEAD per object (only for a listing of at most LS_HEADS objects)."""
-    if store.location.capabilities.listing_has_mtime:
+    if store.features.listing_has_mtime:
         return
     from .state import StateStore, enrich
 
@@ -48,7 +48,7 @@ async def _stored_mtimes(store: Any, entries: dict[str, Entry], shown: list[str]
     except Exception:  # noqa: BLE001 - an unreadable record only costs the HEADs below
         pass
     todo = [entries[k] for k in shown if entries[k].mtime is None]
-    if not hasattr(store, "head") or not todo or len(todo) > LS_HEADS:
+    if not store.features.head or not todo or len(todo) > LS_HEADS:
         return
     from .metadata import read as read_metadata
 
@@ -224,6 +224,7 @@ def plugins(ns: argparse.Namespace, hooks: Hooks) -> int:
 def backends(ns: argparse.Namespace) -> int:
     """``fssync backends``: the protocol table, from the declarations planning uses."""
     from .backends import table
+    from .stores.features import WORDS
 
     rows = table()
     if ns.json:
@@ -238,6 +239,8 @@ def backends(ns: argparse.Namespace) -> int:
         print(f"    install: {extra}")
         print(f"    mtime: {kept}, precision {row['precision']:g} s; hashes listed: {hashes}")
         print(f"    compare: {row['compare']}" + ("; read-only" if row["read_only"] else ""))
+        if row["operations"]:
+            print("    can: " + ", ".join(WORDS[name] for name in row["operations"]))
         print(f"    tested against: {row['tested_with']}")
     return 0
 

@@ -27,11 +27,12 @@ from .planning import (
     NEEDS_METADATA,
     KeyFilter,
     Policy,
+    Reason,
     build_plan,
     decide_both,
     deletes_over_limit,
     in_the_way,
-    needs_hashes,
+    is_reason,
     pair_renames,
 )
 from .remotes import Remote, load_remotes
@@ -132,10 +133,9 @@ async def open_location(
         raise
     except Exception as exc:  # noqa: BLE001
         raise diagnose(exc, where=location.url, listing=True).exception() from None
-    fs = getattr(store, "fs", None)
-    if fs is not None:
+    if store.fs is not None:
         try:
-            hooks.filesystem_ready(location, fs, config)
+            hooks.filesystem_ready(location, store.fs, config)
         except BaseException:
             await store.close()
             raise
@@ -242,7 +242,7 @@ class Run:
                 )
                 await asyncio.sleep(delay)
         entries = listing.entries
-        if self.state is not None and not store.location.capabilities.listing_has_mtime:
+        if self.state is not None and not store.features.listing_has_mtime:
             records = await asyncio.to_thread(self.state.load, store.identity, store.location.root)
             self._records[(store.identity, store.location.root)] = records
             entries = enrich(entries, records)
@@ -282,7 +282,7 @@ class Run:
         slots = asyncio.Semaphore(max(8, self.config.transfers))
         out = {"src": src, "dst": dst}
         for side, (store, mine, theirs) in sides.items():
-            if not hasattr(store, "head") or store.location.capabilities.listing_has_mtime:
+            if not store.features.head or store.features.listing_has_mtime:
                 continue
             records = self._records.get((store.identity, store.location.root), {})
             other = theirs.entries
@@ -302,7 +302,7 @@ class Run:
 
             async def look(e: Entry, store: Store = store) -> Entry:
                 async with slots:
-                    meta, opaque = await store.head(e)  # type: ignore[attr-defined]
+                    meta, opaque = await store.head(e)
                 found = read_metadata(meta)
                 md5 = found.md5 or (None if opaque else e.md5)
                 return Entry(e.key, e.size, found.mtime, e.stamp, e.etag, md5)
@@ -331,14 +331,14 @@ class Run:
         heads = {
             side: store
             for side, store in (("src", src_store), ("dst", dst_store))
-            if hasattr(store, "head")
+            if store.features.head
         }
         todo = [
             a
             for a in plan.changes
             if heads
             and a.kind is Kind.UPDATE
-            and a.reason in NEEDS_METADATA
+            and is_reason(a.reason, *NEEDS_METADATA)
             and a.src is not None
             and a.dst is not None
             and a.src.size == a.dst.size
@@ -349,7 +349,7 @@ class Run:
         from .integrity import UNTRUSTED_MTIME
         from .metadata import read as read_metadata
 
-        compare = self.hooks.comparator(self.config.compare)
+        compare = self.hooks.compare_mode(self.config.compare).function
         policy = self._policy()
         slots = asyncio.Semaphore(max(4, self.config.transfers))
         learned: dict[str, list[Entry]] = {"src": [], "dst": []}
@@ -358,7 +358,7 @@ class Run:
             if entry.mtime == UNTRUSTED_MTIME:
                 return entry  # fssync left other bytes there: the object's metadata lies
             async with slots:
-                meta, opaque = await heads[side].head(entry)  # type: ignore[attr-defined]
+                meta, opaque = await heads[side].head(entry)
             found = read_metadata(meta)
             md5 = found.md5 or (None if opaque else entry.md5)
             better = attrs.evolve(
@@ -398,7 +398,7 @@ class Run:
         only the mtime is set (another tool's download, or a metadata-only change that kept
         the ETag and so a stale state record), instead of transferring the file again. Only
         where one side is S3, whose hash costs no read."""
-        if type(dst_store).set_mtime is Store.set_mtime:
+        if not dst_store.features.set_mtime:
             return plan
         sides = (src_store.location, dst_store.location)
         if not any(s.is_s3 for s in sides) or not all(s.is_s3 or s.is_local for s in sides):
@@ -407,7 +407,7 @@ class Run:
             a
             for a in plan.changes
             if a.kind is Kind.UPDATE
-            and a.reason == "modification time differs"
+            and is_reason(a.reason, Reason.MTIME_DIFFERS)
             and a.src is not None
             and a.dst is not None
             and a.src.size == a.dst.size
@@ -449,7 +449,7 @@ class Run:
 
     def make_plan(self, src: Listing, dst: Listing) -> Plan:
         policy = self._policy()
-        compare = self.hooks.comparator(self.config.compare)
+        compare = self.hooks.compare_mode(self.config.compare).function
         accept = self.hooks.key_filter(self.config, src.entries, dst.entries)
         if self._conflicts:
             accept = _refuse(dict(self._conflicts), accept)
@@ -485,7 +485,7 @@ class Run:
             for key, reason in self._conflicts:
                 self.emit(Event("conflict", {"key": key, "error": f"not written: {reason}"}))
             renames = bool(self.config.get("track_renames")) and self.config.delete
-            if renames or needs_hashes(self.hooks.comparator(self.config.compare)):
+            if renames or self.hooks.compare_mode(self.config.compare).needs_hashes:
                 src, dst = await self._hash(src_store, dst_store, src, dst, renames)
             src, dst = await self._stored_mtimes(src_store, dst_store, src, dst)
             plan = self.make_plan(src, dst)
@@ -725,7 +725,7 @@ class Run:
         if self.state is None:
             return
         done = [o for o in outcomes if o.ok and o.written is not None]
-        if not src_store.location.capabilities.listing_has_mtime:
+        if not src_store.features.listing_has_mtime:
             # A download learned each object's mtime from its GET: remember it for the source.
             learned = [
                 attrs.evolve(o.action.src, mtime=o.written.mtime)
@@ -738,7 +738,7 @@ class Run:
         # A failure may say what the destination kept (an object left with other bytes than
         # were sent): its record makes the next run send the file again.
         written = [o.written for o in outcomes if o.written is not None]
-        if not dst_store.location.capabilities.listing_has_mtime:
+        if not dst_store.features.listing_has_mtime:
             self.state.save(dst_store.identity, dst_store.location.root, written)
             gone = [o.action.key for o in outcomes if o.ok and o.action.kind is Kind.DELETE]
             if gone:
@@ -753,18 +753,10 @@ class Run:
         src: Listing | None = None,
         dst: Listing | None = None,
     ) -> Report:
-        counts = {Kind.COPY: 0, Kind.UPDATE: 0, Kind.DELETE: 0, Kind.MOVE: 0}
+        """The run's report: its figures come from the tally of the run's events (see
+        `Tally.report`); `outcomes` only say how much of the plan is left when a limit cut
+        the run."""
         failures = []
-        moved = 0
-        touched = 0
-        for o in outcomes:
-            if o.ok and o.touched:
-                touched += 1  # the content was equal: unchanged, its mtime set
-            elif o.ok:
-                counts[o.action.kind] += 1
-                moved += o.bytes
-            else:
-                failures.append(Failure(o.action.key, o.action.kind.name.lower(), o.error or ""))
         if src is not None and dst is not None:
             for key, reason in (*src.errors, *dst.errors):
                 failures.append(Failure(key, "list", f"cannot read: {reason}"))
@@ -779,23 +771,14 @@ class Run:
             left = sum(1 for a in plan.transfers if a.key not in done)
             error, abort_code = self.cutoff.message(left), self.cutoff.exit_code
             self.emit(Event("cutoff", {"limit": self.cutoff.reached, "message": error}))
-        # The tally adds the duration, timeline and largest transfers from the run's events.
-        return self.tally.complete(
-            Report(
-                copied=counts[Kind.COPY],
-                updated=counts[Kind.UPDATE],
-                deleted=counts[Kind.DELETE],
-                skipped=plan_counts["skip"] + touched,
-                excluded=plan_counts["exclude"],
-                failed=len(failures),
-                bytes=moved,
-                dry_run=dry_run,
-                failures=tuple(failures),
-                renamed=counts[Kind.MOVE],
-                deletes_held=self._held,
-                error=error,
-                abort_code=abort_code,
-            )
+        return self.tally.report(
+            dry_run=dry_run,
+            skipped=plan_counts["skip"],
+            excluded=plan_counts["exclude"],
+            failures=tuple(failures),
+            deletes_held=self._held,
+            error=error,
+            abort_code=abort_code,
         )
 
 

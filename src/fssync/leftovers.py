@@ -21,10 +21,13 @@ import socket
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .model import Event
 from .state import StateStore
+
+if TYPE_CHECKING:
+    from .stores import Store
 
 TEMP_MARK = ".fssync-tmp-"
 # Exactly the names temp_name makes (``.<name>.fssync-tmp-<pid>-<8 hex>``), and those of
@@ -331,19 +334,19 @@ async def abort_orphans(store: Any, journal: UploadJournal, *, mine: bool = Fals
 # ------------------------------------------------------------------------------ run steps
 
 
-def attach_journal(store: Any, state: StateStore) -> None:
+def attach_journal(store: Store, state: StateStore) -> None:
     """Give a destination store that makes multipart uploads a journal to record them in."""
-    if hasattr(store, "journal"):
+    if store.features.multipart_journal:
         store.journal = UploadJournal(state, store.identity)
 
 
-async def clean(store: Any, temps: Iterable[str], emit: Callable[[Event], None]) -> None:
+async def clean(store: Store, temps: Iterable[str], emit: Callable[[Event], None]) -> None:
     """Before transferring: remove what killed runs left at the destination (temporary files,
     multipart uploads). A failure here never stops the run; the next run tries again."""
     temps = list(temps)
     removed = await asyncio.to_thread(remove_stale, temps) if temps else []
     aborted = 0
-    journal = getattr(store, "journal", None)
+    journal = store.journal
     if journal is not None:
         try:
             aborted = await abort_orphans(store, journal)
@@ -353,10 +356,10 @@ async def clean(store: Any, temps: Iterable[str], emit: Callable[[Event], None])
         emit(Event("cleanup", {"temp_files": len(removed), "uploads_aborted": aborted}))
 
 
-async def sweep(store: Any, emit: Callable[[Event], None]) -> None:
+async def sweep(store: Store, emit: Callable[[Event], None]) -> None:
     """After transferring (also after Ctrl-C): abort this run's multipart uploads whose end was
     lost (a create whose reply never came, an abort that failed): none may outlive the run."""
-    journal = getattr(store, "journal", None)
+    journal = store.journal
     if journal is None:
         return
     try:

@@ -350,6 +350,7 @@ class Report:
             "copied": self.copied,
             "updated": self.updated,
             "deleted": self.deleted,
+            "renamed": self.renamed,
             "skipped": self.skipped,
             "failed": self.failed,
             "bytes": self.bytes,

@@ -1,11 +1,14 @@
 """Decide what to do with each key (pure): compare rules and the plan builder.
 
 Every rule is spelled out here and table-tested. Comparators answer "why must the destination
-be updated?" with a short reason, or None when the two entries count as equal.
+be updated?" with a `Reason` (or another short text), or None when the two entries count as
+equal. Decisions taken after planning (a HEAD to read metadata, an mtime set instead of a copy)
+look at the reason's code, never at its wording.
 """
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable, Iterable, Mapping
 from operator import attrgetter
 
@@ -44,7 +47,68 @@ class Policy:
         )
 
 
+class Reason(enum.StrEnum):
+    """Why an action was planned, as a code with its text. A member is the text itself (a
+    `str`), so it prints, compares and serialises as the text; decisions test the member
+    (``action.reason is Reason.SOURCE_NEWER``, `NEEDS_METADATA`), so a change of wording, or a
+    plugin's comparator that happens to use the same words, changes no decision."""
+
+    NEW_FILE = "new file"
+    NOT_IN_SOURCE = "not in source"
+    UNCHANGED = "unchanged"
+    EXISTS = "exists (--ignore-existing)"
+    SIZE_DIFFERS = "size differs"
+    MTIME_DIFFERS = "modification time differs"
+    SOURCE_NEWER = "source is newer"
+    # The destination cannot keep modification times (SFTP, FTP, WebDAV, GCS, Azure through
+    # fsspec): the source's time was compared with when the destination wrote its copy.
+    NO_MTIME = "source is newer than the destination's copy (it cannot keep modification times)"
+    CHECKSUM_DIFFERS = "checksum differs"
+    # --checksum without a hash both sides share: size and modification time decided.
+    MTIME_DIFFERS_NO_CHECKSUM = "modification time differs (no common checksum)"
+    SOURCE_NEWER_NO_CHECKSUM = "source is newer (no common checksum)"
+    NO_MTIME_NO_CHECKSUM = (
+        "source is newer than the destination's copy (it cannot keep modification times) "
+        "(no common checksum)"
+    )
+    # An update whose content is proven equal on both sides: only the mtime is set.
+    MTIME_ONLY = "same content (mtime set)"
+
+    @property
+    def code(self) -> str:
+        """The stable name of the reason ("source-newer"), for machines."""
+        return self.name.lower().replace("_", "-")
+
+
 Comparator = Callable[[Entry, Entry, Policy], str | None]
+
+
+@attrs.frozen
+class CompareMode:
+    """One ``--compare`` mode, as the ``fssync_compare_modes`` hook offers it.
+
+    `function` decides one key present on both sides (a `Comparator`: a `Reason` or a short
+    text when the destination must be updated, None when equal). `needs_hashes` asks fssync to
+    compute content MD5s for both listings before planning, so the function sees `Entry.md5`
+    set wherever a hash can be had (a checksum mode). `reasons` names the `Reason` codes the
+    function returns (empty: it returns texts of its own), and `describe` is a line for people.
+    A hook may still return a bare comparator: it becomes a mode that needs no hashes.
+    """
+
+    function: Comparator
+    needs_hashes: bool = False
+    reasons: frozenset[Reason] = frozenset()
+    describe: str = ""
+
+    @classmethod
+    def of(cls, mode: CompareMode | Comparator) -> CompareMode:
+        return mode if isinstance(mode, CompareMode) else cls(mode)
+
+    def __call__(self, src: Entry, dst: Entry, policy: Policy) -> str | None:
+        """A mode decides as its function does (planning calls `function` itself)."""
+        return self.function(src, dst, policy)
+
+
 # A filter answers for one key: True include, False exclude, None no opinion. The reason string
 # is shown with --dry-run -v.
 Verdict = tuple[bool, str] | None
@@ -52,7 +116,7 @@ KeyFilter = Callable[[str, Entry | None, Entry | None], Verdict]
 
 
 def compare_size(src: Entry, dst: Entry, policy: Policy) -> str | None:
-    return "size differs" if src.size != dst.size else None
+    return Reason.SIZE_DIFFERS if src.size != dst.size else None
 
 
 def compare_size_mtime(src: Entry, dst: Entry, policy: Policy) -> str | None:
@@ -64,20 +128,18 @@ def compare_size_mtime(src: Entry, dst: Entry, policy: Policy) -> str | None:
       when the source is newer than it, beyond that store's precision.
     """
     if src.size != dst.size:
-        return "size differs"
+        return Reason.SIZE_DIFFERS
     if src.mtime is not None and dst.mtime is not None:
         if abs(src.mtime - dst.mtime) > policy.mtime_window:
-            return "modification time differs"
+            return Reason.MTIME_DIFFERS
         return None
     when = src.mtime if src.mtime is not None else src.stamp
     if when is not None and dst.stamp is not None and when > dst.stamp + policy.stamp_window:
-        return "source is newer" if policy.dst_caps.keeps_mtime else NO_MTIME
+        return Reason.SOURCE_NEWER if policy.dst_caps.keeps_mtime else Reason.NO_MTIME
     return None
 
 
-# The reason when the destination cannot keep modification times (SFTP, FTP, WebDAV, GCS,
-# Azure through fsspec): the source's time is compared with when the destination wrote it.
-NO_MTIME = "source is newer than the destination's copy (it cannot keep modification times)"
+NO_MTIME = Reason.NO_MTIME
 
 
 def compare_update(src: Entry, dst: Entry, policy: Policy) -> str | None:
@@ -95,21 +157,21 @@ def compare_checksum(src: Entry, dst: Entry, policy: Policy) -> str | None:
     Without a hash both sides share, fall back to size and modification time.
     """
     if src.size != dst.size:
-        return "size differs"
+        return Reason.SIZE_DIFFERS
     if src.md5 and dst.md5:
-        return None if src.md5 == dst.md5 else "checksum differs"
+        return None if src.md5 == dst.md5 else Reason.CHECKSUM_DIFFERS
     if src.etag and dst.etag and "-" in src.etag and "-" in dst.etag:
-        return None if src.etag == dst.etag else "checksum differs"
+        return None if src.etag == dst.etag else Reason.CHECKSUM_DIFFERS
     reason = compare_size_mtime(src, dst, policy)
-    return f"{reason} (no common checksum)" if reason else None
+    return None if reason is None else _WITHOUT_CHECKSUM.get(reason, reason)
 
 
-compare_checksum.needs_hashes = True  # type: ignore[attr-defined]
-
-
-def needs_hashes(compare: Comparator) -> bool:
-    """Whether a comparator wants content hashes computed before planning."""
-    return bool(getattr(compare, "needs_hashes", False))
+# What size-mtime's reasons become when --checksum had no hash to compare.
+_WITHOUT_CHECKSUM: dict[str, Reason] = {
+    Reason.MTIME_DIFFERS: Reason.MTIME_DIFFERS_NO_CHECKSUM,
+    Reason.SOURCE_NEWER: Reason.SOURCE_NEWER_NO_CHECKSUM,
+    Reason.NO_MTIME: Reason.NO_MTIME_NO_CHECKSUM,
+}
 
 
 def compare_existence(src: Entry, dst: Entry, policy: Policy) -> str | None:
@@ -117,30 +179,49 @@ def compare_existence(src: Entry, dst: Entry, policy: Policy) -> str | None:
     return None
 
 
-BUILTIN_MODES: Mapping[str, Comparator] = {
-    "size-mtime": compare_size_mtime,
-    "size": compare_size,
-    "update": compare_update,
-    "existence": compare_existence,
-    "checksum": compare_checksum,
+_BY_TIME = frozenset({Reason.SIZE_DIFFERS, Reason.MTIME_DIFFERS, Reason.SOURCE_NEWER, NO_MTIME})
+BUILTIN_MODES: Mapping[str, CompareMode] = {
+    "size-mtime": CompareMode(
+        compare_size_mtime, reasons=_BY_TIME, describe="size, then modification time"
+    ),
+    "size": CompareMode(
+        compare_size, reasons=frozenset({Reason.SIZE_DIFFERS}), describe="size only"
+    ),
+    "update": CompareMode(
+        compare_update, reasons=_BY_TIME, describe="like size-mtime; never replace newer files"
+    ),
+    "existence": CompareMode(compare_existence, describe="present on both sides means equal"),
+    "checksum": CompareMode(
+        compare_checksum,
+        needs_hashes=True,
+        reasons=frozenset(
+            {Reason.SIZE_DIFFERS, Reason.CHECKSUM_DIFFERS, *_WITHOUT_CHECKSUM.values()}
+        ),
+        describe="size, then content MD5 (or ETag)",
+    ),
 }
 
 
 def decide_both(key: str, s: Entry, d: Entry, policy: Policy, compare: Comparator) -> Action:
     """The action for a key present on both sides."""
     if policy.ignore_existing:
-        return Action(Kind.SKIP, key, s, d, "exists (--ignore-existing)")
+        return Action(Kind.SKIP, key, s, d, Reason.EXISTS)
     reason = compare(s, d, policy)
     if reason is None:
-        return Action(Kind.SKIP, key, s, d, "unchanged")
+        return Action(Kind.SKIP, key, s, d, Reason.UNCHANGED)
     return Action(Kind.UPDATE, key, s, d, reason)
 
 
-# The reason of an update whose content is proven equal on both sides: only the mtime is set.
-MTIME_ONLY = "same content (mtime set)"
+MTIME_ONLY = Reason.MTIME_ONLY
 
 # Reasons that rest on what a listing cannot show: worth one HEAD to read the object's metadata.
-NEEDS_METADATA = frozenset({"source is newer", "checksum differs"})
+NEEDS_METADATA = frozenset({Reason.SOURCE_NEWER, Reason.CHECKSUM_DIFFERS})
+
+
+def is_reason(text: str, *codes: Reason) -> bool:
+    """Whether `text` is one of these reason codes: the member itself, not a text that reads
+    the same (a plugin comparator's own words decide nothing)."""
+    return isinstance(text, Reason) and text in codes
 
 
 def build_plan(
@@ -193,7 +274,7 @@ def _build_plan(
                 continue
         if d is None:
             new += 1
-            add(Action(copy, key, s, None, "new file"))
+            add(Action(copy, key, s, None, Reason.NEW_FILE))
         elif ignore_existing:
             unchanged += 1
         else:
@@ -213,9 +294,9 @@ def _build_plan(
                     add(_excluded(key, None, d, verdict[1], drop_excluded))
                     continue
             if delete:
-                add(Action(remove, key, None, d, "not in source"))
+                add(Action(remove, key, None, d, Reason.NOT_IN_SOURCE))
     changes.sort(key=attrgetter("key"))
-    reason = "exists (--ignore-existing)" if ignore_existing else "unchanged"
+    reason = Reason.EXISTS if ignore_existing else Reason.UNCHANGED
     return Plan(
         src=src_name,
         dst=dst_name,

@@ -1,8 +1,9 @@
 """Running statistics of one run, kept from its events, and the run's JSON document.
 
-The engine feeds every event it emits to a `Tally` before the reporters see it, so every reporter
-gets the same timeline, largest transfers and retry count in the final `Report`, and a run that
-stops early still has a report of what it did. `report_document` turns a report and the run's
+The engine feeds every event it emits to a `Tally` before the reporters see it. The tally is the
+one source of the report's figures: counts (moves and mtime-only updates included), bytes,
+failures, timeline, largest transfers and retries, the same whether the run finished or stopped
+early, and whichever executor ran the transfers (an executor replays its workers' events). `report_document` turns a report and the run's
 options into the one JSON document that ``--report``, the webhook and the HTML page share (its
 schema: docs/reference/report.schema.json).
 """
@@ -24,7 +25,7 @@ from .errors import UsageError
 from .model import Event, Failure, Report, Sample, Transfer
 from .secrets import redact_options, scrub
 
-SCHEMA = "fssync-report/1"
+SCHEMA = "fssync-report/2"  # 2: counts.renamed
 TIMELINE_POINTS = 120  # at most this many samples: enough for a chart, small for 1M files
 LARGEST = 10
 UNVERIFIED_KEPT = 1000  # keys of unverified files a report names (all are counted)
@@ -37,7 +38,8 @@ class Tally:
         self._clock = clock
         self.t0 = clock()
         self.started = time.time()
-        self.counts = {"copy": 0, "update": 0, "delete": 0}
+        self.counts = {"copy": 0, "update": 0, "delete": 0, "move": 0}
+        self.touched = 0  # updates whose content was equal: only the mtime was set
         self.bytes = 0
         self.retries = 0
         self.failures: list[Failure] = []
@@ -62,8 +64,10 @@ class Tally:
             self._keep_largest(Transfer(f["key"], name, size, now - began))
             self._spread(began, now, size)
             self._sample(now)
-        elif name == "delete":
-            self.counts["delete"] += 1
+        elif name in ("delete", "move"):
+            self.counts[name] += 1  # a move sends no bytes: not in the timeline
+        elif name == "mtime":
+            self.touched += 1
         elif name == "failed":
             self._starts.pop(f["key"], None)
             self.failures.append(Failure(f["key"], str(f.get("kind", "")), str(f["error"])))
@@ -155,24 +159,49 @@ class Tally:
             planned_moves=plan.get("move", 0),
         )
 
-    def stopped(self, error: str, exit_code: int, *, dry_run: bool) -> Report:
-        """The report of a run that stopped early: what the events say was done."""
-        plan = self.plan or {}
+    def report(
+        self,
+        *,
+        dry_run: bool,
+        skipped: int,
+        excluded: int,
+        failures: tuple[Failure, ...] = (),
+        deletes_held: str | None = None,
+        error: str | None = None,
+        abort_code: int | None = None,
+    ) -> Report:
+        """The run's report from what the events say was done. `skipped` and `excluded` are
+        the plan's (unchanged keys make no event); `failures` are those no transfer event
+        carries (unreadable folders, unsafe and conflicting keys), added after the
+        transfers' own."""
+        every = (*self.failures, *failures)
         return self.complete(
             Report(
                 copied=self.counts["copy"],
                 updated=self.counts["update"],
                 deleted=self.counts["delete"],
-                skipped=plan.get("skip", 0),
-                excluded=plan.get("exclude", 0),
-                failed=len(self.failures),
+                renamed=self.counts["move"],
+                skipped=skipped + self.touched,  # equal content, its mtime set: unchanged
+                excluded=excluded,
+                failed=len(every),
                 bytes=self.bytes,
-                seconds=self.seconds,
                 dry_run=dry_run,
-                failures=tuple(self.failures),
-                error=scrub(error),
-                abort_code=exit_code,
+                failures=every,
+                deletes_held=deletes_held,
+                error=error,
+                abort_code=abort_code,
             )
+        )
+
+    def stopped(self, error: str, exit_code: int, *, dry_run: bool) -> Report:
+        """The report of a run that stopped early: what the events say was done."""
+        plan = self.plan or {}
+        return self.report(
+            dry_run=dry_run,
+            skipped=plan.get("skip", 0),
+            excluded=plan.get("exclude", 0),
+            error=scrub(error),
+            abort_code=exit_code,
         )
 
 
@@ -301,6 +330,7 @@ def report_document(report: Report, config: Config) -> dict[str, Any]:
             "copied": report.copied,
             "updated": report.updated,
             "deleted": report.deleted,
+            "renamed": report.renamed,
             "skipped": report.skipped,
             "excluded": report.excluded,
             "failed": report.failed,

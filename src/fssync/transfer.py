@@ -15,7 +15,7 @@ from .diagnose import diagnose
 from .errors import FssyncError
 from .integrity import Verified
 from .model import Action, Entry, Event, Kind, Outcome
-from .planning import MTIME_ONLY
+from .planning import MTIME_ONLY, is_reason
 from .retrying import pass_delay, retry_delay
 from .stores import Reader, Store
 from .stores.base import RangeSink
@@ -141,13 +141,14 @@ async def copy_one(
     source states (only its size was)."""
     entry = action.src
     assert entry is not None
-    if action.kind is Kind.MOVE and action.dst is not None:
+    if action.kind is Kind.MOVE and action.dst is not None and dst.features.server_move:
         moved = await dst.move(action.dst, action.key)
         if moved is not None:
             return moved
-    written = await dst.copy_within(src, entry, options)
-    if written is not None:
-        return written
+    if dst.features.server_copy:
+        written = await dst.copy_within(src, entry, options)
+        if written is not None:
+            return written
     inner = await src.open(entry)
     if on_bytes is not None:
         inner = CountingReader(inner, on_bytes, pace)
@@ -165,11 +166,10 @@ async def copy_one(
 
 async def _source_mtime_ns(src: Store, entry: Entry) -> int | None:
     """The source file's exact mtime: from the object's metadata (one HEAD), or its stat."""
-    head = getattr(src, "head", None)
-    if head is not None:
+    if src.features.head:
         from .metadata import read
 
-        meta, _ = await head(entry)
+        meta, _ = await src.head(entry)
         return read(meta).mtime_ns
     reader = await src.open(entry)
     try:
@@ -201,7 +201,7 @@ async def _attempt(
     attempt = 0
     kept = False
     sent = 0  # of this attempt, counted against --max-transfer
-    touch = action.reason == MTIME_ONLY  # tried once; any failure falls back to a copy
+    touch = is_reason(action.reason, MTIME_ONLY)  # tried once; any failure falls back to a copy
 
     def on_bytes(done: int) -> None:
         nonlocal sent
@@ -308,6 +308,11 @@ async def run_transfers(
     cutoff = settings.cutoff
     for number in range(1 + max(0, settings.passes)):
         if cutoff is not None and cutoff.reached:
+            # No later pass: the failures kept for one are final, and reported as such (the
+            # run's report counts failures from these events).
+            for o in outcomes if number else ():
+                if not o.ok and o.retryable:
+                    emit(_failed_event(o.action, o.error))
             break
         if number:
             todo = [o.action for o in outcomes if not o.ok and o.retryable]
@@ -360,18 +365,7 @@ async def _pass(
                     )
                 )
             elif last or not outcome.retryable:
-                emit(
-                    Event(
-                        "failed",
-                        {
-                            "key": action.key,
-                            "kind": kind,
-                            "size": action.size,
-                            "reason": action.reason,
-                            "error": outcome.error,
-                        },
-                    )
-                )
+                emit(_failed_event(action, outcome.error))
 
     async def workers() -> None:
         async with asyncio.TaskGroup() as tg:
@@ -454,6 +448,20 @@ async def _keep_all(
         for a in actions:
             tg.create_task(one(a))
     return ready, failures
+
+
+def _failed_event(action: Action, error: str | None) -> Event:
+    """A transfer that failed for good (no retry pass left for it)."""
+    return Event(
+        "failed",
+        {
+            "key": action.key,
+            "kind": action.kind.name.lower(),
+            "size": action.size,
+            "reason": action.reason,
+            "error": error,
+        },
+    )
 
 
 def _delete_failed(a: Action, error: str, emit: Emit) -> Outcome:

@@ -17,7 +17,7 @@ from ..errors import UsageError
 from ..executors import Executor
 from ..location import Location
 from ..model import Action, Entry, Event, Plan, Report
-from ..planning import Comparator, KeyFilter
+from ..planning import CompareMode, KeyFilter
 from . import PROJECT, discovery, specs
 from .probe import FilesystemProbe
 
@@ -204,13 +204,14 @@ class Hooks:
             credentials=credentials,
         )
 
-    def compare_modes(self) -> dict[str, Comparator]:
-        modes: dict[str, Comparator] = {}
+    def compare_modes(self) -> dict[str, CompareMode]:
+        """Every mode the plugins offer; a bare comparator becomes a mode needing no hashes."""
+        modes: dict[str, CompareMode] = {}
         for result in reversed(self._h.fssync_compare_modes()):
-            modes.update(result or {})
+            modes.update((name, CompareMode.of(mode)) for name, mode in (result or {}).items())
         return modes
 
-    def comparator(self, name: str) -> Comparator:
+    def compare_mode(self, name: str) -> CompareMode:
         modes = self.compare_modes()
         if name not in modes:
             known = ", ".join(sorted(modes)) or "none"

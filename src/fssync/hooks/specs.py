@@ -3,12 +3,18 @@
 Hooks are called with keyword arguments only, so a specification can grow a parameter without
 breaking plugins that do not take it. Built-in plugins implement them with ``trylast=True`` so any
 third-party plugin runs first and can override them.
+
+The banners below group the hooks by phase, in the order a run reaches them; the reference keeps
+that grouping (`phases`). Every hook is stable (its signature and meaning kept within a major
+version) unless `PROVISIONAL` names it.
 """
 
 from __future__ import annotations
 
+import re
 from argparse import ArgumentParser
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import hookspec
@@ -19,9 +25,31 @@ if TYPE_CHECKING:
     from ..executors import Executor
     from ..location import Location
     from ..model import Action, Entry, Event, Plan, Report
-    from ..planning import Comparator, KeyFilter
+    from ..planning import Comparator, CompareMode, KeyFilter
     from ..stores import Store
     from ..stores.keys import KeySource
+
+#: Hooks that may still change in a minor release, with why; the others are stable.
+PROVISIONAL: Mapping[str, str] = {
+    "fssync_open_store": "the store interface is being reshaped around declared features",
+    "fssync_filesystem_ready": "tied to s3fs; to be kept for the s3fs path only or retired",
+    "fssync_executor": "new with the Dask executor",
+    "fssync_resolve_conflict": "new with two-way sync",
+}
+
+_BANNER = re.compile(r"^# -{20,}\n# (?P<phase>[^\n]+)\n# -{20,}$", re.M)
+_HOOK = re.compile(r"^def (fssync_\w+)\(", re.M)
+
+
+def phases() -> list[tuple[str, list[str]]]:
+    """(phase, hook names in file order) for each banner of this file, in file order."""
+    text = Path(__file__).read_text(encoding="utf-8")
+    marks = list(_BANNER.finditer(text))
+    out = []
+    for n, mark in enumerate(marks):
+        end = marks[n + 1].start() if n + 1 < len(marks) else len(text)
+        out.append((mark["phase"], _HOOK.findall(text, mark.end(), end)))
+    return out
 
 
 # -------------------------------------------------------------------------------------------------
@@ -116,7 +144,7 @@ def fssync_open_store(
     filesystem_plugins: Sequence[str],
     credentials: KeySource | None,
 ) -> Store | None:
-    """Serve a location with a plugin's own store (``fssync.stores.Store``) instead of the
+    """Serve a location with a plugin's own store (``fssync.plugin.Store``) instead of the
     built-in fsspec-based one. Stops at first non-None result; with none, the built-in store
     serves the location.
 
@@ -131,7 +159,7 @@ def fssync_open_store(
     :param filesystem_plugins: names of the plugins whose ``fssync_filesystem_ready`` would adjust
         this location's fsspec filesystem.
     :param credentials: when a plugin fetches the location's credentials
-        (``fssync_credential_provider``), a ``fssync.stores.KeySource`` over its provider, else
+        (``fssync_credential_provider``), a ``fssync.plugin.KeySource`` over its provider, else
         None. Sign each request with ``await credentials.current()`` (fetched and refreshed as
         needed, each fetch reported as a ``credentials`` event), and after an ``ExpiredToken``
         answer retry once when ``credentials.expired(generation)`` says a retry can succeed.
@@ -164,12 +192,16 @@ def fssync_filesystem_ready(location: Location, filesystem: Any, config: Config)
 
 
 @hookspec
-def fssync_compare_modes() -> Mapping[str, Comparator] | None:
+def fssync_compare_modes() -> Mapping[str, CompareMode | Comparator] | None:
     """Return comparison modes by name, selectable with ``--compare NAME``.
 
-    A comparator is ``fn(src: Entry, dst: Entry, policy: Policy) -> str | None`` and returns the
-    reason the destination must be updated, or None when the two count as equal. It must be pure:
-    it is called once per key present on both sides.
+    A mode is a `fssync.plugin.CompareMode`: its ``function`` is
+    ``fn(src: Entry, dst: Entry, policy: Policy) -> str | None`` and returns the reason the
+    destination must be updated (a `fssync.plugin.Reason` where one fits, so later decisions
+    such as a HEAD to read an object's stored mtime apply to it), or None when the two count as
+    equal. It must be pure: it is called once per key present on both sides. Declare
+    ``needs_hashes=True`` to have content MD5s computed for both listings first (a checksum
+    mode). A bare function is accepted as a mode that needs no hashes.
     """
 
 
@@ -187,6 +219,23 @@ def fssync_key_filters(
     :param config: the options of this run.
     :param src: the source listing, by key (e.g. to find marker files).
     :param dst: the destination listing, by key.
+    """
+
+
+@hookspec(firstresult=True)
+def fssync_resolve_conflict(key: str, a: Entry, b: Entry, config: Config) -> str | None:
+    """Decide a two-way sync conflict (``fssync bisync``): the path changed on both sides
+    since the last sync, to different content. Stops at first non-None result; with none,
+    ``--conflict`` (or ``--first-run`` at a first sync) decides.
+
+    Return ``"a"`` or ``"b"`` for the side whose version keeps the name (the other side's
+    edit is overwritten, and named in the run's report), or ``"keep-both"`` (the newer keeps
+    the name, the other is kept as ``name.conflict-<side>-<date>.ext`` on both sides).
+
+    :param key: the path, relative to both locations.
+    :param a: the file on side A as listed (size, mtime, ETag or hash where known).
+    :param b: the file on side B as listed.
+    :param config: the options of this run.
     """
 
 
@@ -296,22 +345,5 @@ def fssync_run_finished(report: Report, config: Config) -> None:
     turns the report into the JSON document of ``--report``.
 
     :param report: the frozen report.
-    :param config: the options of this run.
-    """
-
-
-@hookspec(firstresult=True)
-def fssync_resolve_conflict(key: str, a: Entry, b: Entry, config: Config) -> str | None:
-    """Decide a two-way sync conflict (``fssync bisync``): the path changed on both sides
-    since the last sync, to different content. Stops at first non-None result; with none,
-    ``--conflict`` (or ``--first-run`` at a first sync) decides.
-
-    Return ``"a"`` or ``"b"`` for the side whose version keeps the name (the other side's
-    edit is overwritten, and named in the run's report), or ``"keep-both"`` (the newer keeps
-    the name, the other is kept as ``name.conflict-<side>-<date>.ext`` on both sides).
-
-    :param key: the path, relative to both locations.
-    :param a: the file on side A as listed (size, mtime, ETag or hash where known).
-    :param b: the file on side B as listed.
     :param config: the options of this run.
     """

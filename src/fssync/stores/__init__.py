@@ -26,6 +26,7 @@ from .base import (
     source_mtime_ns,
 )
 from .confirm import unconfirmed_put
+from .features import Features, Operations
 from .s3objects import S3ObjectStore, S3Transport
 from .stall import Stalled
 
@@ -61,6 +62,8 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "EXPIRED_CODES",
     "ChecksumMismatch",
+    "Features",
+    "Operations",
     "IntegrityError",
     "Listing",
     "ListingProgress",

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import abc
+import functools
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from ..location import Location
 from ..model import Entry
 from ..retrying import RetrySchedule
+from .features import Features, Operations
+
+if TYPE_CHECKING:
+    from ..leftovers import UploadJournal
 
 CHUNK = 1 << 20  # streaming read size
 RANGE_STEP = 8 << 20  # the most Reader.copy_range's default asks read_range for at once
@@ -127,17 +132,36 @@ class Store(abc.ABC):
     location: Location
     # An identity for the state store: which physical store this is (endpoint + protocol).
     identity: str = ""
-    # A store that makes multipart uploads declares ``journal = None``; fssync then gives it a
-    # `fssync.leftovers.UploadJournal` to record each upload in (``begin``, ``created``, ``end``)
-    # and cleans what killed runs left through ``list_uploads`` and ``abort_upload`` below.
+    # What this store class implements beyond listing, reading, writing and deleting; callers
+    # read `features`, which adds what the location's backend keeps. Declare it, never leave
+    # a caller to guess: an operation not declared is never called.
+    operations: Operations = Operations()
+    # A store that declares `multipart_journal` is given a `fssync.leftovers.UploadJournal`
+    # here to record each upload in (``begin``, ``created``, ``end``); fssync cleans what killed
+    # runs left through ``list_uploads`` and ``abort_upload`` below.
+    journal: UploadJournal | None = None
+    # The live fsspec filesystem behind the store, when it has one: what the
+    # ``fssync_filesystem_ready`` hook is handed. None for stores that make their own requests.
+    fs: Any = None
     # How a listing that fetches pages retries a wrong or failing one (`fssync.stores.s3pages`):
     # the engine sets the transfers' schedule, and a function told of each retry.
     listing_retry: RetrySchedule = RetrySchedule()
     on_listing_retry: Callable[[int, int, int, float, str], None] | None = None
 
+    @functools.cached_property
+    def features(self) -> Features:
+        """What callers may rely on: the declared `operations` and the location's
+        capabilities, in one frozen value (made once: transfers ask it per file)."""
+        return Features.of(self.operations, self.location.capabilities)
+
+    async def head(self, entry: Entry) -> tuple[Mapping[str, str], bool]:
+        """One object's user metadata, and whether its ETag is opaque (not the MD5 of its
+        content); only stores that declare `head` are asked."""
+        raise NotImplementedError
+
     async def list_uploads(self, bucket: str, key: str) -> list[tuple[str, str, float | None]]:
         """(key, upload id, start time in epoch seconds) of the unfinished multipart uploads
-        whose key starts with `key`; only stores that declare a `journal` are asked."""
+        whose key starts with `key`; only stores that declare `multipart_journal` are asked."""
         raise NotImplementedError
 
     async def abort_upload(self, bucket: str, key: str, upload_id: str) -> None:

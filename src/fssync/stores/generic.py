@@ -15,6 +15,7 @@ from .. import location as loc
 from ..errors import LocationError, MissingBucketError
 from ..location import Location
 from ..model import Entry
+from . import features
 from .base import Listing, ListingProgress, Reader, Store
 
 SMALL = 8 << 20  # read whole and written in one request up to this size
@@ -182,6 +183,8 @@ class _Pool:
 
 
 class FsspecStore(Store):
+    operations = features.FSSPEC
+
     def __init__(
         self,
         location: Location,

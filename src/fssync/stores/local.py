@@ -13,6 +13,7 @@ from ..errors import LocationError, UnsafeWrite
 from ..leftovers import is_temp, temp_name
 from ..location import Location
 from ..model import Entry
+from . import features
 from .base import (
     CHUNK,
     LISTING_STEP,
@@ -191,6 +192,8 @@ def _stamp(st: os.stat_result) -> tuple[int, int, int]:
 
 
 class LocalStore(Store):
+    operations = features.LOCAL
+
     def __init__(
         self,
         location: Location,

@@ -36,6 +36,7 @@ from .base import (
     source_mtime_ns,
 )
 from .confirm import unconfirmed_put
+from .features import S3 as S3_OPERATIONS
 from .s3meta import (
     COPY_LIMIT,
     KEPT_ON_REPLACE,
@@ -320,6 +321,7 @@ class S3ObjectStore(Store):
     """The S3 object rules over `transport`. A subclass connects: it sets `location`,
     `identity`, `bucket`, `prefix` and `parts`, and calls `use_transport` with its transport."""
 
+    operations = S3_OPERATIONS
     transport: S3Transport
     bucket: str
     prefix: str

@@ -21,7 +21,7 @@ from ..hooks.manager import Hooks
 from ..integrity import Verified
 from ..location import Location
 from ..model import Action, Entry, Event, Failure, Kind, Report
-from ..planning import Policy, deletes_over_limit, needs_hashes
+from ..planning import Policy, deletes_over_limit
 from ..reporting import Tally
 from ..stores import Listing, Store
 from ..transfer import Abort, Keep, TransferSettings, run_deletes, run_transfers
@@ -102,9 +102,9 @@ class Bisync:
         self.run = Run(config, hooks, tally)  # A is its src, B its dst
         self.a_loc, self.b_loc = self.run.sides.src, self.run.sides.dst
         self.conflicts: list[Conflict] = []
+        # Failures no transfer or delete event carries (a path changed during the run, a
+        # conflict copy not kept); the rest of the report comes from the tally of the events.
         self.failures: list[Failure] = []
-        self.counts = {"copy": 0, "update": 0, "delete": 0}
-        self.moved = 0
         self.stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
         self._taken: set[str] = set()  # conflict names given out by this run
         self.keep: dict[str, Keep | None] = {"a": None, "b": None}  # --backup-dir, per side
@@ -165,8 +165,9 @@ class Bisync:
                         "nothing was changed (an unmounted disk or a wrong path looks like "
                         "every file deleted); create the file on both sides to start"
                     )
-        compare = self.hooks.comparator(config.compare)
-        if needs_hashes(compare):
+        mode = self.hooks.compare_mode(config.compare)
+        compare = mode.function
+        if mode.needs_hashes:
             a, b = await self.run._hash(a_store, b_store, a, b, False)
         first = not state.known()
         records = state.load()
@@ -261,7 +262,7 @@ class Bisync:
                 d = decisions[key]
                 fields = {"kind": d.op.value, "sigil": _SIGILS[d.op], "key": key}
                 self.emit(Event("would", {**fields, "reason": d.reason}))
-            return self._report(len(decisions), dry_run=True)
+            return self._report(dry_run=True)
         from .. import leftovers
 
         # What a killed run left (temporary files, multipart uploads) goes first, on both sides.
@@ -273,7 +274,7 @@ class Bisync:
             await leftovers.sweep(a_store, self.emit)
             await leftovers.sweep(b_store, self.emit)
         state.mark_known()
-        return self._report(0, dry_run=False)
+        return self._report(dry_run=False)
 
     # -- carrying the decisions out ------------------------------------------------------
 
@@ -332,7 +333,7 @@ class Bisync:
     async def _unchanged(self, store: Store, key: str, listed: Entry | None) -> bool:
         """Whether the path on the side about to be changed is still as listed (a store that
         cannot be asked, neither a local folder nor S3, is taken at its listing's word)."""
-        if not store.location.is_local and type(store).stat is Store.stat:
+        if not store.location.is_local and not store.features.stat:
             return True
         now = await _stat(store, key)
         if now is None or listed is None:
@@ -377,10 +378,7 @@ class Bisync:
             keep=self.keep[to],
         )
         if not outcome.ok:
-            self.failures.append(Failure(key, kind.name.lower(), outcome.error or ""))
-            return None
-        self.counts[kind.name.lower()] += 1
-        self.moved += outcome.bytes
+            return None  # the failed event counts it
         return await self._recorded(to_store, key, outcome.written)
 
     async def _recorded(self, store: Store, key: str, written: Entry | None) -> Entry | None:
@@ -483,29 +481,13 @@ class Bisync:
                 continue
             todo.append(Action(Kind.DELETE, key, None, listed, "deleted on the other side"))
         outcomes = await run_deletes(store, todo, self.emit, self.keep[side], self.config.transfers)
-        done = []
-        for o in outcomes:
-            if o.ok:
-                done.append(o.action.key)
-                self.counts["delete"] += 1
-            else:
-                self.failures.append(Failure(o.action.key, "delete", o.error or ""))
-        state.forget(done)
+        state.forget([o.action.key for o in outcomes if o.ok])  # the events count them
 
-    def _report(self, planned: int, *, dry_run: bool) -> Report:
-        return self.run.tally.complete(
-            Report(
-                copied=self.counts["copy"],
-                updated=self.counts["update"],
-                deleted=self.counts["delete"],
-                failed=len(self.failures),
-                failures=tuple(self.failures),
-                bytes=self.moved,
-                dry_run=dry_run,
-                planned_files=planned,
-                conflicts=tuple(c.line() for c in self.conflicts),
-            )
+    def _report(self, *, dry_run: bool) -> Report:
+        report = self.run.tally.report(
+            dry_run=dry_run, skipped=0, excluded=0, failures=tuple(self.failures)
         )
+        return attrs.evolve(report, conflicts=tuple(c.line() for c in self.conflicts))
 
 
 def _same_hash(written: Record, src: Entry) -> Record:

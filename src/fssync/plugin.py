@@ -1,0 +1,105 @@
+"""The plugin-facing API: everything a plugin may import from fssync, in one module.
+
+A plugin imports ``fssync`` (the public API: `sync`, `Entry`, `Report`, ...) and this module,
+nothing else: every other module of the package is internal and may change in any release
+(docs/reference/python-api.md lists them). What is here, beyond `fssync`'s own names:
+
+- secrets: `register` a value so it is redacted from all output, `scrub` a text, and
+  `redact_options` for a mapping of options;
+- units: the size and duration parsers the core uses (`parse_size`, `parse_duration`,
+  `parse_age`, `checked` to make an argparse type of one);
+- stores, for a plugin that serves a location (``fssync_open_store``): the `Store` and `Reader`
+  base classes, `Listing`, the declared `Operations` and `Features`, the errors that make a
+  transfer retried, and the S3 layer both S3 request paths share: `S3ObjectStore` over an
+  `S3Transport` (`s3objects`), and `s3meta`, `s3pages`, `resume`, `httplog`, `unconfirmed_put`,
+  `abort_twins`, `KeySource`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from . import *  # noqa: F403 - the public API is part of the plugin API
+from . import __all__ as _public
+from .secrets import redact_options, register, scrub
+from .stores import (
+    Features,
+    Listing,
+    ListingProgress,
+    Operations,
+    RangeIgnored,
+    RangeSink,
+    Reader,
+    S3ObjectStore,
+    S3Transport,
+    Stalled,
+    Store,
+    httplog,
+    known_md5,
+    resume,
+    s3meta,
+    s3objects,
+    s3pages,
+    source_mtime_ns,
+    unconfirmed_put,
+    unsafe_reason,
+)
+from .stores.features import S3 as S3_OPERATIONS
+from .units import checked, parse_age, parse_duration, parse_size
+
+if TYPE_CHECKING:
+    from .integrity import ChecksumMismatch, IntegrityError, mismatch
+    from .leftovers import abort_twins
+    from .stores.keys import EXPIRED_CODES, KeySource
+
+# Loaded on first use, as `fssync.stores` does: they bring the state file's SQLite.
+_LATER = frozenset(
+    {"ChecksumMismatch", "IntegrityError", "mismatch", "abort_twins", "KeySource", "EXPIRED_CODES"}
+)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LATER:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from . import stores
+
+    return getattr(stores, name)
+
+
+__all__ = [
+    *_public,
+    "EXPIRED_CODES",
+    "ChecksumMismatch",
+    "Features",
+    "IntegrityError",
+    "KeySource",
+    "Listing",
+    "ListingProgress",
+    "Operations",
+    "RangeIgnored",
+    "RangeSink",
+    "Reader",
+    "S3ObjectStore",
+    "S3Transport",
+    "S3_OPERATIONS",
+    "Stalled",
+    "Store",
+    "abort_twins",
+    "checked",
+    "httplog",
+    "known_md5",
+    "mismatch",
+    "parse_age",
+    "parse_duration",
+    "parse_size",
+    "redact_options",
+    "register",
+    "resume",
+    "s3meta",
+    "s3objects",
+    "s3pages",
+    "scrub",
+    "source_mtime_ns",
+    "unconfirmed_put",
+    "unsafe_reason",
+]

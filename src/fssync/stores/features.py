@@ -1,0 +1,103 @@
+"""What a store can do, declared once per store class, so no caller guesses it with `hasattr`.
+
+A store's `features` joins two declarations: its `Operations` (what its code implements: a
+HEAD of one object, server-side copy and move, positional writes, ranged reads, a multipart
+upload journal) and its location's `Capabilities` (what the backend keeps and how precisely:
+mtimes, their precision, the hashes a listing carries), which `location` holds per protocol and
+``fssync backends`` prints. The engine, the transfers and the commands read `store.features`.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from ..location import Capabilities
+
+
+@attrs.frozen
+class Operations:
+    """The optional operations a store class implements (all off by default).
+
+    `head`: `Store.head` reads one object's metadata (the mtime and MD5 sync tools keep there).
+    `server_copy`: `Store.copy_within` copies without the bytes passing through fssync.
+    `server_move`: `Store.move` renames within the store.
+    `positional_writes`: a download may write ranges of one file at their offsets, in parallel.
+    `ranged_reads`: its readers answer `Reader.read_range`.
+    `multipart_journal`: it makes multipart uploads and records them in the journal fssync
+    gives it (`Store.journal`), and answers `list_uploads` and `abort_upload`.
+    `set_mtime`: `Store.set_mtime` gives a file another mtime without rewriting its content.
+    `stat`: `Store.stat` reads one file as it is now.
+    """
+
+    head: bool = False
+    server_copy: bool = False
+    server_move: bool = False
+    positional_writes: bool = False
+    ranged_reads: bool = False
+    multipart_journal: bool = False
+    set_mtime: bool = False
+    stat: bool = False
+
+
+@attrs.frozen
+class Features:
+    """Everything a caller may rely on for one open store: its operations and what its backend
+    keeps. Built by `Store.features`; frozen, so it never changes during a run."""
+
+    head: bool
+    server_copy: bool
+    server_move: bool
+    positional_writes: bool
+    ranged_reads: bool
+    multipart_journal: bool
+    set_mtime: bool
+    stat: bool
+    keeps_mtime: bool  # fssync can store a file's mtime there
+    mtime_window: float  # seconds below which two kept mtimes count as equal
+    stamp_window: float  # precision of the store's own write time
+    listing_has_mtime: bool  # a listing shows kept mtimes (S3's does not: a HEAD does)
+    hashes: frozenset[str]  # content hashes a listing carries ("md5", "etag", "crc32c")
+
+    @classmethod
+    def of(cls, operations: Operations, capabilities: Capabilities) -> Features:
+        return cls(
+            **attrs.asdict(operations),
+            keeps_mtime=capabilities.keeps_mtime,
+            mtime_window=capabilities.mtime_window,
+            stamp_window=capabilities.stamp_window,
+            listing_has_mtime=capabilities.listing_has_mtime,
+            hashes=capabilities.hashes,
+        )
+
+
+# The built-in stores' declarations. The S3 ones serve both S3 request paths (s3fs and the
+# fast client), which implement the same operations.
+LOCAL = Operations(server_move=True, positional_writes=True, ranged_reads=True, set_mtime=True)
+S3 = Operations(
+    head=True,
+    server_copy=True,
+    server_move=True,
+    ranged_reads=True,
+    multipart_journal=True,
+    set_mtime=True,
+    stat=True,
+)
+FSSPEC = Operations(server_move=True)  # any other fsspec filesystem, through worker threads
+
+
+def builtin_operations(protocol: str) -> Operations:
+    """What fssync's own store for a canonical protocol declares (``fssync backends``)."""
+    return {"file": LOCAL, "s3": S3}.get(protocol, FSSPEC)
+
+
+# How ``fssync backends`` names each operation.
+WORDS = {
+    "head": "one HEAD per object for its stored metadata",
+    "server_copy": "server-side copy",
+    "server_move": "server-side move",
+    "positional_writes": "parallel ranged downloads into it",
+    "ranged_reads": "ranged reads",
+    "multipart_journal": "multipart uploads resumed and cleaned up",
+    "set_mtime": "mtime set without sending the file again",
+    "stat": "one file read again as it is now",
+}
