@@ -330,6 +330,34 @@ class S3Store(Store):
         etag = str(resp.get("ETag", "")).strip('"') or None
         return Entry(key, int(resp.get("ContentLength", 0)), None, modified, etag)
 
+    exclusive_create = True
+
+    async def create_only(self, key: str, data: bytes) -> bool:
+        """A PUT with ``If-None-Match: *``: the server refuses it (412) when the key exists."""
+        try:
+            await self.call(
+                "put_object", Bucket=self.bucket, Key=self._key(key), Body=data, IfNoneMatch="*"
+            )
+        except Exception as exc:  # noqa: BLE001 - only "it exists" is an answer here
+            if _error_code(exc) in ("412", "PreconditionFailed", "ConditionalRequestConflict"):
+                return False
+            raise
+        return True
+
+    async def replace_small(self, key: str, data: bytes) -> None:
+        await self.call("put_object", Bucket=self.bucket, Key=self._key(key), Body=data)
+
+    async def read_small(self, key: str) -> bytes | None:
+        try:
+            resp = await self.call("get_object", Bucket=self.bucket, Key=self._key(key))
+        except Exception as exc:  # noqa: BLE001 - gone: no lock
+            if _error_code(exc) in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+        async with resp["Body"] as body:
+            data: bytes = await body.read()
+        return data
+
     async def open(self, entry: Entry) -> Reader:
         return S3Reader(self, self.bucket, self._key(entry.key), entry)
 

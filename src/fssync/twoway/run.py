@@ -38,6 +38,7 @@ from .decide import (
     resolve,
     resolve_first_run,
 )
+from .lock import LOCK_KEY, SideLocks
 from .state import PairState
 
 CHECK_FILE = ".fssync-check"
@@ -120,9 +121,17 @@ class Bisync:
         except BaseException:
             await a_store.close()
             raise
-        state = PairState(state_folder(self.config), self.a_loc.url, self.b_loc.url)
+        locks = SideLocks(self.emit, float(self.config.get("lock_wait", 0) or 0))
+        if not self.config.dry_run:
+            try:
+                await locks.acquire([a_store, b_store])
+            except BaseException:
+                await asyncio.gather(a_store.close(), b_store.close())
+                raise
+        state: PairState | None = None
         kept: list[Store] = []
         try:
+            state = PairState(state_folder(self.config), self.a_loc.url, self.b_loc.url)
             if run.backup_dir is not None and not self.config.dry_run:
                 for side, store in (("a", a_store), ("b", b_store)):
                     where = await run._open(self._backup_location(side), is_source=False)
@@ -130,7 +139,9 @@ class Bisync:
                     self.keep[side] = functools.partial(Backups(where).keep, store)
             return await self._execute(a_store, b_store, state)
         finally:
-            state.close()
+            if state is not None:
+                state.close()
+            await locks.release()
             await asyncio.gather(a_store.close(), b_store.close(), *(k.close() for k in kept))
 
     def _backup_location(self, side: str) -> Location:
@@ -171,6 +182,8 @@ class Bisync:
         first = not state.known()
         records = state.load()
         a_files, b_files = dict(a.entries), dict(b.entries)
+        for listed in (a_files, b_files):
+            listed.pop(LOCK_KEY, None)  # this run's own lock, never synced
         # Filters apply to both sides; a path newly excluded is left alone and forgotten.
         accept = self.hooks.key_filter(config, a_files, b_files)
         excluded: list[str] = []
