@@ -352,13 +352,68 @@ def test_a_filter_change_needs_no_resync(pair):
     assert pair.a.tree() == pair.b.tree() == {"keep.txt": b"k", "log/x.log": b"l"}
 
 
-def test_a_rename_is_carried_over(pair):
-    synced(pair, {"old/name.txt": b"content", "other": b"o"})
-    os.rename(pair.a.root / "old" / "name.txt", pair.a.root / "new.txt")
+def rename_on(side: Local | S3, old: str, new: str) -> None:
+    if isinstance(side, Local):
+        (side.root / new).parent.mkdir(parents=True, exist_ok=True)
+        os.rename(side.root / old, side.root / new)
+    else:
+        source = {"Bucket": side.bucket, "Key": side.prefix + old}
+        side.client.copy_object(Bucket=side.bucket, Key=side.prefix + new, CopySource=source)
+        side.remove(old)
+
+
+def test_renames_on_either_side_are_moves_not_copies(pair):
+    files = {f"old/{i}.txt": b"content" * (50 + i) for i in range(3)}
+    synced(pair, {**files, "other": b"o", "b-side": b"renamed on B"})
+    inodes = (
+        {k: (pair.b.root / k).stat().st_ino for k in files} if isinstance(pair.b, Local) else {}
+    )
+    for i in range(3):  # a folder renamed on A: 3 of 5 files "deleted", over --max-delete 50%
+        rename_on(pair.a, f"old/{i}.txt", f"new/{i}.txt")
+    rename_on(pair.b, "b-side", "moved/b-side")
     report = pair.run()
-    assert report.exit_code == 0
-    assert set(pair.b.tree()) == {"new.txt", "other"}
-    assert pair.b.tree()["new.txt"] == b"content"
+    assert report.exit_code == 0, report.failures
+    assert (report.renamed, report.copied, report.updated, report.deleted) == (4, 0, 0, 0)
+    expected = {f"new/{i}.txt": files[f"old/{i}.txt"] for i in range(3)}
+    expected |= {"other": b"o", "moved/b-side": b"renamed on B"}
+    assert pair.a.tree() == pair.b.tree() == expected
+    for i in range(3):  # a local side's file was renamed in place, not written again
+        if inodes:
+            assert (pair.b.root / f"new/{i}.txt").stat().st_ino == inodes[f"old/{i}.txt"]
+    # the moved paths are recorded: nothing more to do, and a later edit is carried over
+    again = pair.run()
+    assert (again.renamed, again.copied, again.updated, again.deleted) == (0, 0, 0, 0)
+    pair.b.put("new/0.txt", b"edited after the move", T0 + 100)
+    assert pair.run().updated == 1
+    assert pair.a.tree()["new/0.txt"] == b"edited after the move"
+
+
+def test_a_rename_with_an_edit_is_a_deletion_and_a_copy(pair):
+    synced(pair, {"f.txt": b"first", "g": b"g", "h": b"h"})
+    rename_on(pair.a, "f.txt", "f2.txt")
+    pair.a.put("f2.txt", b"first, edited", T0 + 50)
+    report = pair.run()
+    assert report.exit_code == 0, report.failures
+    assert (report.renamed, report.copied, report.deleted) == (0, 1, 1)
+    assert pair.b.tree() == {"f2.txt": b"first, edited", "g": b"g", "h": b"h"}
+
+
+def test_a_dry_run_names_the_rename(pair, capsys):
+    synced(pair, {"f": b"1", "g": b"2"})
+    rename_on(pair.a, "f", "f-renamed")
+    assert pair.cli("--dry-run", "--json") == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    would = [x for x in lines if x["event"] == "would"]
+    assert would == [
+        {
+            "event": "would",
+            "kind": "rename",
+            "sigil": ">",
+            "key": "f-renamed",
+            "reason": "renamed from f on A",
+        }
+    ]
+    assert set(pair.b.tree()) == {"f", "g"}
 
 
 def test_checksum_mode_sees_a_same_size_edit_with_the_mtime_kept(pair):

@@ -30,10 +30,12 @@ from .decide import (
     Decision,
     Op,
     Record,
+    Rename,
     Resolution,
     change,
     conflict_name,
     decide,
+    find_renames,
     proven_same,
     resolve,
     resolve_first_run,
@@ -104,7 +106,7 @@ class Bisync:
         self.a_loc, self.b_loc = self.run.sides.src, self.run.sides.dst
         self.conflicts: list[Conflict] = []
         self.failures: list[Failure] = []
-        self.counts = {"copy": 0, "update": 0, "delete": 0}
+        self.counts = {"copy": 0, "update": 0, "delete": 0, "move": 0}
         self.moved = 0
         self.stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
         self._taken: set[str] = set()  # conflict names given out by this run
@@ -248,6 +250,14 @@ class Bisync:
                 if proven_same(ha[k], hb[k], window):
                     dd = decisions[k]
                     decisions[k] = Decision(Op.RECORD, "same content on both sides", dd.a, dd.b)
+        both = {"a": a_files, "b": b_files}
+        renames = await _proven(
+            find_renames(decisions, records, both, {"a": win_a, "b": win_b}),
+            {"a": a_store, "b": b_store},
+            both,
+        )
+        for r in renames:  # carried over as one move, not a deletion and a copy
+            del decisions[r.old], decisions[r.new]
         del_a = sum(1 for d in decisions.values() if d.op is Op.DELETE_A)
         del_b = sum(1 for d in decisions.values() if d.op is Op.DELETE_B)
         limit = str(config.get("max_delete") or "50%")
@@ -265,6 +275,7 @@ class Bisync:
                     "copy": sum(1 for d in decisions.values() if d.op in (Op.COPY_AB, Op.COPY_BA)),
                     "delete": del_a + del_b,
                     "conflict": sum(1 for d in decisions.values() if d.op is Op.CONFLICT),
+                    "rename": len(renames),
                     "first_run": first,
                 },
             )
@@ -274,14 +285,20 @@ class Bisync:
                 d = decisions[key]
                 fields = {"kind": d.op.value, "sigil": _SIGILS[d.op], "key": key}
                 self.emit(Event("would", {**fields, "reason": d.reason}))
-            return self._report(len(decisions), dry_run=True)
+            for r in renames:
+                fields = {"kind": "rename", "sigil": ">" if r.side == "a" else "<", "key": r.new}
+                why = f"renamed from {r.old} on {r.side.upper()}"
+                self.emit(Event("would", {**fields, "reason": why}))
+            return self._report(len(decisions) + len(renames), dry_run=True)
         from .. import leftovers
 
         # What a killed run left (temporary files, multipart uploads) goes first, on both sides.
         await leftovers.clean(a_store, a.leftovers, self.emit)
         await leftovers.clean(b_store, b.leftovers, self.emit)
         try:
-            await self._carry_out(decisions, a_store, b_store, a_files, b_files, state, first)
+            await self._carry_out(
+                decisions, renames, a_store, b_store, a_files, b_files, state, first
+            )
         finally:
             await leftovers.sweep(a_store, self.emit)
             await leftovers.sweep(b_store, self.emit)
@@ -299,6 +316,7 @@ class Bisync:
     async def _carry_out(
         self,
         decisions: Mapping[str, Decision],
+        renames: list[Rename],
         a_store: Store,
         b_store: Store,
         a_files: Mapping[str, Entry],
@@ -312,7 +330,7 @@ class Bisync:
         slots = asyncio.Semaphore(max(1, self.config.transfers))
         deletes: dict[str, list[str]] = {"a": [], "b": []}
         forget: list[str] = []
-        work = []
+        work = [self._rename(r, stores, files, state) for r in renames]
         for key, d in sorted(decisions.items()):
             if d.op is Op.RECORD:
                 records.append((key, Record.of(a_files[key]), Record.of(b_files[key])))
@@ -372,8 +390,9 @@ class Bisync:
         stores: dict[str, Store],
         src: Entry,
         dst: Entry | None,
+        kind: Kind | None = None,
     ) -> Entry | None:
-        kind = Kind.UPDATE if dst is not None else Kind.COPY
+        kind = kind or (Kind.UPDATE if dst is not None else Kind.COPY)
         action = Action(kind, key, src, dst, reason)
         to_store = stores[to]
 
@@ -421,6 +440,31 @@ class Bisync:
             return
         pair = {frm: Record.of(src), to: _same_hash(Record.of(written), src)}
         state.put(key, pair["a"], pair["b"])
+
+    async def _rename(
+        self,
+        r: Rename,
+        stores: dict[str, Store],
+        files: dict[str, Mapping[str, Entry]],
+        state: PairState,
+    ) -> None:
+        """Move the other side's file to the new name (server-side where the store can, else
+        a copy and a delete), after checking the old one is unchanged and the new name free."""
+        frm, to = r.side, "b" if r.side == "a" else "a"
+        src, old = files[frm][r.new], files[to][r.old]
+        if not await self._unchanged(stores[to], r.old, old):
+            self._changed_meanwhile(r.old, to)
+            return
+        if not await self._unchanged(stores[to], r.new, None):
+            self._changed_meanwhile(r.new, to)
+            return
+        why = f"renamed from {r.old} on {frm.upper()}"
+        written = await self._transfer(r.new, why, frm, to, stores, src, old, Kind.MOVE)
+        if written is None:
+            return
+        pair = {frm: Record.of(src), to: _same_hash(Record.of(written), src)}
+        state.put(r.new, pair["a"], pair["b"])
+        state.forget([r.old])
 
     async def _conflict(
         self,
@@ -511,6 +555,7 @@ class Bisync:
                 copied=self.counts["copy"],
                 updated=self.counts["update"],
                 deleted=self.counts["delete"],
+                renamed=self.counts["move"],
                 failed=len(self.failures),
                 failures=tuple(self.failures),
                 bytes=self.moved,
@@ -527,6 +572,38 @@ def _same_hash(written: Record, src: Entry) -> Record:
     if written.md5 is None and src.md5 and written.size == src.size:
         return attrs.evolve(written, md5=src.md5)
     return written
+
+
+async def _proven(
+    renames: list[Rename], stores: dict[str, Store], files: dict[str, dict[str, Entry]]
+) -> list[Rename]:
+    """The renames whose new file holds what the other side's old file holds, by MD5 where
+    both can be had (a local file is read; an S3 single-part ETag is its MD5); a match by
+    size and mtime alone that cannot be proven so is carried over as a deletion and a copy."""
+    out = []
+    for r in renames:
+        other = "b" if r.side == "a" else "a"
+        x = await _content_md5(stores[r.side], files[r.side][r.new])
+        y = await _content_md5(stores[other], files[other][r.old])
+        if (x == y) if (x and y) else r.strong:
+            out.append(r)
+    return out
+
+
+async def _content_md5(store: Store, e: Entry) -> str | None:
+    if e.md5:
+        return e.md5
+    if store.location.is_local:
+        from ..hashing import hash_file
+
+        try:
+            md5, _ = await asyncio.to_thread(hash_file, store.location.path(e.key))
+        except OSError:
+            return None
+        return md5
+    if e.etag and len(e.etag) == 32 and "-" not in e.etag:
+        return e.etag
+    return None
 
 
 async def _stat(store: Store, key: str) -> Entry | None:
