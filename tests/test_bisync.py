@@ -500,3 +500,76 @@ def test_a_first_run_cut_short_leaves_records_that_count(pair):
     report = pair.run()
     assert report.exit_code == 0 and report.deleted == 1
     assert pair.b.tree() == {"g": b"2"}
+
+
+def test_suffix_keeps_replaced_and_deleted_files_beside_themselves_unsynced(pair):
+    synced(pair, {"f.txt": b"old f", "g.txt": b"old g", "h.txt": b"old h", "x": b"x", "y": b"y"})
+    pair.a.put("f.txt", b"new f", T0 + 10)  # replaces B's f.txt
+    pair.a.remove("g.txt")  # deletes B's g.txt
+    pair.b.put("h.txt", b"new h", T0 + 10)  # replaces A's h.txt
+    report = pair.run(suffix="-old", suffix_keep_extension=True)
+    assert report.exit_code == 0, report.failures
+    assert pair.a.tree() == {"f.txt": b"new f", "h.txt": b"new h", "h-old.txt": b"old h"} | {
+        "x": b"x",
+        "y": b"y",
+    }
+    assert pair.b.tree() == {
+        "f.txt": b"new f",
+        "f-old.txt": b"old f",
+        "g-old.txt": b"old g",
+        "h.txt": b"new h",
+        "x": b"x",
+        "y": b"y",
+    }
+    # the kept files stay on their own side: never copied over, never deleted
+    again = pair.run(suffix="-old", suffix_keep_extension=True)
+    assert (again.copied, again.updated, again.deleted) == (0, 0, 0)
+    assert "f-old.txt" not in pair.a.tree() and "h-old.txt" not in pair.b.tree()
+
+
+def test_suffix_with_backup_dir_names_the_kept_files(pair, tmp_path):
+    synced(pair, {"f": b"old f", "g": b"g", "h": b"h"})
+    pair.b.put("f", b"new f", T0 + 10)
+    backups = Local(tmp_path / "kept")
+    report = pair.run(backup_dir=backups.url, suffix=".bak")
+    assert report.exit_code == 0, report.failures
+    assert backups.tree() == {"a/f.bak": b"old f"}
+
+
+def test_max_transfer_stops_and_the_next_plain_run_carries_on(pair, capsys):
+    synced(pair, {"base": b"b", "gone": b"g", "keep1": b"k", "keep2": b"k"})
+    new = {f"n{i}": bytes([i]) * 100_000 for i in range(5)}
+    for k, v in new.items():
+        pair.a.put(k, v, T0 + 10)
+    pair.a.remove("gone")
+    code = pair.cli("--max-transfer", "150K", "--cutoff-mode", "soft", "--transfers", "1")
+    assert code == 8
+    err = capsys.readouterr().err
+    assert "--max-transfer" in err and "left for the next run; deletions held" in err
+    copied = [k for k in new if k in pair.b.tree()]
+    assert 1 <= len(copied) < 5
+    assert "gone" in pair.b.tree()  # deletions are held at a limit
+    report = pair.run()
+    assert report.exit_code == 0, report.failures
+    assert (report.copied, report.deleted) == (5 - len(copied), 1)
+    assert pair.a.tree() == pair.b.tree()
+
+
+def test_max_duration_is_a_limit_too(pair):
+    synced(pair, {"f": b"1"})
+    pair.a.put("g", b"2", T0 + 10)
+    report = pair.run(max_duration="0s")
+    assert report.exit_code == 10 and report.copied == 0
+    assert pair.run().copied == 1
+
+
+def test_bwlimit_paces_the_run(pair, capsys):
+    synced(pair, {"f": b"1"})
+    files = {f"big{i}": os.urandom(512 * 1024) for i in range(3)}
+    for k, v in files.items():
+        pair.a.put(k, v, T0 + 10)
+    assert pair.cli("--bwlimit", "1M", "--json") == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert any(x["event"] == "bwlimit" for x in lines)
+    assert lines[-1]["seconds"] >= 1.4  # 1.5 MiB at 1 MiB/s: never faster than the limit
+    assert pair.b.tree() == {"f": b"1", **files}

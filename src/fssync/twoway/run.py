@@ -111,6 +111,8 @@ class Bisync:
         self.stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
         self._taken: set[str] = set()  # conflict names given out by this run
         self.keep: dict[str, Keep | None] = {"a": None, "b": None}  # --backup-dir, per side
+        self._pace_for: dict[str, Any] = {}  # --bwlimit, by the side read from
+        self.left = 0  # paths left for the next run by --max-transfer / --max-duration
 
     def emit(self, event: Event) -> None:
         self.run.emit(event)
@@ -134,17 +136,61 @@ class Bisync:
         kept: list[Store] = []
         try:
             state = PairState(state_folder(self.config), self.a_loc.url, self.b_loc.url)
-            if run.backup_dir is not None and not self.config.dry_run:
+            suffix, keep_ext = self._suffix()
+            if not self.config.dry_run:
                 for side, store in (("a", a_store), ("b", b_store)):
-                    where = await run._open(self._backup_location(side), is_source=False)
-                    kept.append(where)
-                    self.keep[side] = functools.partial(Backups(where).keep, store)
+                    if run.backup_dir is not None:
+                        where = await run._open(self._backup_location(side), is_source=False)
+                        kept.append(where)
+                    elif suffix:
+                        where = store  # kept beside itself, on its own side
+                    else:
+                        continue
+                    keeper = Backups(where, suffix, keep_ext)
+                    self.keep[side] = functools.partial(keeper.keep, store)
+            self._pace_for = self._paces(a_store, b_store)
             return await self._execute(a_store, b_store, state)
         finally:
             if state is not None:
                 state.close()
             await locks.release()
             await asyncio.gather(a_store.close(), b_store.close(), *(k.close() for k in kept))
+
+    def _suffix(self) -> tuple[str, bool]:
+        return str(self.config.get("suffix") or ""), bool(self.config.get("suffix_keep_extension"))
+
+    def _paces(self, a_store: Store, b_store: Store) -> dict[str, Any]:
+        """--bwlimit: one budget for the run; bytes written to a remote side are up, bytes
+        read from one down; between two local folders, up."""
+        from ..bandwidth import Throttle
+
+        def changed(rate: Any, slot: Any) -> None:
+            self.emit(Event("bwlimit", {"rate": rate.describe(), "from": slot.minute}))
+
+        throttle = Throttle.from_text(self.config.get("bwlimit"), changed)
+        if throttle is None:
+            return {}
+        remote = {"a": not a_store.location.is_local, "b": not b_store.location.is_local}
+        out = {}
+        for frm, to in (("a", "b"), ("b", "a")):
+            ways = tuple(w for w, r in (("up", remote[to]), ("down", remote[frm])) if r)
+            out[frm] = functools.partial(throttle.take, ways or ("up",))
+        return out
+
+    def _cut_off(self) -> bool:
+        """Whether --max-transfer or --max-duration was reached: what is not started yet is
+        left for the next run (counted), deletions included."""
+        cutoff = self.run.cutoff
+        if cutoff is None:
+            return False
+        if cutoff.reached is None:
+            left = cutoff.remaining()
+            if left is not None and left <= 0:
+                cutoff.expire()
+        if cutoff.reached is not None:
+            self.left += 1
+            return True
+        return False
 
     def _backup_location(self, side: str) -> Location:
         """--backup-dir URL: what is replaced or deleted on A is kept under URL/a, on B under
@@ -186,6 +232,16 @@ class Bisync:
         a_files, b_files = dict(a.entries), dict(b.entries)
         for listed in (a_files, b_files):
             listed.pop(LOCK_KEY, None)  # this run's own lock, never synced
+        suffix, keep_ext = self._suffix()
+        kept_beside: list[str] = []
+        if suffix and self.run.backup_dir is None:
+            from ..backup import is_backup_name
+
+            # what --suffix kept beside its file stays on its side, alone and unrecorded
+            for listed in (a_files, b_files):
+                for key in [k for k in listed if is_backup_name(k, suffix, keep_ext)]:
+                    del listed[key]
+                    kept_beside.append(key)
         # Filters apply to both sides; a path newly excluded is left alone and forgotten.
         accept = self.hooks.key_filter(config, a_files, b_files)
         excluded: list[str] = []
@@ -197,6 +253,7 @@ class Bisync:
                     excluded.append(key)
                     a_files.pop(key, None)
                     b_files.pop(key, None)
+        excluded += kept_beside
         gone = [k for k in excluded if k in records["a"] or k in records["b"]]
         if gone and not config.dry_run:
             state.forget(gone)
@@ -307,10 +364,15 @@ class Bisync:
 
     # -- carrying the decisions out ------------------------------------------------------
 
-    def _settings(self) -> TransferSettings:
+    def _settings(self, frm: str) -> TransferSettings:
         schedule = self.run._retry_schedule()
         return TransferSettings(
-            transfers=1, retries=schedule.retries, retry_sleep=schedule.sleep, passes=0
+            transfers=1,
+            retries=schedule.retries,
+            retry_sleep=schedule.sleep,
+            passes=0,
+            cutoff=self.run.cutoff,
+            pace=self._pace_for.get(frm),
         )
 
     async def _carry_out(
@@ -354,8 +416,11 @@ class Bisync:
 
         try:
             await asyncio.gather(*(bounded(j) for j in work))
+            cutoff = self.run.cutoff
             for side in ("a", "b"):
-                if deletes[side]:
+                if cutoff is not None and cutoff.reached:
+                    self.left += len(deletes[side])  # held, as a one-way sync holds them
+                elif deletes[side]:
                     await self._deletes(side, deletes[side], stores, files, state)
         except* Abort as group:
             raise group.exceptions[0].error from None  # type: ignore[union-attr]
@@ -399,15 +464,21 @@ class Bisync:
         def options_for(a: Action) -> dict[str, Any]:
             return dict(self.hooks.transfer_options(a, to_store.location, self.config))
 
-        [outcome] = await run_transfers(
+        if self._cut_off():
+            return None
+        outcomes = await run_transfers(
             stores[frm],
             to_store,
             [action],
             options_for,
             self.emit,
-            self._settings(),
+            self._settings(frm),
             keep=self.keep[to],
         )
+        if not outcomes:  # not started, or stopped in flight, at a limit: for the next run
+            self.left += 1
+            return None
+        [outcome] = outcomes
         if not outcome.ok:
             self.failures.append(Failure(key, kind.name.lower(), outcome.error or ""))
             return None
@@ -475,6 +546,8 @@ class Bisync:
         state: PairState,
         first: bool,
     ) -> None:
+        if self._cut_off():
+            return
         ea, eb = files["a"][key], files["b"][key]
         res = self._resolution(key, ea, eb, first or d.a is Change.NEW)
         w, lo = res.winner, res.loser
@@ -550,6 +623,11 @@ class Bisync:
         state.forget(done)
 
     def _report(self, planned: int, *, dry_run: bool) -> Report:
+        error, abort_code = None, None
+        cutoff = self.run.cutoff
+        if cutoff is not None and cutoff.reached and not dry_run:
+            error, abort_code = cutoff.message(self.left), cutoff.exit_code
+            self.emit(Event("cutoff", {"limit": cutoff.reached, "message": error}))
         return self.run.tally.complete(
             Report(
                 copied=self.counts["copy"],
@@ -562,6 +640,8 @@ class Bisync:
                 dry_run=dry_run,
                 planned_files=planned,
                 conflicts=tuple(c.line() for c in self.conflicts),
+                error=error,
+                abort_code=abort_code,
             )
         )
 
