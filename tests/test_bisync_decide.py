@@ -210,3 +210,21 @@ def _renames(files_a, records_a, window=0.001):
 )
 def test_renames_are_one_to_one_matches_of_a_deleted_record(files_a, records_a, expected):
     assert _renames(files_a, records_a) == expected
+
+
+def test_the_state_and_the_listings_are_joined_once_per_path():
+    from fssync.errors import FatalError
+    from fssync.twoway.run import _union
+
+    r = Record(1, 1.0)
+    recorded = iter([("b", r, r), ("d", r, None), ("é", None, r)])
+    got = [(k, ra is not None, rb is not None) for k, ra, rb in _union(["a", "b", "c"], recorded)]
+    assert got == [
+        ("a", False, False),
+        ("b", True, True),
+        ("c", False, False),
+        ("d", True, False),
+        ("é", False, True),
+    ]
+    with pytest.raises(FatalError, match="not in key order"):
+        list(_union(["a"], iter([("c", r, r), ("b", r, r)])))

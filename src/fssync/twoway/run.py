@@ -7,7 +7,7 @@ import asyncio
 import datetime as dt
 import functools
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,8 @@ CHECK_FILE = ".fssync-check"
 # same store may still be rounded: this much difference is never a change.
 MIN_WINDOW = 0.001
 
+
+_DELETES = (Op.DELETE_A, Op.DELETE_B)
 
 _SIGILS = {
     Op.COPY_AB: ">",
@@ -228,12 +230,11 @@ class Bisync:
         if needs_hashes(compare):
             a, b = await self.run._hash(a_store, b_store, a, b, False)
         first = not state.known()
-        records = state.load()
         a_files, b_files = dict(a.entries), dict(b.entries)
         for listed in (a_files, b_files):
             listed.pop(LOCK_KEY, None)  # this run's own lock, never synced
         suffix, keep_ext = self._suffix()
-        kept_beside: list[str] = []
+        excluded: set[str] = set()
         if suffix and self.run.backup_dir is None:
             from ..backup import is_backup_name
 
@@ -241,22 +242,9 @@ class Bisync:
             for listed in (a_files, b_files):
                 for key in [k for k in listed if is_backup_name(k, suffix, keep_ext)]:
                     del listed[key]
-                    kept_beside.append(key)
+                    excluded.add(key)
         # Filters apply to both sides; a path newly excluded is left alone and forgotten.
         accept = self.hooks.key_filter(config, a_files, b_files)
-        excluded: list[str] = []
-        if accept is not None:
-            keys = a_files.keys() | b_files.keys() | records["a"].keys()
-            for key in keys:
-                verdict = accept(key, a_files.get(key), b_files.get(key))
-                if verdict is not None and not verdict[0]:
-                    excluded.append(key)
-                    a_files.pop(key, None)
-                    b_files.pop(key, None)
-        excluded += kept_beside
-        gone = [k for k in excluded if k in records["a"] or k in records["b"]]
-        if gone and not config.dry_run:
-            state.forget(gone)
         policy = Policy(
             src_caps=self.a_loc.capabilities,
             dst_caps=self.b_loc.capabilities,
@@ -273,19 +261,39 @@ class Bisync:
         win_a = max(self.a_loc.capabilities.mtime_window, self.run._modify_window, MIN_WINDOW)
         win_b = max(self.b_loc.capabilities.mtime_window, self.run._modify_window, MIN_WINDOW)
         decisions: dict[str, Decision] = {}
-        for key in a_files.keys() | b_files.keys() | records["a"].keys() | records["b"].keys():
+        gone: list[str] = []  # recorded paths newly excluded: forgotten
+        deleted: dict[str, tuple[Record, Record]] = {}  # for finding renames
+        listed_keys = sorted(a_files.keys() | b_files.keys())
+        for key, ra, rb in _union(listed_keys, state.pairs()):
             if key in excluded:
+                if ra is not None or rb is not None:
+                    gone.append(key)
                 continue
-            ra, rb = records["a"].get(key), records["b"].get(key)
-            if (ra is None) != (rb is None):
-                ra = rb = None  # half a record is no record
             ea, eb = a_files.get(key), b_files.get(key)
+            if accept is not None:
+                verdict = accept(key, ea, eb)
+                if verdict is not None and not verdict[0]:
+                    a_files.pop(key, None)
+                    b_files.pop(key, None)
+                    if ra is not None or rb is not None:
+                        gone.append(key)
+                    continue
+            if ra is None or rb is None:
+                ra = rb = None  # half a record is no record
             decision = decide(change(ra, ea, win_a), change(rb, eb, win_b), ea, eb, same)
             # A path without a record is never deleted (the table has no such row): a first
             # run, or a path a filter newly includes, only merges. A first run that was cut
             # short leaves records for what it did, and those paths are synced as any other.
             if decision.op is not Op.NOTHING:
                 decisions[key] = decision
+                if ra is not None and rb is not None and decision.op in _DELETES:
+                    deleted[key] = (ra, rb)
+        if gone and not config.dry_run:
+            state.forget(gone)
+        records = {
+            "a": {k: r[0] for k, r in deleted.items()},
+            "b": {k: r[1] for k, r in deleted.items()},
+        }
         # Both sides changed to the same size: read the hashes (local files, S3 ETags) before
         # calling it a conflict, so equal content is recorded, not copied.
         doubt = [
@@ -652,6 +660,37 @@ def _same_hash(written: Record, src: Entry) -> Record:
     if written.md5 is None and src.md5 and written.size == src.size:
         return attrs.evolve(written, md5=src.md5)
     return written
+
+
+def _union(
+    listed: list[str], recorded: Iterator[tuple[str, Record | None, Record | None]]
+) -> Iterator[tuple[str, Record | None, Record | None]]:
+    """Every path listed on either side (in sorted order) or recorded (in the state's key
+    order), once, with its records. A state out of order would make a recorded path look
+    both new and deleted: that stops the run instead."""
+    last = ""
+    rec = next(recorded, None)
+
+    def step() -> tuple[str, Record | None, Record | None] | None:
+        nonlocal last
+        assert rec is not None
+        if rec[0] < last:
+            raise FatalError(f"the bisync state is not in key order at {rec[0]!r}")
+        last = rec[0]
+        return next(recorded, None)
+
+    for key in listed:
+        while rec is not None and rec[0] < key:
+            yield rec
+            rec = step()
+        if rec is not None and rec[0] == key:
+            yield rec
+            rec = step()
+        else:
+            yield key, None, None
+    while rec is not None:
+        yield rec
+        rec = step()
 
 
 async def _proven(
