@@ -53,3 +53,28 @@ def test_webhook_email_and_report_file_carry_the_conflict(conflicted, receiver, 
         assert line.startswith("conflict f.txt: modified on both sides")
         assert "B's keeps the name, A's is kept as f.conflict-a-" in line
     assert method == "POST" and msg["Subject"].startswith("fssync OK: ")
+
+
+def test_the_progress_display_and_the_log_file_follow_a_two_way_run(conflicted, tmp_path):
+    """Both read the plan event: a two-way plan carries the fields a one-way one has."""
+    import io
+
+    from rich.console import Console
+
+    from fssync.testing import capture_events
+    from fssync_report_progress import ProgressDisplay
+
+    log = tmp_path / "run.log"
+    with capture_events() as captured:
+        assert main([*conflicted, "--log-file", str(log), "-vv"]) == 0
+    [plan] = [e.fields for e in captured.events if e.name == "plan"]
+    assert (plan["copy"], plan["update"], plan["conflict"], plan["skip"]) == (1, 1, 1, 0)
+    assert plan["bytes"] == len(b"new") + len(b"edited on B!")
+    console = Console(file=io.StringIO(), force_terminal=True, width=120, color_system=None)
+    display = ProgressDisplay(console, auto_refresh=False)
+    captured.replay(display)
+    assert not display.live.is_started  # run_finished stopped it
+    assert "2/2 files" in console.file.getvalue().rsplit("syncing", 1)[-1]
+    text = log.read_text()
+    assert "plan: 1 to copy, 1 to update, 0 to delete, 0 unchanged" in text
+    assert "conflict f.txt" in text or "f.conflict-a-" in text

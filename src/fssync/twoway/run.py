@@ -115,6 +115,7 @@ class Bisync:
         self.keep: dict[str, Keep | None] = {"a": None, "b": None}  # --backup-dir, per side
         self._pace_for: dict[str, Any] = {}  # --bwlimit, by the side read from
         self.left = 0  # paths left for the next run by --max-transfer / --max-duration
+        self.unchanged = 0
 
     def emit(self, event: Event) -> None:
         self.run.emit(event)
@@ -284,7 +285,9 @@ class Bisync:
             # A path without a record is never deleted (the table has no such row): a first
             # run, or a path a filter newly includes, only merges. A first run that was cut
             # short leaves records for what it did, and those paths are synced as any other.
-            if decision.op is not Op.NOTHING:
+            if decision.op is Op.NOTHING:
+                self.unchanged += 1
+            else:
                 decisions[key] = decision
                 if ra is not None and rb is not None and decision.op in _DELETES:
                     deleted[key] = (ra, rb)
@@ -334,16 +337,7 @@ class Bisync:
                     "side; pass a higher --max-delete (e.g. 100%) if these deletions are meant"
                 )
         self.emit(
-            Event(
-                "plan",
-                {
-                    "copy": sum(1 for d in decisions.values() if d.op in (Op.COPY_AB, Op.COPY_BA)),
-                    "delete": del_a + del_b,
-                    "conflict": sum(1 for d in decisions.values() if d.op is Op.CONFLICT),
-                    "rename": len(renames),
-                    "first_run": first,
-                },
-            )
+            Event("plan", _plan_fields(decisions, renames, both, self.unchanged, len(gone), first))
         )
         if config.dry_run:
             for key in sorted(decisions):
@@ -642,6 +636,7 @@ class Bisync:
                 updated=self.counts["update"],
                 deleted=self.counts["delete"],
                 renamed=self.counts["move"],
+                skipped=self.unchanged,
                 failed=len(self.failures),
                 failures=tuple(self.failures),
                 bytes=self.moved,
@@ -660,6 +655,42 @@ def _same_hash(written: Record, src: Entry) -> Record:
     if written.md5 is None and src.md5 and written.size == src.size:
         return attrs.evolve(written, md5=src.md5)
     return written
+
+
+def _plan_fields(
+    decisions: Mapping[str, Decision],
+    renames: list[Rename],
+    files: dict[str, dict[str, Entry]],
+    unchanged: int,
+    excluded: int,
+    first: bool,
+) -> dict[str, Any]:
+    """The plan event, with the fields a one-way sync's has (the progress display and the
+    log reporter read them) and the two-way ones."""
+    copy = update = moved = 0
+    for key, d in decisions.items():
+        if d.op in (Op.COPY_AB, Op.COPY_BA):
+            frm, to = ("a", "b") if d.op is Op.COPY_AB else ("b", "a")
+            moved += files[frm][key].size
+            if key in files[to]:
+                update += 1
+            else:
+                copy += 1
+        elif d.op is Op.CONFLICT:
+            update += 1
+            moved += max(files["a"][key].size, files["b"][key].size)
+    return {
+        "copy": copy,
+        "update": update,
+        "delete": sum(1 for d in decisions.values() if d.op in _DELETES),
+        "move": len(renames),
+        "skip": unchanged,
+        "exclude": excluded,
+        "bytes": moved,
+        "conflict": sum(1 for d in decisions.values() if d.op is Op.CONFLICT),
+        "rename": len(renames),
+        "first_run": first,
+    }
 
 
 def _union(
