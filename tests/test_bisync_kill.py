@@ -70,18 +70,20 @@ def test_kill_9_mid_run_then_a_plain_run_converges(request, tmp_path, other):
             return read_tree(b)
 
     common = {"state_dir": str(state), **opts}
+    # local writes are quick: larger files and no pause, so the kill lands in the run
+    biggest = 20_000 if other == "s3" else 2_000_000
     rnd = random.Random(SEED)
     for i in range(40):
-        (a / f"f{i:02}").write_bytes(rnd.randbytes(rnd.randrange(1, 20_000)))
+        (a / f"f{i:02}").write_bytes(rnd.randbytes(rnd.randrange(1, biggest)))
     assert fssync.bisync(str(a), url, **common).exit_code == 0
     kills_in_flight = 0
     for round_, (starts, pause) in enumerate(KILLS):
         edits: set[bytes] = set()
         for i in range(0, 40, 2):  # A edits the even files, B the odd ones
-            data = f"a{round_}-{i}".encode() + rnd.randbytes(rnd.randrange(1, 20_000))
+            data = f"a{round_}-{i}".encode() + rnd.randbytes(rnd.randrange(1, biggest))
             (a / f"f{i:02}").write_bytes(data)
             edits.add(data)
-            data = f"b{round_}-{i}".encode() + rnd.randbytes(rnd.randrange(1, 20_000))
+            data = f"b{round_}-{i}".encode() + rnd.randbytes(rnd.randrange(1, biggest))
             put_b(f"f{i + 1:02}", data)
             edits.add(data)
         proc = start([str(a), url, "--state-dir", str(state), *more], env)
@@ -92,7 +94,7 @@ def test_kill_9_mid_run_then_a_plain_run_converges(request, tmp_path, other):
                 seen += 1
                 if seen >= starts:
                     break
-        time.sleep(pause)
+        time.sleep(pause if other == "s3" else 0.0)
         proc.kill()
         proc.wait(timeout=30)
         kills_in_flight += proc.returncode == -9
