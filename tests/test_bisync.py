@@ -574,3 +574,13 @@ def test_bwlimit_paces_the_run(pair, capsys):
     assert any(x["event"] == "bwlimit" for x in lines)
     assert lines[-1]["seconds"] >= 1.4  # 1.5 MiB at 1 MiB/s: never faster than the limit
     assert pair.b.tree() == {"f": b"1", **files}
+
+
+def test_size_only_ignores_a_touch_as_a_one_way_sync_does(pair):
+    synced(pair, {"f": b"1234", "g": b"g", "h": b"h"})
+    pair.a.put("f", b"abcd", T0 + 100)  # same size, newer: not a change by size
+    report = pair.run(compare="size")
+    assert (report.copied, report.updated) == (0, 0)
+    pair.a.put("f", b"abcde", T0 + 200)
+    assert pair.run(compare="size").updated == 1
+    assert pair.b.tree()["f"] == b"abcde"

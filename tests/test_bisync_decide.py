@@ -228,3 +228,18 @@ def test_the_state_and_the_listings_are_joined_once_per_path():
     ]
     with pytest.raises(FatalError, match="not in key order"):
         list(_union(["a"], iter([("c", r, r), ("b", r, r)])))
+
+
+@pytest.mark.parametrize(
+    ("mode", "rec", "now", "expected"),
+    [
+        ("size", Record(3, 99.0, "e1"), Entry("k", 3, 100.0, etag="e2"), U),  # sizes only
+        ("size", Record(4, 100.0), OLD, M),
+        ("existence", Record(4, 99.0), OLD, U),
+        ("existence", Record(4, 99.0), None, D),
+        ("existence", None, OLD, N),
+        ("checksum", Record(3, 100.0, None, "m1"), Entry("k", 3, 100.0, md5="m2"), M),
+    ],
+)
+def test_change_follows_the_compare_mode(mode, rec, now, expected):
+    assert change(rec, now, 0.0, mode) is expected

@@ -64,16 +64,23 @@ class Decision:
     b: Change
 
 
-def change(rec: Record | None, now: Entry | None, window: float = 0.0) -> Change:
+def change(
+    rec: Record | None, now: Entry | None, window: float = 0.0, mode: str = "size-mtime"
+) -> Change:
     """The change of one side against its own record. The ETag or MD5 decides where both
     are known (a store whose mtime cannot be trusted); else the mtime, within `window`, the
-    side's own precision."""
+    side's own precision. `mode` is --compare's: ``size`` looks at sizes only, ``existence``
+    at nothing but presence, as a one-way sync does."""
     if rec is None:
         return Change.ABSENT if now is None else Change.NEW
     if now is None:
         return Change.DELETED
+    if mode == "existence":
+        return Change.UNCHANGED
     if now.size != rec.size:
         return Change.MODIFIED
+    if mode == "size":
+        return Change.UNCHANGED
     if now.etag and rec.etag:
         return Change.UNCHANGED if now.etag == rec.etag else Change.MODIFIED
     if now.md5 and rec.md5:

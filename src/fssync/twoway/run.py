@@ -281,7 +281,10 @@ class Bisync:
                     continue
             if ra is None or rb is None:
                 ra = rb = None  # half a record is no record
-            decision = decide(change(ra, ea, win_a), change(rb, eb, win_b), ea, eb, same)
+            mode = config.compare
+            decision = decide(
+                change(ra, ea, win_a, mode), change(rb, eb, win_b, mode), ea, eb, same
+            )
             # A path without a record is never deleted (the table has no such row): a first
             # run, or a path a filter newly includes, only merges. A first run that was cut
             # short leaves records for what it did, and those paths are synced as any other.
