@@ -352,13 +352,68 @@ def test_a_filter_change_needs_no_resync(pair):
     assert pair.a.tree() == pair.b.tree() == {"keep.txt": b"k", "log/x.log": b"l"}
 
 
-def test_a_rename_is_carried_over(pair):
-    synced(pair, {"old/name.txt": b"content", "other": b"o"})
-    os.rename(pair.a.root / "old" / "name.txt", pair.a.root / "new.txt")
+def rename_on(side: Local | S3, old: str, new: str) -> None:
+    if isinstance(side, Local):
+        (side.root / new).parent.mkdir(parents=True, exist_ok=True)
+        os.rename(side.root / old, side.root / new)
+    else:
+        source = {"Bucket": side.bucket, "Key": side.prefix + old}
+        side.client.copy_object(Bucket=side.bucket, Key=side.prefix + new, CopySource=source)
+        side.remove(old)
+
+
+def test_renames_on_either_side_are_moves_not_copies(pair):
+    files = {f"old/{i}.txt": b"content" * (50 + i) for i in range(3)}
+    synced(pair, {**files, "other": b"o", "b-side": b"renamed on B"})
+    inodes = (
+        {k: (pair.b.root / k).stat().st_ino for k in files} if isinstance(pair.b, Local) else {}
+    )
+    for i in range(3):  # a folder renamed on A: 3 of 5 files "deleted", over --max-delete 50%
+        rename_on(pair.a, f"old/{i}.txt", f"new/{i}.txt")
+    rename_on(pair.b, "b-side", "moved/b-side")
     report = pair.run()
-    assert report.exit_code == 0
-    assert set(pair.b.tree()) == {"new.txt", "other"}
-    assert pair.b.tree()["new.txt"] == b"content"
+    assert report.exit_code == 0, report.failures
+    assert (report.renamed, report.copied, report.updated, report.deleted) == (4, 0, 0, 0)
+    expected = {f"new/{i}.txt": files[f"old/{i}.txt"] for i in range(3)}
+    expected |= {"other": b"o", "moved/b-side": b"renamed on B"}
+    assert pair.a.tree() == pair.b.tree() == expected
+    for i in range(3):  # a local side's file was renamed in place, not written again
+        if inodes:
+            assert (pair.b.root / f"new/{i}.txt").stat().st_ino == inodes[f"old/{i}.txt"]
+    # the moved paths are recorded: nothing more to do, and a later edit is carried over
+    again = pair.run()
+    assert (again.renamed, again.copied, again.updated, again.deleted) == (0, 0, 0, 0)
+    pair.b.put("new/0.txt", b"edited after the move", T0 + 100)
+    assert pair.run().updated == 1
+    assert pair.a.tree()["new/0.txt"] == b"edited after the move"
+
+
+def test_a_rename_with_an_edit_is_a_deletion_and_a_copy(pair):
+    synced(pair, {"f.txt": b"first", "g": b"g", "h": b"h"})
+    rename_on(pair.a, "f.txt", "f2.txt")
+    pair.a.put("f2.txt", b"first, edited", T0 + 50)
+    report = pair.run()
+    assert report.exit_code == 0, report.failures
+    assert (report.renamed, report.copied, report.deleted) == (0, 1, 1)
+    assert pair.b.tree() == {"f2.txt": b"first, edited", "g": b"g", "h": b"h"}
+
+
+def test_a_dry_run_names_the_rename(pair, capsys):
+    synced(pair, {"f": b"1", "g": b"2"})
+    rename_on(pair.a, "f", "f-renamed")
+    assert pair.cli("--dry-run", "--json") == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    would = [x for x in lines if x["event"] == "would"]
+    assert would == [
+        {
+            "event": "would",
+            "kind": "rename",
+            "sigil": ">",
+            "key": "f-renamed",
+            "reason": "renamed from f on A",
+        }
+    ]
+    assert set(pair.b.tree()) == {"f", "g"}
 
 
 def test_checksum_mode_sees_a_same_size_edit_with_the_mtime_kept(pair):
@@ -384,7 +439,8 @@ def test_the_report_file_carries_the_conflicts(pair, tmp_path):
     assert pair.cli("--report", str(out)) == 0
     doc = json.loads(out.read_text())
     assert doc["exit_code"] == 0
-    assert len(json.dumps(doc)) and "c" in json.dumps(doc.get("conflicts", doc))
+    [line] = doc["conflicts"]
+    assert line.startswith("conflict c: modified on both sides") and "B's keeps the name" in line
 
 
 def test_the_python_api_raises_on_a_missing_check_file(pair):
@@ -445,3 +501,86 @@ def test_a_first_run_cut_short_leaves_records_that_count(pair):
     report = pair.run()
     assert report.exit_code == 0 and report.deleted == 1
     assert pair.b.tree() == {"g": b"2"}
+
+
+def test_suffix_keeps_replaced_and_deleted_files_beside_themselves_unsynced(pair):
+    synced(pair, {"f.txt": b"old f", "g.txt": b"old g", "h.txt": b"old h", "x": b"x", "y": b"y"})
+    pair.a.put("f.txt", b"new f", T0 + 10)  # replaces B's f.txt
+    pair.a.remove("g.txt")  # deletes B's g.txt
+    pair.b.put("h.txt", b"new h", T0 + 10)  # replaces A's h.txt
+    report = pair.run(suffix="-old", suffix_keep_extension=True)
+    assert report.exit_code == 0, report.failures
+    assert pair.a.tree() == {"f.txt": b"new f", "h.txt": b"new h", "h-old.txt": b"old h"} | {
+        "x": b"x",
+        "y": b"y",
+    }
+    assert pair.b.tree() == {
+        "f.txt": b"new f",
+        "f-old.txt": b"old f",
+        "g-old.txt": b"old g",
+        "h.txt": b"new h",
+        "x": b"x",
+        "y": b"y",
+    }
+    # the kept files stay on their own side: never copied over, never deleted
+    again = pair.run(suffix="-old", suffix_keep_extension=True)
+    assert (again.copied, again.updated, again.deleted) == (0, 0, 0)
+    assert "f-old.txt" not in pair.a.tree() and "h-old.txt" not in pair.b.tree()
+
+
+def test_suffix_with_backup_dir_names_the_kept_files(pair, tmp_path):
+    synced(pair, {"f": b"old f", "g": b"g", "h": b"h"})
+    pair.b.put("f", b"new f", T0 + 10)
+    backups = Local(tmp_path / "kept")
+    report = pair.run(backup_dir=backups.url, suffix=".bak")
+    assert report.exit_code == 0, report.failures
+    assert backups.tree() == {"a/f.bak": b"old f"}
+
+
+def test_max_transfer_stops_and_the_next_plain_run_carries_on(pair, capsys):
+    synced(pair, {"base": b"b", "gone": b"g", "keep1": b"k", "keep2": b"k"})
+    new = {f"n{i}": bytes([i]) * 100_000 for i in range(5)}
+    for k, v in new.items():
+        pair.a.put(k, v, T0 + 10)
+    pair.a.remove("gone")
+    code = pair.cli("--max-transfer", "150K", "--cutoff-mode", "soft", "--transfers", "1")
+    assert code == 8
+    err = capsys.readouterr().err
+    assert "--max-transfer" in err and "left for the next run; deletions held" in err
+    copied = [k for k in new if k in pair.b.tree()]
+    assert 1 <= len(copied) < 5
+    assert "gone" in pair.b.tree()  # deletions are held at a limit
+    report = pair.run()
+    assert report.exit_code == 0, report.failures
+    assert (report.copied, report.deleted) == (5 - len(copied), 1)
+    assert pair.a.tree() == pair.b.tree()
+
+
+def test_max_duration_is_a_limit_too(pair):
+    synced(pair, {"f": b"1"})
+    pair.a.put("g", b"2", T0 + 10)
+    report = pair.run(max_duration="0s")
+    assert report.exit_code == 10 and report.copied == 0
+    assert pair.run().copied == 1
+
+
+def test_bwlimit_paces_the_run(pair, capsys):
+    synced(pair, {"f": b"1"})
+    files = {f"big{i}": os.urandom(512 * 1024) for i in range(3)}
+    for k, v in files.items():
+        pair.a.put(k, v, T0 + 10)
+    assert pair.cli("--bwlimit", "1M", "--json") == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert any(x["event"] == "bwlimit" for x in lines)
+    assert lines[-1]["seconds"] >= 1.4  # 1.5 MiB at 1 MiB/s: never faster than the limit
+    assert pair.b.tree() == {"f": b"1", **files}
+
+
+def test_size_only_ignores_a_touch_as_a_one_way_sync_does(pair):
+    synced(pair, {"f": b"1234", "g": b"g", "h": b"h"})
+    pair.a.put("f", b"abcd", T0 + 100)  # same size, newer: not a change by size
+    report = pair.run(compare="size")
+    assert (report.copied, report.updated) == (0, 0)
+    pair.a.put("f", b"abcde", T0 + 200)
+    assert pair.run(compare="size").updated == 1
+    assert pair.b.tree()["f"] == b"abcde"

@@ -164,3 +164,82 @@ def test_conflict_names(key, out):
 
 def test_a_taken_conflict_name_gets_a_number():
     assert conflict_name("a.txt", "a", "D", 2) == "a.conflict-a-D-2.txt"
+
+
+def _renames(files_a, records_a, window=0.001):
+    from fssync.twoway.decide import Decision, find_renames
+
+    decisions = {}
+    for k in records_a:
+        if k not in files_a:
+            decisions[k] = Decision(Op.DELETE_B, "deleted on A", D, U)
+    for k in files_a:
+        if k not in records_a:
+            decisions[k] = Decision(Op.COPY_AB, "new on A", N, X)
+    records = {"a": records_a, "b": dict(records_a)}
+    files = {"a": files_a, "b": {k: Entry(k, r.size, r.mtime) for k, r in records_a.items()}}
+    return [
+        (r.side, r.old, r.new, r.strong)
+        for r in find_renames(decisions, records, files, {"a": window, "b": window})
+    ]
+
+
+@pytest.mark.parametrize(
+    ("files_a", "records_a", "expected"),
+    [
+        # same size and mtime: a rename, not proven by a hash
+        ({"new": Entry("new", 3, 100.0)}, {"old": Record(3, 100.0)}, [("a", "old", "new", False)]),
+        # same MD5: proven
+        (
+            {"new": Entry("new", 3, 500.0, md5="m")},
+            {"old": Record(3, 100.0, md5="m")},
+            [("a", "old", "new", True)],
+        ),
+        # other MD5, or other size, or other mtime: a deletion and a new file
+        ({"new": Entry("new", 3, 100.0, md5="x")}, {"old": Record(3, 100.0, md5="m")}, []),
+        ({"new": Entry("new", 4, 100.0)}, {"old": Record(3, 100.0)}, []),
+        ({"new": Entry("new", 3, 101.0)}, {"old": Record(3, 100.0)}, []),
+        # two candidates for one new file, or two new files for one old: no guessing
+        (
+            {"new": Entry("new", 3, 100.0)},
+            {"old1": Record(3, 100.0), "old2": Record(3, 100.0)},
+            [],
+        ),
+        ({"n1": Entry("n1", 3, 100.0), "n2": Entry("n2", 3, 100.0)}, {"old": Record(3, 100.0)}, []),
+    ],
+)
+def test_renames_are_one_to_one_matches_of_a_deleted_record(files_a, records_a, expected):
+    assert _renames(files_a, records_a) == expected
+
+
+def test_the_state_and_the_listings_are_joined_once_per_path():
+    from fssync.errors import FatalError
+    from fssync.twoway.run import _union
+
+    r = Record(1, 1.0)
+    recorded = iter([("b", r, r), ("d", r, None), ("é", None, r)])
+    got = [(k, ra is not None, rb is not None) for k, ra, rb in _union(["a", "b", "c"], recorded)]
+    assert got == [
+        ("a", False, False),
+        ("b", True, True),
+        ("c", False, False),
+        ("d", True, False),
+        ("é", False, True),
+    ]
+    with pytest.raises(FatalError, match="not in key order"):
+        list(_union(["a"], iter([("c", r, r), ("b", r, r)])))
+
+
+@pytest.mark.parametrize(
+    ("mode", "rec", "now", "expected"),
+    [
+        ("size", Record(3, 99.0, "e1"), Entry("k", 3, 100.0, etag="e2"), U),  # sizes only
+        ("size", Record(4, 100.0), OLD, M),
+        ("existence", Record(4, 99.0), OLD, U),
+        ("existence", Record(4, 99.0), None, D),
+        ("existence", None, OLD, N),
+        ("checksum", Record(3, 100.0, None, "m1"), Entry("k", 3, 100.0, md5="m2"), M),
+    ],
+)
+def test_change_follows_the_compare_mode(mode, rec, now, expected):
+    assert change(rec, now, 0.0, mode) is expected

@@ -10,6 +10,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 import fssync
 
 from .helpers import read_tree, s3_args, s3_opts
@@ -39,31 +41,52 @@ def start(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
     )
 
 
-def test_kill_9_mid_run_then_a_plain_run_converges(seaweed, tmp_path):
-    ep = seaweed
-    name = ep.make_bucket()
+@pytest.mark.parametrize("other", ["s3", "local"])
+def test_kill_9_mid_run_then_a_plain_run_converges(request, tmp_path, other):
     a = tmp_path / "a"
     a.mkdir()
     state = tmp_path / "state"
-    url = f"s3://{name}/b"
-    client = ep.client()
     env = dict(os.environ, FSSYNC_STATE_DIR=str(tmp_path / "cache"), PYTHONUNBUFFERED="1")
-    common = {"state_dir": str(state), **s3_opts(ep)}
+    if other == "s3":
+        ep = request.getfixturevalue("seaweed")
+        name = ep.make_bucket()
+        url, more, opts = f"s3://{name}/b", s3_args(ep), s3_opts(ep)
+        client = ep.client()
+
+        def put_b(key: str, data: bytes) -> None:
+            client.put_object(Bucket=name, Key=f"b/{key}", Body=data)
+
+        def tree_b() -> dict[str, bytes]:
+            return bucket_tree(ep, name, "b/")
+
+    else:
+        b = tmp_path / "b"
+        url, more, opts = str(b), [], {}
+
+        def put_b(key: str, data: bytes) -> None:
+            (b / key).write_bytes(data)
+
+        def tree_b() -> dict[str, bytes]:
+            return read_tree(b)
+
+    common = {"state_dir": str(state), **opts}
+    # local writes are quick: larger files and no pause, so the kill lands in the run
+    biggest = 20_000 if other == "s3" else 2_000_000
     rnd = random.Random(SEED)
     for i in range(40):
-        (a / f"f{i:02}").write_bytes(rnd.randbytes(rnd.randrange(1, 20_000)))
+        (a / f"f{i:02}").write_bytes(rnd.randbytes(rnd.randrange(1, biggest)))
     assert fssync.bisync(str(a), url, **common).exit_code == 0
     kills_in_flight = 0
     for round_, (starts, pause) in enumerate(KILLS):
         edits: set[bytes] = set()
         for i in range(0, 40, 2):  # A edits the even files, B the odd ones
-            data = f"a{round_}-{i}".encode() + rnd.randbytes(rnd.randrange(1, 20_000))
+            data = f"a{round_}-{i}".encode() + rnd.randbytes(rnd.randrange(1, biggest))
             (a / f"f{i:02}").write_bytes(data)
             edits.add(data)
-            data = f"b{round_}-{i}".encode() + rnd.randbytes(rnd.randrange(1, 20_000))
-            client.put_object(Bucket=name, Key=f"b/f{i + 1:02}", Body=data)
+            data = f"b{round_}-{i}".encode() + rnd.randbytes(rnd.randrange(1, biggest))
+            put_b(f"f{i + 1:02}", data)
             edits.add(data)
-        proc = start([str(a), url, "--state-dir", str(state), *s3_args(ep)], env)
+        proc = start([str(a), url, "--state-dir", str(state), *more], env)
         seen = 0
         assert proc.stdout is not None
         for line in proc.stdout:
@@ -71,15 +94,16 @@ def test_kill_9_mid_run_then_a_plain_run_converges(seaweed, tmp_path):
                 seen += 1
                 if seen >= starts:
                     break
-        time.sleep(pause)
+        time.sleep(pause if other == "s3" else 0.0)
         proc.kill()
         proc.wait(timeout=30)
         kills_in_flight += proc.returncode == -9
         report = fssync.bisync(str(a), url, **common)
         assert report.exit_code == 0, report.failures
         assert report.conflicts == ()  # what landed before the kill is recognised as equal
-        here, there = read_tree(a), bucket_tree(ep, name, "b/")
+        here, there = read_tree(a), tree_b()
         assert here == there
         assert edits <= set(here.values())
         assert not [p for p in a.rglob("*") if ".fssync-tmp-" in p.name]
+        assert ".fssync-bisync.lock" not in here  # the killed run's lock was taken over
     assert kills_in_flight, "no kill landed before the run ended: proved nothing"

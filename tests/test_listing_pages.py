@@ -161,3 +161,34 @@ def test_a_listing_outlasts_a_slowdown_storm_as_long_as_transfers_do(
     assert read_tree(dst) == FILES
     assert proxy.stats.faults == {"slowdown": storm}
     assert proxy.stats.pages == storm + 3  # then the three pages
+
+
+@pytest.mark.parametrize("kind", ["cut", "html"])
+def test_a_two_way_sync_with_a_wrong_page_changes_nothing_on_either_side(
+    moto, fault_proxy, tmp_path, capsys, kind
+):
+    """bisync would take every key missing from a short listing for deleted on S3 and delete
+    it locally: it stops before any change instead."""
+    ep = moto.endpoint
+    name = ep.make_bucket()
+    a = tmp_path / "a"
+    make_tree(a, FILES)
+    url, state = f"s3://{name}/b", ["--state-dir", str(tmp_path / "bisync-state")]
+    assert main(["bisync", str(a), url, *state, *s3_args(ep)]) == 0
+    (a / "d0" / "f00.txt").write_bytes(b"edited locally, not to be sent by a failed run")
+    proxy = fault_proxy(ep, pages_from=(2, kind))
+    args = ["bisync", str(a), url, *state, "--retries-sleep", "0.01", "--max-delete", "100%"]
+    code = main(args + s3_args(ep, proxy.url))
+    assert code == 4
+    err = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert len(err) == 1 and f"s3://{name}/b: listing page 2 " in err[0]
+    assert read_tree(a) == {
+        **FILES,
+        "d0/f00.txt": b"edited locally, not to be sent by a failed run",
+    }
+    listed = ep.client().list_objects_v2(Bucket=name, Prefix="b/")
+    assert listed["KeyCount"] == len(FILES)  # no lock file left behind, nothing written
+    assert (
+        ep.client().get_object(Bucket=name, Key="b/d0/f00.txt")["Body"].read()
+        == FILES["d0/f00.txt"]
+    )

@@ -47,6 +47,7 @@ HEADERS = {
     "ObjectLockLegalHoldStatus": "x-amz-object-lock-legal-hold",
     "RequestPayer": "x-amz-request-payer",
     "ExpectedBucketOwner": "x-amz-expected-bucket-owner",
+    "IfNoneMatch": "if-none-match",
     "MetadataDirective": "x-amz-metadata-directive",
     "TaggingDirective": "x-amz-tagging-directive",
 }

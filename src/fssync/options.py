@@ -217,17 +217,27 @@ def add_sync_options(parser: argparse.ArgumentParser, hooks: Hooks, *, command: 
             help="keep the files this sync would replace or delete there, at the same paths "
             "(server-side on S3, hard links on a local disk, where possible)",
         )
+    if command == "bisync":
+        run.add_argument(
+            "--suffix",
+            metavar="SUFFIX",
+            help="add SUFFIX to the names of kept files; without --backup-dir they are kept "
+            "beside themselves on the side they were on (and never synced)",
+        )
+    if command == "sync":
         run.add_argument(
             "--suffix",
             metavar="SUFFIX",
             help="add SUFFIX to the names of kept files; without --backup-dir they are kept "
             "beside themselves in the destination (and never deleted as extraneous)",
         )
+    if command in ("sync", "bisync"):
         run.add_argument(
             "--suffix-keep-extension",
             action="store_true",
             help="put the --suffix before the extension: a.txt -> a-SUFFIX.txt",
         )
+    if command == "sync":
         run.add_argument(
             "--track-renames",
             action="store_true",
@@ -292,6 +302,7 @@ def add_sync_options(parser: argparse.ArgumentParser, hooks: Hooks, *, command: 
             help="who runs the transfers: in-process (default), or a plugin's executor such as "
             "dask (pip install 'fssync[dask]'); listing, planning and the guards stay here",
         )
+    if command in ("sync", "bisync"):
         cutoff.add_options(parser)
         bandwidth.add_options(parser)
     if command == "check":

@@ -346,6 +346,7 @@ def report_document(report: Report, config: Config) -> dict[str, Any]:
         "failures": [
             {"key": scrub(f.key), "kind": f.kind, "error": scrub(f.error)} for f in report.failures
         ],
+        "conflicts": [scrub(line) for line in report.conflicts],
         "largest": [
             {"key": scrub(t.key), "kind": t.kind, "bytes": t.bytes, "seconds": round(t.seconds, 3)}
             for t in report.largest

@@ -225,6 +225,25 @@ class Store(abc.ABC):
         rewriting its content; None when this store cannot (the file is then copied)."""
         return None
 
+    # Whether `create_only` is atomic here (O_EXCL on a local disk, a conditional PUT on S3):
+    # the two-way sync's lock on a side needs it; a store without it gets no lock file.
+    exclusive_create = False
+
+    async def create_only(self, key: str, data: bytes) -> bool:
+        """Write the small file `key` only if nothing is there: True when written, False when
+        something was. Atomic against every other client (stores with `exclusive_create`)."""
+        raise NotImplementedError
+
+    async def replace_small(self, key: str, data: bytes) -> None:
+        """Write the small file `key` whole, replacing what is there (stores with
+        `exclusive_create`)."""
+        raise NotImplementedError
+
+    async def read_small(self, key: str) -> bytes | None:
+        """The bytes of the small file `key`, or None when there is none (stores with
+        `exclusive_create`)."""
+        raise NotImplementedError
+
     @abc.abstractmethod
     async def delete(self, keys: list[str]) -> list[tuple[str, str]]:
         """Delete keys; return (key, error) for each one that could not be deleted."""

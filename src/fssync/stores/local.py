@@ -357,6 +357,54 @@ class LocalStore(Store):
         when = None if mtime is None else mtime / 1e9
         return Entry(key=entry.key, size=written, mtime=when, stamp=when)
 
+    exclusive_create = True
+
+    async def create_only(self, key: str, data: bytes) -> bool:
+        path = self.location.path(key)
+
+        def create() -> bool:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            try:
+                fd = os.open(path, CREATE, 0o644)
+            except FileExistsError:
+                return False
+            try:
+                os.write(fd, data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            return True
+
+        return await asyncio.to_thread(create)
+
+    async def replace_small(self, key: str, data: bytes) -> None:
+        path = self.location.path(key)
+
+        def replace() -> None:
+            folder = os.path.dirname(path)
+            temp = os.path.join(folder, temp_name(os.path.basename(path)))
+            fd = os.open(temp, CREATE, 0o644)
+            try:
+                os.write(fd, data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(temp, path)
+
+        await asyncio.to_thread(replace)
+
+    async def read_small(self, key: str) -> bytes | None:
+        path = self.location.path(key)
+
+        def read() -> bytes | None:
+            try:
+                with open(path, "rb") as f:
+                    return f.read(64 << 10)
+            except FileNotFoundError:
+                return None
+
+        return await asyncio.to_thread(read)
+
     async def move(self, old: Entry, key: str) -> Entry | None:
         final = self.location.path(key)
         self._guard(os.path.dirname(final))

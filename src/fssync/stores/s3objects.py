@@ -71,6 +71,8 @@ PARTS_IN_FLIGHT = 4
 # stores what arrived) before the file's transfer fails and is retried whole.
 PART_TRIES = 3
 NOT_FOUND = ("404", "NoSuchKey", "NotFound")
+# A conditional create that found the key there (412), or lost a race to another (409).
+EXISTS = ("412", "PreconditionFailed", "ConditionalRequestConflict")
 
 
 class Slices:
@@ -391,6 +393,39 @@ class S3ObjectStore(Store):
         modified = reply.get("LastModified")
         stamp = modified.timestamp() if modified else None
         return Entry(key, int(reply.get("ContentLength") or 0), None, stamp, _etag(reply) or None)
+
+    # -- small files created atomically (the two-way sync's lock) ----------------------------
+
+    exclusive_create = True
+
+    async def create_only(self, key: str, data: bytes) -> bool:
+        """A PUT with ``If-None-Match: *``: the server refuses it (412) when the key exists."""
+        md5 = hashlib.md5(data, usedforsecurity=False).digest()
+        try:
+            await self.transport.put_object(
+                self.bucket, self._key(key), data, md5, {"IfNoneMatch": "*"}
+            )
+        except Exception as exc:  # noqa: BLE001 - only "it exists" is an answer here
+            if error_code(exc) in EXISTS or getattr(exc, "status", None) in (409, 412):
+                return False
+            raise
+        return True
+
+    async def replace_small(self, key: str, data: bytes) -> None:
+        md5 = hashlib.md5(data, usedforsecurity=False).digest()
+        await self.transport.put_object(self.bucket, self._key(key), data, md5, {})
+
+    async def read_small(self, key: str) -> bytes | None:
+        try:
+            body = await self.transport.get(self.bucket, self._key(key))
+        except Exception as exc:  # noqa: BLE001 - gone: nothing there
+            if error_code(exc) in NOT_FOUND or getattr(exc, "status", None) == 404:
+                return None
+            raise
+        try:
+            return await body.read()
+        finally:
+            body.close()
 
     # -- writes -------------------------------------------------------------------------------
 

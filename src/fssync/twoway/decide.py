@@ -64,16 +64,23 @@ class Decision:
     b: Change
 
 
-def change(rec: Record | None, now: Entry | None, window: float = 0.0) -> Change:
+def change(
+    rec: Record | None, now: Entry | None, window: float = 0.0, mode: str = "size-mtime"
+) -> Change:
     """The change of one side against its own record. The ETag or MD5 decides where both
     are known (a store whose mtime cannot be trusted); else the mtime, within `window`, the
-    side's own precision."""
+    side's own precision. `mode` is --compare's: ``size`` looks at sizes only, ``existence``
+    at nothing but presence, as a one-way sync does."""
     if rec is None:
         return Change.ABSENT if now is None else Change.NEW
     if now is None:
         return Change.DELETED
+    if mode == "existence":
+        return Change.UNCHANGED
     if now.size != rec.size:
         return Change.MODIFIED
+    if mode == "size":
+        return Change.UNCHANGED
     if now.etag and rec.etag:
         return Change.UNCHANGED if now.etag == rec.etag else Change.MODIFIED
     if now.md5 and rec.md5:
@@ -220,3 +227,67 @@ def proven_different(x: Entry, y: Entry) -> bool:
 
 def _single_part(etag: str | None) -> bool:
     return bool(etag) and len(etag or "") == 32 and "-" not in (etag or "")
+
+
+@attrs.frozen
+class Rename:
+    """A path renamed on `side` since the last sync: the other side's `old` is moved to `new`."""
+
+    side: str  # "a" or "b": where the rename was made
+    old: str
+    new: str
+    strong: bool  # matched by MD5 or ETag, not by size and mtime alone
+
+
+def find_renames(
+    decisions: dict[str, Decision],
+    records: dict[str, dict[str, Record]],
+    files: dict[str, dict[str, Entry]],
+    windows: dict[str, float],
+) -> list[Rename]:
+    """Pair, on each side, a path deleted there (the other side unchanged) with a path new
+    there (absent on the other side) whose size and MD5, ETag or mtime equal the deleted
+    path's record. Only one-to-one matches count: two candidates are no rename."""
+    out: list[Rename] = []
+    for side, other in (("a", "b"), ("b", "a")):
+        delete_other = Op.DELETE_B if side == "a" else Op.DELETE_A
+        copy_over = Op.COPY_AB if side == "a" else Op.COPY_BA
+        gone = [k for k, d in decisions.items() if d.op is delete_other]
+        new = [
+            k
+            for k, d in decisions.items()
+            if d.op is copy_over and getattr(d, side) is Change.NEW and k not in files[other]
+        ]
+        by_size: dict[int, list[str]] = {}
+        for k in gone:
+            by_size.setdefault(records[side][k].size, []).append(k)
+        matches: dict[str, list[tuple[str, bool]]] = {}
+        for n in new:
+            e = files[side][n]
+            for k in by_size.get(e.size, ()):
+                found = _same_as_record(records[side][k], e, windows[side])
+                if found is not None:
+                    matches.setdefault(n, []).append((k, found))
+        olds: dict[str, int] = {}
+        for cands in matches.values():
+            for k, _ in cands:
+                olds[k] = olds.get(k, 0) + 1
+        for n, cands in sorted(matches.items()):
+            if len(cands) == 1 and olds[cands[0][0]] == 1:
+                out.append(Rename(side, cands[0][0], n, cands[0][1]))
+    return out
+
+
+def _same_as_record(rec: Record, e: Entry, window: float) -> bool | None:
+    """Whether a new file's listing equals a record: True by a hash, False by size and mtime
+    only, None when it differs or nothing can tell."""
+    if e.size != rec.size:
+        return None
+    if e.md5 and rec.md5:
+        return True if e.md5 == rec.md5 else None
+    if e.etag and rec.etag:
+        return True if e.etag == rec.etag else None
+    when = _time(e)
+    if when is not None and rec.mtime is not None and abs(when - rec.mtime) <= window:
+        return False
+    return None

@@ -7,7 +7,7 @@ import asyncio
 import datetime as dt
 import functools
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,14 +30,17 @@ from .decide import (
     Decision,
     Op,
     Record,
+    Rename,
     Resolution,
     change,
     conflict_name,
     decide,
+    find_renames,
     proven_same,
     resolve,
     resolve_first_run,
 )
+from .lock import LOCK_KEY, SideLocks
 from .state import PairState
 
 CHECK_FILE = ".fssync-check"
@@ -45,6 +48,8 @@ CHECK_FILE = ".fssync-check"
 # same store may still be rounded: this much difference is never a change.
 MIN_WINDOW = 0.001
 
+
+_DELETES = (Op.DELETE_A, Op.DELETE_B)
 
 _SIGILS = {
     Op.COPY_AB: ">",
@@ -108,6 +113,9 @@ class Bisync:
         self.stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
         self._taken: set[str] = set()  # conflict names given out by this run
         self.keep: dict[str, Keep | None] = {"a": None, "b": None}  # --backup-dir, per side
+        self._pace_for: dict[str, Any] = {}  # --bwlimit, by the side read from
+        self.left = 0  # paths left for the next run by --max-transfer / --max-duration
+        self.unchanged = 0
 
     def emit(self, event: Event) -> None:
         self.run.emit(event)
@@ -120,18 +128,72 @@ class Bisync:
         except BaseException:
             await a_store.close()
             raise
-        state = PairState(state_folder(self.config), self.a_loc.url, self.b_loc.url)
+        locks = SideLocks(self.emit, float(self.config.get("lock_wait", 0) or 0))
+        if not self.config.dry_run:
+            try:
+                await locks.acquire([a_store, b_store])
+            except BaseException:
+                await asyncio.gather(a_store.close(), b_store.close())
+                raise
+        state: PairState | None = None
         kept: list[Store] = []
         try:
-            if run.backup_dir is not None and not self.config.dry_run:
+            state = PairState(state_folder(self.config), self.a_loc.url, self.b_loc.url)
+            suffix, keep_ext = self._suffix()
+            if not self.config.dry_run:
                 for side, store in (("a", a_store), ("b", b_store)):
-                    where = await run._open(self._backup_location(side), is_source=False)
-                    kept.append(where)
-                    self.keep[side] = functools.partial(Backups(where).keep, store)
+                    if run.backup_dir is not None:
+                        where = await run._open(self._backup_location(side), is_source=False)
+                        kept.append(where)
+                    elif suffix:
+                        where = store  # kept beside itself, on its own side
+                    else:
+                        continue
+                    keeper = Backups(where, suffix, keep_ext)
+                    self.keep[side] = functools.partial(keeper.keep, store)
+            self._pace_for = self._paces(a_store, b_store)
             return await self._execute(a_store, b_store, state)
         finally:
-            state.close()
+            if state is not None:
+                state.close()
+            await locks.release()
             await asyncio.gather(a_store.close(), b_store.close(), *(k.close() for k in kept))
+
+    def _suffix(self) -> tuple[str, bool]:
+        return str(self.config.get("suffix") or ""), bool(self.config.get("suffix_keep_extension"))
+
+    def _paces(self, a_store: Store, b_store: Store) -> dict[str, Any]:
+        """--bwlimit: one budget for the run; bytes written to a remote side are up, bytes
+        read from one down; between two local folders, up."""
+        from ..bandwidth import Throttle
+
+        def changed(rate: Any, slot: Any) -> None:
+            self.emit(Event("bwlimit", {"rate": rate.describe(), "from": slot.minute}))
+
+        throttle = Throttle.from_text(self.config.get("bwlimit"), changed)
+        if throttle is None:
+            return {}
+        remote = {"a": not a_store.location.is_local, "b": not b_store.location.is_local}
+        out = {}
+        for frm, to in (("a", "b"), ("b", "a")):
+            ways = tuple(w for w, r in (("up", remote[to]), ("down", remote[frm])) if r)
+            out[frm] = functools.partial(throttle.take, ways or ("up",))
+        return out
+
+    def _cut_off(self) -> bool:
+        """Whether --max-transfer or --max-duration was reached: what is not started yet is
+        left for the next run (counted), deletions included."""
+        cutoff = self.run.cutoff
+        if cutoff is None:
+            return False
+        if cutoff.reached is None:
+            left = cutoff.remaining()
+            if left is not None and left <= 0:
+                cutoff.expire()
+        if cutoff.reached is not None:
+            self.left += 1
+            return True
+        return False
 
     def _backup_location(self, side: str) -> Location:
         """--backup-dir URL: what is replaced or deleted on A is kept under URL/a, on B under
@@ -170,22 +232,21 @@ class Bisync:
         if mode.needs_hashes:
             a, b = await self.run._hash(a_store, b_store, a, b, False)
         first = not state.known()
-        records = state.load()
         a_files, b_files = dict(a.entries), dict(b.entries)
+        for listed in (a_files, b_files):
+            listed.pop(LOCK_KEY, None)  # this run's own lock, never synced
+        suffix, keep_ext = self._suffix()
+        excluded: set[str] = set()
+        if suffix and self.run.backup_dir is None:
+            from ..backup import is_backup_name
+
+            # what --suffix kept beside its file stays on its side, alone and unrecorded
+            for listed in (a_files, b_files):
+                for key in [k for k in listed if is_backup_name(k, suffix, keep_ext)]:
+                    del listed[key]
+                    excluded.add(key)
         # Filters apply to both sides; a path newly excluded is left alone and forgotten.
         accept = self.hooks.key_filter(config, a_files, b_files)
-        excluded: list[str] = []
-        if accept is not None:
-            keys = a_files.keys() | b_files.keys() | records["a"].keys()
-            for key in keys:
-                verdict = accept(key, a_files.get(key), b_files.get(key))
-                if verdict is not None and not verdict[0]:
-                    excluded.append(key)
-                    a_files.pop(key, None)
-                    b_files.pop(key, None)
-        gone = [k for k in excluded if k in records["a"] or k in records["b"]]
-        if gone and not config.dry_run:
-            state.forget(gone)
         policy = Policy(
             src_caps=self.a_loc.capabilities,
             dst_caps=self.b_loc.capabilities,
@@ -202,19 +263,47 @@ class Bisync:
         win_a = max(self.a_loc.capabilities.mtime_window, self.run._modify_window, MIN_WINDOW)
         win_b = max(self.b_loc.capabilities.mtime_window, self.run._modify_window, MIN_WINDOW)
         decisions: dict[str, Decision] = {}
-        for key in a_files.keys() | b_files.keys() | records["a"].keys() | records["b"].keys():
+        gone: list[str] = []  # recorded paths newly excluded: forgotten
+        deleted: dict[str, tuple[Record, Record]] = {}  # for finding renames
+        listed_keys = sorted(a_files.keys() | b_files.keys())
+        for key, ra, rb in _union(listed_keys, state.pairs()):
             if key in excluded:
+                if ra is not None or rb is not None:
+                    gone.append(key)
                 continue
-            ra, rb = records["a"].get(key), records["b"].get(key)
-            if (ra is None) != (rb is None):
-                ra = rb = None  # half a record is no record
             ea, eb = a_files.get(key), b_files.get(key)
-            decision = decide(change(ra, ea, win_a), change(rb, eb, win_b), ea, eb, same)
+            if accept is not None:
+                verdict = accept(key, ea, eb)
+                if verdict is not None and not verdict[0]:
+                    a_files.pop(key, None)
+                    b_files.pop(key, None)
+                    if ra is not None or rb is not None:
+                        gone.append(key)
+                    continue
+            if ra is None or rb is None:
+                ra = rb = None  # half a record is no record
+            decision = decide(
+                change(ra, ea, win_a, config.compare),
+                change(rb, eb, win_b, config.compare),
+                ea,
+                eb,
+                same,
+            )
             # A path without a record is never deleted (the table has no such row): a first
             # run, or a path a filter newly includes, only merges. A first run that was cut
             # short leaves records for what it did, and those paths are synced as any other.
-            if decision.op is not Op.NOTHING:
+            if decision.op is Op.NOTHING:
+                self.unchanged += 1
+            else:
                 decisions[key] = decision
+                if ra is not None and rb is not None and decision.op in _DELETES:
+                    deleted[key] = (ra, rb)
+        if gone and not config.dry_run:
+            state.forget(gone)
+        records = {
+            "a": {k: r[0] for k, r in deleted.items()},
+            "b": {k: r[1] for k, r in deleted.items()},
+        }
         # Both sides changed to the same size: read the hashes (local files, S3 ETags) before
         # calling it a conflict, so equal content is recorded, not copied.
         doubt = [
@@ -236,6 +325,14 @@ class Bisync:
                 if proven_same(ha[k], hb[k], window):
                     dd = decisions[k]
                     decisions[k] = Decision(Op.RECORD, "same content on both sides", dd.a, dd.b)
+        both = {"a": a_files, "b": b_files}
+        renames = await _proven(
+            find_renames(decisions, records, both, {"a": win_a, "b": win_b}),
+            {"a": a_store, "b": b_store},
+            both,
+        )
+        for r in renames:  # carried over as one move, not a deletion and a copy
+            del decisions[r.old], decisions[r.new]
         del_a = sum(1 for d in decisions.values() if d.op is Op.DELETE_A)
         del_b = sum(1 for d in decisions.values() if d.op is Op.DELETE_B)
         limit = str(config.get("max_delete") or "50%")
@@ -247,21 +344,17 @@ class Bisync:
                     "side; pass a higher --max-delete (e.g. 100%) if these deletions are meant"
                 )
         self.emit(
-            Event(
-                "plan",
-                {
-                    "copy": sum(1 for d in decisions.values() if d.op in (Op.COPY_AB, Op.COPY_BA)),
-                    "delete": del_a + del_b,
-                    "conflict": sum(1 for d in decisions.values() if d.op is Op.CONFLICT),
-                    "first_run": first,
-                },
-            )
+            Event("plan", _plan_fields(decisions, renames, both, self.unchanged, len(gone), first))
         )
         if config.dry_run:
             for key in sorted(decisions):
                 d = decisions[key]
                 fields = {"kind": d.op.value, "sigil": _SIGILS[d.op], "key": key}
                 self.emit(Event("would", {**fields, "reason": d.reason}))
+            for r in renames:
+                fields = {"kind": "rename", "sigil": ">" if r.side == "a" else "<", "key": r.new}
+                why = f"renamed from {r.old} on {r.side.upper()}"
+                self.emit(Event("would", {**fields, "reason": why}))
             return self._report(dry_run=True)
         from .. import leftovers
 
@@ -269,7 +362,9 @@ class Bisync:
         await leftovers.clean(a_store, a.leftovers, self.emit)
         await leftovers.clean(b_store, b.leftovers, self.emit)
         try:
-            await self._carry_out(decisions, a_store, b_store, a_files, b_files, state, first)
+            await self._carry_out(
+                decisions, renames, a_store, b_store, a_files, b_files, state, first
+            )
         finally:
             await leftovers.sweep(a_store, self.emit)
             await leftovers.sweep(b_store, self.emit)
@@ -278,15 +373,21 @@ class Bisync:
 
     # -- carrying the decisions out ------------------------------------------------------
 
-    def _settings(self) -> TransferSettings:
+    def _settings(self, frm: str) -> TransferSettings:
         schedule = self.run._retry_schedule()
         return TransferSettings(
-            transfers=1, retries=schedule.retries, retry_sleep=schedule.sleep, passes=0
+            transfers=1,
+            retries=schedule.retries,
+            retry_sleep=schedule.sleep,
+            passes=0,
+            cutoff=self.run.cutoff,
+            pace=self._pace_for.get(frm),
         )
 
     async def _carry_out(
         self,
         decisions: Mapping[str, Decision],
+        renames: list[Rename],
         a_store: Store,
         b_store: Store,
         a_files: Mapping[str, Entry],
@@ -300,7 +401,7 @@ class Bisync:
         slots = asyncio.Semaphore(max(1, self.config.transfers))
         deletes: dict[str, list[str]] = {"a": [], "b": []}
         forget: list[str] = []
-        work = []
+        work = [self._rename(r, stores, files, state) for r in renames]
         for key, d in sorted(decisions.items()):
             if d.op is Op.RECORD:
                 records.append((key, Record.of(a_files[key]), Record.of(b_files[key])))
@@ -324,8 +425,11 @@ class Bisync:
 
         try:
             await asyncio.gather(*(bounded(j) for j in work))
+            cutoff = self.run.cutoff
             for side in ("a", "b"):
-                if deletes[side]:
+                if cutoff is not None and cutoff.reached:
+                    self.left += len(deletes[side])  # held, as a one-way sync holds them
+                elif deletes[side]:
                     await self._deletes(side, deletes[side], stores, files, state)
         except* Abort as group:
             raise group.exceptions[0].error from None  # type: ignore[union-attr]
@@ -360,23 +464,30 @@ class Bisync:
         stores: dict[str, Store],
         src: Entry,
         dst: Entry | None,
+        kind: Kind | None = None,
     ) -> Entry | None:
-        kind = Kind.UPDATE if dst is not None else Kind.COPY
+        kind = kind or (Kind.UPDATE if dst is not None else Kind.COPY)
         action = Action(kind, key, src, dst, reason)
         to_store = stores[to]
 
         def options_for(a: Action) -> dict[str, Any]:
             return dict(self.hooks.transfer_options(a, to_store.location, self.config))
 
-        [outcome] = await run_transfers(
+        if self._cut_off():
+            return None
+        outcomes = await run_transfers(
             stores[frm],
             to_store,
             [action],
             options_for,
             self.emit,
-            self._settings(),
+            self._settings(frm),
             keep=self.keep[to],
         )
+        if not outcomes:  # not started, or stopped in flight, at a limit: for the next run
+            self.left += 1
+            return None
+        [outcome] = outcomes
         if not outcome.ok:
             return None  # the failed event counts it
         return await self._recorded(to_store, key, outcome.written)
@@ -407,6 +518,31 @@ class Bisync:
         pair = {frm: Record.of(src), to: _same_hash(Record.of(written), src)}
         state.put(key, pair["a"], pair["b"])
 
+    async def _rename(
+        self,
+        r: Rename,
+        stores: dict[str, Store],
+        files: dict[str, Mapping[str, Entry]],
+        state: PairState,
+    ) -> None:
+        """Move the other side's file to the new name (server-side where the store can, else
+        a copy and a delete), after checking the old one is unchanged and the new name free."""
+        frm, to = r.side, "b" if r.side == "a" else "a"
+        src, old = files[frm][r.new], files[to][r.old]
+        if not await self._unchanged(stores[to], r.old, old):
+            self._changed_meanwhile(r.old, to)
+            return
+        if not await self._unchanged(stores[to], r.new, None):
+            self._changed_meanwhile(r.new, to)
+            return
+        why = f"renamed from {r.old} on {frm.upper()}"
+        written = await self._transfer(r.new, why, frm, to, stores, src, old, Kind.MOVE)
+        if written is None:
+            return
+        pair = {frm: Record.of(src), to: _same_hash(Record.of(written), src)}
+        state.put(r.new, pair["a"], pair["b"])
+        state.forget([r.old])
+
     async def _conflict(
         self,
         key: str,
@@ -416,6 +552,8 @@ class Bisync:
         state: PairState,
         first: bool,
     ) -> None:
+        if self._cut_off():
+            return
         ea, eb = files["a"][key], files["b"][key]
         res = self._resolution(key, ea, eb, first or d.a is Change.NEW)
         w, lo = res.winner, res.loser
@@ -484,8 +622,19 @@ class Bisync:
         state.forget([o.action.key for o in outcomes if o.ok])  # the events count them
 
     def _report(self, *, dry_run: bool) -> Report:
+        """The report from the tally of the run's events, as for a one-way run."""
+        error, abort_code = None, None
+        cutoff = self.run.cutoff
+        if cutoff is not None and cutoff.reached and not dry_run:
+            error, abort_code = cutoff.message(self.left), cutoff.exit_code
+            self.emit(Event("cutoff", {"limit": cutoff.reached, "message": error}))
         report = self.run.tally.report(
-            dry_run=dry_run, skipped=0, excluded=0, failures=tuple(self.failures)
+            dry_run=dry_run,
+            skipped=self.unchanged,
+            excluded=0,
+            failures=tuple(self.failures),
+            error=error,
+            abort_code=abort_code,
         )
         return attrs.evolve(report, conflicts=tuple(c.line() for c in self.conflicts))
 
@@ -496,6 +645,105 @@ def _same_hash(written: Record, src: Entry) -> Record:
     if written.md5 is None and src.md5 and written.size == src.size:
         return attrs.evolve(written, md5=src.md5)
     return written
+
+
+def _plan_fields(
+    decisions: Mapping[str, Decision],
+    renames: list[Rename],
+    files: dict[str, dict[str, Entry]],
+    unchanged: int,
+    excluded: int,
+    first: bool,
+) -> dict[str, Any]:
+    """The plan event, with the fields a one-way sync's has (the progress display and the
+    log reporter read them) and the two-way ones."""
+    copy = update = moved = 0
+    for key, d in decisions.items():
+        if d.op in (Op.COPY_AB, Op.COPY_BA):
+            frm, to = ("a", "b") if d.op is Op.COPY_AB else ("b", "a")
+            moved += files[frm][key].size
+            if key in files[to]:
+                update += 1
+            else:
+                copy += 1
+        elif d.op is Op.CONFLICT:
+            update += 1
+            moved += max(files["a"][key].size, files["b"][key].size)
+    return {
+        "copy": copy,
+        "update": update,
+        "delete": sum(1 for d in decisions.values() if d.op in _DELETES),
+        "move": len(renames),
+        "skip": unchanged,
+        "exclude": excluded,
+        "bytes": moved,
+        "conflict": sum(1 for d in decisions.values() if d.op is Op.CONFLICT),
+        "rename": len(renames),
+        "first_run": first,
+    }
+
+
+def _union(
+    listed: list[str], recorded: Iterator[tuple[str, Record | None, Record | None]]
+) -> Iterator[tuple[str, Record | None, Record | None]]:
+    """Every path listed on either side (in sorted order) or recorded (in the state's key
+    order), once, with its records. A state out of order would make a recorded path look
+    both new and deleted: that stops the run instead."""
+    last = ""
+    rec = next(recorded, None)
+
+    def step() -> tuple[str, Record | None, Record | None] | None:
+        nonlocal last
+        assert rec is not None
+        if rec[0] < last:
+            raise FatalError(f"the bisync state is not in key order at {rec[0]!r}")
+        last = rec[0]
+        return next(recorded, None)
+
+    for key in listed:
+        while rec is not None and rec[0] < key:
+            yield rec
+            rec = step()
+        if rec is not None and rec[0] == key:
+            yield rec
+            rec = step()
+        else:
+            yield key, None, None
+    while rec is not None:
+        yield rec
+        rec = step()
+
+
+async def _proven(
+    renames: list[Rename], stores: dict[str, Store], files: dict[str, dict[str, Entry]]
+) -> list[Rename]:
+    """The renames whose new file holds what the other side's old file holds, by MD5 where
+    both can be had (a local file is read; an S3 single-part ETag is its MD5); a match by
+    size and mtime alone that cannot be proven so is carried over as a deletion and a copy."""
+    out = []
+    for r in renames:
+        other = "b" if r.side == "a" else "a"
+        x = await _content_md5(stores[r.side], files[r.side][r.new])
+        y = await _content_md5(stores[other], files[other][r.old])
+        if (x == y) if (x and y) else r.strong:
+            out.append(r)
+    return out
+
+
+async def _content_md5(store: Store, e: Entry) -> str | None:
+    if e.md5:
+        return e.md5
+    if store.location.is_local:
+        from ..hashing import hash_file
+
+        try:
+            md5, _ = await asyncio.to_thread(hash_file, store.location.path(e.key))
+        except OSError:
+            return None
+        return md5
+    if e.etag and len(e.etag) == 32 and "-" not in e.etag:
+        return e.etag
+    return None
 
 
 async def _stat(store: Store, key: str) -> Entry | None:

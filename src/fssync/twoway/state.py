@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from ..errors import FatalError
@@ -18,6 +18,7 @@ CREATE TABLE IF NOT EXISTS bisync_v1 (
     mtime REAL, etag TEXT, md5 TEXT, PRIMARY KEY (pair, side, key)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS bisync_pairs_v1 (pair TEXT PRIMARY KEY, a TEXT, b TEXT);
+CREATE INDEX IF NOT EXISTS bisync_v1_by_key ON bisync_v1 (pair, key);
 """
 
 
@@ -57,6 +58,26 @@ class PairState:
         self.db.execute(
             "INSERT OR REPLACE INTO bisync_pairs_v1 VALUES (?, ?, ?)", (self.pair, self.a, self.b)
         )
+
+    def pairs(self) -> Iterator[tuple[str, Record | None, Record | None]]:
+        """Every recorded path in key order, with A's and B's records, read as a stream: a
+        run never holds the whole state in memory (SQLite's text order, by UTF-8 bytes, is
+        Python's order of str)."""
+        rows = self.db.execute(
+            "SELECT key, side, size, mtime, etag, md5 FROM bisync_v1 WHERE pair = ? "
+            "ORDER BY key, side",
+            (self.pair,),
+        )
+        current: str | None = None
+        got: dict[str, Record] = {}
+        for key, side, size, mtime, etag, md5 in rows:
+            if key != current:
+                if current is not None:
+                    yield current, got.get("a"), got.get("b")
+                current, got = key, {}
+            got[side] = Record(size, mtime, etag, md5)
+        if current is not None:
+            yield current, got.get("a"), got.get("b")
 
     def load(self) -> dict[str, dict[str, Record]]:
         """side ("a"/"b") -> key -> record."""
