@@ -263,6 +263,16 @@ class FastS3Store(Store):
         return headers
 
     async def scan(self, progress: ListingProgress | None = None) -> Listing:
+        return await self._scan(progress, None)
+
+    async def top(self) -> tuple[tuple[str, ...], Listing] | None:
+        folders: list[str] = []
+        listing = await self._scan(None, folders)
+        return tuple(sorted(folders)), listing
+
+    async def _scan(self, progress: ListingProgress | None, folders: list[str] | None) -> Listing:
+        """Every object under the prefix; given `folders`, one delimiter listing instead: the
+        objects right under it, and the common prefixes (relative, ``name/``) put in the list."""
         await self._ready()
         entries: dict[str, fssync.Entry] = {}
         rejected: list[tuple[str, str]] = []
@@ -274,11 +284,14 @@ class FastS3Store(Store):
         )
 
         async def fetch(token: str | None) -> tuple[Any, s3pages.PageFacts]:
-            page = await self.client.list_page(self.bucket, self.prefix, token)
+            delimiter = "/" if folders is not None else None
+            page = await self.client.list_page(self.bucket, self.prefix, token, None, delimiter)
             return page, page.facts
 
         while not pages.done:
             page = await pages.next(fetch)
+            if folders is not None:
+                folders.extend(p[cut:] for p in page.prefixes)
             for full, size, modified, etag in page.objects:
                 key = full[cut:]
                 if key.endswith("/") and size == 0:

@@ -270,6 +270,16 @@ class S3Store(Store):
         return self.prefix + key
 
     async def scan(self, progress: ListingProgress | None = None) -> Listing:
+        return await self._scan(progress, None)
+
+    async def top(self) -> tuple[tuple[str, ...], Listing] | None:
+        folders: list[str] = []
+        listing = await self._scan(None, folders)
+        return tuple(sorted(folders)), listing
+
+    async def _scan(self, progress: ListingProgress | None, folders: list[str] | None) -> Listing:
+        """Every object under the prefix; given `folders`, one delimiter listing instead: the
+        objects right under it, and the common prefixes (relative, ``name/``) put in the list."""
         from .. import location as loc
 
         entries: dict[str, Entry] = {}
@@ -287,6 +297,8 @@ class S3Store(Store):
             }
             if token:
                 kwargs["ContinuationToken"] = token
+            if folders is not None:
+                kwargs["Delimiter"] = "/"
             resp = await self.call("list_objects_v2", **kwargs)
             facts = resp.get("FssyncPage")  # read from the raw reply (s3pages.watch_botocore)
             if not isinstance(facts, s3pages.PageFacts):
@@ -295,6 +307,8 @@ class S3Store(Store):
 
         while not pages.done:
             resp = await pages.next(fetch)
+            if folders is not None:
+                folders.extend(p["Prefix"][cut:] for p in resp.get("CommonPrefixes", ()))
             for obj in resp.get("Contents", ()):
                 full = obj["Key"]
                 key = full[cut:]
