@@ -10,6 +10,7 @@ only the transfers go out. A worker lost mid-batch has its batch run again elsew
 write goes through a temporary name or a multipart upload, so a rerun is harmless), and only the
 batch that finished is counted.
 """
+
 from __future__ import annotations
 
 import argparse

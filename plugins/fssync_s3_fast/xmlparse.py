@@ -159,9 +159,7 @@ def common_prefixes(data: bytes) -> list[str]:
     """The CommonPrefixes of a ListObjectsV2 page asked with a delimiter (one per shard search,
     so read with a tree), URL-decoded when the keys were sent so."""
     root = _tree(data)
-    encoded = any(
-        _local(c.tag) == "EncodingType" and (c.text or "").strip() == "url" for c in root
-    )
+    encoded = any(_local(c.tag) == "EncodingType" and (c.text or "").strip() == "url" for c in root)
     out = []
     for child in root:
         if _local(child.tag) != "CommonPrefixes":

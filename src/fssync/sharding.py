@@ -341,7 +341,9 @@ def _rekey(listing: Listing, prefix: str, *, local: bool) -> Listing:
     entries = {prefix + k: attrs.evolve(e, key=prefix + k) for k, e in listing.entries.items()}
     errors = tuple((prefix + k.lstrip("."), why) for k, why in listing.errors)
     # a remote listing's rejected keys are the store's own (full) keys already
-    rejected = tuple((prefix + k, why) for k, why in listing.rejected) if local else listing.rejected
+    rejected = (
+        tuple((prefix + k, why) for k, why in listing.rejected) if local else listing.rejected
+    )
     return attrs.evolve(listing, entries=entries, errors=errors, rejected=rejected)
 
 
@@ -380,4 +382,3 @@ def delete_batch(sealed: Sealed, actions: Sequence[Action]) -> BatchResult:
     except FssyncError as exc:
         return BatchResult((), tuple(events), (exc.code or "", str(exc), int(exc.exit_code)))
     return BatchResult(tuple(outcomes), tuple(events))
-
