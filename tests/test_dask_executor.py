@@ -161,17 +161,19 @@ def test_same_report_and_events_as_in_process(cluster, tmp_path):
         ("dask, listed by the driver", {**dask, "list_on": "driver"}),
     ):
         dst = tmp_path / name
-        old = {"gone.txt": b"x", **{k: b"old" for k in list(files)[:100]}}
+        old = {"gone.txt": b"x", "gone/a": b"a", **{k: b"old" for k in list(files)[:100]}}
         make_tree(dst, old, mtime=1_600_000_000.0)
         events = Events()
         with registered(events):
             report = fssync.sync(str(src), str(dst), delete=True, **opts)
         assert read_tree(dst) == files
         kinds = sorted((e.name, e.fields.get("key")) for e in events.seen if "key" in e.fields)
-        runs[name] = (counts(report), report.bytes, kinds)
+        plan = [e.fields for e in events.named("plan")]
+        planned = (report.planned_files, report.planned_bytes, report.exit_code, report.failures)
+        runs[name] = (counts(report), report.bytes, kinds, plan, planned)
     assert runs["dask"] == runs["in-process"]
     assert runs["dask, listed by the driver"] == runs["in-process"]
-    assert runs["dask"][0] == (1100, 100, 1, 0, 0)
+    assert runs["dask"][0] == (1100, 100, 2, 0, 0)
 
 
 @pytest.mark.parametrize("list_on", ["workers", "driver"])

@@ -42,9 +42,12 @@ SPANNING = {
 
 @attrs.frozen
 class Shard:
-    """A folder right under both roots (``name/``), or `ROOT_FILES`."""
+    """A folder right under either root (``name/``), or `ROOT_FILES`; `src` and `dst` say on
+    which sides the driver saw it (a side where it was not is empty, not listed)."""
 
     prefix: str
+    src: bool = True
+    dst: bool = True
 
     def __repr__(self) -> str:
         return f"Shard({self.prefix or '(root files)'!r})"
@@ -92,15 +95,17 @@ async def find_shards(src: Store, dst: Store) -> tuple[Shard, ...]:
     """The root files' shard and one per folder under either root (a folder only at the
     destination holds deletions), from one cheap look at each root."""
     tops = await asyncio.gather(src.top(), dst.top())
-    folders: set[str] = set()
+    sides: list[set[str]] = []
     for store, top in zip((src, dst), tops, strict=True):
         if top is None:
             raise UsageError(
                 f"{store.location.url}: this kind of location cannot be listed in shards; "
-                "sharded runs take local folders and S3 (drop --list-on workers)"
+                "sharded runs take local folders and S3 (or add --list-on driver)"
             )
-        folders.update(top[0])
-    return (Shard(ROOT_FILES), *(Shard(f) for f in sorted(folders)))
+        sides.append(set(top[0]))
+    on_src, on_dst = sides
+    folders = sorted(on_src | on_dst)
+    return (Shard(ROOT_FILES), *(Shard(f, f in on_src, f in on_dst) for f in folders))
 
 
 def check_options(config: Config) -> None:
@@ -319,6 +324,8 @@ def shard_counts(plan: ShardPlan) -> ShardCounts:
 async def _list_shard(run: Run, store: Store, shard: Shard, is_source: bool) -> Listing:
     """One side of a shard, keyed from the run's root: the root's own files from one look at
     it, a folder by opening the store at that folder and listing it whole."""
+    if not (shard.src if is_source else shard.dst):
+        return Listing(entries={}, exists=False)  # only on the other side: all new, or all gone
     if shard.prefix == ROOT_FILES:
         top = await store.top()
         assert top is not None  # the driver found the shards with it
