@@ -60,6 +60,20 @@ def one_run(
     }
 
 
+def listing_rate(url: str, keys: dict[str, Any], files: int) -> dict[str, Any]:
+    """One listing chain's rate, as one worker lists a shard: a dry run of `url` against an
+    empty prefix lists it (1,000 keys a page) and plans it; best of three."""
+    import fssync
+
+    best = float("inf")
+    for n in range(3):
+        w = time.perf_counter()
+        report = fssync.sync(url, url + f"-empty{n}", dry_run=True, **keys)
+        best = min(best, time.perf_counter() - w)
+        assert report.planned_copies == files
+    return {"listing_keys_per_s": round(files / best), "listing_and_planning_s": round(best, 2)}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.dask", description=__doc__.split("\n")[0])
     p.add_argument("--files", type=int, default=20_000)
@@ -75,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     from fssync.testing.servers import SeaweedServer
 
     rows: list[dict[str, Any]] = []
+    listing: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp, SeaweedServer(Path(tmp) / "weed") as server:
         ep = server.endpoint
         bucket = ep.make_bucket()
@@ -134,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
                         client.close()
                     if cluster is not None:
                         cluster.close()
+        listing = listing_rate(f"s3://{bucket}/in-process-up", keys, args.files)
+        print(json.dumps(listing), flush=True)
     print()
     print("| executor | direction | wall s | CPU ms/file (driver + workers) | overhead ms/file |")
     print("| --- | --- | --- | --- | --- |")
@@ -144,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['overhead_ms_per_file']} |"
         )
     if args.out:
-        args.out.write_text(json.dumps(rows, indent=2) + "\n")
+        args.out.write_text(json.dumps({"runs": rows, "listing": listing}, indent=2) + "\n")
     return 0
 
 

@@ -84,6 +84,11 @@ def fssync_configure(config: Config) -> None:
             "--scheduler and --workers contradict each other: give the cluster's scheduler, or "
             "the number of local workers to start"
         )
+    if config.get("track_renames") and (config.get("list_on") or "workers") == "workers":
+        raise UsageError(
+            "--track-renames pairs deletions and copies across the whole listing, which no "
+            "machine holds with --list-on workers: drop it or add --list-on driver"
+        )
     for name, flag in (
         ("bwlimit", "--bwlimit"),
         ("max_transfer", "--max-transfer"),
