@@ -1,10 +1,14 @@
-"""``--executor dask``: a run's transfers spread over a Dask distributed cluster, in batches.
+"""``--executor dask``: a run spread over a Dask distributed cluster.
 
-The driver (the machine running ``fssync sync``) lists, plans and applies every guard; each
-batch of about a thousand copies runs as one Dask task on a worker, which opens both stores
-itself from the run's options and sends back its outcomes and events. A worker lost mid-batch
-has its batch run again elsewhere (every write goes through a temporary name or a multipart
-upload, so a rerun is harmless), and only the batch that finished is counted.
+By default (``--list-on workers``) the driver (the machine running ``fssync sync``) only looks
+at each root once to cut the run in shards; each shard is listed on both sides and planned by a
+worker, which keeps its plan and sends back the counts. The driver applies every guard to the
+sums, then the shards' transfers (and deletions, when nothing holds them) run in batches of
+about a thousand files per Dask task; each batch opens both stores itself from the run's options
+and sends back its outcomes and events. With ``--list-on driver`` the driver lists and plans and
+only the transfers go out. A worker lost mid-batch has its batch run again elsewhere (every
+write goes through a temporary name or a multipart upload, so a rerun is harmless), and only the
+batch that finished is counted.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from .executor import DaskExecutor
 
 NAME = "dask"
 BATCH = 1000
+LIST_ON = ("workers", "driver")
 
 
 def _positive(text: str) -> int:
@@ -48,6 +53,13 @@ def fssync_add_options(parser: argparse.ArgumentParser, command: str) -> None:
         "for the run (default: one per core)",
     )
     group.add_argument(
+        "--list-on",
+        choices=LIST_ON,
+        help="who lists and plans: the workers, each a shard (a folder under the roots, and "
+        "the files right under them), so that no machine holds the whole listing (the "
+        "default); or the driver, which then sends only the transfers",
+    )
+    group.add_argument(
         "--batch-files",
         type=_positive,
         metavar="N",
@@ -61,7 +73,7 @@ def fssync_configure(config: Config) -> None:
     if config.command != "sync":
         return
     dask = config.get("executor") == NAME
-    for name in ("scheduler", "workers", "batch_files"):
+    for name in ("scheduler", "workers", "batch_files", "list_on"):
         if config.get(name) and not dask:
             flag = "--" + name.replace("_", "-")
             raise UsageError(f"{flag} only matters with --executor dask: add it or drop {flag}")
@@ -71,6 +83,11 @@ def fssync_configure(config: Config) -> None:
         raise UsageError(
             "--scheduler and --workers contradict each other: give the cluster's scheduler, or "
             "the number of local workers to start"
+        )
+    if config.get("track_renames") and (config.get("list_on") or "workers") == "workers":
+        raise UsageError(
+            "--track-renames pairs deletions and copies across the whole listing, which no "
+            "machine holds with --list-on workers: drop it or add --list-on driver"
         )
     for name, flag in (
         ("bwlimit", "--bwlimit"),
@@ -94,4 +111,5 @@ def fssync_executor(config: Config) -> Executor | None:
         scheduler=str(scheduler) if scheduler else None,
         workers=workers,
         batch=int(config.get("batch_files") or BATCH),
+        sharded=(config.get("list_on") or "workers") == "workers",
     )

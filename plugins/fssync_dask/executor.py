@@ -13,13 +13,19 @@ from fssync import (
     Event,
     Outcome,
     Sealed,
+    ShardCounts,
+    ShardJob,
     TransferJob,
     UnreachableError,
     UsageError,
     batches,
+    plan_shard,
     run_batch,
+    run_slice,
+    shard_counts,
 )
 
+_DONE = object()  # the end of a stream of results
 CONNECT_TIMEOUT = 10  # seconds to reach a scheduler before the run stops with exit code 4
 
 
@@ -29,12 +35,19 @@ class DaskExecutor:
 
     name = "dask"
 
-    def __init__(self, *, scheduler: str | None, workers: int | None, batch: int) -> None:
+    def __init__(
+        self, *, scheduler: str | None, workers: int | None, batch: int, sharded: bool = True
+    ) -> None:
         self.scheduler = scheduler
         self.workers = workers
         self.batch = batch
+        self.sharded = sharded  # the workers list and plan their shards too
         self._cluster: Any = None
         self._client: Any = None
+        self._plans: list[Any] = []  # phase one's futures: each shard's plan, kept on a worker
+        self._counts: dict[Any, ShardCounts] = {}
+        self._sealed: Sealed | None = None
+        self._run = ""
 
     async def start(self) -> None:
         try:
@@ -116,10 +129,7 @@ class DaskExecutor:
         put: Any,
         stop: threading.Event,
     ) -> None:
-        """Submit every batch, then pass on each result as it lands. A result taken is
-        released at once, so a worker lost later does not run that batch again."""
-        from distributed import as_completed
-
+        """Submit every batch, then pass on each result as it lands."""
         client = self._client
         sealed = Sealed(job.config)
         run = uuid.uuid4().hex[:8]
@@ -127,8 +137,16 @@ class DaskExecutor:
             client.submit(run_batch, sealed, batch, key=f"fssync-{run}-{n}", pure=False)
             for n, batch in enumerate(work)
         ]
+        self._stream(futures, put, stop)
+
+    def _stream(self, futures: list[Any], put: Any, stop: threading.Event) -> None:
+        """Pass on each future's result as it lands. A result taken is released at once, so a
+        worker lost later does not run that task again."""
+        from distributed import as_completed
+
+        client = self._client
         pending = as_completed(futures)
-        del futures
+        futures.clear()
         try:
             for future in pending:
                 if stop.is_set():
@@ -143,7 +161,99 @@ class DaskExecutor:
             if left:
                 client.cancel(left)
 
+    # ---------------------------------------------------------------- sharded listing
+
+    async def plan(self, job: ShardJob) -> None:
+        """Phase one: each shard listed and planned by a worker; the plan stays there (a Dask
+        future the driver holds by name), its counts come back. A worker lost later makes
+        Dask plan that shard again where its batches need it."""
+        self._sealed = Sealed(job.config)
+        self._run = uuid.uuid4().hex[:8]
+        self._plans = [
+            self._client.submit(
+                plan_shard, self._sealed, shard, key=f"fssync-{self._run}-plan-{n}", pure=False
+            )
+            for n, shard in enumerate(job.shards)
+        ]
+        wanted = [
+            self._client.submit(shard_counts, plan, key=f"fssync-{self._run}-counts-{n}")
+            for n, plan in enumerate(self._plans)
+        ]
+        self._counts = {}
+
+        def take(item: Any) -> None:
+            self._counts[item.shard] = item
+            job.take(item)
+
+        await self._pump(lambda put, stop: self._stream(wanted, put, stop), take)
+
+    async def run(self, job: ShardJob, part: str) -> None:
+        """Phase two: the kept plans' transfers or deletions, `batch` files per task."""
+        kind = {"transfers": ("copy", "update", "move"), "deletes": ("delete",)}[part]
+        tasks = []
+        files = 0
+        for n, shard in enumerate(job.shards):
+            counts = self._counts.get(shard)
+            if counts is None or counts.broken is not None:
+                continue
+            size = sum(counts.of(k) for k in kind)
+            files += size
+            for start in range(0, size, self.batch):
+                stop = min(size, start + self.batch)
+                tasks.append((n, start, stop))
+        fields = {"name": self.name, "part": part, "tasks": len(tasks), "files": files}
+        job.take(BatchResult((), (Event("executor", fields),)))
+        plans, sealed, client = self._plans, self._sealed, self._client
+
+        def submit(put: Any, stop: threading.Event) -> None:
+            futures = [
+                client.submit(
+                    run_slice,
+                    sealed,
+                    plans[n],
+                    part,
+                    start,
+                    end,
+                    key=f"fssync-{self._run}-{part}-{n}-{start}",
+                    pure=False,
+                )
+                for n, start, end in tasks
+            ]
+            self._stream(futures, put, stop)
+
+        await self._pump(submit, job.take)
+
+    async def _pump(self, submit: Any, take: Any) -> None:
+        """Run `submit(put, stop)` in a thread of its own and hand each result to `take` in
+        the run's loop as it lands; an error raised there stops the rest."""
+        loop = asyncio.get_running_loop()
+        landed: asyncio.Queue[Any] = asyncio.Queue()
+
+        def put(item: Any) -> None:
+            loop.call_soon_threadsafe(landed.put_nowait, item)
+
+        stop = threading.Event()
+
+        def work() -> None:
+            try:
+                submit(put, stop)
+            except BaseException as exc:  # noqa: BLE001 - the run's loop raises it
+                put(exc)
+            finally:
+                put(_DONE)
+
+        waiting = asyncio.create_task(asyncio.to_thread(work))
+        try:
+            while (item := await landed.get()) is not _DONE:
+                if isinstance(item, BaseException):
+                    raise item
+                take(item)
+        finally:
+            stop.set()
+            await waiting
+
     async def close(self) -> None:
+        self._plans = []
         await asyncio.to_thread(self._disconnect)
 
     def _disconnect(self) -> None:

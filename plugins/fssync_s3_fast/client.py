@@ -257,9 +257,15 @@ class S3Client:
     # -- operations ---------------------------------------------------------------------------
 
     async def list_page(
-        self, bucket: str, prefix: str, token: str | None, max_keys: int | None = None
+        self,
+        bucket: str,
+        prefix: str,
+        token: str | None,
+        max_keys: int | None = None,
+        delimiter: str | None = None,
     ) -> xmlparse.Page:
-        """One page of a listing, with the facts `s3pages` checks (``page.facts``)."""
+        """One page of a listing, with the facts `s3pages` checks (``page.facts``); with a
+        `delimiter`, the page's common prefixes too (``page.prefixes``)."""
         query = [
             ("list-type", "2"),
             ("prefix", prefix),
@@ -268,6 +274,8 @@ class S3Client:
         ]
         if token:
             query.append(("continuation-token", token))
+        if delimiter:
+            query.append(("delimiter", delimiter))
         resp, data = await self.call("ListObjectsV2", "GET", bucket, query=query)
         facts = s3pages.facts_of(data, resp.headers.get("content-type", ""))
         if facts.root != "ListBucketResult":
@@ -277,6 +285,11 @@ class S3Client:
         except (SyntaxError, ValueError, UnicodeDecodeError) as exc:  # ParseError is a SyntaxError
             raise s3pages.BadPage(f"cannot be read as XML: {exc}") from None
         page.facts = facts
+        if delimiter:
+            try:
+                page.prefixes = xmlparse.common_prefixes(data)
+            except SyntaxError as exc:
+                raise s3pages.BadPage(f"cannot be read as XML: {exc}") from None
         return page
 
     async def head(self, bucket: str, key: str) -> Response:

@@ -156,10 +156,13 @@ class FastTransport:
         return headers
 
     async def list_page(
-        self, bucket: str, prefix: str, token: str | None
+        self, bucket: str, prefix: str, token: str | None, folders: list[str] | None = None
     ) -> tuple[Iterator[s3objects.Listed], s3pages.PageFacts]:
         await self.ready()
-        page = await self.client.list_page(bucket, prefix, token)
+        delimiter = "/" if folders is not None else None
+        page = await self.client.list_page(bucket, prefix, token, None, delimiter)
+        if folders is not None:
+            folders.extend(page.prefixes)
         return _rows(page), page.facts
 
     async def put_object(

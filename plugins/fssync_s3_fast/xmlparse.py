@@ -16,7 +16,7 @@ NS = "http://s3.amazonaws.com/doc/2006-03-01/"
 class Page:
     """One ListObjectsV2 answer: (key, size, LastModified text, ETag) rows and what follows."""
 
-    __slots__ = ("facts", "next_token", "objects", "truncated")
+    __slots__ = ("facts", "next_token", "objects", "prefixes", "truncated")
 
     def __init__(
         self,
@@ -29,6 +29,7 @@ class Page:
         self.truncated = truncated
         self.next_token = next_token
         self.facts = facts  # what fssync.stores.s3pages checks, set by the client
+        self.prefixes: list[str] = []  # CommonPrefixes of a delimiter listing (`common_prefixes`)
 
 
 def _local(tag: str) -> str:
@@ -152,6 +153,21 @@ def _list_page_tree(data: bytes) -> Page:
     if encoded:  # keys were sent URL-encoded, which carries any byte XML cannot
         objects = [(unquote_plus(k), s, m, e) for k, s, m, e in objects]
     return Page(objects, truncated, token)
+
+
+def common_prefixes(data: bytes) -> list[str]:
+    """The CommonPrefixes of a ListObjectsV2 page asked with a delimiter (one per shard search,
+    so read with a tree), URL-decoded when the keys were sent so."""
+    root = _tree(data)
+    encoded = any(_local(c.tag) == "EncodingType" and (c.text or "").strip() == "url" for c in root)
+    out = []
+    for child in root:
+        if _local(child.tag) != "CommonPrefixes":
+            continue
+        for field in child:
+            if _local(field.tag) == "Prefix" and field.text:
+                out.append(unquote_plus(field.text) if encoded else field.text)
+    return out
 
 
 def _find(data: bytes, name: str) -> str | None:

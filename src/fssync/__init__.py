@@ -24,7 +24,16 @@ from .errors import (
     UnreachableError,
     UsageError,
 )
-from .executors import BatchResult, Executor, Sealed, TransferJob, batches, run_batch
+from .executors import (
+    BatchResult,
+    Executor,
+    Sealed,
+    ShardedExecutor,
+    ShardJob,
+    TransferJob,
+    batches,
+    run_batch,
+)
 from .hooks import hookimpl
 from .location import Capabilities, Location
 from .model import (
@@ -51,6 +60,7 @@ from .reporting import (
     write_atomically,
 )
 from .safetext import json_text, printable
+from .sharding import Shard, ShardCounts, plan_shard, run_slice, shard_counts
 
 __version__ = "0.1.0"
 
@@ -86,6 +96,10 @@ __all__ = [
     "Report",
     "Sample",
     "Sealed",
+    "Shard",
+    "ShardCounts",
+    "ShardJob",
+    "ShardedExecutor",
     "Transfer",
     "Setting",
     "StaticAuth",
@@ -93,6 +107,9 @@ __all__ = [
     "UnreachableError",
     "UsageError",
     "batches",
+    "plan_shard",
+    "run_slice",
+    "shard_counts",
     "check",
     "check_output_path",
     "hookimpl",

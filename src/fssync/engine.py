@@ -18,7 +18,7 @@ from .config import Config
 from .cutoff import Cutoff, Limits
 from .diagnose import diagnose
 from .errors import ExitCode, FssyncError, UnreachableError, UsageError
-from .executors import IN_PROCESS, Executor, InProcess, TransferJob
+from .executors import IN_PROCESS, Executor, InProcess, ShardedExecutor, TransferJob
 from .hooks.manager import Hooks
 from .model import Action, Entry, Event, Failure, Kind, Outcome, Plan, Report
 from .options import check_combinations, plugin_option_names
@@ -476,27 +476,34 @@ class Run:
             raise
         try:
             src, dst = await asyncio.gather(self._list(src_store), self._list(dst_store))
-            if not src_store.location.is_local:
-                # A remote listing rejects only keys that are unsafe to write (`../x`, control
-                # characters): files of the source that are not copied, so failures. A local
-                # one rejects links and special files, skipped by choice (--links, --copy-links).
-                self._unsafe = src.rejected
-            self._conflicts = dst_store.check_keys(src.entries)
-            for key, reason in self._conflicts:
-                self.emit(Event("conflict", {"key": key, "error": f"not written: {reason}"}))
-            renames = bool(self.config.get("track_renames")) and self.config.delete
-            if renames or self.hooks.compare_mode(self.config.compare).needs_hashes:
-                src, dst = await self._hash(src_store, dst_store, src, dst, renames)
-            src, dst = await self._stored_mtimes(src_store, dst_store, src, dst)
-            plan = self.make_plan(src, dst)
-            if renames:
-                plan = pair_renames(plan)
-            plan = await self._refine(plan, src_store, dst_store)
-            plan = await self._same_content(plan, src_store, dst_store)
+            plan, src, dst = await self.plan_listed(src_store, dst_store, src, dst)
         except BaseException:
             await asyncio.gather(src_store.close(), dst_store.close())
             raise
         return plan, src_store, dst_store, src, dst
+
+    async def plan_listed(
+        self, src_store: Store, dst_store: Store, src: Listing, dst: Listing
+    ) -> tuple[Plan, Listing, Listing]:
+        """The plan of two listings (the whole run's, or one shard's on a worker)."""
+        if not src_store.location.is_local:
+            # A remote listing rejects only keys that are unsafe to write (`../x`, control
+            # characters): files of the source that are not copied, so failures. A local
+            # one rejects links and special files, skipped by choice (--links, --copy-links).
+            self._unsafe = src.rejected
+        self._conflicts = dst_store.check_keys(src.entries)
+        for key, reason in self._conflicts:
+            self.emit(Event("conflict", {"key": key, "error": f"not written: {reason}"}))
+        renames = bool(self.config.get("track_renames")) and self.config.delete
+        if renames or self.hooks.compare_mode(self.config.compare).needs_hashes:
+            src, dst = await self._hash(src_store, dst_store, src, dst, renames)
+        src, dst = await self._stored_mtimes(src_store, dst_store, src, dst)
+        plan = self.make_plan(src, dst)
+        if renames:
+            plan = pair_renames(plan)
+        plan = await self._refine(plan, src_store, dst_store)
+        plan = await self._same_content(plan, src_store, dst_store)
+        return plan, src, dst
 
     async def execute(self) -> tuple[Plan, Report]:
         executor = self._executor()
@@ -504,6 +511,10 @@ class Run:
             return await self._execute(InProcess())  # nothing to transfer: no cluster needed
         await executor.start()
         try:
+            if isinstance(executor, ShardedExecutor) and executor.sharded:
+                from .sharding import run_sharded  # the workers list and plan too
+
+                return await run_sharded(self, executor)
             return await self._execute(executor)
         finally:
             await executor.close()

@@ -49,6 +49,31 @@ class Executor(Protocol):
     async def close(self) -> None: ...
 
 
+@attrs.frozen
+class ShardJob:
+    """A run whose workers list and plan too (`fssync.sharding`): its shards, and `take`,
+    which the executor calls in the run's event loop with each result as it lands (a
+    `fssync.sharding.ShardCounts` while planning, a `BatchResult` while writing)."""
+
+    config: Config
+    shards: tuple[Any, ...]
+    take: Callable[[Any], None]
+
+
+@runtime_checkable
+class ShardedExecutor(Executor, Protocol):
+    """An executor that can also list and plan (see `fssync.sharding`). `sharded` says whether
+    this run asks for it. `plan` runs `fssync.sharding.plan_shard` on every shard and keeps
+    each plan where it was made, handing only its counts to `take`; `run` then runs the kept
+    plans' ``"transfers"`` or ``"deletes"`` in batches (`fssync.sharding.run_slice`)."""
+
+    sharded: bool
+
+    async def plan(self, job: ShardJob) -> None: ...
+
+    async def run(self, job: ShardJob, part: str) -> None: ...
+
+
 class InProcess:
     """The built-in executor: every transfer in this process's event loop."""
 

@@ -334,6 +334,21 @@ async def abort_orphans(store: Any, journal: UploadJournal, *, mine: bool = Fals
 # ------------------------------------------------------------------------------ run steps
 
 
+async def abort_since(store: Any, bucket: str, prefix: str, since: float) -> int:
+    """Abort the multipart uploads under `prefix` started since `since`: what workers of this
+    run that died left (their journals are on their own machines); count them."""
+    aborted = 0
+    for key, upload_id, initiated in await _call(store.list_uploads, bucket, prefix):
+        if _since(initiated, since):
+            try:
+                await _call(store.abort_upload, bucket, key, upload_id)
+                aborted += 1
+            except Exception as exc:  # noqa: BLE001 - already gone is as good as aborted
+                if error_code(exc) != "NoSuchUpload":
+                    raise
+    return aborted
+
+
 def attach_journal(store: Store, state: StateStore) -> None:
     """Give a destination store that makes multipart uploads a journal to record them in."""
     if store.features.multipart_journal:
@@ -351,7 +366,7 @@ async def clean(store: Store, temps: Iterable[str], emit: Callable[[Event], None
         try:
             aborted = await abort_orphans(store, journal)
         except Exception as exc:  # noqa: BLE001
-            _report_error(exc, emit)
+            report_error(exc, emit)
     if removed or aborted:
         emit(Event("cleanup", {"temp_files": len(removed), "uploads_aborted": aborted}))
 
@@ -365,13 +380,14 @@ async def sweep(store: Store, emit: Callable[[Event], None]) -> None:
     try:
         aborted = await abort_orphans(store, journal, mine=True)
     except Exception as exc:  # noqa: BLE001
-        _report_error(exc, emit)
+        report_error(exc, emit)
         return
     if aborted:
         emit(Event("cleanup", {"temp_files": 0, "uploads_aborted": aborted}))
 
 
-def _report_error(exc: BaseException, emit: Callable[[Event], None]) -> None:
+def report_error(exc: BaseException, emit: Callable[[Event], None]) -> None:
+    """A clean-up that failed, as an error event (the run goes on)."""
     from .diagnose import diagnose
 
     where = "(multipart cleanup)"

@@ -172,6 +172,12 @@ class Store(abc.ABC):
     async def scan(self, progress: ListingProgress | None = None) -> Listing:
         """List every file under the root; call `progress` now and then on long listings."""
 
+    async def top(self) -> tuple[tuple[str, ...], Listing] | None:
+        """The folders right under the root (names ending in ``/``) and a listing of the files
+        there, from one folder read or delimiter listing: how a run is cut in shards that
+        workers list each on their own (`fssync.sharding`). None: this store cannot."""
+        return None
+
     @abc.abstractmethod
     async def open(self, entry: Entry) -> Reader: ...
 

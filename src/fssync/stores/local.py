@@ -50,13 +50,17 @@ LINK_MODES = ("skip", "store", "follow")
 
 
 def walk(
-    root: str, links: str = "skip", progress: ListingProgress | None = None
+    root: str,
+    links: str = "skip",
+    progress: ListingProgress | None = None,
+    folders: list[str] | None = None,
 ) -> tuple[dict[str, Entry], list[tuple[str, str]], list[tuple[str, str]], list[str]]:
     """List regular files under root with one scandir per folder (stat comes with the entry).
 
     Symbolic links are skipped and reported (`links="skip"`), listed as link files
     (`"store"`, see LINK_SUFFIX) or followed (`"follow"`, with loops detected and skipped).
-    Returns entries, rejected keys, unreadable paths and leftover temporary files."""
+    Returns entries, rejected keys, unreadable paths and leftover temporary files. Given a
+    `folders` list, the root's folders are put in it (``name/``) instead of walked."""
     entries: dict[str, Entry] = {}
     reported = 0
     rejected: list[tuple[str, str]] = []
@@ -107,7 +111,10 @@ def walk(
                     if ident in seen:
                         rejected.append((key, "symbolic link loop (skipped)"))
                         continue
-                    stack.append((key + "/", item.path, seen | {ident}))
+                    if folders is not None:
+                        folders.append(key + "/")
+                    else:
+                        stack.append((key + "/", item.path, seen | {ident}))
                     continue
             except OSError as exc:
                 errors.append((key, exc.strerror or str(exc)))
@@ -249,6 +256,14 @@ class LocalStore(Store):
         self._real.add(folder)
 
     async def scan(self, progress: ListingProgress | None = None) -> Listing:
+        return await self._scan(progress, None)
+
+    async def top(self) -> tuple[tuple[str, ...], Listing] | None:
+        folders: list[str] = []
+        listing = await self._scan(None, folders)
+        return tuple(sorted(folders)), listing
+
+    async def _scan(self, progress: ListingProgress | None, folders: list[str] | None) -> Listing:
         root = self.location.root
         if not os.path.exists(root):
             if self.is_source:
@@ -267,7 +282,9 @@ class LocalStore(Store):
             def report(count: int) -> None:  # from the walking thread to the event loop
                 loop.call_soon_threadsafe(progress, count)
 
-        entries, rejected, errors, temps = await asyncio.to_thread(walk, root, self.links, report)
+        entries, rejected, errors, temps = await asyncio.to_thread(
+            walk, root, self.links, report, folders
+        )
         if self.is_source:
             # Never skipped silently: in a source these are another run's downloads in progress.
             why = "a temporary file of an fssync download (skipped)"

@@ -126,15 +126,19 @@ class BotocoreTransport:
         raise AssertionError("unreachable")
 
     async def list_page(
-        self, bucket: str, prefix: str, token: str | None
+        self, bucket: str, prefix: str, token: str | None, folders: list[str] | None = None
     ) -> tuple[Iterator[Listed], s3pages.PageFacts]:
         kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "MaxKeys": s3pages.PAGE_SIZE}
         if token:
             kwargs["ContinuationToken"] = token
+        if folders is not None:
+            kwargs["Delimiter"] = "/"
         resp = await self.call("list_objects_v2", **kwargs)
         facts = resp.get("FssyncPage")  # read from the raw reply (s3pages.watch_botocore)
         if not isinstance(facts, s3pages.PageFacts):
             raise s3pages.BadPage("could not be checked: its raw reply was not seen")
+        if folders is not None:
+            folders.extend(p["Prefix"] for p in resp.get("CommonPrefixes", ()))
         rows = (
             (o["Key"], int(o.get("Size", 0)), o["LastModified"].timestamp(), o.get("ETag", ""))
             for o in resp.get("Contents", ())

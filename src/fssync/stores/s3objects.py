@@ -137,9 +137,11 @@ class S3Transport(Protocol):
     reads_into: bool
 
     async def list_page(
-        self, bucket: str, prefix: str, token: str | None
+        self, bucket: str, prefix: str, token: str | None, folders: list[str] | None = None
     ) -> tuple[Iterable[Listed], s3pages.PageFacts]:
-        """One ListObjectsV2 page: its objects, and the facts `s3pages` checks it by."""
+        """One ListObjectsV2 page: its objects, and the facts `s3pages` checks it by. Given
+        `folders`, a delimiter ("/") listing whose common prefixes (full keys, decoded) are
+        appended to it."""
 
     async def put_object(
         self, bucket: str, key: str, data: bytes, md5: bytes, options: Mapping[str, Any]
@@ -349,6 +351,17 @@ class S3ObjectStore(Store):
     async def scan(self, progress: ListingProgress | None = None) -> Listing:
         """Every object under the prefix, one checked page at a time (`s3pages`): folder
         markers skipped, keys that could escape a destination's root rejected."""
+        return await self._scan(progress, None)
+
+    async def top(self) -> tuple[tuple[str, ...], Listing] | None:
+        """One delimiter listing: the folders right under the prefix (``name/``), and the
+        objects beside them; how a distributed run finds its shards."""
+        folders: list[str] = []
+        listing = await self._scan(None, folders)
+        cut = len(self.prefix)
+        return tuple(sorted(f[cut:] for f in folders)), listing
+
+    async def _scan(self, progress: ListingProgress | None, folders: list[str] | None) -> Listing:
         entries: dict[str, Entry] = {}
         rejected: list[tuple[str, str]] = []
         cut = len(self.prefix)
@@ -357,7 +370,7 @@ class S3ObjectStore(Store):
         )
 
         async def fetch(token: str | None) -> tuple[Iterable[Listed], s3pages.PageFacts]:
-            return await self.transport.list_page(self.bucket, self.prefix, token)
+            return await self.transport.list_page(self.bucket, self.prefix, token, folders)
 
         while not pages.done:
             for full, size, stamp, etag in await pages.next(fetch):

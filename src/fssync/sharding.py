@@ -1,0 +1,391 @@
+"""A run cut in shards that workers list, plan and write on their own, so that no machine ever
+holds the whole listing: the driver reads the root of each side once (one delimiter listing or
+one folder read) and makes a shard of each folder there, and one of the files right under it.
+
+Two phases keep the guards whole: every shard's plan stays on the worker that made it, and only
+its counts come back; the driver applies ``--max-delete``, the empty-source rule and "a shard
+whose listing failed holds every deletion" to the sums, and only then are the shards' transfers
+(and, when nothing holds them, their deletions) run in batches. An executor that can do this
+implements `fssync.executors.ShardedExecutor`; this module holds what runs on each side."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import attrs
+
+from . import leftovers
+from .config import Config
+from .errors import ExitCode, FssyncError, UsageError
+from .executors import BatchResult, Sealed, ShardedExecutor, ShardJob
+from .model import Action, Event, Failure, Kind, Outcome, Plan, Report
+from .planning import deletes_over_limit
+from .stores import Listing, Store
+
+if TYPE_CHECKING:
+    from .engine import Run
+
+ROOT_FILES = ""  # the shard of the files right under the root (its folders are other shards)
+
+# Options whose meaning spans shards: refused with the sharded listing, one line each.
+SPANNING = {
+    "track_renames": "--track-renames pairs deletions and copies across the whole listing",
+    "bwlimit": "--bwlimit is counted in one process",
+    "max_transfer": "--max-transfer is counted in one process",
+    "max_duration": "--max-duration is counted in one process",
+}
+
+
+@attrs.frozen
+class Shard:
+    """A folder right under either root (``name/``), or `ROOT_FILES`; `src` and `dst` say on
+    which sides the driver saw it (a side where it was not is empty, not listed)."""
+
+    prefix: str
+    src: bool = True
+    dst: bool = True
+
+    def __repr__(self) -> str:
+        return f"Shard({self.prefix or '(root files)'!r})"
+
+
+@attrs.frozen
+class ShardCounts:
+    """What a shard's plan would do, and what went wrong listing it: all the driver sees of a
+    shard before it lets the transfers run. `broken` says why the shard could not be planned
+    (then it has no plan: nothing of it is written, and nothing anywhere deleted)."""
+
+    shard: Shard
+    counts: tuple[tuple[str, int], ...] = ()
+    bytes: int = 0
+    src_files: int = 0
+    dst_files: int = 0
+    incomplete: bool = False  # a folder of the shard could not be read
+    failures: tuple[Failure, ...] = ()
+    events: tuple[Event, ...] = ()
+    broken: str | None = None
+    fatal: tuple[str, str, int] | None = None
+
+    def of(self, kind: str) -> int:
+        return dict(self.counts).get(kind, 0)
+
+
+@attrs.frozen
+class ShardPlan:
+    """A shard's plan as it stays on the worker between the two phases: only what runs."""
+
+    counts: ShardCounts
+    transfers: tuple[Action, ...] = ()
+    deletes: tuple[Action, ...] = ()
+
+    def part(self, name: str) -> tuple[Action, ...]:
+        return self.transfers if name == "transfers" else self.deletes
+
+
+# -------------------------------------------------------------------------------------------------
+# On the driver
+# -------------------------------------------------------------------------------------------------
+
+
+async def find_shards(src: Store, dst: Store) -> tuple[Shard, ...]:
+    """The root files' shard and one per folder under either root (a folder only at the
+    destination holds deletions), from one cheap look at each root."""
+    tops = await asyncio.gather(src.top(), dst.top())
+    sides: list[set[str]] = []
+    for store, top in zip((src, dst), tops, strict=True):
+        if top is None:
+            raise UsageError(
+                f"{store.location.url}: this kind of location cannot be listed in shards; "
+                "sharded runs take local folders and S3 (or add --list-on driver)"
+            )
+        sides.append(set(top[0]))
+    on_src, on_dst = sides
+    folders = sorted(on_src | on_dst)
+    return (Shard(ROOT_FILES), *(Shard(f, f in on_src, f in on_dst) for f in folders))
+
+
+def check_options(config: Config) -> None:
+    """One line for an option whose meaning spans the shards."""
+    for name, why in SPANNING.items():
+        if config.get(name):
+            flag = "--" + name.replace("_", "-")
+            raise UsageError(
+                f"{flag} cannot be used with a sharded listing ({why}): drop it or add "
+                "--list-on driver"
+            )
+
+
+@attrs.define
+class Totals:
+    """The sums the driver keeps: counts of the plans, then of what was done. Each batch's
+    outcomes are folded in as it lands and dropped, so the driver holds no per-file list."""
+
+    run: Run
+    shards: list[ShardCounts] = attrs.field(factory=list)
+    done: dict[Kind, int] = attrs.field(factory=lambda: dict.fromkeys(Kind, 0))
+    touched: int = 0
+    moved: int = 0
+    failures: list[Failure] = attrs.field(factory=list)
+    failed_writes: int = 0
+
+    def planned(self, item: object) -> None:
+        assert isinstance(item, ShardCounts)
+        for event in item.events:
+            self.run.emit(event)
+        if item.fatal is not None:
+            BatchResult((), (), item.fatal).raise_fatal()
+        self.shards.append(item)
+        self.failures.extend(item.failures)
+        if item.broken is not None:
+            where = item.shard.prefix or "(root files)"
+            self.failures.append(Failure(where, "list", f"cannot list this shard: {item.broken}"))
+
+    def landed(self, item: object) -> None:
+        assert isinstance(item, BatchResult)
+        for event in item.events:
+            self.run.emit(event)
+        item.raise_fatal()
+        for o in item.outcomes:
+            if o.ok and o.touched:
+                self.touched += 1
+            elif o.ok:
+                self.done[o.action.kind] += 1
+                self.moved += o.bytes
+            else:
+                self.failed_writes += 1
+                self.failures.append(
+                    Failure(o.action.key, o.action.kind.name.lower(), o.error or "")
+                )
+
+    def sum(self, kind: str) -> int:
+        return sum(s.of(kind) for s in self.shards)
+
+
+async def run_sharded(run: Run, executor: ShardedExecutor) -> tuple[Plan, Report]:
+    """The whole run with the workers listing and planning their shards (see the module)."""
+    config = run.config
+    check_options(config)
+    started = time.time()
+    src_store = await run.open_side(is_source=True)
+    try:
+        dst_store = await run.open_side(is_source=False)
+    except BaseException:
+        await src_store.close()
+        raise
+    totals = Totals(run)
+    held: str | None = None
+    try:
+        shards = await find_shards(src_store, dst_store)
+        run.emit(Event("shards", {"count": len(shards)}))
+        await executor.plan(ShardJob(config, shards, totals.planned))
+        counts = {k.name.lower(): totals.sum(k.name.lower()) for k in Kind}
+        planned_bytes = sum(s.bytes for s in totals.shards)
+        deletes = totals.sum("delete")
+        src_files = sum(s.src_files for s in totals.shards)
+        dst_files = sum(s.dst_files for s in totals.shards)
+        if (
+            config.delete
+            and deletes
+            and not src_files
+            and not any(s.broken for s in totals.shards)
+            and not config.get("allow_empty_source", False)
+        ):
+            raise UsageError(
+                f"refusing --delete: the source {run.sides.src.url!r} is empty, which would "
+                "delete every file at the destination; pass --allow-empty-source if you mean it"
+            )
+        run.emit(Event("plan", {**counts, "bytes": planned_bytes}))
+        if any(s.broken or s.incomplete for s in totals.shards):
+            held = "a listing was incomplete"
+        else:
+            held = deletes_over_limit(deletes, dst_files, config.get("max_delete"))
+        if counts["copy"] + counts["update"] + counts["move"]:
+            await executor.run(ShardJob(config, shards, totals.landed), "transfers")
+            await _abort_lost_uploads(dst_store, started, run)
+        if deletes:
+            if held is None and totals.failed_writes:
+                held = "some transfers failed"
+            if held is None:
+                await executor.run(ShardJob(config, shards, totals.landed), "deletes")
+            else:
+                run.emit(Event("deletes_held", {"reason": held, "count": deletes}))
+        empty = Plan(run.sides.src.url, run.sides.dst.url, (), src_files, dst_files)
+        return empty, run.tally.complete(
+            Report(
+                copied=totals.done[Kind.COPY],
+                updated=totals.done[Kind.UPDATE],
+                deleted=totals.done[Kind.DELETE],
+                skipped=counts["skip"] + totals.touched,
+                excluded=counts["exclude"],
+                failed=len(totals.failures),
+                bytes=totals.moved,
+                dry_run=False,
+                failures=tuple(totals.failures),
+                renamed=totals.done[Kind.MOVE],
+                deletes_held=held if deletes else None,
+            )
+        )
+    finally:
+        await asyncio.gather(src_store.close(), dst_store.close())
+
+
+async def _abort_lost_uploads(store: Store, since: float, run: Run) -> None:
+    """Every batch has landed: a multipart upload of this run still open under the destination
+    was begun by a worker that died (its batch ran again elsewhere); none may outlive the run."""
+    if not store.features.multipart_journal:
+        return  # not a store that makes multipart uploads
+    bucket, _, prefix = store.location.root.partition("/")
+    try:
+        aborted = await leftovers.abort_since(store, bucket, prefix + "/" if prefix else "", since)
+    except Exception as exc:  # noqa: BLE001 - reported; the next run's clean-up tries again
+        leftovers.report_error(exc, run.emit)
+        return
+    if aborted:
+        run.emit(Event("cleanup", {"temp_files": 0, "uploads_aborted": aborted}))
+
+
+# -------------------------------------------------------------------------------------------------
+# On a worker
+# -------------------------------------------------------------------------------------------------
+
+
+def _worker_run(config: Config) -> tuple[Run, list[Event]]:
+    """A Run in a worker: its own plugins, its events kept to be sent back."""
+    from .engine import Run
+    from .hooks.manager import make_hooks
+
+    events: list[Event] = []
+    hooks = make_hooks(ambient=False)
+    hooks.configure(config)
+    run = Run(config, hooks)
+    run.emit = events.append  # type: ignore[method-assign,assignment]
+    return run, events
+
+
+def _fatal(exc: FssyncError) -> tuple[str, str, int] | None:
+    """A shard error that stops the whole run (a store that cannot be reached or refuses the
+    credentials would fail every shard alike)."""
+    if int(exc.exit_code) == int(ExitCode.FATAL):
+        return (exc.code or "", str(exc), int(exc.exit_code))
+    return None
+
+
+def plan_shard(sealed: Sealed, shard: Shard) -> ShardPlan:
+    """List one shard on both sides and plan it with the run's own planner (keys, filters and
+    rules as in a whole run). Called in a worker's thread, so it makes its own event loop."""
+    run, events = _worker_run(sealed.open())
+    run.state = None  # state records are per machine and per root: a worker's may be stale
+
+    async def go() -> tuple[Plan, Listing, Listing]:
+        src = await run.open_side(is_source=True)
+        try:
+            dst = await run.open_side(is_source=False)
+        except BaseException:
+            await src.close()
+            raise
+        try:
+            listed = await asyncio.gather(
+                _list_shard(run, src, shard, True), _list_shard(run, dst, shard, False)
+            )
+            return await run.plan_listed(src, dst, *listed)
+        finally:
+            await asyncio.gather(src.close(), dst.close())
+
+    try:
+        plan, s, d = asyncio.run(go())
+    except FssyncError as exc:
+        counts = ShardCounts(shard, events=tuple(events), broken=str(exc), fatal=_fatal(exc))
+        return ShardPlan(counts)
+    failures = [Failure(k, "list", f"cannot read: {why}") for k, why in (*s.errors, *d.errors)]
+    failures += [Failure(k, "unsafe", f"not copied: {why}") for k, why in run._unsafe]
+    failures += [Failure(k, "conflict", f"not written: {why}") for k, why in run._conflicts]
+    counts = ShardCounts(
+        shard,
+        counts=tuple(plan.counts().items()),
+        bytes=plan.bytes,
+        src_files=len(s.entries),
+        dst_files=len(d.entries),
+        incomplete=bool(s.errors or d.errors),
+        failures=tuple(failures),
+        events=tuple(events),
+    )
+    return ShardPlan(counts, plan.transfers, plan.deletes)
+
+
+def shard_counts(plan: ShardPlan) -> ShardCounts:
+    """The counts alone, sent to the driver while the plan stays where it was made."""
+    return plan.counts
+
+
+async def _list_shard(run: Run, store: Store, shard: Shard, is_source: bool) -> Listing:
+    """One side of a shard, keyed from the run's root: the root's own files from one look at
+    it, a folder by opening the store at that folder and listing it whole."""
+    if not (shard.src if is_source else shard.dst):
+        return Listing(entries={}, exists=False)  # only on the other side: all new, or all gone
+    if shard.prefix == ROOT_FILES:
+        top = await store.top()
+        assert top is not None  # the driver found the shards with it
+        return top[1]
+    where = store.location
+    sub = attrs.evolve(
+        where,
+        url=where.display(shard.prefix.rstrip("/")),
+        root=where.path(shard.prefix.rstrip("/")),
+    )
+    part = await run._open(sub, is_source)
+    try:
+        listing = await run._list(part)
+    finally:
+        await part.close()
+    return _rekey(listing, shard.prefix, local=where.is_local)
+
+
+def _rekey(listing: Listing, prefix: str, *, local: bool) -> Listing:
+    entries = {prefix + k: attrs.evolve(e, key=prefix + k) for k, e in listing.entries.items()}
+    errors = tuple((prefix + k.lstrip("."), why) for k, why in listing.errors)
+    # a remote listing's rejected keys are the store's own (full) keys already
+    rejected = (
+        tuple((prefix + k, why) for k, why in listing.rejected) if local else listing.rejected
+    )
+    return attrs.evolve(listing, entries=entries, errors=errors, rejected=rejected)
+
+
+def run_slice(sealed: Sealed, plan: ShardPlan, part: str, start: int, stop: int) -> BatchResult:
+    """One batch of a shard's transfers or deletions, on whichever worker Dask chose."""
+    actions = plan.part(part)[start:stop]
+    if part == "transfers":
+        from .executors import run_batch
+
+        return run_batch(sealed, actions)
+    return delete_batch(sealed, actions)
+
+
+def delete_batch(sealed: Sealed, actions: Sequence[Action]) -> BatchResult:
+    """Delete one batch (after the driver found nothing that holds deletions), keeping backups
+    as the options say."""
+    from .transfer import run_deletes
+
+    run, events = _worker_run(sealed.open())
+
+    async def go() -> list[Outcome]:
+        dst = await run.open_side(is_source=False)
+        try:
+            backups = await run._backups(dst)
+            keep = None if backups is None else functools.partial(backups.keep, dst)
+            try:
+                return await run_deletes(dst, list(actions), run.emit, keep, run.config.transfers)
+            finally:
+                if backups is not None and backups.store is not dst:
+                    await backups.store.close()
+        finally:
+            await dst.close()
+
+    try:
+        outcomes = asyncio.run(go())
+    except FssyncError as exc:
+        return BatchResult((), tuple(events), (exc.code or "", str(exc), int(exc.exit_code)))
+    return BatchResult(tuple(outcomes), tuple(events))

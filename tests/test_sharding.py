@@ -1,0 +1,87 @@
+"""How a run is cut in shards (`fssync.sharding`), without a cluster: one look at each root,
+folders seen on one side only, S3 delimiter pages, and the options a sharded run refuses."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+import fssync_dask
+from fssync import location as loc
+from fssync.cli import main
+from fssync.hooks.manager import registered
+from fssync.sharding import ROOT_FILES, Shard, find_shards
+from fssync.stores import open_store
+from fssync_s3_fast.xmlparse import common_prefixes
+
+from .helpers import make_tree
+
+
+def _stores(src: Path, dst: Path):  # type: ignore[no-untyped-def]
+    async def go():  # type: ignore[no-untyped-def]
+        s = await open_store(loc.parse(str(src)), {}, transfers=4, is_source=True)
+        d = await open_store(loc.parse(str(dst)), {}, transfers=4, is_source=False)
+        return s, d
+
+    return asyncio.run(go())
+
+
+def test_shards_are_the_folders_under_either_root_and_the_root_files(tmp_path):
+    make_tree(tmp_path / "src", {"a/x": b"1", "b/c/y": b"2", "top": b"3"})
+    make_tree(tmp_path / "dst", {"a/x": b"1", "gone/z": b"4", "old": b"5"})
+    src, dst = _stores(tmp_path / "src", tmp_path / "dst")
+    shards = asyncio.run(find_shards(src, dst))
+    assert shards == (
+        Shard(ROOT_FILES),
+        Shard("a/"),
+        Shard("b/", src=True, dst=False),
+        Shard("gone/", src=False, dst=True),
+    )
+    folders, listing = asyncio.run(src.top())  # type: ignore[misc]
+    assert folders == ("a/", "b/") and list(listing.entries) == ["top"]
+
+
+def test_a_destination_that_does_not_exist_yet_has_no_folders(tmp_path):
+    make_tree(tmp_path / "src", {"a/x": b"1"})
+    src, dst = _stores(tmp_path / "src", tmp_path / "new")
+    assert asyncio.run(find_shards(src, dst)) == (
+        Shard(ROOT_FILES),
+        Shard("a/", src=True, dst=False),
+    )
+
+
+def test_common_prefixes_of_a_delimiter_page_are_url_decoded():
+    page = (
+        b'<?xml version="1.0" encoding="UTF-8"?>'
+        b'<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
+        b"<Name>b</Name><Prefix>p/</Prefix><KeyCount>3</KeyCount><Delimiter>/</Delimiter>"
+        b"<EncodingType>url</EncodingType><IsTruncated>false</IsTruncated>"
+        b"<Contents><Key>p/top</Key><Size>1</Size><LastModified>2024-01-01T00:00:00.000Z"
+        b"</LastModified><ETag>&quot;x&quot;</ETag></Contents>"
+        b"<CommonPrefixes><Prefix>p/a%20b/</Prefix></CommonPrefixes>"
+        b"<CommonPrefixes><Prefix>p/c/</Prefix></CommonPrefixes>"
+        b"</ListBucketResult>"
+    )
+    assert common_prefixes(page) == ["p/a b/", "p/c/"]
+
+
+@pytest.mark.parametrize("flag", [["--track-renames", "--delete"], ["--bwlimit", "1M"]])
+def test_options_that_span_the_run_are_refused_in_one_line(tmp_path, capsys, flag):
+    make_tree(tmp_path / "src", {"a": b"a"})
+    with registered(fssync_dask):
+        code = main(
+            ["sync", str(tmp_path / "src"), str(tmp_path / "dst"), "--executor", "dask"]
+            + ["--scheduler", "tcp://127.0.0.1:9", *flag]
+        )
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert len(err.splitlines()) == 1 and flag[0] in err
+
+
+def test_list_on_needs_the_dask_executor(tmp_path, capsys):
+    with registered(fssync_dask):
+        code = main(["sync", str(tmp_path), str(tmp_path / "d"), "--list-on", "driver"])
+    assert code == 2
+    assert "--executor dask" in capsys.readouterr().err
