@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime as dt
+import io
 import os
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -232,6 +234,9 @@ class FsspecStore(Store):
         self.identity = f"{location.protocol}|{id(fs)}"
         self._pool = _Pool(fs, make, POOL_SIZE) if make is not None else None
         self._members: dict[str, str] = {}  # archive keys listed under another name (./a)
+        self._made: set[str] = set()  # folders known to be there
+        self._folders_lock = threading.Lock()
+        self._folder_locks: dict[str, threading.Lock] = {}
 
     @asynccontextmanager
     async def _lease(self) -> AsyncIterator[Any]:
@@ -369,23 +374,38 @@ class FsspecStore(Store):
         renames = self._renames(entry.key)
         temp = self._path(_temp_key(entry.key)) if renames else path
         async with self._lease() as fs:
-            await asyncio.to_thread(self._parent, fs, path)
             try:
                 if entry.size <= SMALL:
                     data = await reader.read(-1)
                     await reader.verify()
-                    await asyncio.to_thread(fs.pipe_file, temp, data)
+                    await asyncio.to_thread(self._put_small, fs, path, temp, data)
                     size = len(data)
                 else:
+                    await asyncio.to_thread(self._parent, fs, path)
                     size = await self._stream(fs, temp, reader)
-                if renames:
-                    await asyncio.to_thread(self._check_size, fs, temp, size)
-                    await asyncio.to_thread(self._rename, fs, temp, path)
+                    if renames:
+                        await asyncio.to_thread(self._check_size, fs, temp, size)
+                        await asyncio.to_thread(self._rename, fs, temp, path)
             except BaseException:
                 if renames:
                     await asyncio.shield(asyncio.to_thread(_remove_quietly, fs, temp))
                 raise
         return Entry(key=entry.key, size=size, mtime=None, stamp=None)
+
+    def _put_small(self, fs: Any, path: str, temp: str, data: bytes) -> None:
+        """A small file in one worker-thread call: its folder, the bytes (one request whose
+        length the server checks), the rename."""
+        self._parent(fs, path)
+        if self.location.protocol == "webdav":
+            # webdav4's pipe_file asks for the folder chain again for every file (a PROPFIND
+            # and an MKCOL each): its client's plain PUT, the folder being made above
+            fs.client.upload_fileobj(
+                io.BytesIO(data), fs._strip_protocol(temp), overwrite=True, size=len(data)
+            )
+        else:
+            fs.pipe_file(temp, data)
+        if temp != path:
+            self._rename(fs, temp, path)
 
     def _renames(self, key: str) -> bool:
         """Whether an upload of `key` goes through a temporary name. A WebDAV server reads
@@ -420,11 +440,19 @@ class FsspecStore(Store):
             fs.rm_file(path)
             fs.mv(temp, path)
 
-    @staticmethod
-    def _parent(fs: Any, path: str) -> None:
+    def _parent(self, fs: Any, path: str) -> None:
         parent = path.rsplit("/", 1)[0]
-        if not parent or parent == path:
+        if not parent or parent == path or parent in self._made:
             return
+        with self._folders_lock:
+            lock = self._folder_locks.setdefault(parent, threading.Lock())
+        with lock:  # the uploads into one new folder wait for one of them to make it
+            if parent not in self._made:
+                self._make_folder(fs, parent)
+                self._made.add(parent)  # one check per folder and run, not one per file
+
+    @staticmethod
+    def _make_folder(fs: Any, parent: str) -> None:
         try:
             fs.makedirs(parent, exist_ok=True)
         except OSError:
