@@ -75,8 +75,8 @@ def compare_size_mtime(src: Entry, dst: Entry, policy: Policy) -> str | None:
     return None
 
 
-# The reason when the destination cannot keep modification times (SFTP, FTP, WebDAV, GCS,
-# Azure through fsspec): the source's time is compared with when the destination wrote it.
+# The reason when the destination cannot keep modification times (FTP, WebDAV, GCS, Azure
+# through fsspec): the source's time is compared with when the destination wrote it.
 NO_MTIME = "source is newer than the destination's copy (it cannot keep modification times)"
 
 
