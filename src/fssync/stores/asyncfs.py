@@ -17,13 +17,16 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+import attrs
+
 from .. import location as loc
 from ..errors import LocationError, MissingBucketError
 from ..leftovers import is_temp
 from ..location import Location
 from ..model import Entry
-from .base import Listing, ListingProgress, RangeSink, Reader
+from .base import Listing, ListingProgress, RangeSink, Reader, source_mtime_ns
 from .generic import BUCKETS, SMALL, FsspecStore, entry_from_info
+from .s3meta import stored_mtime_ns
 
 # Protocols whose fsspec class is an AsyncFileSystem fssync drives on its loop.
 ASYNC = frozenset({"sftp", "gs", "abfs", "http"})
@@ -178,7 +181,10 @@ class AsyncFsspecStore(FsspecStore):
 
     def _listing(self, found: Mapping[str, Mapping[str, Any]], strip: int) -> Listing:
         caps = self.location.capabilities
-        exact = caps.listing_has_mtime and caps.keeps_mtime
+        # GCS and Azure list each object's metadata, where fssync keeps the source's mtime;
+        # their listed time is the write time, never taken for the file's mtime.
+        in_meta = self.location.protocol in BUCKETS
+        exact = caps.listing_has_mtime and caps.keeps_mtime and not in_meta
         entries: dict[str, Entry] = {}
         rejected: list[tuple[str, str]] = []
         for path, info in found.items():
@@ -191,7 +197,12 @@ class AsyncFsspecStore(FsspecStore):
             if reason:
                 rejected.append((path, reason))
                 continue
-            entries[key] = entry_from_info(key, info, exact)
+            entry = entry_from_info(key, info, exact)
+            if in_meta:
+                kept = stored_mtime_ns(info.get("metadata"))
+                if kept is not None:
+                    entry = attrs.evolve(entry, mtime=kept / 1e9)
+            entries[key] = entry
         return Listing(entries=entries, rejected=tuple(rejected))
 
     async def _sizes(self, found: dict[str, Any]) -> None:
@@ -237,8 +248,10 @@ class AsyncFsspecStore(FsspecStore):
         from .asyncput import put
 
         path = self._path(entry.key)
-        size, md5 = await put(self.location.protocol, self.fs, path, entry, reader)
-        return Entry(key=entry.key, size=size, mtime=None, stamp=None, md5=md5)
+        mtime_ns = source_mtime_ns(reader, entry)
+        size, md5 = await put(self.location.protocol, self.fs, path, reader, mtime_ns)
+        mtime = None if mtime_ns is None else mtime_ns / 1e9
+        return Entry(key=entry.key, size=size, mtime=mtime, stamp=None, md5=md5)
 
     async def move(self, old: Entry, key: str) -> Entry | None:
         if self.location.protocol not in BUCKETS:

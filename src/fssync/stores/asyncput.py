@@ -16,19 +16,24 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from ..integrity import ChecksumMismatch
-from ..model import Entry
 from .base import Reader
 from .generic import SMALL
 
 PIECE = 4 << 20  # an upload sends pieces of this size (GCS wants multiples of 256 KiB)
 
 
-async def put(protocol: str, fs: Any, path: str, entry: Entry, reader: Reader) -> tuple[int, str]:
-    """Write `reader` to `path`; return the size and hex MD5 written."""
+async def put(
+    protocol: str, fs: Any, path: str, reader: Reader, mtime_ns: int | None
+) -> tuple[int, str]:
+    """Write `reader` to `path`, with the source's mtime in the object's metadata (``mtime``,
+    seconds since the epoch, as S3 objects keep it); return the size and hex MD5 written."""
+    from .s3meta import MTIME_KEY, format_mtime_ns
+
+    meta = {MTIME_KEY: format_mtime_ns(mtime_ns)} if mtime_ns is not None else {}
     if protocol == "gs":
-        return await _gcs(fs, path, reader)
+        return await _gcs(fs, path, reader, meta)
     if protocol == "abfs":
-        return await _azure(fs, path, reader)
+        return await _azure(fs, path, reader, meta)
     raise ValueError(f"{protocol} locations are read-only here")
 
 
@@ -55,7 +60,7 @@ async def _pieces(reader: Reader, digest: Any) -> AsyncIterator[tuple[bytes, boo
         ahead = piece
 
 
-async def _gcs(fs: Any, path: str, reader: Reader) -> tuple[int, str]:
+async def _gcs(fs: Any, path: str, reader: Reader, meta: dict[str, str]) -> tuple[int, str]:
     from gcsfs.core import initiate_upload, simple_upload, upload_chunk
 
     bucket, key, _ = fs.split_path(path)
@@ -64,10 +69,10 @@ async def _gcs(fs: Any, path: str, reader: Reader) -> tuple[int, str]:
         data = await reader.read(-1)
         await reader.verify()
         digest.update(data)
-        answer = await simple_upload(fs, bucket, key, data)
+        answer = await simple_upload(fs, bucket, key, data, meta or None)
         size = len(data)
     else:
-        location = await initiate_upload(fs, bucket, key)
+        location = await initiate_upload(fs, bucket, key, metadata=meta or None)
         size = 0
         answer = None
         try:
@@ -95,12 +100,12 @@ async def _cancel_gcs(fs: Any, location: str) -> None:
         pass
 
 
-async def _azure(fs: Any, path: str, reader: Reader) -> tuple[int, str]:
+async def _azure(fs: Any, path: str, reader: Reader, meta: dict[str, str]) -> tuple[int, str]:
     from azure.storage.blob import BlobBlock, ContentSettings
 
     container, blob, _ = fs.split_path(path)
     digest = hashlib.md5(usedforsecurity=False)
-    keep = {"is_directory": "false"}  # what adlfs itself marks its files with
+    keep = {"is_directory": "false", **meta}  # adlfs marks its files with is_directory
     async with fs.service_client.get_blob_client(container=container, blob=blob) as bc:
         if reader.size <= SMALL:
             data = await reader.read(-1)
