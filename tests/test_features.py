@@ -64,7 +64,8 @@ def test_other_fsspec_backends_take_their_precision_and_hashes_from_the_table():
     assert builtin_operations("memory") is FsspecStore.operations
     assert store.features.head is False and store.features.server_move is True
     gcs = Features.of(FsspecStore.operations, capabilities_of("gs"))
-    assert gcs.hashes == {"md5", "crc32c"} and gcs.keeps_mtime is False
+    # GCS keeps the source's mtime in object metadata, as S3 does
+    assert gcs.hashes == {"md5", "crc32c"} and gcs.keeps_mtime is True
 
 
 def test_a_plugin_store_declares_nothing_by_default_and_features_are_frozen(tmp_path):

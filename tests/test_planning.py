@@ -15,6 +15,7 @@ MEM = Capabilities(keeps_mtime=False, stamp_window=0.001)
 # The declared rows of the protocol table, not copies of them.
 FTP = parse("ftp://host/x").capabilities
 SFTP = parse("sftp://host/x").capabilities
+DAV = parse("webdav://host/x").capabilities
 
 
 def E(
@@ -68,8 +69,18 @@ SIZE_MTIME = [
     # 30 s after the upload cannot be told apart; one 2 minutes later can, and says why
     ("FTP: within its minute", E(10, 180.0, 180.0), E(10, None, 150.0), LOCAL, FTP, None),
     ("FTP: edited later", E(10, 300.0, 300.0), E(10, None, 150.0), LOCAL, FTP, NO_MTIME),
-    ("SFTP: edited later", E(10, 152.0, 152.0), E(10, None, 150.0), LOCAL, SFTP, NO_MTIME),
-    ("SFTP: within its second", E(10, 150.5, 150.5), E(10, None, 150.0), LOCAL, SFTP, None),
+    ("WebDAV: edited later", E(10, 152.0, 152.0), E(10, None, 150.0), LOCAL, DAV, NO_MTIME),
+    ("WebDAV: within its second", E(10, 150.5, 150.5), E(10, None, 150.0), LOCAL, DAV, None),
+    # SFTP keeps mtimes in whole seconds: the copy of 150.7 holds 150
+    ("SFTP: its whole second", E(10, 150.7), E(10, 150.0, 150.0), LOCAL, SFTP, None),
+    (
+        "SFTP: edited later",
+        E(10, 152.0),
+        E(10, 150.0, 150.0),
+        LOCAL,
+        SFTP,
+        "modification time differs",
+    ),
 ]
 
 

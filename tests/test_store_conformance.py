@@ -158,15 +158,6 @@ class TestGcs(StoreConformance):
 class TestAzure(StoreConformance):
     MANY = 500  # uploaded one by one through fssync
 
-    @pytest.fixture(autouse=True)
-    def _known_limits(self, request):
-        if "large_file" in request.node.name:
-            # Measured: ~59 MB of Python memory to download a 64 MiB blob through adlfs even
-            # with 8 MiB blocks (uploads: ~24 MB); not yet bounded (see docs/how-to/backends.md).
-            request.applymarker(
-                pytest.mark.xfail(strict=True, reason="adlfs download buffers too much")
-            )
-
     @pytest.fixture
     def store_target(self, request, tmp_path, azurite):
         from fssync.testing.backend_servers import AZURITE_KEY

@@ -58,13 +58,23 @@ _CAPS = {
         hashes=frozenset({"md5", "etag"}),  # a single-part ETag is the MD5
     ),
     "memory": Capabilities(keeps_mtime=False, stamp_window=0.001),
+    # GCS and Azure keep the source's mtime in each object's metadata (`mtime`, as on S3), which
+    # their listings carry; their own listed time is the write time (1 ms, 1 s).
+    "abfs": Capabilities(
+        keeps_mtime=True, mtime_window=0.001, stamp_window=1.0, hashes=frozenset({"md5"})
+    ),
+    "gs": Capabilities(
+        keeps_mtime=True,
+        mtime_window=0.001,
+        stamp_window=0.001,
+        hashes=frozenset({"md5", "crc32c"}),
+    ),
+    # SFTP (version 3) keeps a file's mtime in whole seconds: fssync sets it on every upload.
+    "sftp": Capabilities(keeps_mtime=True, mtime_window=1.0, stamp_window=1.0),
     # The write time each server lists, at the precision its protocol has; none of these lets
     # fsspec set a file's modification time, so a re-run compares against when it was written.
-    "sftp": Capabilities(keeps_mtime=False, stamp_window=1.0),
     "ftp": Capabilities(keeps_mtime=False, stamp_window=60.0),  # LIST shows minutes
     "webdav": Capabilities(keeps_mtime=False, stamp_window=1.0),  # HTTP dates: seconds
-    "abfs": Capabilities(keeps_mtime=False, stamp_window=1.0, hashes=frozenset({"md5"})),
-    "gs": Capabilities(keeps_mtime=False, stamp_window=0.001, hashes=frozenset({"md5", "crc32c"})),
     "http": Capabilities(keeps_mtime=False, stamp_window=1.0, read_only=True),
     "zip": Capabilities(keeps_mtime=False, stamp_window=2.0, read_only=True),  # DOS times
     "tar": Capabilities(keeps_mtime=False, stamp_window=1.0, read_only=True),

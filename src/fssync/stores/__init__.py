@@ -128,6 +128,10 @@ async def open_store(
         raise LocationError(
             f"{location.url}: {location.protocol} locations are read-only here; use it as a source"
         )
+    from .asyncfs import ASYNC, AsyncFsspecStore
+
+    if location.protocol in ASYNC:
+        return await AsyncFsspecStore.connect(location, storage_options, is_source=is_source)
     from .generic import FsspecStore
 
     return await FsspecStore.connect(location, storage_options, is_source=is_source)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime as dt
+import io
 import os
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -13,6 +15,7 @@ from urllib.parse import quote, unquote
 
 from .. import location as loc
 from ..errors import LocationError, MissingBucketError
+from ..leftovers import is_temp, temp_name
 from ..location import Location
 from ..model import Entry
 from . import features
@@ -182,6 +185,41 @@ class _Pool:
             self._ready.notify()
 
 
+# Servers with a rename: an upload goes to a temporary name in the same folder and is renamed
+# over the final name once it is whole and its size checked, so no reader sees half a file.
+RENAMES = frozenset({"ftp", "webdav"})
+
+
+def _temp_key(key: str) -> str:
+    folder, _, name = key.rpartition("/")
+    temp = temp_name(name)
+    return f"{folder}/{temp}" if folder else temp
+
+
+def _abandon(f: Any) -> None:
+    """Drop a half-written file object: what it buffered is not sent, and it is marked closed
+    so its finalizer does not try to send it later (FTP's would fail on a dead transfer)."""
+    discard = getattr(f, "discard", None)
+    try:
+        if discard is not None:
+            discard()
+        else:
+            f.close()
+    except Exception:  # noqa: BLE001, S110 - the upload failed already; the temp is removed
+        pass
+    try:
+        f.closed = True
+    except AttributeError:
+        pass
+
+
+def _remove_quietly(fs: Any, path: str) -> None:
+    try:
+        fs.rm_file(path)
+    except Exception:  # noqa: BLE001, S110 - a leftover is skipped by listings and replaced
+        pass
+
+
 class FsspecStore(Store):
     operations = features.FSSPEC
 
@@ -199,6 +237,9 @@ class FsspecStore(Store):
         self.identity = f"{location.protocol}|{id(fs)}"
         self._pool = _Pool(fs, make, POOL_SIZE) if make is not None else None
         self._members: dict[str, str] = {}  # archive keys listed under another name (./a)
+        self._made: set[str] = set()  # folders known to be there
+        self._folders_lock = threading.Lock()
+        self._folder_locks: dict[str, threading.Lock] = {}
 
     @asynccontextmanager
     async def _lease(self) -> AsyncIterator[Any]:
@@ -251,6 +292,8 @@ class FsspecStore(Store):
             if info.get("type") == "directory" or path.endswith("/"):
                 continue
             key = self._key(path[strip:])
+            if is_temp(key.rsplit("/", 1)[-1]):
+                continue  # an upload in progress (or one a killed run left)
             if self.location.protocol in ("tar", "zip") and key != path[strip:]:
                 self._members[key] = path
             if info.get("size") is None:  # a web server's folder page shows names only
@@ -331,22 +374,88 @@ class FsspecStore(Store):
 
     async def write(self, entry: Entry, reader: Reader, options: Mapping[str, Any]) -> Entry:
         path = self._path(entry.key)
+        renames = self._renames(entry.key)
+        temp = self._path(_temp_key(entry.key)) if renames else path
         async with self._lease() as fs:
-            await asyncio.to_thread(self._parent, fs, path)
-            if entry.size <= SMALL:
-                data = await reader.read(-1)
-                await reader.verify()
-                await asyncio.to_thread(fs.pipe_file, path, data)
-                size = len(data)
-            else:
-                size = await self._stream(fs, path, reader)
+            try:
+                if entry.size <= SMALL:
+                    data = await reader.read(-1)
+                    await reader.verify()
+                    await asyncio.to_thread(self._put_small, fs, path, temp, data)
+                    size = len(data)
+                else:
+                    await asyncio.to_thread(self._parent, fs, path)
+                    size = await self._stream(fs, temp, reader)
+                    if renames:
+                        await asyncio.to_thread(self._check_size, fs, temp, size)
+                        await asyncio.to_thread(self._rename, fs, temp, path)
+            except BaseException:
+                if renames:
+                    await asyncio.shield(asyncio.to_thread(_remove_quietly, fs, temp))
+                raise
         return Entry(key=entry.key, size=size, mtime=None, stamp=None)
 
+    def _put_small(self, fs: Any, path: str, temp: str, data: bytes) -> None:
+        """A small file in one worker-thread call: its folder, the bytes (one request whose
+        length the server checks), the rename."""
+        self._parent(fs, path)
+        if self.location.protocol == "webdav":
+            # webdav4's pipe_file asks for the folder chain again for every file (a PROPFIND
+            # and an MKCOL each): its client's plain PUT, the folder being made above
+            fs.client.upload_fileobj(
+                io.BytesIO(data), fs._strip_protocol(temp), overwrite=True, size=len(data)
+            )
+        else:
+            fs.pipe_file(temp, data)
+        if temp != path:
+            self._rename(fs, temp, path)
+
+    def _renames(self, key: str) -> bool:
+        """Whether an upload of `key` goes through a temporary name. A WebDAV server reads
+        MOVE's destination from a header some decode before they parse it (wsgidav), which
+        cuts a name at a '?' or '#': such names are written in place."""
+        protocol = self.location.protocol
+        if protocol == "webdav" and ("?" in key or "#" in key):
+            return False
+        return protocol in RENAMES
+
     @staticmethod
-    def _parent(fs: Any, path: str) -> None:
-        parent = path.rsplit("/", 1)[0]
-        if not parent or parent == path:
+    def _check_size(fs: Any, temp: str, size: int) -> None:
+        held = fs.info(temp).get("size")
+        if held is not None and int(held) != size:
+            from ..integrity import ShortRead
+
+            raise ShortRead(f"the server holds {held} of the {size} bytes sent")
+
+    def _rename(self, fs: Any, temp: str, path: str) -> None:
+        """Put the finished upload in place: WebDAV's MOVE with overwrite (webdav4's own mv
+        copies and deletes), FTP's rename (a server that refuses to replace a file gets the
+        old one deleted first)."""
+        if self.location.protocol == "webdav":
+            fs.client.move(temp, path, overwrite=True)
             return
+        try:
+            fs.mv(temp, path)
+        except OSError:
+            fs.invalidate_cache()
+            if not fs.exists(path):
+                raise
+            fs.rm_file(path)
+            fs.mv(temp, path)
+
+    def _parent(self, fs: Any, path: str) -> None:
+        parent = path.rsplit("/", 1)[0]
+        if not parent or parent == path or parent in self._made:
+            return
+        with self._folders_lock:
+            lock = self._folder_locks.setdefault(parent, threading.Lock())
+        with lock:  # the uploads into one new folder wait for one of them to make it
+            if parent not in self._made:
+                self._make_folder(fs, parent)
+                self._made.add(parent)  # one check per folder and run, not one per file
+
+    @staticmethod
+    def _make_folder(fs: Any, parent: str) -> None:
         try:
             fs.makedirs(parent, exist_ok=True)
         except OSError:
@@ -365,7 +474,7 @@ class FsspecStore(Store):
                 total += len(chunk)
             await reader.verify()
         except BaseException:
-            await asyncio.to_thread(getattr(f, "discard", f.close))
+            await asyncio.to_thread(_abandon, f)
             raise
         await asyncio.to_thread(f.close)
         return total
