@@ -155,13 +155,17 @@ def test_kill_9_during_download_then_rerun_converges(moto, fault_proxy, tmp_path
     TOTALS["leftover_temps"] += left
 
 
-def test_ctrl_c_stops_cleanly_and_exits_130(moto, tmp_path):
+def test_ctrl_c_stops_cleanly_and_exits_130(moto, fault_proxy, tmp_path):
     ep = moto.endpoint
     name = ep.make_bucket()
     files = tree(3, big=1)
     src = tmp_path / "src"
     make_tree(src, files)
-    proc = start([str(src), f"s3://{name}/up", *s3_args(ep)], tmp_path / "state")
+    # Every upload request is held for a second, so the Ctrl-C lands while the multipart upload
+    # is in flight, not after a quiet machine has finished it (exit 0), or while the finished
+    # process is shutting down (-2).
+    slow = fault_proxy(ep, rate=1.0, kinds=("delay",), methods=("PUT", "POST"), delay=1.0)
+    proc = start([str(src), f"s3://{name}/up", *s3_args(ep, slow.url)], tmp_path / "state")
     wait_for_starts(proc, 1)  # the big file is in flight
     time.sleep(0.3)
     proc.send_signal(signal.SIGINT)
