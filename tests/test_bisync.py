@@ -204,6 +204,27 @@ def test_equal_edits_on_both_sides_are_not_a_conflict(pair):
     assert pair.a.tree() == pair.b.tree() == {"f": b"same edit"}
 
 
+@pytest.mark.parametrize("start", ["edited", "new"])
+def test_two_edits_of_one_size_and_one_mtime_are_a_conflict_not_one_version(tmp_path, start):
+    """Both sides wrote the path since the last run, with the same size and the very same
+    mtime (two edits in one clock tick): the hashes tell, and both versions are kept."""
+    a, b = Local(tmp_path / "a"), Local(tmp_path / "b")
+    pair = Pair(a, b, tmp_path / "state", {})
+    synced(pair, {"f": b"base", "other": b"o"})
+    if start == "new":  # a path new on both sides since the last run
+        a.remove("f"), b.remove("f")
+        assert pair.run().exit_code == 0
+    a.put("f", b"A's edit", T0 + 50)
+    b.put("f", b"B's edit", T0 + 50)
+    report = pair.run()
+    assert report.exit_code == 0, report.failures
+    tree = a.tree()
+    assert tree == b.tree()
+    assert {b"A's edit", b"B's edit"} <= set(tree.values())
+    [line] = report.conflicts
+    assert "f" in line
+
+
 def test_max_delete_stops_before_changing_anything(pair):
     synced(pair, {f"f{i}": b"x" for i in range(4)})
     for i in range(3):

@@ -199,10 +199,13 @@ def conflict_name(key: str, side: str, stamp: str, n: int = 1) -> str:
     return f"{folder}/{out}" if folder else out
 
 
-def proven_same(x: Entry, y: Entry, window: float) -> bool:
+def proven_same(x: Entry, y: Entry, window: float, by_time: bool = True) -> bool:
     """Whether two sides' files hold the same content, by what the listings prove: equal
     MD5s (an S3 single-part ETag is one), equal ETags, or equal sizes and mtimes within the
-    coarser side's precision. Unknown is not the same: a conflict loses nothing."""
+    coarser side's precision. Unknown is not the same: a conflict loses nothing.
+
+    `by_time=False` takes no mtime for proof: two edits of one path since the last run, made
+    within the window with the same size, are two versions, not one (a hash must tell)."""
     if x.size != y.size:
         return False
     xm = x.md5 or (x.etag if _single_part(x.etag) else None)
@@ -211,9 +214,17 @@ def proven_same(x: Entry, y: Entry, window: float) -> bool:
         return xm == ym
     if x.etag and y.etag and x.etag == y.etag:
         return True
-    if x.mtime is not None and y.mtime is not None:
+    if by_time and x.mtime is not None and y.mtime is not None:
         return abs(x.mtime - y.mtime) <= window
     return False
+
+
+def edited_on_both(a: Change, b: Change, first_run: bool) -> bool:
+    """Both sides wrote the path since the last run (not a first run's merge, where equal
+    size and mtime are taken as equal content without reading every file)."""
+    if a is Change.MODIFIED and b is Change.MODIFIED:
+        return True
+    return not first_run and a is Change.NEW and b is Change.NEW
 
 
 def proven_different(x: Entry, y: Entry) -> bool:

@@ -35,6 +35,7 @@ from .decide import (
     change,
     conflict_name,
     decide,
+    edited_on_both,
     find_renames,
     proven_same,
     resolve,
@@ -260,6 +261,11 @@ class Bisync:
                 return proven_same(x, y, window)
             return compare(x, y, policy) is None
 
+        def same_content(x: Entry, y: Entry) -> bool:
+            if config.compare in ("size-mtime", "update"):
+                return proven_same(x, y, window, by_time=False)
+            return compare(x, y, policy) is None
+
         win_a = max(self.a_loc.capabilities.mtime_window, self.run._modify_window, MIN_WINDOW)
         win_b = max(self.b_loc.capabilities.mtime_window, self.run._modify_window, MIN_WINDOW)
         decisions: dict[str, Decision] = {}
@@ -282,12 +288,10 @@ class Bisync:
                     continue
             if ra is None or rb is None:
                 ra = rb = None  # half a record is no record
+            ca = change(ra, ea, win_a, config.compare)
+            cb = change(rb, eb, win_b, config.compare)
             decision = decide(
-                change(ra, ea, win_a, config.compare),
-                change(rb, eb, win_b, config.compare),
-                ea,
-                eb,
-                same,
+                ca, cb, ea, eb, same_content if edited_on_both(ca, cb, first) else same
             )
             # A path without a record is never deleted (the table has no such row): a first
             # run, or a path a filter newly includes, only merges. A first run that was cut
@@ -322,7 +326,8 @@ class Bisync:
                 None,
             )
             for k in doubt:
-                if proven_same(ha[k], hb[k], window):
+                strict = edited_on_both(decisions[k].a, decisions[k].b, first)
+                if proven_same(ha[k], hb[k], window, by_time=not strict):
                     dd = decisions[k]
                     decisions[k] = Decision(Op.RECORD, "same content on both sides", dd.a, dd.b)
         both = {"a": a_files, "b": b_files}
