@@ -84,9 +84,9 @@ def main(argv: list[str] | None = None) -> int:
 
     import distributed
 
-    import fssync_dask
     from fssync.hooks.manager import registered
     from fssync.testing.servers import SeaweedServer
+    from fssync_plugins import dask as dask_plugin
 
     rows: list[dict[str, Any]] = []
     listing: dict[str, Any] = {}
@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         base: dict[str, float] = {}
         setups: list[tuple[str, int]] = [("in-process", 0)] + [("dask", n) for n in args.workers]
-        with registered(fssync_dask):
+        with registered(dask_plugin):
             for name, n in setups:
                 cluster = client = None
                 if n:

@@ -25,8 +25,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from fssync.testing.servers import S3Endpoint, SeaweedServer
-from fssync_s3_fast.client import S3Client
-from fssync_s3_fast.resolve import Credentials
+from fssync_plugins.s3_fast.client import S3Client
+from fssync_plugins.s3_fast.resolve import Credentials
 
 
 def _headers(client: S3Client, key: str, body: bytes, bucket: str) -> tuple[str, dict[str, str]]:

@@ -14,7 +14,7 @@ import argparse
 import time
 from collections.abc import Callable
 
-from fssync_s3_fast import http
+from fssync_plugins.s3_fast import http
 
 HEADERS = {
     "host": "127.0.0.1:9000",

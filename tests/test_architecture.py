@@ -143,7 +143,11 @@ def declared_entry_points() -> dict[str, str]:
 
 def test_every_plugin_folder_is_an_entry_point():
     # Read from pyproject.toml, not the installed metadata, which may be an older checkout's.
-    folders = {p.name for p in (ROOT / "plugins").iterdir() if (p / "__init__.py").exists()}
+    folders = {
+        f"fssync_plugins.{p.name}"
+        for p in (ROOT / "plugins" / "fssync_plugins").iterdir()
+        if (p / "__init__.py").exists()
+    }
     eps = {value: name for name, value in declared_entry_points().items()}
     assert folders <= set(eps), f"plugins without an entry point: {folders - set(eps)}"
     for folder in folders:
@@ -170,12 +174,12 @@ def test_builtin_plugins_use_only_the_public_api():
 
 def test_the_import_reader_sees_every_form(tmp_path):
     """The check above is only as good as its reader: each form of import is seen."""
-    sample = tmp_path / "sample.py"  # as if it were plugins/fssync_compare/sample.py
+    sample = tmp_path / "sample.py"  # as if it were plugins/fssync_plugins/compare/sample.py
     sample.write_text(
         "import fssync.leftovers\n"
         "from fssync import state\n"
         "from fssync.stores import s3meta\n"
-        "from .. import fssync_s3\n"
+        "from .. import s3\n"
         "import importlib\n"
         "importlib.import_module('fssync.engine')\n"
         "__import__('fssync.cli')\n"
@@ -183,8 +187,8 @@ def test_the_import_reader_sees_every_form(tmp_path):
         "fssync.integrity.Verified\n"
         "fssync.Entry\n"
     )
-    found = fssync_modules_of(sample, package="fssync_compare")
-    assert "fssync_s3" in modules_of(sample, package="fssync_compare")
+    found = fssync_modules_of(sample, package="fssync_plugins.compare")
+    assert "fssync_plugins.s3" in modules_of(sample, package="fssync_plugins.compare")
     assert found == {
         "fssync",
         "fssync.leftovers",

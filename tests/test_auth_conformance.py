@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-import fssync_auth_static
-import fssync_auth_sts
 from fssync.testing.auth import AuthPluginSuite
 from fssync.testing.servers import MotoAuth
+from fssync_plugins import auth_static, auth_sts
 
 
 class TestStaticKeys(AuthPluginSuite):
@@ -15,7 +14,7 @@ class TestStaticKeys(AuthPluginSuite):
 
     @pytest.fixture
     def auth_plugin(self):
-        return fssync_auth_static
+        return auth_static
 
     @pytest.fixture
     def auth_options(self):
@@ -72,7 +71,7 @@ class TestStsAssumeRole(AuthPluginSuite):
 
     @pytest.fixture
     def auth_plugin(self):
-        return fssync_auth_sts
+        return auth_sts
 
     @pytest.fixture
     def auth_options(self, moto: MotoAuth):

@@ -11,10 +11,10 @@ import attrs
 import pytest
 
 import fssync
-import fssync_auth_sts
 from fssync.cli import main
 from fssync.testing.proxy import Recorded, Reply, S3Proxy, expired_token, s3_error
 from fssync.testing.servers import MotoAuth, S3Endpoint
+from fssync_plugins import auth_sts
 
 from .helpers import make_tree
 
@@ -105,7 +105,7 @@ class TamperedToken:
 
     @fssync.hookimpl
     def fssync_credential_provider(self, location, config):
-        inner = fssync_auth_sts.provider_for(location, config)
+        inner = auth_sts.provider_for(location, config)
         return _Tampered(inner, self.token) if inner else None
 
 
@@ -254,7 +254,7 @@ class ClockedSts:
 
     @fssync.hookimpl
     def fssync_credential_provider(self, location, config):
-        inner = fssync_auth_sts.provider_for(location, config, clock=self.clock)
+        inner = auth_sts.provider_for(location, config, clock=self.clock)
         if inner is None:
             return None
         self.providers.append(inner)
@@ -393,7 +393,7 @@ class _FailsToRefresh(fssync.CredentialProvider):
 class FailingRefresh:
     @fssync.hookimpl
     def fssync_credential_provider(self, location, config):
-        inner = fssync_auth_sts.provider_for(location, config)
+        inner = auth_sts.provider_for(location, config)
         return _FailsToRefresh(inner) if inner else None
 
 

@@ -62,7 +62,7 @@ def test_the_progress_display_and_the_log_file_follow_a_two_way_run(conflicted, 
     from rich.console import Console
 
     from fssync.testing import capture_events
-    from fssync_report_progress import ProgressDisplay
+    from fssync_plugins.report_progress import ProgressDisplay
 
     log = tmp_path / "run.log"
     with capture_events() as captured:

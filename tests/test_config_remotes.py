@@ -180,7 +180,7 @@ def test_credential_precedence(hooks, tmp_path, toml, env, cli, expected):
 
 
 def test_sts_settings_and_headers_from_the_file(hooks, tmp_path):
-    import fssync_auth_sts
+    from fssync_plugins import auth_sts
 
     toml = REMOTE + (
         'role-arn = "arn:aws:iam::1:role/r"\nsts-duration = 1800\n'
@@ -188,18 +188,18 @@ def test_sts_settings_and_headers_from_the_file(hooks, tmp_path):
         'upload-header = ["x-amz-storage-class:STANDARD_IA", "Cache-Control:no-cache"]\n'
     )
     location, config = resolve(hooks, tmp_path, toml, {}, **CLI_KEYS)
-    provider = fssync_auth_sts.provider_for(location, config)
+    provider = auth_sts.provider_for(location, config)
     assert provider is not None and provider.request.duration == 1800
     assert provider.request.role_arn == "arn:aws:iam::1:role/r"
     location, config = resolve(hooks, tmp_path, toml, {}, sts_duration=7200, **CLI_KEYS)
-    assert fssync_auth_sts.provider_for(location, config).request.duration == 7200  # CLI wins
+    assert auth_sts.provider_for(location, config).request.duration == 7200  # CLI wins
 
-    import fssync_s3
+    from fssync_plugins import s3
 
     location, config = resolve(
         hooks, tmp_path, toml, {}, upload_header=["Cache-Control:max-age=5"], **CLI_KEYS
     )
-    every, upload = fssync_s3.headers_for(config, location)
+    every, upload = s3.headers_for(config, location)
     assert {h.name: h.value for h in every} == {"x-amz-request-payer": "requester"}
     assert {h.name.lower(): h.value for h in upload} == {
         "x-amz-storage-class": "STANDARD_IA",

@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 
 import fssync
-import fssync_dask
 from fssync.cli import main
 from fssync.executors import Sealed
 from fssync.hooks.manager import registered
 from fssync.model import Event
 from fssync.testing.servers import S3Endpoint
+from fssync_plugins import dask as dask_plugin
 
 from .helpers import make_tree, read_tree, s3_args, s3_opts
 
@@ -60,7 +60,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[distributed.Lo
 @pytest.fixture(autouse=True)
 def _setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("FSSYNC_STATE_DIR", str(tmp_path / "state"))
-    with registered(fssync_dask):  # the plugin's entry point is not installed in a checkout
+    with registered(dask_plugin):  # the plugin's entry point is not installed in a checkout
         yield
 
 

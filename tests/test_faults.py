@@ -501,8 +501,8 @@ def test_the_content_md5_probe_tells_servers_that_check_it(request, s3_backend, 
 
     async def probe() -> bool:
         if s3_backend == "fast":
-            from fssync_s3_fast.resolve import resolve
-            from fssync_s3_fast.store import FastS3Store
+            from fssync_plugins.s3_fast.resolve import resolve
+            from fssync_plugins.s3_fast.store import FastS3Store
 
             store: object = FastS3Store(location, resolve(options, {}), transfers=2)
         else:

@@ -50,7 +50,7 @@ def test_local_store_declares_what_it_does(tmp_path):
 
 def test_s3_stores_share_one_declaration_and_the_s3_capabilities():
     from fssync.stores.s3 import S3Store
-    from fssync_s3_fast.store import FastS3Store
+    from fssync_plugins.s3_fast.store import FastS3Store
 
     assert S3Store.operations is FastS3Store.operations is S3_OPERATIONS
     assert builtin_operations("s3") is S3_OPERATIONS  # what `fssync backends` prints

@@ -10,8 +10,8 @@ import pytest
 
 import fssync
 from fssync.cli import main
-from fssync_filter_rules.rules import RuleError, RuleSet, folders_marked
-from fssync_filter_rules.units import parse_age, parse_size
+from fssync_plugins.filter_rules.rules import RuleError, RuleSet, folders_marked
+from fssync_plugins.filter_rules.units import parse_age, parse_size
 
 from .helpers import make_tree, read_tree
 

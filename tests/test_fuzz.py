@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from fssync.errors import FssyncError, LocationError
 from fssync.location import parse, unsafe_reason
 from fssync.planning import parse_max_delete
-from fssync_filter_rules.rules import RuleError, RuleSet, compile_rule, glob_to_regex
-from fssync_filter_rules.units import parse_age, parse_size
+from fssync_plugins.filter_rules.rules import RuleError, RuleSet, compile_rule, glob_to_regex
+from fssync_plugins.filter_rules.units import parse_age, parse_size
 
 GLOBBY = st.text(alphabet=string.printable + "é日*?[]{}!\\/,", max_size=40)
 KEYS = st.text(alphabet=st.characters(codec="utf-8", exclude_characters="\x00"), max_size=60)

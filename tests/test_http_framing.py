@@ -12,8 +12,8 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from fssync.cli import main
-from fssync_s3_fast import http
-from fssync_s3_fast.http import Pool, ProtocolError, UnsafeHeader
+from fssync_plugins.s3_fast import http
+from fssync_plugins.s3_fast.http import Pool, ProtocolError, UnsafeHeader
 
 from .helpers import make_tree
 

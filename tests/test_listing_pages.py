@@ -138,7 +138,7 @@ def test_a_listing_outlasts_a_slowdown_storm_as_long_as_transfers_do(
     times with the defaults. A storm of SlowDown over its first 6 tries is outlasted (it used
     to give up after 4: the listing had a shorter budget than the transfers). The fast client's
     waits between its own 5 tries are cut short here; they are tested on their own."""
-    import fssync_s3_fast.client as fast_client
+    import fssync_plugins.s3_fast.client as fast_client
 
     monkeypatch.setattr(fast_client, "throttle_delay", lambda attempt: 0.001)
     ep, name, dst = synced

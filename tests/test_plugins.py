@@ -90,8 +90,8 @@ def test_plugins_command_lists_every_plugin_with_its_distribution_and_hooks(caps
     from fssync.hooks.manager import registered
 
     folders = {
-        p.name
-        for p in (Path(__file__).resolve().parents[1] / "plugins").iterdir()
+        f"fssync_plugins.{p.name}"
+        for p in (Path(__file__).resolve().parents[1] / "plugins" / "fssync_plugins").iterdir()
         if (p / "__init__.py").exists()
     }
     with registered(SkipLogs()):
@@ -104,23 +104,26 @@ def test_plugins_command_lists_every_plugin_with_its_distribution_and_hooks(caps
             fssync.__version__,
         )
         assert rows[folder]["hooks"], folder
-    assert rows["fssync_report_email"]["hooks"] == [
+    assert rows["fssync_plugins.report_email"]["hooks"] == [
         "fssync_add_options",
         "fssync_configure",
         "fssync_run_finished",
     ]
-    assert rows["fssync_report_progress"]["per_run_hooks"] == [
+    assert rows["fssync_plugins.report_progress"]["per_run_hooks"] == [
         "fssync_event",
         "fssync_run_finished",
     ]
     # The log plugin no longer touches filesystems: stores log their own HTTP requests.
-    assert rows["fssync_report_log"]["per_run_hooks"] == ["fssync_event", "fssync_run_finished"]
+    assert rows["fssync_plugins.report_log"]["per_run_hooks"] == [
+        "fssync_event",
+        "fssync_run_finished",
+    ]
     direct = rows["SkipLogs"]
     assert direct["distribution"] is None and direct["hooks"] == ["fssync_key_filters"]
 
     assert main(["plugins"]) == 0
     text = capsys.readouterr().out
-    assert f"report_html  (fssync {fssync.__version__}; module fssync_report_html)" in text
+    assert f"report_html  (fssync {fssync.__version__}; module fssync_plugins.report_html)" in text
     assert "    fssync_event  (per run)" in text
 
 

@@ -18,7 +18,7 @@ import fssync
 from fssync.cli import main
 from fssync.hooks.manager import make_hooks
 from fssync.testing import capture_events
-from fssync_report_progress import ProgressDisplay, wanted
+from fssync_plugins.report_progress import ProgressDisplay, wanted
 
 from .helpers import make_tree
 

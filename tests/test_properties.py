@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 import fssync
 from fssync import Entry, Kind, Policy
 from fssync.planning import build_plan, compare_size_mtime, deletes_over_limit
-from fssync_filter_rules.rules import RuleSet
+from fssync_plugins.filter_rules.rules import RuleSet
 
 from .helpers import make_tree, read_tree
 

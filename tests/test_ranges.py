@@ -17,8 +17,8 @@ import fssync
 from fssync.integrity import PartHasher, RangeParts
 from fssync.stores import Reader, local
 from fssync.stores.base import RANGE_STEP
-from fssync_s3_fast.resolve import resolve
-from fssync_s3_fast.store import PIECE, FastS3Store
+from fssync_plugins.s3_fast.resolve import resolve
+from fssync_plugins.s3_fast.store import PIECE, FastS3Store
 
 
 class Flaky(Reader):

@@ -174,7 +174,7 @@ def test_timeline_stays_short_however_many_files():
 def test_a_long_transfer_is_spread_over_its_own_time_on_the_timeline():
     """A 1 GiB multipart upload running for the whole 10 s beside small files: the chart
     must show about 100 MiB/s throughout, not a spike of 1 GiB in the last step."""
-    from fssync_report_html import _rates
+    from fssync_plugins.report_html import _rates
 
     now = [0.0]
     tally = Tally(clock=lambda: now[0])

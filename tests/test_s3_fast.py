@@ -27,11 +27,11 @@ import fssync
 from fssync.cli import main
 from fssync.stores import Reader
 from fssync.testing.servers import S3Endpoint
-from fssync_s3_fast import client as fast_client
-from fssync_s3_fast.http import Pool
-from fssync_s3_fast.resolve import CannotServe, Credentials, resolve
-from fssync_s3_fast.sigv4 import Signer, canonical_query, uri_encode
-from fssync_s3_fast.store import FastS3Store
+from fssync_plugins.s3_fast import client as fast_client
+from fssync_plugins.s3_fast.http import Pool
+from fssync_plugins.s3_fast.resolve import CannotServe, Credentials, resolve
+from fssync_plugins.s3_fast.sigv4 import Signer, canonical_query, uri_encode
+from fssync_plugins.s3_fast.store import FastS3Store
 
 from .helpers import SAMPLE, imported_after, make_tree
 from .helpers import s3_opts as opts
@@ -459,7 +459,7 @@ def test_fast_listing_parser_agrees_with_elementtree(keys, order, encoded, trunc
     from urllib.parse import quote_plus
     from xml.etree import ElementTree as ET
 
-    from fssync_s3_fast import xmlparse
+    from fssync_plugins.s3_fast import xmlparse
 
     root = ET.Element("ListBucketResult", xmlns=xmlparse.NS)
     ET.SubElement(root, "Name").text = "b"

@@ -31,8 +31,8 @@ from fssync.testing.servers import S3Endpoint
 ROOT = Path(__file__).resolve().parents[1]
 STORE_MODULES = [
     ROOT / "src" / "fssync" / "stores" / "s3.py",
-    ROOT / "plugins" / "fssync_s3_fast" / "store.py",
-    ROOT / "plugins" / "fssync_s3_fast" / "transport.py",
+    ROOT / "plugins" / "fssync_plugins" / "s3_fast" / "store.py",
+    ROOT / "plugins" / "fssync_plugins" / "s3_fast" / "transport.py",
 ]
 # What the shared layer owns: neither store nor adapter may define or reach for these (the
 # adapters implement the protocol's requests, some of which share a store method's name).
@@ -79,7 +79,7 @@ def names_in(path: Path) -> tuple[set[str], set[str]]:
 
 def test_both_s3_stores_write_read_and_verify_through_the_one_layer():
     from fssync.stores.s3 import S3Store
-    from fssync_s3_fast.store import FastS3Store
+    from fssync_plugins.s3_fast.store import FastS3Store
 
     assert {"write", "_multipart", "_send_part", "_checks_content_md5", "_probe_content_md5",
             "_stored_md5", "set_mtime", "copy_within", "open"} <= SHARED_METHODS  # fmt: skip
@@ -122,8 +122,8 @@ def options_for(ep: S3Endpoint) -> dict[str, Any]:
 async def open_store(transport: str, ep: S3Endpoint, root: str) -> S3ObjectStore:
     location = fssync.Location(f"s3://{root}", "s3", root, fssync.Capabilities(keeps_mtime=True))
     if transport == "fast":
-        from fssync_s3_fast.resolve import resolve
-        from fssync_s3_fast.store import FastS3Store
+        from fssync_plugins.s3_fast.resolve import resolve
+        from fssync_plugins.s3_fast.store import FastS3Store
 
         return FastS3Store(location, resolve(options_for(ep), {}), transfers=2)
     from fssync.stores.s3 import S3Store

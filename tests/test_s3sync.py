@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-import fssync_s3sync
 from fssync.cli import main
 from fssync.hooks.manager import registered
 from fssync.testing.proxy import S3Proxy
 from fssync.testing.servers import MotoAuth, S3Endpoint
+from fssync_plugins import s3sync as s3sync_plugin
 
 from .helpers import make_tree, mtimes, read_tree
 
@@ -34,7 +34,7 @@ WRONG_TOKEN = "FwoGZXIvYXdzEXAMPLEwrongTOKENvalue0123456789"
 def _setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("FSSYNC_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.chdir(tmp_path)
-    with registered(fssync_s3sync):  # the plugin's entry point is not installed in a checkout
+    with registered(s3sync_plugin):  # the plugin's entry point is not installed in a checkout
         yield
 
 

@@ -9,10 +9,10 @@ import attrs
 import pytest
 
 import fssync
-import fssync_auth_sts
 from fssync.cli import build_parser, main
 from fssync.testing.proxy import S3Proxy
 from fssync.testing.servers import MotoAuth
+from fssync_plugins import auth_sts
 
 from .helpers import make_tree
 from .test_auth_sts import ExpireFirstKey
@@ -33,7 +33,7 @@ class Remember:
 
     @fssync.hookimpl
     def fssync_credential_provider(self, location, config):
-        inner = fssync_auth_sts.provider_for(location, config)
+        inner = auth_sts.provider_for(location, config)
         return _Remembering(inner, self.secrets) if inner else None
 
 

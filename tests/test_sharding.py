@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-import fssync_dask
 from fssync import location as loc
 from fssync.cli import main
 from fssync.hooks.manager import registered
 from fssync.sharding import ROOT_FILES, Shard, find_shards
 from fssync.stores import open_store
-from fssync_s3_fast.xmlparse import common_prefixes
+from fssync_plugins import dask as dask_plugin
+from fssync_plugins.s3_fast.xmlparse import common_prefixes
 
 from .helpers import make_tree
 
@@ -70,7 +70,7 @@ def test_common_prefixes_of_a_delimiter_page_are_url_decoded():
 @pytest.mark.parametrize("flag", [["--track-renames", "--delete"], ["--bwlimit", "1M"]])
 def test_options_that_span_the_run_are_refused_in_one_line(tmp_path, capsys, flag):
     make_tree(tmp_path / "src", {"a": b"a"})
-    with registered(fssync_dask):
+    with registered(dask_plugin):
         code = main(
             ["sync", str(tmp_path / "src"), str(tmp_path / "dst"), "--executor", "dask"]
             + ["--scheduler", "tcp://127.0.0.1:9", *flag]
@@ -81,7 +81,7 @@ def test_options_that_span_the_run_are_refused_in_one_line(tmp_path, capsys, fla
 
 
 def test_list_on_needs_the_dask_executor(tmp_path, capsys):
-    with registered(fssync_dask):
+    with registered(dask_plugin):
         code = main(["sync", str(tmp_path), str(tmp_path / "d"), "--list-on", "driver"])
     assert code == 2
     assert "--executor dask" in capsys.readouterr().err

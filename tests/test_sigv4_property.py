@@ -13,7 +13,7 @@ from botocore.credentials import Credentials as BotoCredentials
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from fssync_s3_fast.sigv4 import (
+from fssync_plugins.s3_fast.sigv4 import (
     EMPTY_SHA256,
     UNSIGNED_PAYLOAD,
     Signer,
