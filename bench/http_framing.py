@@ -5,7 +5,7 @@ against h11 doing the same work (no sockets, no signing).
 
 Each request is a signed PUT's head out (seven headers) and a typical S3 answer's head in
 (seven headers, no body). The figure decides whether the fast path hands its framing to h11;
-see plugins/fssync_s3_fast/http.py.
+see plugins/fssync_plugins/s3_fast/http.py.
 """
 
 from __future__ import annotations

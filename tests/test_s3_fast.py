@@ -1,4 +1,4 @@
-"""The fast S3 path (plugin fssync_s3_fast): its signer against botocore's, its HTTP client
+"""The fast S3 path (plugin fssync_plugins.s3_fast): its signer against botocore's, its HTTP client
 against small local servers, and its store against both real S3 servers, next to the s3fs store.
 
 The rest of the suite runs through the fast path too (it is the default where it can serve);

@@ -34,7 +34,7 @@ Credentials = tuple[str, str, str | None]  # access key, secret key, session tok
 
 
 class CredentialSource(Protocol):
-    """What the client signs with (`fssync_s3_fast.resolve.Credentials`)."""
+    """What the client signs with (`fssync_plugins.s3_fast.resolve.Credentials`)."""
 
     async def prepare(self) -> int:
         """Refresh if needed before signing; return the current generation."""

@@ -64,7 +64,7 @@ SSE_C_OPERATIONS = (
 # Server-side encryption modes whose ETags are not the MD5 of the content (nor, for multipart
 # uploads, made of the parts' MD5s): SSE-KMS and its dual-layer form. SSE-C is the other case.
 OPAQUE_SSE = frozenset({"aws:kms", "aws:kms:dsse"})
-# The part number of a probe sent with a wrong Content-MD5 (see `fssync_s3_fast` and the s3fs
+# The part number of a probe sent with a wrong Content-MD5 (see fssync_plugins.s3_fast, the s3fs
 # store): the last one S3 allows, which an upload of fewer parts never names when it completes
 # (an upload of exactly 10,000 parts on a server that stores the probe then fails, and is
 # retried with the probe's answer known).

@@ -1,7 +1,7 @@
 """What fssync does with S3 objects, written once over a small async client protocol.
 
 Both S3 request paths (botocore through s3fs's client, `fssync.stores.s3`; fssync's own client,
-plugin ``fssync_s3_fast``) keep the same objects the same way: one PUT with Content-MD5 or a
+``fssync_plugins.s3_fast``) keep the same objects the same way: one PUT with Content-MD5 or a
 multipart upload (journal, retried twins aborted, abort shielded from cancellation, resume of an
 upload a gone run left), a part or PUT whose ETag does not vouch for its bytes sent again or read
 back, GETs that carry the metadata, ranges asked "if the object is still the one listed", and
