@@ -141,17 +141,24 @@ def declared_entry_points() -> dict[str, str]:
     return dict(project["entry-points"]["fssync"])
 
 
-def test_every_plugin_folder_is_an_entry_point():
+PLUGINS = ROOT / "plugins" / "fssync_plugins"
+
+
+def test_every_plugin_folder_is_the_entry_point_of_its_name():
+    """The built-ins are one import name, fssync_plugins, with one subpackage per entry point:
+    plugins/ holds nothing else, and the package itself imports nothing (a run loads only
+    the plugins it registers)."""
     # Read from pyproject.toml, not the installed metadata, which may be an older checkout's.
-    folders = {
-        f"fssync_plugins.{p.name}"
-        for p in (ROOT / "plugins" / "fssync_plugins").iterdir()
-        if (p / "__init__.py").exists()
-    }
-    eps = {value: name for name, value in declared_entry_points().items()}
-    assert folders <= set(eps), f"plugins without an entry point: {folders - set(eps)}"
+    assert sorted(p.name for p in (ROOT / "plugins").iterdir() if p.name != "__pycache__") == [
+        "fssync_plugins"
+    ]
+    assert not modules_of(PLUGINS / "__init__.py")
+    folders = {p.name for p in PLUGINS.iterdir() if (p / "__init__.py").exists()}
+    declared = declared_entry_points()
+    assert declared == {name: f"fssync_plugins.{name}" for name in folders}
     for folder in folders:
-        assert importlib.import_module(folder).__name__ == folder
+        module = f"fssync_plugins.{folder}"
+        assert importlib.import_module(module).__name__ == module
 
 
 # The public API: `fssync` and the plugin-facing `fssync.plugin`; every other module is internal.
@@ -161,8 +168,20 @@ PUBLIC = {"fssync", "fssync.plugin"}
 NOT_YET: dict[str, str] = {}
 
 
+def other_plugins_of(path: Path, *, package: str | None = None) -> set[str]:
+    """The modules of other built-in plugins (or of fssync_plugins itself) a plugin's file
+    reaches, in any import form: each plugin stands alone, as a third-party one would."""
+    own = (package or _package_of(path)).split(".")[:2]  # fssync_plugins.<name>
+    return {
+        m
+        for m in modules_of(path, package=package)
+        if m.split(".")[0] == "fssync_plugins" and m.split(".")[:2] != own
+    }
+
+
 def test_builtin_plugins_use_only_the_public_api():
-    for path in (ROOT / "plugins").rglob("*.py"):
+    """Plugins import of fssync only `fssync` and `fssync.plugin`, and no other plugin."""
+    for path in PLUGINS.glob("*/**/*.py"):
         where = path.relative_to(ROOT / "plugins").as_posix()
         private = {
             m
@@ -170,6 +189,7 @@ def test_builtin_plugins_use_only_the_public_api():
             if not (where in NOT_YET and (m + ".").startswith(NOT_YET[where] + "."))
         }
         assert not private, f"{where}: imports internal {sorted(private)}"
+        assert not other_plugins_of(path), f"{where}: imports {sorted(other_plugins_of(path))}"
 
 
 def test_the_import_reader_sees_every_form(tmp_path):
@@ -180,6 +200,8 @@ def test_the_import_reader_sees_every_form(tmp_path):
         "from fssync import state\n"
         "from fssync.stores import s3meta\n"
         "from .. import s3\n"
+        "from . import rules\n"
+        "import fssync_plugins.s3_fast.http\n"
         "import importlib\n"
         "importlib.import_module('fssync.engine')\n"
         "__import__('fssync.cli')\n"
@@ -188,7 +210,8 @@ def test_the_import_reader_sees_every_form(tmp_path):
         "fssync.Entry\n"
     )
     found = fssync_modules_of(sample, package="fssync_plugins.compare")
-    assert "fssync_plugins.s3" in modules_of(sample, package="fssync_plugins.compare")
+    others = other_plugins_of(sample, package="fssync_plugins.compare")
+    assert others == {"fssync_plugins", "fssync_plugins.s3", "fssync_plugins.s3_fast.http"}
     assert found == {
         "fssync",
         "fssync.leftovers",
