@@ -63,12 +63,12 @@ def test_log_file_has_a_timestamp_on_every_line_and_is_replaced_or_appended(src,
     assert capsys.readouterr().out == ""  # -q silences the terminal, not the log
 
     assert main(["sync", str(src), str(tmp_path / "d"), "--log-file", str(log)]) == 0
-    assert log.read_text().count("fssync 0.1.0: sync") == 1  # replaced
+    assert log.read_text().count(f"fssync {fssync.__version__}: sync") == 1  # replaced
     assert (
         main(["sync", str(src), str(tmp_path / "d"), "--log-file", str(log), "--log-file-append"])
         == 0
     )
-    assert log.read_text().count("fssync 0.1.0: sync") == 2
+    assert log.read_text().count(f"fssync {fssync.__version__}: sync") == 2
 
 
 def test_log_file_records_retries_and_failures(tmp_path):

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from ._version import __version__ as __version__  # re-exported: the one version
 from .auth import CredentialProvider, Credentials, StaticAuth, resolve_static
 from .config import Config, Layer, Setting
 from .errors import (
@@ -61,8 +62,6 @@ from .reporting import (
 )
 from .safetext import json_text, printable
 from .sharding import Shard, ShardCounts, plan_shard, run_slice, shard_counts
-
-__version__ = "0.1.0"
 
 __all__ = [
     "BUILTIN_MODES",
