@@ -165,3 +165,25 @@ def test_an_optional_unknown_hook_is_accepted(tmp_path):
     make_tree(tmp_path / "s", {"a.txt": b"a"})
     with registered(OptionalExtra()):
         assert fssync.sync(str(tmp_path / "s"), str(tmp_path / "d")).copied == 1
+
+
+def test_converted_and_checked_make_one_line_argparse_types(capsys):
+    """`converted` gives the parsed value, `checked` keeps the text; a bad value is the
+    parser's own message as argparse's one usage line (exit 2), never a traceback."""
+    import argparse
+
+    from fssync.plugin import checked, converted, parse_size
+
+    parser = argparse.ArgumentParser(prog="fssync")
+    parser.add_argument("--as-value", type=converted(parse_size))
+    parser.add_argument("--as-text", type=checked(parse_size))
+    ns = parser.parse_args(["--as-value", "10K", "--as-text", "10K"])
+    assert (ns.as_value, ns.as_text) == (10240, "10K")
+    for option in ("--as-value", "--as-text"):
+        with pytest.raises(SystemExit) as stop:
+            parser.parse_args([option, "ten"])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert stop.value.code == 2 and len(err) == 2  # the usage line, then the error
+        with pytest.raises(ValueError) as why:
+            parse_size("ten")
+        assert err[1] == f"fssync: error: argument {option}: {why.value}"

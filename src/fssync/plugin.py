@@ -7,7 +7,8 @@ nothing else: every other module of the package is internal and may change in an
 - secrets: `register` a value so it is redacted from all output, `scrub` a text, and
   `redact_options` for a mapping of options;
 - units: the size and duration parsers the core uses (`parse_size`, `parse_duration`,
-  `parse_age`, `checked` to make an argparse type of one);
+  `parse_age`), and argparse types made of any parser that raises ValueError: `checked`
+  keeps the option's text, `converted` gives the parsed value;
 - stores, for a plugin that serves a location (``fssync_open_store``): the `Store` and `Reader`
   base classes, `Listing`, the declared `Operations` and `Features`, the errors that make a
   transfer retried, and the S3 layer both S3 request paths share: `S3ObjectStore` over an
@@ -45,7 +46,7 @@ from .stores import (
     unsafe_reason,
 )
 from .stores.features import S3 as S3_OPERATIONS
-from .units import checked, parse_age, parse_duration, parse_size
+from .units import checked, converted, parse_age, parse_duration, parse_size
 
 if TYPE_CHECKING:
     from .integrity import ChecksumMismatch, IntegrityError, mismatch
@@ -86,6 +87,7 @@ __all__ = [
     "Store",
     "abort_twins",
     "checked",
+    "converted",
     "httplog",
     "known_md5",
     "mismatch",

@@ -9,7 +9,9 @@ import argparse
 import datetime as dt
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?b?)\s*$", re.I)
 _SIZE_FACTOR = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
@@ -66,14 +68,27 @@ def parse_age(text: str, now: float) -> float:
     return when.timestamp()
 
 
-def checked(parse: Callable[[str], Any]) -> Callable[[str], str]:
-    """An argparse type that checks a value but keeps its text (the API passes text too)."""
+def converted(parse: Callable[[str], T]) -> Callable[[str], T]:
+    """An argparse type that gives what `parse` makes of the text; the ValueError it raises
+    becomes the usage error's one line (its message, not argparse's "invalid value")."""
 
-    def check(text: str) -> str:
+    def convert(text: str) -> T:
         try:
-            parse(text)
+            return parse(text)
         except ValueError as exc:
             raise argparse.ArgumentTypeError(str(exc)) from None
+
+    convert.__name__ = getattr(parse, "__name__", "value")  # what argparse calls the type
+    return convert
+
+
+def checked(parse: Callable[[str], Any]) -> Callable[[str], str]:
+    """An argparse type that checks a value but keeps its text (the API passes text too)."""
+    convert = converted(parse)
+
+    def check(text: str) -> str:
+        convert(text)
         return text
 
+    check.__name__ = convert.__name__
     return check

@@ -17,7 +17,7 @@ from typing import Any
 import attrs
 
 import fssync
-from fssync.plugin import register, s3meta
+from fssync.plugin import converted, register, s3meta
 
 from . import objects, parts, sse_c
 
@@ -82,13 +82,6 @@ def parse_header(text: str) -> Header:
     return Header(name, value)
 
 
-def _header_arg(text: str) -> Header:
-    try:
-        return parse_header(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
 def merge_headers(layers: Iterable[fssync.Setting], option: str) -> tuple[Header, ...]:
     """Headers from every layer (config file, then command line); a higher layer replaces a
     header of the same name, and one layer may not name a header twice."""
@@ -146,7 +139,7 @@ def fssync_add_options(parser: argparse.ArgumentParser, command: str) -> None:
     group.add_argument(
         "--header",
         action="append",
-        type=_header_arg,
+        type=converted(parse_header),
         metavar="NAME:VALUE",
         help="add a header to every S3 request, signed with it (repeatable), e.g. "
         "'x-amz-security-token:TOKEN' or 'x-amz-request-payer:requester'",
@@ -164,14 +157,14 @@ def fssync_add_options(parser: argparse.ArgumentParser, command: str) -> None:
     group.add_argument(
         "--upload-header",
         action="append",
-        type=_header_arg,
+        type=converted(parse_header),
         metavar="NAME:VALUE",
         help="add a header to uploads and copies only (repeatable), e.g. 'x-amz-acl:private', "
         "'x-amz-storage-class:STANDARD_IA', 'Cache-Control:max-age=3600'",
     )
     group.add_argument(
         "--stall-timeout",
-        type=_seconds_arg,
+        type=converted(_seconds),
         metavar="SECONDS",
         help="an S3 request that sends or receives no byte for this long has stalled: it is "
         "dropped and sent again (default 60)",
@@ -197,13 +190,6 @@ def _seconds(value: object) -> float:
     if not (seconds > 0 and math.isfinite(seconds)):
         raise ValueError(f"expected a positive number of seconds, not {value!r}")
     return seconds
-
-
-def _seconds_arg(text: str) -> float:
-    try:
-        return _seconds(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _ca_bundle(setting: fssync.Setting) -> str:

@@ -18,6 +18,7 @@ from typing import Any
 import attrs
 
 import fssync
+from fssync.plugin import converted
 
 from . import sse_c
 
@@ -181,19 +182,6 @@ def parse_content_type(text: str) -> str:
     return kind
 
 
-def _arg(parse: Any) -> Any:
-    """An argparse type from a parser that raises ValueError."""
-
-    def convert(text: str) -> Any:
-        try:
-            return parse(text)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-
-    convert.__name__ = getattr(parse, "__name__", "value")
-    return convert
-
-
 def add_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("S3 object options (uploads and copies)")
     group.add_argument(
@@ -225,7 +213,7 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--expires",
-        type=_arg(parse_expires),
+        type=converted(parse_expires),
         metavar="TIME",
         help="Expires of new objects, an ISO 8601 time (e.g. 2030-01-01T00:00:00Z)",
     )
@@ -237,7 +225,7 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--content-type",
-        type=_arg(parse_content_type),
+        type=converted(parse_content_type),
         metavar="TYPE",
         help="Content-Type of every new object, instead of the guess from its name",
     )
