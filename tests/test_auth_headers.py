@@ -3,6 +3,9 @@ AssumeRole credentials exactly; upload-only headers; strict header parsing."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -241,3 +244,25 @@ def test_a_token_without_any_keys_is_still_refused(role_bucket, tree, capsys, mo
     assert code == 2 and "needs the access key id and secret access key" in err, err
     assert len(err.strip().splitlines()) == 1
     assert objects(moto.endpoint, bucket) == {}
+
+
+@pytest.mark.parametrize("crt", ["crt", "no-crt"])
+def test_token_header_works_with_either_botocore_signer(crt, role_bucket, tree, s3_backend, moto):
+    """botocore signs with the CRT signer when awscrt is installed (`boto3[crt]`) and with its
+    own otherwise; the token given as a header must reach the store under both."""
+    creds, bucket = role_bucket
+    args = token_args("header", creds, creds.session_token, None)
+    env = dict(os.environ, BOTO_DISABLE_CRT="false" if crt == "crt" else "true")
+    probe = "import botocore.compat as c; print(c.HAS_CRT)"
+    has_crt = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True)
+    assert has_crt.stdout.strip() == (b"True" if crt == "crt" else b"False")
+    run = subprocess.run(
+        [sys.executable, "-m", "fssync", "sync", str(tree), f"s3://{bucket}/{crt}", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    assert objects(moto.endpoint, bucket) == {f"{crt}/{k}": v for k, v in FILES.items()}
+    assert creds.session_token not in run.stdout + run.stderr

@@ -343,6 +343,7 @@ class S3Store(S3ObjectStore):
         )
         if problem:
             raise UsageError(problem)  # before any request
+        every = _token_into_credentials(every, opts)
         config = dict(opts.pop("config_kwargs", {}) or {})
         config.setdefault("max_pool_connections", max(transfers * 2, 10))
         config.setdefault("retries", {"max_attempts": 5, "mode": "standard"})
@@ -383,6 +384,20 @@ class S3Store(S3ObjectStore):
         """One client call, sent again once after a credentials refresh (see
         `BotocoreTransport.call`)."""
         return await self._transport.call(method, **kwargs)
+
+
+def _token_into_credentials(
+    headers: tuple[tuple[str, str], ...], opts: dict[str, Any]
+) -> tuple[tuple[str, str], ...]:
+    """An `x-amz-security-token` header given with a key pair becomes the credentials' session
+    token: botocore's signer then adds and signs it. Added as a plain header, it is dropped by
+    the signer botocore picks when awscrt is installed (`boto3[crt]`), which sets that header
+    from the credentials alone, and the store then sees a temporary key without its token."""
+    token = [value for name, value in headers if name.lower() == "x-amz-security-token"]
+    if not token or not (opts.get("key") and opts.get("secret")) or opts.get("token"):
+        return headers
+    opts["token"] = token[-1]
+    return tuple((n, v) for n, v in headers if n.lower() != "x-amz-security-token")
 
 
 def _adder(headers: tuple[tuple[str, str], ...]) -> Any:
