@@ -29,6 +29,15 @@ PACKAGES: dict[str, str] = {
     "s3cmd": "s3cmd",
 }
 
+# The anchors that are Python libraries: they run in this interpreter (they conflict with
+# nothing the project pins), installed by the project's ``bench`` extra, not into bench/.venv.
+# tool name -> (module that must import, script beside this file, what to pip-install)
+PYTHON_ANCHORS: dict[str, tuple[str, str, str]] = {
+    "obstore": ("obstore", "obstore_copy.py", "obstore"),
+    "boto3-crt": ("awscrt", "crt_copy.py", "boto3[crt]"),
+}
+BENCH_EXTRA_HINT = "pip install -e '.[bench]'"
+
 
 @attrs.frozen
 class Installed:
@@ -161,6 +170,28 @@ def prepare_anchors(
             found = Installed(name, problem=problems[name])
         result[name] = found
     return result
+
+
+def probe_python_anchor(name: str) -> Installed:
+    """A library anchor is ready when its module imports in this interpreter; else say how to
+    install it (a missing one is a ``missing`` row, never a failed benchmark)."""
+    module, script, package = PYTHON_ANCHORS[name]
+    check = (
+        f"import {module}, importlib.metadata as m; "
+        "print(' '.join(f'{d} {m.version(d)}' for d in sys.argv[1:]))"
+    )
+    dists = [package.split("[")[0]] + (["awscrt"] if module == "awscrt" else [])
+    try:
+        proc = _run([sys.executable, "-c", "import sys; " + check, *dists], VERSION_TIMEOUT_S)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return Installed(name, problem=f"{module} does not load: {e}")
+    if proc.returncode != 0:
+        return Installed(
+            name,
+            problem=f"{module} is not installed in {sys.executable} ({BENCH_EXTRA_HINT})",
+        )
+    version = proc.stdout.strip()
+    return Installed(name, argv=(sys.executable, str(BENCH_DIR / script)), version=version)
 
 
 def probe_fssync() -> Installed:

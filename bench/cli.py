@@ -20,7 +20,15 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from bench.anchors import BENCH_DIR, PACKAGES, Installed, prepare_anchors, probe_fssync
+from bench.anchors import (
+    BENCH_DIR,
+    PACKAGES,
+    PYTHON_ANCHORS,
+    Installed,
+    prepare_anchors,
+    probe_fssync,
+    probe_python_anchor,
+)
 from bench.report import fssync_summary, results_table, to_json, write_json
 from bench.scenarios import SCENARIO_IDS, SCENARIOS, Bench, Settings, aggregate
 from bench.server_counts import RequestCounter
@@ -50,8 +58,8 @@ def _csv(choices: tuple[str, ...]) -> Any:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="python -m bench",
-        description="Benchmark fssync against aws, s5cmd, rclone and s3cmd on a local "
-        "SeaweedFS server, in one run.",
+        description="Benchmark fssync against aws, s5cmd, rclone, s3cmd, obstore and boto3's "
+        "CRT transfer manager on a local SeaweedFS server, in one run.",
     )
     p.add_argument("--quick", action="store_true", help="1,000 files, 64 MiB, one run each")
     p.add_argument("--files", type=int, help="small files (default 5000; 1000 with --quick)")
@@ -115,8 +123,11 @@ def _titles(settings: Settings) -> dict[str, str]:
 
 
 def _prepare_tools(ns: argparse.Namespace) -> dict[str, Installed]:
-    anchors = [t for t in ns.tools if t in ANCHORS]
+    anchors = [t for t in ns.tools if t in ANCHORS and t not in PYTHON_ANCHORS]
     found = prepare_anchors(anchors, install=not ns.no_install, log=log) if anchors else {}
+    for name in ns.tools:
+        if name in PYTHON_ANCHORS:
+            found[name] = probe_python_anchor(name)
     if "fssync" in ns.tools:
         found["fssync"] = probe_fssync()
     return {t: found[t] for t in ns.tools}
@@ -165,11 +176,17 @@ def _meta(settings: Settings, tools: dict[str, Installed]) -> dict[str, Any]:
             "scenarios": _titles(settings),
         },
         "tools": {
-            name: {"version": t.version, "problem": t.problem, "package": PACKAGES.get(name)}
+            name: {"version": t.version, "problem": t.problem, "package": _package(name)}
             for name, t in tools.items()
         },
         "argv": sys.argv,
     }
+
+
+def _package(name: str) -> str | None:
+    if name in PYTHON_ANCHORS:
+        return PYTHON_ANCHORS[name][2]
+    return PACKAGES.get(name)
 
 
 def _raise_on_sigterm(signum: int, frame: FrameType | None) -> None:
@@ -251,7 +268,7 @@ def _main(ns: argparse.Namespace, workdir: Path) -> int:
     settings = _settings(ns, workdir)
     tools = _prepare_tools(ns)
     for name, t in tools.items():
-        log(f"{name:<7} {t.version or 'MISSING: ' + t.problem}")
+        log(f"{name:<9} {t.version or 'MISSING: ' + t.problem}")
     extra = {}
     if ns.fssync_transfers is not None:
         extra["fssync"] = ["--transfers", str(ns.fssync_transfers)]

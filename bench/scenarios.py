@@ -30,7 +30,7 @@ from bench.dataset import (
 )
 from bench.measure import RunResult, run_measured
 from bench.server_counts import RequestCounter, Requests, Snapshot, difference
-from bench.tools import PREFIX, Client, S3Path, Side
+from bench.tools import CLIENTS, PREFIX, Client, S3Path, Side
 from bench.verify import Check, RemoteObject, check_local, check_remote
 
 AUTO_REPEAT = 3
@@ -192,12 +192,15 @@ class Bench:
         if scenario == "S6" and self.clients:
             self.log("seeding the large download bucket")
             self.large_bucket = self.seed_large_source()
-        for tool in self.unavailable:
-            self.outcomes.append(Outcome(scenario, tool, "missing", self.unavailable[tool]))
-        wanted = {tool: self.settings.repeat or 1 for tool in self.clients}
+        for tool, why in self.unavailable.items():
+            covered = CLIENTS[tool].scenarios
+            if covered is None or scenario in covered:
+                self.outcomes.append(Outcome(scenario, tool, "missing", why))
+        taking_part = {t: c for t, c in self.clients.items() if c.covers(scenario)}
+        wanted = {tool: self.settings.repeat or 1 for tool in taking_part}
         rep = 0
         while any(rep < n for n in wanted.values()):
-            order = list(self.clients.items())
+            order = list(taking_part.items())
             for tool, client in order if rep % 2 == 0 else reversed(order):
                 if rep >= wanted[tool]:
                     continue
@@ -223,7 +226,7 @@ class Bench:
         cost = f"{o.run.wall_s:7.2f} s" if o.run else "      -  "
         if o.run is not None and o.run.requests is not None:
             cost += f" {o.run.requests.total:6d} req"
-        self.log(f"  {o.scenario} {o.tool:<7} run {rep + 1}: {cost}  {o.status} {o.detail}")
+        self.log(f"  {o.scenario} {o.tool:<9} run {rep + 1}: {cost}  {o.status} {o.detail}")
 
     def run_one(self, scenario: str, client: Client, rep: int) -> Outcome:
         """One measured run; setup problems and tool failures become rows, never exceptions."""

@@ -50,6 +50,8 @@ class Client(ABC):
 
     name: ClassVar[str]
     is_anchor: ClassVar[bool] = True
+    # the scenarios this client takes part in; None: all of them
+    scenarios: ClassVar[frozenset[str] | None] = None
 
     installed: Installed
     endpoint: S3Endpoint
@@ -77,6 +79,9 @@ class Client(ABC):
             }
         )
         return env
+
+    def covers(self, scenario: str) -> bool:
+        return self.scenarios is None or scenario in self.scenarios
 
     def prepare(self) -> None:
         """Write any configuration file the client needs (once per run)."""
@@ -172,6 +177,26 @@ class S3cmd(Client):
         return cmd + (["--delete-removed"] if delete else []) + [side(src), side(dst)]
 
 
+class Obstore(Client):
+    """A naive concurrent copy through obstore (bench/obstore_copy.py): many small files."""
+
+    name = "obstore"
+    scenarios = frozenset({"S1", "S5"})
+
+    def sync(self, src: Side, dst: Side, *, delete: bool) -> list[str]:
+        return [*self.argv, _plain(src), _plain(dst)]
+
+
+class BotoCrt(Client):
+    """boto3's CRT transfer manager (bench/crt_copy.py): one large file."""
+
+    name = "boto3-crt"
+    scenarios = frozenset({"S4", "S6"})
+
+    def sync(self, src: Side, dst: Side, *, delete: bool) -> list[str]:
+        return [*self.argv, _plain(src), _plain(dst)]
+
+
 class Fssync(Client):
     name = "fssync"
     is_anchor = False
@@ -188,6 +213,8 @@ def _plain(side: Side) -> str:
     return side.url() if isinstance(side, S3Path) else str(side)
 
 
-CLIENTS: dict[str, type[Client]] = {c.name: c for c in (Fssync, Aws, S5cmd, Rclone, S3cmd)}
+CLIENTS: dict[str, type[Client]] = {
+    c.name: c for c in (Fssync, Aws, S5cmd, Rclone, S3cmd, Obstore, BotoCrt)
+}
 ALL_TOOLS: tuple[str, ...] = tuple(CLIENTS)
 ANCHORS: tuple[str, ...] = tuple(n for n, c in CLIENTS.items() if c.is_anchor)
