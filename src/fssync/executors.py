@@ -169,16 +169,8 @@ def run_batch(sealed: Sealed, actions: Sequence[Action]) -> BatchResult:
     run.emit = events.append  # type: ignore[method-assign,assignment]
 
     async def go() -> list[Outcome]:
-        src = await run.open_side(is_source=True)
-        try:
-            dst = await run.open_side(is_source=False)
-        except BaseException:
-            await src.close()
-            raise
-        try:
+        async with run.open_both() as (src, dst):
             return await run.write_here(list(actions), src, dst)
-        finally:
-            await asyncio.gather(src.close(), dst.close())
 
     try:
         outcomes = asyncio.run(go())

@@ -170,15 +170,9 @@ async def run_sharded(run: Run, executor: ShardedExecutor) -> tuple[Plan, Report
     config = run.config
     check_options(config)
     started = time.time()
-    src_store = await run.open_side(is_source=True)
-    try:
-        dst_store = await run.open_side(is_source=False)
-    except BaseException:
-        await src_store.close()
-        raise
     totals = Totals(run)
     held: str | None = None
-    try:
+    async with run.open_both() as (src_store, dst_store):
         shards = await find_shards(src_store, dst_store)
         run.emit(Event("shards", {"count": len(shards)}))
         await executor.plan(ShardJob(config, shards, totals.planned))
@@ -229,8 +223,6 @@ async def run_sharded(run: Run, executor: ShardedExecutor) -> tuple[Plan, Report
                 deletes_held=held if deletes else None,
             )
         )
-    finally:
-        await asyncio.gather(src_store.close(), dst_store.close())
 
 
 async def _abort_lost_uploads(store: Store, since: float, run: Run) -> None:
@@ -281,19 +273,11 @@ def plan_shard(sealed: Sealed, shard: Shard) -> ShardPlan:
     run.state = None  # state records are per machine and per root: a worker's may be stale
 
     async def go() -> tuple[Plan, Listing, Listing]:
-        src = await run.open_side(is_source=True)
-        try:
-            dst = await run.open_side(is_source=False)
-        except BaseException:
-            await src.close()
-            raise
-        try:
+        async with run.open_both() as (src, dst):
             listed = await asyncio.gather(
                 _list_shard(run, src, shard, True), _list_shard(run, dst, shard, False)
             )
             return await run.plan_listed(src, dst, *listed)
-        finally:
-            await asyncio.gather(src.close(), dst.close())
 
     try:
         plan, s, d = asyncio.run(go())
