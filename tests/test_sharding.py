@@ -85,3 +85,28 @@ def test_list_on_needs_the_dask_executor(tmp_path, capsys):
         code = main(["sync", str(tmp_path), str(tmp_path / "d"), "--list-on", "driver"])
     assert code == 2
     assert "--executor dask" in capsys.readouterr().err
+
+
+def test_a_worker_keeps_a_runs_stores_between_its_tasks_until_released(tmp_path):
+    """Tasks of one run in one process share its plugins and open stores (no connection made
+    per batch); another run gets its own; releasing the run closes them."""
+    from fssync import Config
+    from fssync.executors import Sealed, run_batch
+    from fssync.sharding import Shard, plan_shard, run_slice
+    from fssync.workers import for_run, kept, release
+
+    make_tree(tmp_path / "src", {"a/x": b"1", "a/y": b"22", "b/z": b"333"})
+    config = Config("sync", str(tmp_path / "src"), str(tmp_path / "dst"), {}, {})
+    sealed = Sealed(config)
+    plans = [plan_shard(sealed, Shard(p, True, False)) for p in ("a/", "b/")]
+    stores = for_run(sealed)._pair
+    assert stores is not None and sealed.key in kept()
+    results = [run_slice(sealed, p, "transfers", 0, 10) for p in plans]
+    assert sorted(o.action.key for r in results for o in r.outcomes) == ["a/x", "a/y", "b/z"]
+    assert for_run(sealed)._pair is stores  # the same stores served every task
+    other = Sealed(config)
+    assert other.key != sealed.key
+    assert run_batch(other, ()).fatal is None and other.key in kept()
+    assert release(sealed.key) and release(other.key)
+    assert sealed.key not in kept() and not release(sealed.key)
+    assert (tmp_path / "dst" / "b" / "z").read_bytes() == b"333"

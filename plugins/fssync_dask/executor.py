@@ -20,6 +20,7 @@ from fssync import (
     UsageError,
     batches,
     plan_shard,
+    release_run,
     run_batch,
     run_slice,
     shard_counts,
@@ -47,6 +48,7 @@ class DaskExecutor:
         self._plans: list[Any] = []  # phase one's futures: each shard's plan, kept on a worker
         self._counts: dict[Any, ShardCounts] = {}
         self._sealed: Sealed | None = None
+        self._keys: list[str] = []  # the runs the workers keep stores for, released at close
         self._run = ""
 
     async def start(self) -> None:
@@ -131,7 +133,7 @@ class DaskExecutor:
     ) -> None:
         """Submit every batch, then pass on each result as it lands."""
         client = self._client
-        sealed = Sealed(job.config)
+        sealed = self._seal(job.config)
         run = uuid.uuid4().hex[:8]
         futures = [
             client.submit(run_batch, sealed, batch, key=f"fssync-{run}-{n}", pure=False)
@@ -167,7 +169,7 @@ class DaskExecutor:
         """Phase one: each shard listed and planned by a worker; the plan stays there (a Dask
         future the driver holds by name), its counts come back. A worker lost later makes
         Dask plan that shard again where its batches need it."""
-        self._sealed = Sealed(job.config)
+        self._sealed = self._seal(job.config)
         self._run = uuid.uuid4().hex[:8]
         self._plans = [
             self._client.submit(
@@ -252,12 +254,26 @@ class DaskExecutor:
             stop.set()
             await waiting
 
+    def _seal(self, config: Any) -> Sealed:
+        """The run's config sealed once: every task of the run carries the same key, under
+        which each worker keeps the run's plugins and open stores (`fssync.workers`)."""
+        if self._sealed is None or self._sealed.open() is not config:
+            self._sealed = Sealed(config)
+            self._keys.append(self._sealed.key)
+        return self._sealed
+
     async def close(self) -> None:
         self._plans = []
         await asyncio.to_thread(self._disconnect)
 
     def _disconnect(self) -> None:
         if self._client is not None:
+            for key in self._keys:  # the stores each worker kept for the run
+                try:
+                    self._client.run(release_run, key, on_error="ignore")
+                except Exception:  # noqa: BLE001, S110 - a worker that is gone keeps nothing
+                    pass
+            self._keys = []
             self._client.close()
         if self._cluster is not None:
             self._cluster.close()

@@ -32,6 +32,7 @@ from .executors import (
     ShardJob,
     TransferJob,
     batches,
+    release_run,
     run_batch,
 )
 from .hooks import hookimpl
@@ -122,6 +123,7 @@ __all__ = [
     "report_document",
     "summary_line",
     "resolve_static",
+    "release_run",
     "run_batch",
     "sync",
     "write_atomically",

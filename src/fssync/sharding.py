@@ -245,19 +245,6 @@ async def _abort_lost_uploads(store: Store, since: float, run: Run) -> None:
 # -------------------------------------------------------------------------------------------------
 
 
-def _worker_run(config: Config) -> tuple[Run, list[Event]]:
-    """A Run in a worker: its own plugins, its events kept to be sent back."""
-    from .engine import Run
-    from .hooks.manager import make_hooks
-
-    events: list[Event] = []
-    hooks = make_hooks(ambient=False)
-    hooks.configure(config)
-    run = Run(config, hooks)
-    run.emit = events.append  # type: ignore[method-assign,assignment]
-    return run, events
-
-
 def _fatal(exc: FssyncError) -> tuple[str, str, int] | None:
     """A shard error that stops the whole run (a store that cannot be reached or refuses the
     credentials would fail every shard alike)."""
@@ -268,19 +255,24 @@ def _fatal(exc: FssyncError) -> tuple[str, str, int] | None:
 
 def plan_shard(sealed: Sealed, shard: Shard) -> ShardPlan:
     """List one shard on both sides and plan it with the run's own planner (keys, filters and
-    rules as in a whole run). Called in a worker's thread, so it makes its own event loop."""
-    run, events = _worker_run(sealed.open())
-    run.state = None  # state records are per machine and per root: a worker's may be stale
+    rules as in a whole run), over the stores this worker keeps for the run
+    (`fssync.workers`). Called in a worker's thread; runs on the kept run's event loop."""
+    from .workers import WorkerRun, for_run
 
-    async def go() -> tuple[Plan, Listing, Listing]:
-        async with run.open_both() as (src, dst):
-            listed = await asyncio.gather(
-                _list_shard(run, src, shard, True), _list_shard(run, dst, shard, False)
-            )
-            return await run.plan_listed(src, dst, *listed)
+    events: list[Event] = []
+
+    async def go(kept: WorkerRun) -> tuple[Run, Plan, Listing, Listing]:
+        # a Run of its own: its notes of unsafe and conflicting keys are this shard's; no
+        # state records (they are per machine and per root: a worker's may be stale)
+        run = kept.fresh(state=False)
+        src, dst = await kept.stores()
+        listed = await asyncio.gather(
+            _list_shard(run, src, shard, True), _list_shard(run, dst, shard, False)
+        )
+        return (run, *await run.plan_listed(src, dst, *listed))
 
     try:
-        plan, s, d = asyncio.run(go())
+        run, plan, s, d = for_run(sealed).call(go, events)
     except FssyncError as exc:
         counts = ShardCounts(shard, events=tuple(events), broken=str(exc), fatal=_fatal(exc))
         return ShardPlan(counts)
@@ -320,11 +312,15 @@ async def _list_shard(run: Run, store: Store, shard: Shard, is_source: bool) -> 
         url=where.display(shard.prefix.rstrip("/")),
         root=where.path(shard.prefix.rstrip("/")),
     )
-    part = await run._open(sub, is_source)
-    try:
-        listing = await run._list(part)
-    finally:
-        await part.close()
+    view = store.below(sub)  # over the store's own connection
+    if view is not None:
+        listing = await run._list(view)
+    else:
+        part = await run._open(sub, is_source)
+        try:
+            listing = await run._list(part)
+        finally:
+            await part.close()
     return _rekey(listing, shard.prefix, local=where.is_local)
 
 
@@ -350,26 +346,25 @@ def run_slice(sealed: Sealed, plan: ShardPlan, part: str, start: int, stop: int)
 
 def delete_batch(sealed: Sealed, actions: Sequence[Action]) -> BatchResult:
     """Delete one batch (after the driver found nothing that holds deletions), keeping backups
-    as the options say."""
+    as the options say, with the destination this worker keeps for the run."""
     from .transfer import run_deletes
+    from .workers import WorkerRun, for_run
 
-    run, events = _worker_run(sealed.open())
+    events: list[Event] = []
 
-    async def go() -> list[Outcome]:
-        dst = await run.open_side(is_source=False)
+    async def go(kept: WorkerRun) -> list[Outcome]:
+        run = kept.run
+        _, dst = await kept.stores()
+        backups = await run._backups(dst)
+        keep = None if backups is None else functools.partial(backups.keep, dst)
         try:
-            backups = await run._backups(dst)
-            keep = None if backups is None else functools.partial(backups.keep, dst)
-            try:
-                return await run_deletes(dst, list(actions), run.emit, keep, run.config.transfers)
-            finally:
-                if backups is not None and backups.store is not dst:
-                    await backups.store.close()
+            return await run_deletes(dst, list(actions), run.emit, keep, run.config.transfers)
         finally:
-            await dst.close()
+            if backups is not None and backups.store is not dst:
+                await backups.store.close()
 
     try:
-        outcomes = asyncio.run(go())
+        outcomes = for_run(sealed).call(go, events)
     except FssyncError as exc:
         return BatchResult((), tuple(events), (exc.code or "", str(exc), int(exc.exit_code)))
     return BatchResult(tuple(outcomes), tuple(events))

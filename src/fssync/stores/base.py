@@ -178,6 +178,13 @@ class Store(abc.ABC):
         workers list each on their own (`fssync.sharding`). None: this store cannot."""
         return None
 
+    def below(self, location: Location) -> Store | None:
+        """This store seen from a folder under its root (`location`), over this store's own
+        connection, for listing that folder: what a worker lists a shard with (`fssync.
+        sharding`) without connecting again. Never closed itself (closing this store ends
+        both). None: this store cannot; open a store at `location` instead."""
+        return None
+
     @abc.abstractmethod
     async def open(self, entry: Entry) -> Reader: ...
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import errno
 import os
 import stat
@@ -257,6 +258,12 @@ class LocalStore(Store):
 
     async def scan(self, progress: ListingProgress | None = None) -> Listing:
         return await self._scan(progress, None)
+
+    def below(self, location: Location) -> Store | None:
+        view = copy.copy(self)
+        view.location = location
+        view._real = set()
+        return view
 
     async def top(self) -> tuple[tuple[str, ...], Listing] | None:
         folders: list[str] = []

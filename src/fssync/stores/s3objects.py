@@ -17,12 +17,13 @@ names (``Metadata`` a mapping), as plugins return them from ``fssync_transfer_op
 from __future__ import annotations
 
 import asyncio
+import copy
 import hashlib
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import Any, Protocol
 
-from ..location import unsafe_reason
+from ..location import Location, unsafe_reason
 from ..model import Entry
 from . import resume, s3pages
 from .base import (
@@ -352,6 +353,15 @@ class S3ObjectStore(Store):
         """Every object under the prefix, one checked page at a time (`s3pages`): folder
         markers skipped, keys that could escape a destination's root rejected."""
         return await self._scan(progress, None)
+
+    def below(self, location: Location) -> Store | None:
+        view = copy.copy(self)  # the same transport: no new connection, no new credentials
+        view.location = location
+        bucket, _, prefix = location.root.partition("/")
+        if bucket != self.bucket:
+            return None
+        view.prefix = prefix + "/" if prefix else ""
+        return view
 
     async def top(self) -> tuple[tuple[str, ...], Listing] | None:
         """One delimiter listing: the folders right under the prefix (``name/``), and the
