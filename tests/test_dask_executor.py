@@ -6,9 +6,11 @@ files of the issue are run by the bench (``python3 -m bench dask``)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -147,6 +149,60 @@ def test_local_to_s3_then_s3_to_s3_on_the_cluster(
     again = fssync.sync(str(src), f"s3://{bucket}/a", **s3_opts(seaweed, **dask))
     assert counts(again) == (0, 0, 0, len(files), 0)
     assert seaweed.client().list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+
+
+PLAN_PROBE = """
+import json
+import os
+
+import fssync
+
+
+@fssync.hookimpl
+def fssync_plan_ready(plan, config):
+    log = config.environ.get("FSSYNC_TEST_PLAN_LOG")
+    if log:
+        keys = sorted(a.key for a in plan.transfers)
+        with open(log, "a") as out:
+            out.write(json.dumps({"pid": os.getpid(), "src": plan.src, "keys": keys}) + "\\n")
+"""
+
+
+def installed_on_the_workers(cluster, site: Path) -> Iterator[None]:
+    """A plugin installed (a distribution with an fssync entry point) in the workers only."""
+    (site / "fssync_plan_probe.py").write_text(PLAN_PROBE)
+    meta = site / "fssync_plan_probe-1.0.dist-info"
+    meta.mkdir()
+    (meta / "METADATA").write_text("Metadata-Version: 2.1\nName: fssync-plan-probe\nVersion: 1.0\n")
+    (meta / "entry_points.txt").write_text("[fssync]\nplan_probe = fssync_plan_probe\n")
+    where = str(site)
+    with distributed.Client(cluster) as client:
+        client.run(lambda: sys.path.insert(0, where))
+    try:
+        yield
+    finally:
+        with distributed.Client(cluster) as client:
+            client.run(lambda: sys.path.remove(where))
+
+
+def test_a_plugin_on_the_workers_sees_each_shards_plan(cluster, tmp_path, monkeypatch):
+    """fssync_plan_ready is called where each shard's plan is whole: on the worker that made
+    it, before any of the run is written, so the plans together hold every transfer once."""
+    files = tree(90)
+    src = tmp_path / "src"
+    make_tree(src, {**files, "top.txt": b"root"})
+    log = tmp_path / "plans.jsonl"
+    monkeypatch.setenv("FSSYNC_TEST_PLAN_LOG", str(log))
+    (tmp_path / "site").mkdir()
+    dask = dict(executor="dask", scheduler=cluster.scheduler_address, batch_files=10)
+    with contextlib.contextmanager(installed_on_the_workers)(cluster, tmp_path / "site"):
+        report = fssync.sync(str(src), str(tmp_path / "dst"), **dask)
+    assert report.copied == 91
+    rows = [json.loads(line) for line in log.read_text().splitlines()]
+    assert len(rows) == 31  # the root's files and 30 folders: one plan each
+    assert sorted(k for r in rows for k in r["keys"]) == sorted([*files, "top.txt"])
+    assert {r["src"] for r in rows} == {str(src)}
+    assert os.getpid() not in {r["pid"] for r in rows}  # the driver has no plan to give
 
 
 def test_same_report_and_events_as_in_process(cluster, tmp_path):

@@ -256,7 +256,8 @@ def _fatal(exc: FssyncError) -> tuple[str, str, int] | None:
 def plan_shard(sealed: Sealed, shard: Shard) -> ShardPlan:
     """List one shard on both sides and plan it with the run's own planner (keys, filters and
     rules as in a whole run), over the stores this worker keeps for the run
-    (`fssync.workers`). Called in a worker's thread; runs on the kept run's event loop."""
+    (`fssync.workers`), and hand the shard's plan to ``fssync_plan_ready`` here, where it is
+    whole. Called in a worker's thread; runs on the kept run's event loop."""
     from .workers import WorkerRun, for_run
 
     events: list[Event] = []
@@ -269,7 +270,10 @@ def plan_shard(sealed: Sealed, shard: Shard) -> ShardPlan:
         listed = await asyncio.gather(
             _list_shard(run, src, shard, True), _list_shard(run, dst, shard, False)
         )
-        return (run, *await run.plan_listed(src, dst, *listed))
+        plan, s, d = await run.plan_listed(src, dst, *listed)
+        # as an in-process run does with its whole plan: before anything of it is written
+        kept.hooks.plan_ready(plan, run.config)
+        return run, plan, s, d
 
     try:
         run, plan, s, d = for_run(sealed).call(go, events)

@@ -246,6 +246,12 @@ def fssync_plan_ready(plan: Plan, config: Config) -> None:
     ``plan.changes`` holds everything the run will do; ``plan.actions`` adds a skip for each
     unchanged key, made on first use (seconds of CPU for a million keys).
 
+    In a run whose workers list and plan (``--executor dask``, ``--list-on workers``), no
+    machine holds the whole plan: the hook is called on the worker that planned each shard,
+    once per shard, with that shard's plan (keys still relative to the run's roots), before
+    any of the run is written. The plugin must then be installed on the workers; the driver's
+    reporters get the summed counts in the ``plan`` event.
+
     :param plan: the immutable plan.
     :param config: the options of this run.
     """
