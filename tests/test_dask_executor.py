@@ -1,8 +1,9 @@
 """``--executor dask``: runs spread over a Dask cluster of worker processes on 127.0.0.1, against
 SeaweedFS and local folders, on both S3 request paths; the workers list and plan their shards
-(``--list-on workers``, the default) or only transfer (``--list-on driver``). A few thousand
-files per run keep each test under a minute on a small shared machine (two cores); the 20,000
-files of the issue are run by the bench (``python3 -m bench dask``)."""
+(``--list-on workers``, the default) or only transfer (``--list-on driver``). Each test runs a
+few hundred files, in batches small enough that the runs still make as many shards and batches
+(so tasks) as a large run would; the 20,000 files of the issue are the bench's
+(``python3 -m bench dask``), not CI's."""
 
 from __future__ import annotations
 
@@ -29,7 +30,8 @@ from .helpers import make_tree, read_tree, s3_args, s3_opts
 
 distributed = pytest.importorskip("distributed")
 
-FILES = 3000
+FILES = 600  # 30 folders of 20 files; BATCH keeps 8 batches of the whole run
+BATCH = 80
 
 
 def local_cluster(state: Path) -> distributed.LocalCluster:
@@ -67,8 +69,8 @@ def _setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def tree(n: int = FILES) -> dict[str, bytes]:
-    """Small files of many sizes in a few folders."""
-    return {f"d{i % 30:02d}/f{i:05d}.bin": os.urandom(i % 1500) for i in range(n)}
+    """Small files of many sizes (0 to 1,499 bytes) in 30 folders."""
+    return {f"d{i % 30:02d}/f{i:05d}.bin": os.urandom(i * 37 % 1500) for i in range(n)}
 
 
 def objects(ep: S3Endpoint, bucket: str, prefix: str) -> dict[str, bytes]:
@@ -122,7 +124,7 @@ def test_local_to_s3_then_s3_to_s3_on_the_cluster(
     dask = dict(
         executor="dask",
         scheduler=cluster.scheduler_address,
-        batch_files=400,
+        batch_files=BATCH,
         s3_backend=s3_backend,
         list_on=list_on,
         multipart_threshold="5M",
@@ -134,8 +136,8 @@ def test_local_to_s3_then_s3_to_s3_on_the_cluster(
     assert counts(up) == (len(files), 0, 0, 0, 0)
     assert objects(seaweed, bucket, "a/") == files
     # every file's copy event reached the driver's reporters once; with the sharded listing
-    # one task per folder (30 of 100 files, big/) and one for the root's file, else 400 files
-    # a task
+    # one task per folder (30 of 20 files, big/) and one for the root's file, else BATCH files
+    # a task (603 files: 8 tasks)
     copied = [e.fields["key"] for e in events.named("copy")]
     assert sorted(copied) == sorted(files)
     assert [e.fields["tasks"] for e in events.named("executor")] == [tasks]
@@ -206,11 +208,11 @@ def test_a_plugin_on_the_workers_sees_each_shards_plan(cluster, tmp_path, monkey
 
 
 def test_same_report_and_events_as_in_process(cluster, tmp_path):
-    files = tree(1200)
+    files = tree(300)  # 5 batches with --list-on driver
     src = tmp_path / "src"
     make_tree(src, files)
     runs = {}
-    dask = dict(executor="dask", scheduler=cluster.scheduler_address, batch_files=250)
+    dask = dict(executor="dask", scheduler=cluster.scheduler_address, batch_files=60)
     for name, opts in (
         ("in-process", {}),
         ("dask", dask),
@@ -229,19 +231,19 @@ def test_same_report_and_events_as_in_process(cluster, tmp_path):
         runs[name] = (counts(report), report.bytes, kinds, plan, planned)
     assert runs["dask"] == runs["in-process"]
     assert runs["dask, listed by the driver"] == runs["in-process"]
-    assert runs["dask"][0] == (1100, 100, 2, 0, 0)
+    assert runs["dask"][0] == (200, 100, 2, 0, 0)
 
 
 @pytest.mark.parametrize("list_on", ["workers", "driver"])
 def test_max_delete_holds_every_deletion_before_any_worker_runs(
     cluster, seaweed, tmp_path, list_on
 ):
-    files = tree(600)
+    files = tree(150)  # 6 batches with --list-on driver
     src = tmp_path / "src"
     make_tree(src, files)
     bucket = seaweed.make_bucket()
     dask = dict(
-        executor="dask", scheduler=cluster.scheduler_address, batch_files=100, list_on=list_on
+        executor="dask", scheduler=cluster.scheduler_address, batch_files=25, list_on=list_on
     )
     fssync.sync(str(src), f"s3://{bucket}/t", **s3_opts(seaweed, **dask))
     # one deletion in each of 20 folders: no shard alone is over the limit, their sum is
@@ -255,14 +257,14 @@ def test_max_delete_holds_every_deletion_before_any_worker_runs(
         )
     assert report.deleted == 0 and report.copied == 1
     assert report.deletes_held is not None and "--max-delete" in report.deletes_held
-    assert len(objects(seaweed, bucket, "t/")) == 601
+    assert len(objects(seaweed, bucket, "t/")) == 151
     assert [e.fields["count"] for e in events.named("deletes_held")] == [20]
     assert events.named("delete") == []
 
     allowed = fssync.sync(
         str(src), f"s3://{bucket}/t", delete=True, max_delete="20", **s3_opts(seaweed, **dask)
     )
-    assert counts(allowed) == (0, 0, 20, 581, 0)
+    assert counts(allowed) == (0, 0, 20, 131, 0)
     assert sorted(objects(seaweed, bucket, "t/")) == sorted(read_tree(src))
 
 
@@ -270,10 +272,10 @@ def test_a_shard_whose_listing_fails_holds_every_deletion(cluster, tmp_path):
     """A folder of the source vanishes between the driver's look at the root and its worker's
     listing: that shard cannot be planned, so nothing anywhere is deleted (its destination
     files, and the other shards' planned deletions, stay), the rest is copied, exit code 3."""
-    files = tree(900)
+    files = tree(300)
     src, dst = tmp_path / "src", tmp_path / "dst"
     make_tree(src, files)
-    dask = dict(executor="dask", scheduler=cluster.scheduler_address, batch_files=100)
+    dask = dict(executor="dask", scheduler=cluster.scheduler_address, batch_files=34)
     fssync.sync(str(src), str(dst), **dask)
     for key in list(files)[:10]:  # d00 .. d09: one deletion each
         (src / key).unlink()
