@@ -207,6 +207,34 @@ def test_a_plugin_on_the_workers_sees_each_shards_plan(cluster, tmp_path, monkey
     assert os.getpid() not in {r["pid"] for r in rows}  # the driver has no plan to give
 
 
+def test_a_flat_prefix_is_listed_in_key_ranges_on_the_workers(cluster, seaweed, monkeypatch):
+    """S3 -> S3 from a prefix with no folders: the driver cuts key ranges (StartAfter), each
+    worker lists its range on both sides, and a --delete run then deletes across ranges."""
+    from fssync import sharding
+
+    monkeypatch.setattr(sharding, "GLANCE", 50)  # the driver's look: else 1,000 keys
+    bucket = seaweed.make_bucket()
+    client = seaweed.client()
+    files = {f"k{i:04d}.bin": os.urandom(i % 700) for i in range(0, 600, 3)}
+    for key, body in files.items():
+        client.put_object(Bucket=bucket, Key=f"flat/{key}", Body=body)
+    dask = dict(executor="dask", scheduler=cluster.scheduler_address, batch_files=50)
+    events = Events()
+    with registered(events):
+        report = fssync.sync(f"s3://{bucket}/flat", f"s3://{bucket}/c", **s3_opts(seaweed, **dask))
+    assert counts(report) == (len(files), 0, 0, 0, 0)
+    assert objects(seaweed, bucket, "c/") == files
+    [shards] = [e.fields["count"] for e in events.named("shards")]
+    assert shards >= 8  # ranges, not the one shard of the root's files
+    gone = sorted(files)[::40]  # in several ranges
+    client.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": f"flat/{k}"} for k in gone]})
+    again = fssync.sync(
+        f"s3://{bucket}/flat", f"s3://{bucket}/c", delete=True, **s3_opts(seaweed, **dask)
+    )
+    assert counts(again) == (0, 0, len(gone), len(files) - len(gone), 0)
+    assert objects(seaweed, bucket, "c/") == {k: v for k, v in files.items() if k not in gone}
+
+
 def test_same_report_and_events_as_in_process(cluster, tmp_path):
     files = tree(300)  # 5 batches with --list-on driver
     src = tmp_path / "src"

@@ -40,17 +40,38 @@ SPANNING = {
 }
 
 
+# A root whose first delimiter page of GLANCE entries is not all it holds, and shows fewer
+# than FEW_FOLDERS folders, is flat: it is cut in up to RANGES key ranges instead of folders,
+# from at most PROBES one-key listings that sample its keys (`split_points`).
+GLANCE = 1000
+FEW_FOLDERS = 8
+RANGES = 32
+PROBES = 4 * RANGES
+TOP = "\x7f" * 64  # above every ASCII key; keys above it fall in the last range
+
+
 @attrs.frozen
 class Shard:
     """A folder right under either root (``name/``), or `ROOT_FILES`; `src` and `dst` say on
-    which sides the driver saw it (a side where it was not is empty, not listed)."""
+    which sides the driver saw it (a side where it was not is empty, not listed). A key-range
+    shard (`ranged`) is the keys of the whole tree after `after` and up to `upto` (None: no
+    bound), on both sides."""
 
     prefix: str
     src: bool = True
     dst: bool = True
+    ranged: bool = False
+    after: str | None = None
+    upto: str | None = None
+
+    @property
+    def label(self) -> str:
+        if self.ranged:
+            return f"keys ({self.after or ''!r}, {self.upto or 'end'!r}]"
+        return self.prefix or "(root files)"
 
     def __repr__(self) -> str:
-        return f"Shard({self.prefix or '(root files)'!r})"
+        return f"Shard({self.label!r})"
 
 
 @attrs.frozen
@@ -93,7 +114,14 @@ class ShardPlan:
 
 async def find_shards(src: Store, dst: Store) -> tuple[Shard, ...]:
     """The root files' shard and one per folder under either root (a folder only at the
-    destination holds deletions), from one cheap look at each root."""
+    destination holds deletions), from one cheap look at each root; or, when a root is flat
+    (an S3 prefix of many keys and few folders), key ranges sampled from it."""
+    glances = await asyncio.gather(src.glance(GLANCE), dst.glance(GLANCE))
+    for store, glance in zip((src, dst), glances, strict=True):
+        if glance is not None and glance[1] and len(glance[0]) < FEW_FOLDERS:
+            cuts = await split_points(store, RANGES, PROBES)
+            if cuts:
+                return key_ranges(cuts)
     tops = await asyncio.gather(src.top(), dst.top())
     sides: list[set[str]] = []
     for store, top in zip((src, dst), tops, strict=True):
@@ -106,6 +134,60 @@ async def find_shards(src: Store, dst: Store) -> tuple[Shard, ...]:
     on_src, on_dst = sides
     folders = sorted(on_src | on_dst)
     return (Shard(ROOT_FILES), *(Shard(f, f in on_src, f in on_dst) for f in folders))
+
+
+def key_ranges(cuts: Sequence[str]) -> tuple[Shard, ...]:
+    """The ranges between sorted `cuts`: up to the first, between each two, after the last."""
+    bounds = [None, *cuts, None]
+    return tuple(
+        Shard(ROOT_FILES, ranged=True, after=a, upto=b)
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+    )
+
+
+def between(lo: str, hi: str) -> str | None:
+    """An ASCII string near the middle of `lo` and `hi` in S3's order (UTF-8 bytes), strictly
+    between them; None when there is none to be found so."""
+    a, b = lo.encode(), hi.encode()
+    width = max(len(a), len(b)) + 1
+    x = int.from_bytes(a.ljust(width, b"\0"), "big")
+    y = int.from_bytes(b.ljust(width, b"\0"), "big")
+    if y - x < 2:
+        return None
+    mid = ((x + y) // 2).to_bytes(width, "big")
+    cut = next((i for i, c in enumerate(mid) if c == 0 or c >= 0x80), width)
+    head = mid[:cut].decode("ascii")  # a StartAfter is a string: the ASCII head of the middle
+    for text in (head, head + "\x7f"):  # the head, or past every ASCII key under it
+        if a < text.encode() < b:
+            return text
+    return None
+
+
+async def split_points(store: Store, count: int, probes: int) -> list[str]:
+    """Up to `count - 1` keys of `store` that cut its key space in ranges of about equal
+    width, each found by one listing of one key after the middle of a range (so the driver
+    never lists the root): ranges are halved breadth first, and a half found empty is looked
+    at again in its lower half. Keys spread as their names do (numbered names split evenly;
+    a dense cluster of keys stays in one range)."""
+    first = await store.key_after("")
+    if first is None:
+        return []
+    cuts: list[str] = []
+    todo = [(first, TOP)]
+    asked = 0
+    while todo and len(cuts) < count - 1 and asked < probes:
+        lo, hi = todo.pop(0)
+        mid = between(lo, hi)
+        if mid is None:
+            continue
+        found = await store.key_after(mid)
+        asked += 1
+        if found is None or found.encode() >= hi.encode():
+            todo.append((lo, mid))  # nothing in the upper half
+            continue
+        cuts.append(found)
+        todo += [(lo, found), (found, hi)]
+    return sorted(cuts)
 
 
 def check_options(config: Config) -> None:
@@ -141,7 +223,7 @@ class Totals:
         self.shards.append(item)
         self.failures.extend(item.failures)
         if item.broken is not None:
-            where = item.shard.prefix or "(root files)"
+            where = item.shard.label
             self.failures.append(Failure(where, "list", f"cannot list this shard: {item.broken}"))
 
     def landed(self, item: object) -> None:
@@ -306,6 +388,11 @@ async def _list_shard(run: Run, store: Store, shard: Shard, is_source: bool) -> 
     it, a folder by opening the store at that folder and listing it whole."""
     if not (shard.src if is_source else shard.dst):
         return Listing(entries={}, exists=False)  # only on the other side: all new, or all gone
+    if shard.ranged:
+        ranged = store.ranged(shard.after, shard.upto)
+        if ranged is None:
+            raise UsageError(f"{store.location.url}: this store cannot list a key range")
+        return await run._list(ranged)
     if shard.prefix == ROOT_FILES:
         top = await store.top()
         assert top is not None  # the driver found the shards with it

@@ -185,6 +185,22 @@ class Store(abc.ABC):
         both). None: this store cannot; open a store at `location` instead."""
         return None
 
+    def ranged(self, after: str | None, upto: str | None) -> Store | None:
+        """This store listing only the keys after `after` and up to `upto` (None: from the
+        first, to the last), over its own connection: a key-range shard of a sharded run.
+        Never closed itself. None: this store cannot."""
+        return None
+
+    async def glance(self, keys: int) -> tuple[tuple[str, ...], bool] | None:
+        """The folders a first look at the root of at most `keys` entries shows, and whether
+        the root holds more; None: no such cheap look (see `key_after`)."""
+        return None
+
+    async def key_after(self, after: str) -> str | None:
+        """The first key after `after`, from one small request: how a sharded run samples a
+        flat root to cut it in key ranges. Only asked of a store whose `glance` answers."""
+        raise NotImplementedError
+
     @abc.abstractmethod
     async def open(self, entry: Entry) -> Reader: ...
 
