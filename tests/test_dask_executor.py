@@ -112,7 +112,7 @@ def mixed(n: int = FILES) -> dict[str, bytes]:
     }
 
 
-@pytest.mark.parametrize(("list_on", "tasks"), [("workers", 32), ("driver", 8)])
+@pytest.mark.parametrize(("list_on", "tasks"), [("workers", 8), ("driver", 8)])
 def test_local_to_s3_then_s3_to_s3_on_the_cluster(
     cluster, seaweed, tmp_path, s3_backend, list_on, tasks
 ):
@@ -135,9 +135,9 @@ def test_local_to_s3_then_s3_to_s3_on_the_cluster(
         up = fssync.sync(str(src), f"s3://{bucket}/a", **s3_opts(seaweed, **dask))
     assert counts(up) == (len(files), 0, 0, 0, 0)
     assert objects(seaweed, bucket, "a/") == files
-    # every file's copy event reached the driver's reporters once; with the sharded listing
-    # one task per folder (30 of 20 files, big/) and one for the root's file, else BATCH files
-    # a task (603 files: 8 tasks)
+    # every file's copy event reached the driver's reporters once; BATCH files a task (603
+    # files: 8 tasks), with the sharded listing the small shards' files packed in tasks (32
+    # shards: 30 folders of 20 files, big/ and the root's file, four or five shards a task)
     copied = [e.fields["key"] for e in events.named("copy")]
     assert sorted(copied) == sorted(files)
     assert [e.fields["tasks"] for e in events.named("executor")] == [tasks]
@@ -365,7 +365,8 @@ def test_a_worker_killed_mid_run_loses_nothing(seaweed, tmp_path, list_on):
     assert uploads == []
 
 
-def test_an_upload_a_dead_worker_left_is_aborted_by_the_driver(cluster, seaweed, tmp_path):
+@pytest.mark.parametrize("list_on", ["workers", "driver"])
+def test_an_upload_a_dead_worker_left_is_aborted_by_the_driver(cluster, seaweed, tmp_path, list_on):
     """A worker killed in the middle of a multipart upload leaves it open, and its journal is on
     its own machine: once every batch has landed, the driver aborts the run's uploads still
     open under the destination. (The upload is begun here, as that worker would have.)"""
@@ -378,13 +379,14 @@ def test_an_upload_a_dead_worker_left_is_aborted_by_the_driver(cluster, seaweed,
     class DeadWorkersUpload:
         @fssync.hookimpl
         def fssync_event(self, event: Event) -> None:
-            if event.name == "shards":
+            if event.name == "plan":  # once the run started, before its transfers
                 client.create_multipart_upload(Bucket=bucket, Key="m/big/one.bin")
 
     opts = s3_opts(
         seaweed,
         executor="dask",
         scheduler=cluster.scheduler_address,
+        list_on=list_on,
         multipart_threshold="5M",
         multipart_chunk_size="5M",
     )

@@ -22,7 +22,7 @@ from fssync import (
     plan_shard,
     release_run,
     run_batch,
-    run_slice,
+    run_slices,
     shard_counts,
 )
 
@@ -190,10 +190,12 @@ class DaskExecutor:
         await self._pump(lambda put, stop: self._stream(wanted, put, stop), take)
 
     async def run(self, job: ShardJob, part: str) -> None:
-        """Phase two: the kept plans' transfers or deletions, `batch` files per task."""
+        """Phase two: the kept plans' transfers or deletions, about `batch` files per task: a
+        large shard's cut in slices, small shards' slices packed together (a Dask task costs
+        the same for 20 files as for 1,000)."""
         kind = {"transfers": ("copy", "update", "move"), "deletes": ("delete",)}[part]
-        tasks = []
-        files = 0
+        tasks: list[list[tuple[int, int, int]]] = []
+        files = filled = 0
         for n, shard in enumerate(job.shards):
             counts = self._counts.get(shard)
             if counts is None or counts.broken is not None:
@@ -202,7 +204,11 @@ class DaskExecutor:
             files += size
             for start in range(0, size, self.batch):
                 stop = min(size, start + self.batch)
-                tasks.append((n, start, stop))
+                if not tasks or filled + stop - start > self.batch:
+                    tasks.append([])
+                    filled = 0
+                tasks[-1].append((n, start, stop))
+                filled += stop - start
         fields = {"name": self.name, "part": part, "tasks": len(tasks), "files": files}
         job.take(BatchResult((), (Event("executor", fields),)))
         plans, sealed, client = self._plans, self._sealed, self._client
@@ -210,16 +216,15 @@ class DaskExecutor:
         def submit(put: Any, stop: threading.Event) -> None:
             futures = [
                 client.submit(
-                    run_slice,
+                    run_slices,
                     sealed,
-                    plans[n],
+                    [plans[n] for n, _, _ in slices],  # Dask hands the task the kept plans
+                    [(start, end) for _, start, end in slices],
                     part,
-                    start,
-                    end,
-                    key=f"fssync-{self._run}-{part}-{n}-{start}",
+                    key=f"fssync-{self._run}-{part}-{t}",
                     pure=False,
                 )
-                for n, start, end in tasks
+                for t, slices in enumerate(tasks)
             ]
             self._stream(futures, put, stop)
 

@@ -61,7 +61,7 @@ from .reporting import (
     write_atomically,
 )
 from .safetext import json_text, printable
-from .sharding import Shard, ShardCounts, plan_shard, run_slice, shard_counts
+from .sharding import Shard, ShardCounts, plan_shard, run_slice, run_slices, shard_counts
 
 __version__ = "0.1.0"
 
@@ -110,6 +110,7 @@ __all__ = [
     "batches",
     "plan_shard",
     "run_slice",
+    "run_slices",
     "shard_counts",
     "check",
     "check_output_path",

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import functools
+import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
@@ -661,10 +662,14 @@ class Run:
             # Two rounds: what the destination makes last (symbolic links) waits for the rest.
             first = [a for a in plan.transfers if not dst_store.write_last(a.key)]
             last = [a for a in plan.transfers if dst_store.write_last(a.key)]
+            started = time.time()
             for actions in (first, last):
                 if actions:
                     job = TransferJob(tuple(actions), self.config, self.emit, here)
                     outcomes += await executor.transfer(job)
+            if not isinstance(executor, InProcess) and plan.transfers:
+                # uploads other machines began and did not finish (a worker killed mid-file)
+                await leftovers.abort_lost(dst_store, started, self.emit)
             if deletes:
                 held = self._hold_deletes(plan, outcomes, src, dst)
                 if held:

@@ -281,7 +281,7 @@ async def run_sharded(run: Run, executor: ShardedExecutor) -> tuple[Plan, Report
             held = deletes_over_limit(deletes, dst_files, config.get("max_delete"))
         if counts["copy"] + counts["update"] + counts["move"]:
             await executor.run(ShardJob(config, shards, totals.landed), "transfers")
-            await _abort_lost_uploads(dst_store, started, run)
+            await leftovers.abort_lost(dst_store, started, run.emit)
         if deletes:
             if held is None and totals.failed_writes:
                 held = "some transfers failed"
@@ -305,21 +305,6 @@ async def run_sharded(run: Run, executor: ShardedExecutor) -> tuple[Plan, Report
                 deletes_held=held if deletes else None,
             )
         )
-
-
-async def _abort_lost_uploads(store: Store, since: float, run: Run) -> None:
-    """Every batch has landed: a multipart upload of this run still open under the destination
-    was begun by a worker that died (its batch ran again elsewhere); none may outlive the run."""
-    if not store.features.multipart_journal:
-        return  # not a store that makes multipart uploads
-    bucket, _, prefix = store.location.root.partition("/")
-    try:
-        aborted = await leftovers.abort_since(store, bucket, prefix + "/" if prefix else "", since)
-    except Exception as exc:  # noqa: BLE001 - reported; the next run's clean-up tries again
-        leftovers.report_error(exc, run.emit)
-        return
-    if aborted:
-        run.emit(Event("cleanup", {"temp_files": 0, "uploads_aborted": aborted}))
 
 
 # -------------------------------------------------------------------------------------------------
@@ -427,7 +412,19 @@ def _rekey(listing: Listing, prefix: str, *, local: bool) -> Listing:
 
 def run_slice(sealed: Sealed, plan: ShardPlan, part: str, start: int, stop: int) -> BatchResult:
     """One batch of a shard's transfers or deletions, on whichever worker Dask chose."""
-    actions = plan.part(part)[start:stop]
+    return run_slices(sealed, [plan], [(start, stop)], part)
+
+
+def run_slices(
+    sealed: Sealed, plans: Sequence[ShardPlan], spans: Sequence[tuple[int, int]], part: str
+) -> BatchResult:
+    """One batch made of slices of several shards' transfers or deletions (`spans[i]` of
+    `plans[i]`): small shards share a task."""
+    actions = [
+        a
+        for plan, (start, stop) in zip(plans, spans, strict=True)
+        for a in plan.part(part)[start:stop]
+    ]
     if part == "transfers":
         from .executors import run_batch
 
