@@ -1,14 +1,17 @@
 """``--executor dask``: runs spread over a Dask cluster of worker processes on 127.0.0.1, against
 SeaweedFS and local folders, on both S3 request paths; the workers list and plan their shards
-(``--list-on workers``, the default) or only transfer (``--list-on driver``). A few thousand
-files per run keep each test under a minute on a small shared machine (two cores); the 20,000
-files of the issue are run by the bench (``python3 -m bench dask``)."""
+(``--list-on workers``, the default) or only transfer (``--list-on driver``). Each test runs a
+few hundred files, in batches small enough that the runs still make as many shards and batches
+(so tasks) as a large run would; the 20,000 files of the issue are the bench's
+(``python3 -m bench dask``), not CI's."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +30,8 @@ from .helpers import make_tree, read_tree, s3_args, s3_opts
 
 distributed = pytest.importorskip("distributed")
 
-FILES = 3000
+FILES = 600  # 30 folders of 20 files; BATCH keeps 8 batches of the whole run
+BATCH = 80
 
 
 def local_cluster(state: Path) -> distributed.LocalCluster:
@@ -65,8 +69,8 @@ def _setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def tree(n: int = FILES) -> dict[str, bytes]:
-    """Small files of many sizes in a few folders."""
-    return {f"d{i % 30:02d}/f{i:05d}.bin": os.urandom(i % 1500) for i in range(n)}
+    """Small files of many sizes (0 to 1,499 bytes) in 30 folders."""
+    return {f"d{i % 30:02d}/f{i:05d}.bin": os.urandom(i * 37 % 1500) for i in range(n)}
 
 
 def objects(ep: S3Endpoint, bucket: str, prefix: str) -> dict[str, bytes]:
@@ -108,7 +112,7 @@ def mixed(n: int = FILES) -> dict[str, bytes]:
     }
 
 
-@pytest.mark.parametrize(("list_on", "tasks"), [("workers", 32), ("driver", 8)])
+@pytest.mark.parametrize(("list_on", "tasks"), [("workers", 8), ("driver", 8)])
 def test_local_to_s3_then_s3_to_s3_on_the_cluster(
     cluster, seaweed, tmp_path, s3_backend, list_on, tasks
 ):
@@ -120,7 +124,7 @@ def test_local_to_s3_then_s3_to_s3_on_the_cluster(
     dask = dict(
         executor="dask",
         scheduler=cluster.scheduler_address,
-        batch_files=400,
+        batch_files=BATCH,
         s3_backend=s3_backend,
         list_on=list_on,
         multipart_threshold="5M",
@@ -131,9 +135,9 @@ def test_local_to_s3_then_s3_to_s3_on_the_cluster(
         up = fssync.sync(str(src), f"s3://{bucket}/a", **s3_opts(seaweed, **dask))
     assert counts(up) == (len(files), 0, 0, 0, 0)
     assert objects(seaweed, bucket, "a/") == files
-    # every file's copy event reached the driver's reporters once; with the sharded listing
-    # one task per folder (30 of 100 files, big/) and one for the root's file, else 400 files
-    # a task
+    # every file's copy event reached the driver's reporters once; BATCH files a task (603
+    # files: 8 tasks), with the sharded listing the small shards' files packed in tasks (32
+    # shards: 30 folders of 20 files, big/ and the root's file, four or five shards a task)
     copied = [e.fields["key"] for e in events.named("copy")]
     assert sorted(copied) == sorted(files)
     assert [e.fields["tasks"] for e in events.named("executor")] == [tasks]
@@ -149,12 +153,94 @@ def test_local_to_s3_then_s3_to_s3_on_the_cluster(
     assert seaweed.client().list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
 
 
+PLAN_PROBE = """
+import json
+import os
+
+import fssync
+
+
+@fssync.hookimpl
+def fssync_plan_ready(plan, config):
+    log = config.environ.get("FSSYNC_TEST_PLAN_LOG")
+    if log:
+        keys = sorted(a.key for a in plan.transfers)
+        with open(log, "a") as out:
+            out.write(json.dumps({"pid": os.getpid(), "src": plan.src, "keys": keys}) + "\\n")
+"""
+
+
+def installed_on_the_workers(cluster, site: Path) -> Iterator[None]:
+    """A plugin installed (a distribution with an fssync entry point) in the workers only."""
+    (site / "fssync_plan_probe.py").write_text(PLAN_PROBE)
+    meta = site / "fssync_plan_probe-1.0.dist-info"
+    meta.mkdir()
+    (meta / "METADATA").write_text("Metadata-Version: 2.1\nName: fssync-plan-probe\nVersion: 1.0\n")
+    (meta / "entry_points.txt").write_text("[fssync]\nplan_probe = fssync_plan_probe\n")
+    where = str(site)
+    with distributed.Client(cluster) as client:
+        client.run(lambda: sys.path.insert(0, where))
+    try:
+        yield
+    finally:
+        with distributed.Client(cluster) as client:
+            client.run(lambda: sys.path.remove(where))
+
+
+def test_a_plugin_on_the_workers_sees_each_shards_plan(cluster, tmp_path, monkeypatch):
+    """fssync_plan_ready is called where each shard's plan is whole: on the worker that made
+    it, before any of the run is written, so the plans together hold every transfer once."""
+    files = tree(90)
+    src = tmp_path / "src"
+    make_tree(src, {**files, "top.txt": b"root"})
+    log = tmp_path / "plans.jsonl"
+    monkeypatch.setenv("FSSYNC_TEST_PLAN_LOG", str(log))
+    (tmp_path / "site").mkdir()
+    dask = dict(executor="dask", scheduler=cluster.scheduler_address, batch_files=10)
+    with contextlib.contextmanager(installed_on_the_workers)(cluster, tmp_path / "site"):
+        report = fssync.sync(str(src), str(tmp_path / "dst"), **dask)
+    assert report.copied == 91
+    rows = [json.loads(line) for line in log.read_text().splitlines()]
+    assert len(rows) == 31  # the root's files and 30 folders: one plan each
+    assert sorted(k for r in rows for k in r["keys"]) == sorted([*files, "top.txt"])
+    assert {r["src"] for r in rows} == {str(src)}
+    assert os.getpid() not in {r["pid"] for r in rows}  # the driver has no plan to give
+
+
+def test_a_flat_prefix_is_listed_in_key_ranges_on_the_workers(cluster, seaweed, monkeypatch):
+    """S3 -> S3 from a prefix with no folders: the driver cuts key ranges (StartAfter), each
+    worker lists its range on both sides, and a --delete run then deletes across ranges."""
+    from fssync import sharding
+
+    monkeypatch.setattr(sharding, "GLANCE", 50)  # the driver's look: else 1,000 keys
+    bucket = seaweed.make_bucket()
+    client = seaweed.client()
+    files = {f"k{i:04d}.bin": os.urandom(i % 700) for i in range(0, 600, 3)}
+    for key, body in files.items():
+        client.put_object(Bucket=bucket, Key=f"flat/{key}", Body=body)
+    dask = dict(executor="dask", scheduler=cluster.scheduler_address, batch_files=50)
+    events = Events()
+    with registered(events):
+        report = fssync.sync(f"s3://{bucket}/flat", f"s3://{bucket}/c", **s3_opts(seaweed, **dask))
+    assert counts(report) == (len(files), 0, 0, 0, 0)
+    assert objects(seaweed, bucket, "c/") == files
+    [shards] = [e.fields["count"] for e in events.named("shards")]
+    assert shards >= 8  # ranges, not the one shard of the root's files
+    gone = sorted(files)[::40]  # in several ranges
+    client.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": f"flat/{k}"} for k in gone]})
+    again = fssync.sync(
+        f"s3://{bucket}/flat", f"s3://{bucket}/c", delete=True, **s3_opts(seaweed, **dask)
+    )
+    assert counts(again) == (0, 0, len(gone), len(files) - len(gone), 0)
+    assert objects(seaweed, bucket, "c/") == {k: v for k, v in files.items() if k not in gone}
+
+
 def test_same_report_and_events_as_in_process(cluster, tmp_path):
-    files = tree(1200)
+    files = tree(300)  # 5 batches with --list-on driver
     src = tmp_path / "src"
     make_tree(src, files)
     runs = {}
-    dask = dict(executor="dask", scheduler=cluster.scheduler_address, batch_files=250)
+    dask = dict(executor="dask", scheduler=cluster.scheduler_address, batch_files=60)
     for name, opts in (
         ("in-process", {}),
         ("dask", dask),
@@ -173,19 +259,19 @@ def test_same_report_and_events_as_in_process(cluster, tmp_path):
         runs[name] = (counts(report), report.bytes, kinds, plan, planned)
     assert runs["dask"] == runs["in-process"]
     assert runs["dask, listed by the driver"] == runs["in-process"]
-    assert runs["dask"][0] == (1100, 100, 2, 0, 0)
+    assert runs["dask"][0] == (200, 100, 2, 0, 0)
 
 
 @pytest.mark.parametrize("list_on", ["workers", "driver"])
 def test_max_delete_holds_every_deletion_before_any_worker_runs(
     cluster, seaweed, tmp_path, list_on
 ):
-    files = tree(600)
+    files = tree(150)  # 6 batches with --list-on driver
     src = tmp_path / "src"
     make_tree(src, files)
     bucket = seaweed.make_bucket()
     dask = dict(
-        executor="dask", scheduler=cluster.scheduler_address, batch_files=100, list_on=list_on
+        executor="dask", scheduler=cluster.scheduler_address, batch_files=25, list_on=list_on
     )
     fssync.sync(str(src), f"s3://{bucket}/t", **s3_opts(seaweed, **dask))
     # one deletion in each of 20 folders: no shard alone is over the limit, their sum is
@@ -199,14 +285,14 @@ def test_max_delete_holds_every_deletion_before_any_worker_runs(
         )
     assert report.deleted == 0 and report.copied == 1
     assert report.deletes_held is not None and "--max-delete" in report.deletes_held
-    assert len(objects(seaweed, bucket, "t/")) == 601
+    assert len(objects(seaweed, bucket, "t/")) == 151
     assert [e.fields["count"] for e in events.named("deletes_held")] == [20]
     assert events.named("delete") == []
 
     allowed = fssync.sync(
         str(src), f"s3://{bucket}/t", delete=True, max_delete="20", **s3_opts(seaweed, **dask)
     )
-    assert counts(allowed) == (0, 0, 20, 581, 0)
+    assert counts(allowed) == (0, 0, 20, 131, 0)
     assert sorted(objects(seaweed, bucket, "t/")) == sorted(read_tree(src))
 
 
@@ -214,10 +300,10 @@ def test_a_shard_whose_listing_fails_holds_every_deletion(cluster, tmp_path):
     """A folder of the source vanishes between the driver's look at the root and its worker's
     listing: that shard cannot be planned, so nothing anywhere is deleted (its destination
     files, and the other shards' planned deletions, stay), the rest is copied, exit code 3."""
-    files = tree(900)
+    files = tree(300)
     src, dst = tmp_path / "src", tmp_path / "dst"
     make_tree(src, files)
-    dask = dict(executor="dask", scheduler=cluster.scheduler_address, batch_files=100)
+    dask = dict(executor="dask", scheduler=cluster.scheduler_address, batch_files=34)
     fssync.sync(str(src), str(dst), **dask)
     for key in list(files)[:10]:  # d00 .. d09: one deletion each
         (src / key).unlink()
@@ -279,7 +365,8 @@ def test_a_worker_killed_mid_run_loses_nothing(seaweed, tmp_path, list_on):
     assert uploads == []
 
 
-def test_an_upload_a_dead_worker_left_is_aborted_by_the_driver(cluster, seaweed, tmp_path):
+@pytest.mark.parametrize("list_on", ["workers", "driver"])
+def test_an_upload_a_dead_worker_left_is_aborted_by_the_driver(cluster, seaweed, tmp_path, list_on):
     """A worker killed in the middle of a multipart upload leaves it open, and its journal is on
     its own machine: once every batch has landed, the driver aborts the run's uploads still
     open under the destination. (The upload is begun here, as that worker would have.)"""
@@ -292,13 +379,14 @@ def test_an_upload_a_dead_worker_left_is_aborted_by_the_driver(cluster, seaweed,
     class DeadWorkersUpload:
         @fssync.hookimpl
         def fssync_event(self, event: Event) -> None:
-            if event.name == "shards":
+            if event.name == "plan":  # once the run started, before its transfers
                 client.create_multipart_upload(Bucket=bucket, Key="m/big/one.bin")
 
     opts = s3_opts(
         seaweed,
         executor="dask",
         scheduler=cluster.scheduler_address,
+        list_on=list_on,
         multipart_threshold="5M",
         multipart_chunk_size="5M",
     )
@@ -357,8 +445,10 @@ def test_static_keys_never_show_in_what_the_scheduler_prints(seaweed, tmp_path):
     assert seaweed.secret_key not in repr(sealed) and seaweed.secret_key not in str(sealed)
     import pickle
 
-    back = pickle.loads(pickle.dumps(sealed)).open()
-    assert back.get("secret_access_key") == seaweed.secret_key
+    again = pickle.loads(pickle.dumps(sealed))
+    assert again.open().get("secret_access_key") == seaweed.secret_key
+    # the workers know the run by its key, the same in every task, and no secret is in it
+    assert again.key == sealed.key and seaweed.secret_key not in sealed.key
 
 
 def test_dask_options_without_the_executor_are_refused(tmp_path, capsys):
@@ -383,7 +473,8 @@ def test_each_worker_fetches_its_own_sts_credentials(cluster, moto, tmp_path, ca
     assert objects(ep, bucket, "r/") == files
     rows = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     fetched = [r for r in rows if r["event"] == "credentials"]
-    # the driver's two stores and each of the 4 batches' destination store fetched their own
-    assert len(fetched) >= 5
+    # the driver's two stores, then once in each worker process that ran tasks (a worker keeps
+    # the run's stores between its tasks), not once per batch
+    assert 3 <= len(fetched) <= 2 + len(cluster.workers)
     assert all(r["access_key_id"].startswith("ASIA") for r in fetched)
     assert ep.secret_key not in out + err

@@ -85,3 +85,94 @@ def test_list_on_needs_the_dask_executor(tmp_path, capsys):
         code = main(["sync", str(tmp_path), str(tmp_path / "d"), "--list-on", "driver"])
     assert code == 2
     assert "--executor dask" in capsys.readouterr().err
+
+
+def test_a_worker_keeps_a_runs_stores_between_its_tasks_until_released(tmp_path):
+    """Tasks of one run in one process share its plugins and open stores (no connection made
+    per batch); another run gets its own; releasing the run closes them."""
+    from fssync import Config
+    from fssync.executors import Sealed, run_batch
+    from fssync.sharding import Shard, plan_shard, run_slice
+    from fssync.workers import for_run, kept, release
+
+    make_tree(tmp_path / "src", {"a/x": b"1", "a/y": b"22", "b/z": b"333"})
+    config = Config("sync", str(tmp_path / "src"), str(tmp_path / "dst"), {}, {})
+    sealed = Sealed(config)
+    plans = [plan_shard(sealed, Shard(p, True, False)) for p in ("a/", "b/")]
+    stores = for_run(sealed)._pair
+    assert stores is not None and sealed.key in kept()
+    results = [run_slice(sealed, p, "transfers", 0, 10) for p in plans]
+    assert sorted(o.action.key for r in results for o in r.outcomes) == ["a/x", "a/y", "b/z"]
+    assert for_run(sealed)._pair is stores  # the same stores served every task
+    other = Sealed(config)
+    assert other.key != sealed.key
+    assert run_batch(other, ()).fatal is None and other.key in kept()
+    assert release(sealed.key) and release(other.key)
+    assert sealed.key not in kept() and not release(sealed.key)
+    assert (tmp_path / "dst" / "b" / "z").read_bytes() == b"333"
+
+
+def test_between_finds_an_ascii_key_strictly_inside_the_range():
+    from fssync.sharding import TOP, between
+
+    assert between("a", "c") == "b"
+    mid = between("img_00001", "img_99999")
+    assert mid is not None and "img_00001" < mid < "img_99999" and mid.startswith("img_")
+    assert between("a", "a\x00") is None and between("b", "a") is None
+    top = between("z", TOP)
+    assert top is not None and "z" < top < TOP
+    # a middle past ASCII is cut to its ASCII head, still strictly inside
+    assert between("a", "\u00e9") == "\x7f"
+
+
+def test_key_ranges_cover_every_key_once():
+    from fssync.sharding import key_ranges
+
+    ranges = key_ranges(["b", "d"])
+    assert [(r.after, r.upto) for r in ranges] == [(None, "b"), ("b", "d"), ("d", None)]
+    assert all(r.ranged and r.src and r.dst for r in ranges)
+    assert key_ranges([]) == (Shard(ROOT_FILES, ranged=True),)
+
+
+@pytest.mark.parametrize("backend", ["s3fs", "fast"])
+def test_a_flat_s3_prefix_is_cut_in_key_ranges_that_list_every_key_once(
+    seaweed, monkeypatch, backend
+):
+    """Few folders and more keys than the driver's one look shows: the driver samples the
+    keys with one-key listings (StartAfter) and cuts key ranges; each range lists its keys of
+    the whole tree, folders included, and the ranges together list every key once."""
+    from fssync import Config, sharding
+    from fssync.engine import Run
+    from fssync.hooks.manager import make_hooks
+
+    from .helpers import s3_opts
+
+    bucket = seaweed.make_bucket()
+    client = seaweed.client()
+    keys = [f"img_{i:05d}.jpg" for i in range(0, 600, 3)] + ["a/x", "a/y/z", "zz", "\u00e9t\u00e9"]
+    for key in keys:
+        client.put_object(Bucket=bucket, Key=f"flat/{key}", Body=b"x")
+    monkeypatch.setattr(sharding, "GLANCE", 50)  # else a look shows 1,000 keys
+    opts = s3_opts(seaweed, s3_backend=backend)
+    config = Config("sync", f"s3://{bucket}/flat", f"s3://{bucket}/copy", opts)
+    hooks = make_hooks(ambient=False)
+    hooks.configure(config)
+    run = Run(config, hooks)
+
+    async def go():  # type: ignore[no-untyped-def]
+        async with run.open_both() as (src, dst):
+            shards = await find_shards(src, dst)
+            listed = [await src.ranged(s.after, s.upto).scan() for s in shards]  # type: ignore[union-attr]
+            gone = [await dst.ranged(s.after, s.upto).scan() for s in shards]  # type: ignore[union-attr]
+            return shards, listed, gone
+
+    shards, listed, gone = asyncio.run(go())
+    assert len(shards) >= 8 and all(s.ranged for s in shards)
+    found = [k for listing in listed for k in listing.entries]
+    assert sorted(found) == sorted(keys)  # every key, none twice
+    for shard, listing in zip(shards, listed, strict=True):
+        assert all(
+            (shard.after is None or k > shard.after) and (shard.upto is None or k <= shard.upto)
+            for k in listing.entries
+        )
+    assert all(not g.entries for g in gone)

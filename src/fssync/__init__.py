@@ -33,6 +33,7 @@ from .executors import (
     ShardJob,
     TransferJob,
     batches,
+    release_run,
     run_batch,
 )
 from .hooks import hookimpl
@@ -61,7 +62,7 @@ from .reporting import (
     write_atomically,
 )
 from .safetext import json_text, printable
-from .sharding import Shard, ShardCounts, plan_shard, run_slice, shard_counts
+from .sharding import Shard, ShardCounts, plan_shard, run_slice, run_slices, shard_counts
 
 __all__ = [
     "BUILTIN_MODES",
@@ -108,6 +109,7 @@ __all__ = [
     "batches",
     "plan_shard",
     "run_slice",
+    "run_slices",
     "shard_counts",
     "check",
     "check_output_path",
@@ -121,6 +123,7 @@ __all__ = [
     "report_document",
     "summary_line",
     "resolve_static",
+    "release_run",
     "run_batch",
     "sync",
     "write_atomically",

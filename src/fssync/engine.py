@@ -4,9 +4,11 @@ writes, plugins report."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import functools
-from collections.abc import Callable, Mapping, Sequence
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -203,6 +205,26 @@ class Run:
     async def open_side(self, *, is_source: bool) -> Store:
         """The source's or the destination's store (for an executor's worker too)."""
         return await self._open(self.sides.src if is_source else self.sides.dst, is_source)
+
+    async def open_pair(self) -> tuple[Store, Store]:
+        """Both stores, or neither: a source opened before the destination failed is closed.
+        The caller closes both (`open_both` does it for a block)."""
+        src = await self.open_side(is_source=True)
+        try:
+            dst = await self.open_side(is_source=False)
+        except BaseException:
+            await src.close()
+            raise
+        return src, dst
+
+    @contextlib.asynccontextmanager
+    async def open_both(self) -> AsyncIterator[tuple[Store, Store]]:
+        """Both stores for the block, closed together at its end, also when it fails."""
+        src, dst = await self.open_pair()
+        try:
+            yield src, dst
+        finally:
+            await asyncio.gather(src.close(), dst.close())
 
     async def _list(self, store: Store) -> Listing:
         url = store.location.url
@@ -468,12 +490,7 @@ class Run:
         )
 
     async def plan_async(self) -> tuple[Plan, Store, Store, Listing, Listing]:
-        src_store = await self._open(self.sides.src, is_source=True)
-        try:
-            dst_store = await self._open(self.sides.dst, is_source=False)
-        except BaseException:
-            await src_store.close()
-            raise
+        src_store, dst_store = await self.open_pair()
         try:
             src, dst = await asyncio.gather(self._list(src_store), self._list(dst_store))
             plan, src, dst = await self.plan_listed(src_store, dst_store, src, dst)
@@ -645,10 +662,14 @@ class Run:
             # Two rounds: what the destination makes last (symbolic links) waits for the rest.
             first = [a for a in plan.transfers if not dst_store.write_last(a.key)]
             last = [a for a in plan.transfers if dst_store.write_last(a.key)]
+            started = time.time()
             for actions in (first, last):
                 if actions:
                     job = TransferJob(tuple(actions), self.config, self.emit, here)
                     outcomes += await executor.transfer(job)
+            if not isinstance(executor, InProcess) and plan.transfers:
+                # uploads other machines began and did not finish (a worker killed mid-file)
+                await leftovers.abort_lost(dst_store, started, self.emit)
             if deletes:
                 held = self._hold_deletes(plan, outcomes, src, dst)
                 if held:

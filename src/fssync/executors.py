@@ -6,7 +6,9 @@ config whose repr shows no secret, and the function a worker runs on one batch."
 
 from __future__ import annotations
 
-import asyncio
+import hashlib
+import pickle
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
@@ -105,9 +107,16 @@ class BuiltinExecutor:
 
 
 def _unseal(
-    command: str, src: str, dst: str | None, options: dict[str, Any], environ: dict[str, str]
+    command: str,
+    src: str,
+    dst: str | None,
+    options: dict[str, Any],
+    environ: dict[str, str],
+    key: str | None = None,
 ) -> Sealed:
-    return Sealed(Config(command, src, dst, options, environ))
+    sealed = Sealed(Config(command, src, dst, options, environ))
+    sealed._key = key
+    return sealed
 
 
 class Sealed:
@@ -115,12 +124,18 @@ class Sealed:
     static keys; they travel pickled inside this object, whose repr and str show nothing of
     them, so a scheduler's task list, dashboard or log never prints a secret. Credentials that
     STS issues do not travel at all: the worker's own credential provider fetches (and
-    refreshes) them from the same options (role ARN, session name)."""
+    refreshes) them from the same options (role ARN, session name).
 
-    __slots__ = ("_config",)
+    `key` names the run for the workers, which keep its plugins and open stores between its
+    tasks (`fssync.workers`): seal a run's config once and send that same object with every
+    task of the run."""
+
+    __slots__ = ("_config", "_key", "_nonce")
 
     def __init__(self, config: Config) -> None:
         self._config = config
+        self._nonce = uuid.uuid4().hex[:16]  # two runs of the same options are two runs
+        self._key: str | None = None
 
     def __repr__(self) -> str:
         return f"<fssync config {self._config.command} (redacted)>"
@@ -130,9 +145,19 @@ class Sealed:
     def open(self) -> Config:
         return self._config
 
+    @property
+    def key(self) -> str:
+        """This run's name, and a digest of its options (no secret can be read back from it)."""
+        if self._key is None:
+            c = self._config
+            state = (c.command, c.src, c.dst, sorted(c.options.items()), sorted(c.environ.items()))
+            digest = hashlib.sha256(pickle.dumps(state)).hexdigest()[:16]
+            self._key = f"{self._nonce}-{digest}"
+        return self._key
+
     def __reduce__(self) -> tuple[Any, ...]:
         c = self._config
-        return (_unseal, (c.command, c.src, c.dst, dict(c.options), dict(c.environ)))
+        return (_unseal, (c.command, c.src, c.dst, dict(c.options), dict(c.environ), self.key))
 
 
 @attrs.frozen
@@ -154,37 +179,30 @@ class BatchResult:
 
 
 def run_batch(sealed: Sealed, actions: Sequence[Action]) -> BatchResult:
-    """Transfer one batch in this process: open both stores from the run's options (each worker
-    connects and fetches credentials itself), write, and return the outcomes and the events.
-    Called in a worker's thread, so it makes its own event loop. Never calls a reporter: the
+    """Transfer one batch in this process: both stores from the run's options (each worker
+    connects and fetches credentials itself, once per run: `fssync.workers` keeps them for the
+    run's next tasks), write, and return the outcomes and the events. Called in a worker's
+    thread; the writes run on the kept run's own event loop. Never calls a reporter: the
     driver replays the events to its own."""
-    from .engine import Run
-    from .hooks.manager import make_hooks
+    from .workers import WorkerRun, for_run
 
-    config = sealed.open()
+    async def go(kept: WorkerRun) -> list[Outcome]:
+        src, dst = await kept.stores()
+        return await kept.run.write_here(list(actions), src, dst)
+
     events: list[Event] = []
-    hooks = make_hooks(ambient=False)
-    hooks.configure(config)
-    run = Run(config, hooks)
-    run.emit = events.append  # type: ignore[method-assign,assignment]
-
-    async def go() -> list[Outcome]:
-        src = await run.open_side(is_source=True)
-        try:
-            dst = await run.open_side(is_source=False)
-        except BaseException:
-            await src.close()
-            raise
-        try:
-            return await run.write_here(list(actions), src, dst)
-        finally:
-            await asyncio.gather(src.close(), dst.close())
-
     try:
-        outcomes = asyncio.run(go())
+        outcomes = for_run(sealed).call(go, events)
     except FssyncError as exc:
         return BatchResult((), tuple(events), (exc.code or "", str(exc), int(exc.exit_code)))
     return BatchResult(tuple(outcomes), tuple(events))
+
+
+def release_run(key: str) -> bool:
+    """Run on every worker at the end of a run: close the stores the run kept there."""
+    from .workers import release
+
+    return release(key)
 
 
 def batches(actions: Sequence[Action], size: int) -> list[tuple[Action, ...]]:

@@ -349,6 +349,22 @@ async def abort_since(store: Any, bucket: str, prefix: str, since: float) -> int
     return aborted
 
 
+async def abort_lost(store: Store, since: float, emit: Callable[[Event], None]) -> None:
+    """Every batch of a run on other machines has landed: a multipart upload still open under
+    the destination and begun since the run started was begun by a worker that died (its batch
+    ran again elsewhere, and its journal is on its own machine); none may outlive the run."""
+    if not store.features.multipart_journal:
+        return  # not a store that makes multipart uploads
+    bucket, _, prefix = store.location.root.partition("/")
+    try:
+        aborted = await abort_since(store, bucket, prefix + "/" if prefix else "", since)
+    except Exception as exc:  # noqa: BLE001 - reported; the next run's clean-up tries again
+        report_error(exc, emit)
+        return
+    if aborted:
+        emit(Event("cleanup", {"temp_files": 0, "uploads_aborted": aborted}))
+
+
 def attach_journal(store: Store, state: StateStore) -> None:
     """Give a destination store that makes multipart uploads a journal to record them in."""
     if store.features.multipart_journal:

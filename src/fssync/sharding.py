@@ -40,17 +40,38 @@ SPANNING = {
 }
 
 
+# A root whose first delimiter page of GLANCE entries is not all it holds, and shows fewer
+# than FEW_FOLDERS folders, is flat: it is cut in up to RANGES key ranges instead of folders,
+# from at most PROBES one-key listings that sample its keys (`split_points`).
+GLANCE = 1000
+FEW_FOLDERS = 8
+RANGES = 32
+PROBES = 4 * RANGES
+TOP = "\x7f" * 64  # above every ASCII key; keys above it fall in the last range
+
+
 @attrs.frozen
 class Shard:
     """A folder right under either root (``name/``), or `ROOT_FILES`; `src` and `dst` say on
-    which sides the driver saw it (a side where it was not is empty, not listed)."""
+    which sides the driver saw it (a side where it was not is empty, not listed). A key-range
+    shard (`ranged`) is the keys of the whole tree after `after` and up to `upto` (None: no
+    bound), on both sides."""
 
     prefix: str
     src: bool = True
     dst: bool = True
+    ranged: bool = False
+    after: str | None = None
+    upto: str | None = None
+
+    @property
+    def label(self) -> str:
+        if self.ranged:
+            return f"keys ({self.after or ''!r}, {self.upto or 'end'!r}]"
+        return self.prefix or "(root files)"
 
     def __repr__(self) -> str:
-        return f"Shard({self.prefix or '(root files)'!r})"
+        return f"Shard({self.label!r})"
 
 
 @attrs.frozen
@@ -93,7 +114,14 @@ class ShardPlan:
 
 async def find_shards(src: Store, dst: Store) -> tuple[Shard, ...]:
     """The root files' shard and one per folder under either root (a folder only at the
-    destination holds deletions), from one cheap look at each root."""
+    destination holds deletions), from one cheap look at each root; or, when a root is flat
+    (an S3 prefix of many keys and few folders), key ranges sampled from it."""
+    glances = await asyncio.gather(src.glance(GLANCE), dst.glance(GLANCE))
+    for store, glance in zip((src, dst), glances, strict=True):
+        if glance is not None and glance[1] and len(glance[0]) < FEW_FOLDERS:
+            cuts = await split_points(store, RANGES, PROBES)
+            if cuts:
+                return key_ranges(cuts)
     tops = await asyncio.gather(src.top(), dst.top())
     sides: list[set[str]] = []
     for store, top in zip((src, dst), tops, strict=True):
@@ -106,6 +134,60 @@ async def find_shards(src: Store, dst: Store) -> tuple[Shard, ...]:
     on_src, on_dst = sides
     folders = sorted(on_src | on_dst)
     return (Shard(ROOT_FILES), *(Shard(f, f in on_src, f in on_dst) for f in folders))
+
+
+def key_ranges(cuts: Sequence[str]) -> tuple[Shard, ...]:
+    """The ranges between sorted `cuts`: up to the first, between each two, after the last."""
+    bounds = [None, *cuts, None]
+    return tuple(
+        Shard(ROOT_FILES, ranged=True, after=a, upto=b)
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+    )
+
+
+def between(lo: str, hi: str) -> str | None:
+    """An ASCII string near the middle of `lo` and `hi` in S3's order (UTF-8 bytes), strictly
+    between them; None when there is none to be found so."""
+    a, b = lo.encode(), hi.encode()
+    width = max(len(a), len(b)) + 1
+    x = int.from_bytes(a.ljust(width, b"\0"), "big")
+    y = int.from_bytes(b.ljust(width, b"\0"), "big")
+    if y - x < 2:
+        return None
+    mid = ((x + y) // 2).to_bytes(width, "big")
+    cut = next((i for i, c in enumerate(mid) if c == 0 or c >= 0x80), width)
+    head = mid[:cut].decode("ascii")  # a StartAfter is a string: the ASCII head of the middle
+    for text in (head, head + "\x7f"):  # the head, or past every ASCII key under it
+        if a < text.encode() < b:
+            return text
+    return None
+
+
+async def split_points(store: Store, count: int, probes: int) -> list[str]:
+    """Up to `count - 1` keys of `store` that cut its key space in ranges of about equal
+    width, each found by one listing of one key after the middle of a range (so the driver
+    never lists the root): ranges are halved breadth first, and a half found empty is looked
+    at again in its lower half. Keys spread as their names do (numbered names split evenly;
+    a dense cluster of keys stays in one range)."""
+    first = await store.key_after("")
+    if first is None:
+        return []
+    cuts: list[str] = []
+    todo = [(first, TOP)]
+    asked = 0
+    while todo and len(cuts) < count - 1 and asked < probes:
+        lo, hi = todo.pop(0)
+        mid = between(lo, hi)
+        if mid is None:
+            continue
+        found = await store.key_after(mid)
+        asked += 1
+        if found is None or found.encode() >= hi.encode():
+            todo.append((lo, mid))  # nothing in the upper half
+            continue
+        cuts.append(found)
+        todo += [(lo, found), (found, hi)]
+    return sorted(cuts)
 
 
 def check_options(config: Config) -> None:
@@ -141,7 +223,7 @@ class Totals:
         self.shards.append(item)
         self.failures.extend(item.failures)
         if item.broken is not None:
-            where = item.shard.prefix or "(root files)"
+            where = item.shard.label
             self.failures.append(Failure(where, "list", f"cannot list this shard: {item.broken}"))
 
     def landed(self, item: object) -> None:
@@ -170,15 +252,9 @@ async def run_sharded(run: Run, executor: ShardedExecutor) -> tuple[Plan, Report
     config = run.config
     check_options(config)
     started = time.time()
-    src_store = await run.open_side(is_source=True)
-    try:
-        dst_store = await run.open_side(is_source=False)
-    except BaseException:
-        await src_store.close()
-        raise
     totals = Totals(run)
     held: str | None = None
-    try:
+    async with run.open_both() as (src_store, dst_store):
         shards = await find_shards(src_store, dst_store)
         run.emit(Event("shards", {"count": len(shards)}))
         await executor.plan(ShardJob(config, shards, totals.planned))
@@ -205,7 +281,7 @@ async def run_sharded(run: Run, executor: ShardedExecutor) -> tuple[Plan, Report
             held = deletes_over_limit(deletes, dst_files, config.get("max_delete"))
         if counts["copy"] + counts["update"] + counts["move"]:
             await executor.run(ShardJob(config, shards, totals.landed), "transfers")
-            await _abort_lost_uploads(dst_store, started, run)
+            await leftovers.abort_lost(dst_store, started, run.emit)
         if deletes:
             if held is None and totals.failed_writes:
                 held = "some transfers failed"
@@ -229,41 +305,11 @@ async def run_sharded(run: Run, executor: ShardedExecutor) -> tuple[Plan, Report
                 deletes_held=held if deletes else None,
             )
         )
-    finally:
-        await asyncio.gather(src_store.close(), dst_store.close())
-
-
-async def _abort_lost_uploads(store: Store, since: float, run: Run) -> None:
-    """Every batch has landed: a multipart upload of this run still open under the destination
-    was begun by a worker that died (its batch ran again elsewhere); none may outlive the run."""
-    if not store.features.multipart_journal:
-        return  # not a store that makes multipart uploads
-    bucket, _, prefix = store.location.root.partition("/")
-    try:
-        aborted = await leftovers.abort_since(store, bucket, prefix + "/" if prefix else "", since)
-    except Exception as exc:  # noqa: BLE001 - reported; the next run's clean-up tries again
-        leftovers.report_error(exc, run.emit)
-        return
-    if aborted:
-        run.emit(Event("cleanup", {"temp_files": 0, "uploads_aborted": aborted}))
 
 
 # -------------------------------------------------------------------------------------------------
 # On a worker
 # -------------------------------------------------------------------------------------------------
-
-
-def _worker_run(config: Config) -> tuple[Run, list[Event]]:
-    """A Run in a worker: its own plugins, its events kept to be sent back."""
-    from .engine import Run
-    from .hooks.manager import make_hooks
-
-    events: list[Event] = []
-    hooks = make_hooks(ambient=False)
-    hooks.configure(config)
-    run = Run(config, hooks)
-    run.emit = events.append  # type: ignore[method-assign,assignment]
-    return run, events
 
 
 def _fatal(exc: FssyncError) -> tuple[str, str, int] | None:
@@ -276,27 +322,28 @@ def _fatal(exc: FssyncError) -> tuple[str, str, int] | None:
 
 def plan_shard(sealed: Sealed, shard: Shard) -> ShardPlan:
     """List one shard on both sides and plan it with the run's own planner (keys, filters and
-    rules as in a whole run). Called in a worker's thread, so it makes its own event loop."""
-    run, events = _worker_run(sealed.open())
-    run.state = None  # state records are per machine and per root: a worker's may be stale
+    rules as in a whole run), over the stores this worker keeps for the run
+    (`fssync.workers`), and hand the shard's plan to ``fssync_plan_ready`` here, where it is
+    whole. Called in a worker's thread; runs on the kept run's event loop."""
+    from .workers import WorkerRun, for_run
 
-    async def go() -> tuple[Plan, Listing, Listing]:
-        src = await run.open_side(is_source=True)
-        try:
-            dst = await run.open_side(is_source=False)
-        except BaseException:
-            await src.close()
-            raise
-        try:
-            listed = await asyncio.gather(
-                _list_shard(run, src, shard, True), _list_shard(run, dst, shard, False)
-            )
-            return await run.plan_listed(src, dst, *listed)
-        finally:
-            await asyncio.gather(src.close(), dst.close())
+    events: list[Event] = []
+
+    async def go(kept: WorkerRun) -> tuple[Run, Plan, Listing, Listing]:
+        # a Run of its own: its notes of unsafe and conflicting keys are this shard's; no
+        # state records (they are per machine and per root: a worker's may be stale)
+        run = kept.fresh(state=False)
+        src, dst = await kept.stores()
+        listed = await asyncio.gather(
+            _list_shard(run, src, shard, True), _list_shard(run, dst, shard, False)
+        )
+        plan, s, d = await run.plan_listed(src, dst, *listed)
+        # as an in-process run does with its whole plan: before anything of it is written
+        kept.hooks.plan_ready(plan, run.config)
+        return run, plan, s, d
 
     try:
-        plan, s, d = asyncio.run(go())
+        run, plan, s, d = for_run(sealed).call(go, events)
     except FssyncError as exc:
         counts = ShardCounts(shard, events=tuple(events), broken=str(exc), fatal=_fatal(exc))
         return ShardPlan(counts)
@@ -326,6 +373,11 @@ async def _list_shard(run: Run, store: Store, shard: Shard, is_source: bool) -> 
     it, a folder by opening the store at that folder and listing it whole."""
     if not (shard.src if is_source else shard.dst):
         return Listing(entries={}, exists=False)  # only on the other side: all new, or all gone
+    if shard.ranged:
+        ranged = store.ranged(shard.after, shard.upto)
+        if ranged is None:
+            raise UsageError(f"{store.location.url}: this store cannot list a key range")
+        return await run._list(ranged)
     if shard.prefix == ROOT_FILES:
         top = await store.top()
         assert top is not None  # the driver found the shards with it
@@ -336,11 +388,15 @@ async def _list_shard(run: Run, store: Store, shard: Shard, is_source: bool) -> 
         url=where.display(shard.prefix.rstrip("/")),
         root=where.path(shard.prefix.rstrip("/")),
     )
-    part = await run._open(sub, is_source)
-    try:
-        listing = await run._list(part)
-    finally:
-        await part.close()
+    view = store.below(sub)  # over the store's own connection
+    if view is not None:
+        listing = await run._list(view)
+    else:
+        part = await run._open(sub, is_source)
+        try:
+            listing = await run._list(part)
+        finally:
+            await part.close()
     return _rekey(listing, shard.prefix, local=where.is_local)
 
 
@@ -356,7 +412,19 @@ def _rekey(listing: Listing, prefix: str, *, local: bool) -> Listing:
 
 def run_slice(sealed: Sealed, plan: ShardPlan, part: str, start: int, stop: int) -> BatchResult:
     """One batch of a shard's transfers or deletions, on whichever worker Dask chose."""
-    actions = plan.part(part)[start:stop]
+    return run_slices(sealed, [plan], [(start, stop)], part)
+
+
+def run_slices(
+    sealed: Sealed, plans: Sequence[ShardPlan], spans: Sequence[tuple[int, int]], part: str
+) -> BatchResult:
+    """One batch made of slices of several shards' transfers or deletions (`spans[i]` of
+    `plans[i]`): small shards share a task."""
+    actions = [
+        a
+        for plan, (start, stop) in zip(plans, spans, strict=True)
+        for a in plan.part(part)[start:stop]
+    ]
     if part == "transfers":
         from .executors import run_batch
 
@@ -366,26 +434,25 @@ def run_slice(sealed: Sealed, plan: ShardPlan, part: str, start: int, stop: int)
 
 def delete_batch(sealed: Sealed, actions: Sequence[Action]) -> BatchResult:
     """Delete one batch (after the driver found nothing that holds deletions), keeping backups
-    as the options say."""
+    as the options say, with the destination this worker keeps for the run."""
     from .transfer import run_deletes
+    from .workers import WorkerRun, for_run
 
-    run, events = _worker_run(sealed.open())
+    events: list[Event] = []
 
-    async def go() -> list[Outcome]:
-        dst = await run.open_side(is_source=False)
+    async def go(kept: WorkerRun) -> list[Outcome]:
+        run = kept.run
+        _, dst = await kept.stores()
+        backups = await run._backups(dst)
+        keep = None if backups is None else functools.partial(backups.keep, dst)
         try:
-            backups = await run._backups(dst)
-            keep = None if backups is None else functools.partial(backups.keep, dst)
-            try:
-                return await run_deletes(dst, list(actions), run.emit, keep, run.config.transfers)
-            finally:
-                if backups is not None and backups.store is not dst:
-                    await backups.store.close()
+            return await run_deletes(dst, list(actions), run.emit, keep, run.config.transfers)
         finally:
-            await dst.close()
+            if backups is not None and backups.store is not dst:
+                await backups.store.close()
 
     try:
-        outcomes = asyncio.run(go())
+        outcomes = for_run(sealed).call(go, events)
     except FssyncError as exc:
         return BatchResult((), tuple(events), (exc.code or "", str(exc), int(exc.exit_code)))
     return BatchResult(tuple(outcomes), tuple(events))

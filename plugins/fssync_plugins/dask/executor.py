@@ -20,8 +20,9 @@ from fssync import (
     UsageError,
     batches,
     plan_shard,
+    release_run,
     run_batch,
-    run_slice,
+    run_slices,
     shard_counts,
 )
 
@@ -47,6 +48,7 @@ class DaskExecutor:
         self._plans: list[Any] = []  # phase one's futures: each shard's plan, kept on a worker
         self._counts: dict[Any, ShardCounts] = {}
         self._sealed: Sealed | None = None
+        self._keys: list[str] = []  # the runs the workers keep stores for, released at close
         self._run = ""
 
     async def start(self) -> None:
@@ -131,7 +133,7 @@ class DaskExecutor:
     ) -> None:
         """Submit every batch, then pass on each result as it lands."""
         client = self._client
-        sealed = Sealed(job.config)
+        sealed = self._seal(job.config)
         run = uuid.uuid4().hex[:8]
         futures = [
             client.submit(run_batch, sealed, batch, key=f"fssync-{run}-{n}", pure=False)
@@ -167,7 +169,7 @@ class DaskExecutor:
         """Phase one: each shard listed and planned by a worker; the plan stays there (a Dask
         future the driver holds by name), its counts come back. A worker lost later makes
         Dask plan that shard again where its batches need it."""
-        self._sealed = Sealed(job.config)
+        self._sealed = self._seal(job.config)
         self._run = uuid.uuid4().hex[:8]
         self._plans = [
             self._client.submit(
@@ -188,10 +190,12 @@ class DaskExecutor:
         await self._pump(lambda put, stop: self._stream(wanted, put, stop), take)
 
     async def run(self, job: ShardJob, part: str) -> None:
-        """Phase two: the kept plans' transfers or deletions, `batch` files per task."""
+        """Phase two: the kept plans' transfers or deletions, about `batch` files per task: a
+        large shard's cut in slices, small shards' slices packed together (a Dask task costs
+        the same for 20 files as for 1,000)."""
         kind = {"transfers": ("copy", "update", "move"), "deletes": ("delete",)}[part]
-        tasks = []
-        files = 0
+        tasks: list[list[tuple[int, int, int]]] = []
+        files = filled = 0
         for n, shard in enumerate(job.shards):
             counts = self._counts.get(shard)
             if counts is None or counts.broken is not None:
@@ -200,7 +204,11 @@ class DaskExecutor:
             files += size
             for start in range(0, size, self.batch):
                 stop = min(size, start + self.batch)
-                tasks.append((n, start, stop))
+                if not tasks or filled + stop - start > self.batch:
+                    tasks.append([])
+                    filled = 0
+                tasks[-1].append((n, start, stop))
+                filled += stop - start
         fields = {"name": self.name, "part": part, "tasks": len(tasks), "files": files}
         job.take(BatchResult((), (Event("executor", fields),)))
         plans, sealed, client = self._plans, self._sealed, self._client
@@ -208,16 +216,15 @@ class DaskExecutor:
         def submit(put: Any, stop: threading.Event) -> None:
             futures = [
                 client.submit(
-                    run_slice,
+                    run_slices,
                     sealed,
-                    plans[n],
+                    [plans[n] for n, _, _ in slices],  # Dask hands the task the kept plans
+                    [(start, end) for _, start, end in slices],
                     part,
-                    start,
-                    end,
-                    key=f"fssync-{self._run}-{part}-{n}-{start}",
+                    key=f"fssync-{self._run}-{part}-{t}",
                     pure=False,
                 )
-                for n, start, end in tasks
+                for t, slices in enumerate(tasks)
             ]
             self._stream(futures, put, stop)
 
@@ -252,12 +259,26 @@ class DaskExecutor:
             stop.set()
             await waiting
 
+    def _seal(self, config: Any) -> Sealed:
+        """The run's config sealed once: every task of the run carries the same key, under
+        which each worker keeps the run's plugins and open stores (`fssync.workers`)."""
+        if self._sealed is None or self._sealed.open() is not config:
+            self._sealed = Sealed(config)
+            self._keys.append(self._sealed.key)
+        return self._sealed
+
     async def close(self) -> None:
         self._plans = []
         await asyncio.to_thread(self._disconnect)
 
     def _disconnect(self) -> None:
         if self._client is not None:
+            for key in self._keys:  # the stores each worker kept for the run
+                try:
+                    self._client.run(release_run, key, on_error="ignore")
+                except Exception:  # noqa: BLE001, S110 - a worker that is gone keeps nothing
+                    pass
+            self._keys = []
             self._client.close()
         if self._cluster is not None:
             self._cluster.close()

@@ -263,6 +263,8 @@ class S3Client:
         token: str | None,
         max_keys: int | None = None,
         delimiter: str | None = None,
+        *,
+        start_after: str | None = None,
     ) -> xmlparse.Page:
         """One page of a listing, with the facts `s3pages` checks (``page.facts``); with a
         `delimiter`, the page's common prefixes too (``page.prefixes``)."""
@@ -274,6 +276,8 @@ class S3Client:
         ]
         if token:
             query.append(("continuation-token", token))
+        elif start_after:
+            query.append(("start-after", start_after))
         if delimiter:
             query.append(("delimiter", delimiter))
         resp, data = await self.call("ListObjectsV2", "GET", bucket, query=query)

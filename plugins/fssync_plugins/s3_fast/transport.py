@@ -156,11 +156,20 @@ class FastTransport:
         return headers
 
     async def list_page(
-        self, bucket: str, prefix: str, token: str | None, folders: list[str] | None = None
+        self,
+        bucket: str,
+        prefix: str,
+        token: str | None,
+        folders: list[str] | None = None,
+        *,
+        start_after: str | None = None,
+        max_keys: int | None = None,
     ) -> tuple[Iterator[s3objects.Listed], s3pages.PageFacts]:
         await self.ready()
         delimiter = "/" if folders is not None else None
-        page = await self.client.list_page(bucket, prefix, token, None, delimiter)
+        page = await self.client.list_page(
+            bucket, prefix, token, max_keys, delimiter, start_after=start_after
+        )
         if folders is not None:
             folders.extend(page.prefixes)
         return _rows(page), page.facts

@@ -246,6 +246,12 @@ def fssync_plan_ready(plan: Plan, config: Config) -> None:
     ``plan.changes`` holds everything the run will do; ``plan.actions`` adds a skip for each
     unchanged key, made on first use (seconds of CPU for a million keys).
 
+    In a run whose workers list and plan (``--executor dask``, ``--list-on workers``), no
+    machine holds the whole plan: the hook is called on the worker that planned each shard,
+    once per shard, with that shard's plan (keys still relative to the run's roots), before
+    any of the run is written. The plugin must then be installed on the workers; the driver's
+    reporters get the summed counts in the ``plan`` event.
+
     :param plan: the immutable plan.
     :param config: the options of this run.
     """
@@ -303,12 +309,16 @@ def fssync_executor(config: Config) -> Executor | None:
 
     An executor that also implements ``fssync.ShardedExecutor`` and sets ``sharded`` lists and
     plans on its workers too, so that no machine holds the whole listing (``fssync.sharding``):
-    the engine cuts the run in shards (one per folder under the roots, from one look at each)
-    and calls ``plan(job)``, which runs ``fssync.plan_shard(sealed, shard)`` on each, keeps
-    each plan where it was made and hands ``fssync.shard_counts`` of it to ``job.take``; the
-    engine applies the guards to the sums, then calls ``run(job, "transfers")`` and, when
-    nothing holds them, ``run(job, "deletes")``, which run ``fssync.run_slice(sealed, plan,
-    part, start, stop)`` batches and hand each ``BatchResult`` to ``job.take``.
+    the engine cuts the run in shards (one per folder under the roots, from one look at each,
+    or key ranges of a flat S3 root) and calls ``plan(job)``, which runs
+    ``fssync.plan_shard(sealed, shard)`` on each, keeps each plan where it was made and hands
+    ``fssync.shard_counts`` of it to ``job.take``; the engine applies the guards to the sums,
+    then calls ``run(job, "transfers")`` and, when nothing holds them, ``run(job,
+    "deletes")``, which run batches of ``fssync.run_slices(sealed, plans, spans, part)`` (one
+    shard's: ``fssync.run_slice(sealed, plan, part, start, stop)``) and hand each
+    ``BatchResult`` to ``job.take``. Send every task of a run the same ``Sealed``: workers
+    keep the run's plugins and stores under its key, and ``fssync.release_run(key)`` on each
+    worker at the end of the run closes them.
 
     :param config: the options of this run (``--executor`` is ``config.get("executor")``).
     """

@@ -178,6 +178,29 @@ class Store(abc.ABC):
         workers list each on their own (`fssync.sharding`). None: this store cannot."""
         return None
 
+    def below(self, location: Location) -> Store | None:
+        """This store seen from a folder under its root (`location`), over this store's own
+        connection, for listing that folder: what a worker lists a shard with (`fssync.
+        sharding`) without connecting again. Never closed itself (closing this store ends
+        both). None: this store cannot; open a store at `location` instead."""
+        return None
+
+    def ranged(self, after: str | None, upto: str | None) -> Store | None:
+        """This store listing only the keys after `after` and up to `upto` (None: from the
+        first, to the last), over its own connection: a key-range shard of a sharded run.
+        Never closed itself. None: this store cannot."""
+        return None
+
+    async def glance(self, keys: int) -> tuple[tuple[str, ...], bool] | None:
+        """The folders a first look at the root of at most `keys` entries shows, and whether
+        the root holds more; None: no such cheap look (see `key_after`)."""
+        return None
+
+    async def key_after(self, after: str) -> str | None:
+        """The first key after `after`, from one small request: how a sharded run samples a
+        flat root to cut it in key ranges. Only asked of a store whose `glance` answers."""
+        raise NotImplementedError
+
     @abc.abstractmethod
     async def open(self, entry: Entry) -> Reader: ...
 

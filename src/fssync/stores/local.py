@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import errno
+import functools
 import os
 import stat
 from collections.abc import Iterable, Mapping
@@ -198,8 +200,14 @@ def _stamp(st: os.stat_result) -> tuple[int, int, int]:
     return st.st_size, st.st_mtime_ns, st.st_ctime_ns
 
 
+def _in_range(after: str | None, upto: str | None, key: str) -> bool:
+    return (after is None or key > after) and (upto is None or key <= upto)
+
+
 class LocalStore(Store):
     operations = features.LOCAL
+    # Keys listed (see Store.ranged): after the first, up to the second; None: no bound.
+    _range: tuple[str | None, str | None] = (None, None)
 
     def __init__(
         self,
@@ -258,6 +266,17 @@ class LocalStore(Store):
     async def scan(self, progress: ListingProgress | None = None) -> Listing:
         return await self._scan(progress, None)
 
+    def below(self, location: Location) -> Store | None:
+        view = copy.copy(self)
+        view.location = location
+        view._real = set()
+        return view
+
+    def ranged(self, after: str | None, upto: str | None) -> Store | None:
+        view = copy.copy(self)
+        view._range = (after, upto)
+        return view
+
     async def top(self) -> tuple[tuple[str, ...], Listing] | None:
         folders: list[str] = []
         listing = await self._scan(None, folders)
@@ -285,6 +304,13 @@ class LocalStore(Store):
         entries, rejected, errors, temps = await asyncio.to_thread(
             walk, root, self.links, report, folders
         )
+        after, upto = self._range if folders is None else (None, None)
+        if after is not None or upto is not None:  # one key range of a sharded run
+            keep = functools.partial(_in_range, after, upto)
+            entries = {k: e for k, e in entries.items() if keep(k)}
+            rejected = [(k, why) for k, why in rejected if keep(k)]
+            errors = [(k, why) for k, why in errors if keep(k) or (k == "." and after is None)]
+            temps = [t for t in temps if keep(os.path.relpath(t, root).replace(os.sep, "/"))]
         if self.is_source:
             # Never skipped silently: in a source these are another run's downloads in progress.
             why = "a temporary file of an fssync download (skipped)"

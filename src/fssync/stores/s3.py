@@ -126,11 +126,24 @@ class BotocoreTransport:
         raise AssertionError("unreachable")
 
     async def list_page(
-        self, bucket: str, prefix: str, token: str | None, folders: list[str] | None = None
+        self,
+        bucket: str,
+        prefix: str,
+        token: str | None,
+        folders: list[str] | None = None,
+        *,
+        start_after: str | None = None,
+        max_keys: int | None = None,
     ) -> tuple[Iterator[Listed], s3pages.PageFacts]:
-        kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "MaxKeys": s3pages.PAGE_SIZE}
+        kwargs: dict[str, Any] = {
+            "Bucket": bucket,
+            "Prefix": prefix,
+            "MaxKeys": max_keys or s3pages.PAGE_SIZE,
+        }
         if token:
             kwargs["ContinuationToken"] = token
+        elif start_after:
+            kwargs["StartAfter"] = start_after
         if folders is not None:
             kwargs["Delimiter"] = "/"
         resp = await self.call("list_objects_v2", **kwargs)

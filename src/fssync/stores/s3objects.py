@@ -17,12 +17,13 @@ names (``Metadata`` a mapping), as plugins return them from ``fssync_transfer_op
 from __future__ import annotations
 
 import asyncio
+import copy
 import hashlib
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import Any, Protocol
 
-from ..location import unsafe_reason
+from ..location import Location, unsafe_reason
 from ..model import Entry
 from . import resume, s3pages
 from .base import (
@@ -137,11 +138,19 @@ class S3Transport(Protocol):
     reads_into: bool
 
     async def list_page(
-        self, bucket: str, prefix: str, token: str | None, folders: list[str] | None = None
+        self,
+        bucket: str,
+        prefix: str,
+        token: str | None,
+        folders: list[str] | None = None,
+        *,
+        start_after: str | None = None,
+        max_keys: int | None = None,
     ) -> tuple[Iterable[Listed], s3pages.PageFacts]:
         """One ListObjectsV2 page: its objects, and the facts `s3pages` checks it by. Given
         `folders`, a delimiter ("/") listing whose common prefixes (full keys, decoded) are
-        appended to it."""
+        appended to it; `start_after` (a full key) starts it after that key, `max_keys`
+        holds it to fewer keys than a full page."""
 
     async def put_object(
         self, bucket: str, key: str, data: bytes, md5: bytes, options: Mapping[str, Any]
@@ -332,6 +341,9 @@ class S3ObjectStore(Store):
     parts: PartPlan = PartPlan()  # --multipart-threshold, --multipart-chunk-size
     journal: Any = None  # a fssync.leftovers.UploadJournal when the state file is in use
     ranges_ignored = False  # the server answered a ranged GET with the whole object
+    # Keys listed: those after the first and up to the second (None: from the start, to the
+    # end); a view made by `ranged` lists one range of a sharded run.
+    _range: tuple[str | None, str | None] = (None, None)
     # Learned during the run: this store's ETags are not MD5s (an object read back held the
     # bytes sent, or the server refuses a wrong Content-MD5 and so checked the bytes itself).
     etags_opaque = False
@@ -353,6 +365,38 @@ class S3ObjectStore(Store):
         markers skipped, keys that could escape a destination's root rejected."""
         return await self._scan(progress, None)
 
+    def below(self, location: Location) -> Store | None:
+        view = copy.copy(self)  # the same transport: no new connection, no new credentials
+        view.location = location
+        bucket, _, prefix = location.root.partition("/")
+        if bucket != self.bucket:
+            return None
+        view.prefix = prefix + "/" if prefix else ""
+        return view
+
+    def ranged(self, after: str | None, upto: str | None) -> Store | None:
+        view = copy.copy(self)  # the same transport, listing only the keys of the range
+        view._range = (after, upto)
+        return view
+
+    async def glance(self, keys: int) -> tuple[tuple[str, ...], bool] | None:
+        """One delimiter page of at most `keys` entries: the folders on it, and whether the
+        root holds more than it showed."""
+        folders: list[str] = []
+        _, facts = await self.transport.list_page(
+            self.bucket, self.prefix, None, folders, max_keys=keys
+        )
+        cut = len(self.prefix)
+        return tuple(f[cut:] for f in folders), bool(facts.truncated)
+
+    async def key_after(self, after: str) -> str | None:
+        """The first key after `after` (both from the root), in a listing of one key."""
+        rows, _ = await self.transport.list_page(
+            self.bucket, self.prefix, None, None, start_after=self.prefix + after, max_keys=1
+        )
+        cut = len(self.prefix)
+        return next((full[cut:] for full, _, _, _ in rows), None)
+
     async def top(self) -> tuple[tuple[str, ...], Listing] | None:
         """One delimiter listing: the folders right under the prefix (``name/``), and the
         objects beside them; how a distributed run finds its shards."""
@@ -369,11 +413,20 @@ class S3ObjectStore(Store):
             self.location.url, self.bucket, self.prefix, self.listing_retry, self.on_listing_retry
         )
 
+        after, upto = self._range if folders is None else (None, None)
+        start = self.prefix + after if after is not None else None
+        last = self.prefix + upto if upto is not None else None
+
         async def fetch(token: str | None) -> tuple[Iterable[Listed], s3pages.PageFacts]:
-            return await self.transport.list_page(self.bucket, self.prefix, token, folders)
+            return await self.transport.list_page(
+                self.bucket, self.prefix, token, folders, start_after=start
+            )
 
         while not pages.done:
             for full, size, stamp, etag in await pages.next(fetch):
+                if last is not None and full > last:
+                    pages.done = True  # past the range: the rest of the listing is another's
+                    break
                 key = full[cut:]
                 if key.endswith("/") and size == 0:
                     continue  # a folder marker, not a file
