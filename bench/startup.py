@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -62,14 +63,21 @@ def environment(work: Path) -> dict[str, str]:
     return env
 
 
-def _once(argv: list[str], env: dict[str, str]) -> float:
+def _once(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall and CPU (user + system) seconds of one run: on a busy machine the CPU time moves
+    less than the wall time."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - t0
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def measure(runs: int, env: dict[str, str], cmds: dict[str, list[str]]) -> dict[str, list[float]]:
-    times: dict[str, list[float]] = {name: [] for name in cmds}
+def measure(
+    runs: int, env: dict[str, str], cmds: dict[str, list[str]]
+) -> dict[str, list[tuple[float, float]]]:
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in cmds}
     for n in range(runs):
         order = list(cmds.items())
         for name, argv in order if n % 2 == 0 else reversed(order):
@@ -125,12 +133,15 @@ def main(argv: list[str] | None = None) -> int:
             }
         _once(cmds["fssync sync (no-op)"], env)  # copies the file, fills the caches
         times = measure(ns.runs, env, cmds)
-        floor = statistics.median(times["python -c pass"])
+        floor = [statistics.median(t[i] for t in times["python -c pass"]) for i in (0, 1)]
         print(f"{ns.runs} runs each, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}")
-        print(f"{'command':24} {'median ms':>10} {'min ms':>8} {'/ python -c pass':>17}")
+        print(f"{'command':24} {'wall ms':>8} {'min':>6} {'CPU ms':>7}   / python -c pass")
         for name, values in times.items():
-            med = statistics.median(values)
-            print(f"{name:24} {med * 1e3:10.1f} {min(values) * 1e3:8.1f} {med / floor:16.2f}x")
+            wall = statistics.median(t[0] for t in values)
+            cpu = statistics.median(t[1] for t in values)
+            least = min(t[0] for t in values)
+            ratio = f"{wall / floor[0]:.2f}x wall, {cpu / floor[1]:.2f}x CPU"
+            print(f"{name:24} {wall * 1e3:8.1f} {least * 1e3:6.1f} {cpu * 1e3:7.1f}   {ratio}")
         if ns.importtime:
             print(f"\ncostliest imports of the no-op (-X importtime, best of 5), {ns.importtime}:")
             print(f"{'self ms':>8} {'cumulative ms':>14}  module")
