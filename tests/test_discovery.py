@@ -38,3 +38,26 @@ def test_unreadable_cache_falls_back_to_importlib(tmp_path, monkeypatch):
     (tmp_path / "state" / "entry-points.json").write_text("{not json")
     expected = [(ep.name, ep.value) for ep in importlib.metadata.entry_points(group="fssync")]
     assert discovery.entry_points("fssync") == expected
+
+
+def test_each_of_a_few_paths_keeps_its_own_answer(tmp_path, monkeypatch):
+    """``python -m fssync``, the script and ``python -c`` put different folders first on
+    sys.path: switching between them must not read every distribution again each time."""
+    monkeypatch.setenv("FSSYNC_STATE_DIR", str(tmp_path / "state"))
+    first, second = tmp_path / "one", tmp_path / "two"
+    first.mkdir()
+    second.mkdir()
+    path = list(discovery.sys.path)
+    expected = discovery.entry_points("fssync")
+    for folder in (first, second):
+        monkeypatch.setattr(discovery.sys, "path", [str(folder), *path])
+        assert discovery.entry_points("fssync") == expected
+    reads = []
+    real = importlib.metadata.entry_points
+    monkeypatch.setattr(
+        importlib.metadata, "entry_points", lambda **kw: reads.append(kw) or real(**kw)
+    )
+    for folder in (first, second, first):
+        monkeypatch.setattr(discovery.sys, "path", [str(folder), *path])
+        assert discovery.entry_points("fssync") == expected
+    assert reads == []

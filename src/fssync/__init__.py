@@ -11,58 +11,98 @@ This module and `fssync.plugin` (what plugins import) are the public API, each w
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .auth import CredentialProvider, Credentials, StaticAuth, resolve_static
+    from .config import Config, Layer, Setting
+    from .errors import (
+        AuthError,
+        ExitCode,
+        FatalError,
+        FssyncError,
+        LocationError,
+        UnreachableError,
+        UsageError,
+    )
+    from .executors import (
+        BatchResult,
+        Executor,
+        Sealed,
+        ShardedExecutor,
+        ShardJob,
+        TransferJob,
+        batches,
+        release_run,
+        run_batch,
+    )
+    from .hooks import hookimpl
+    from .location import Capabilities, Location
+    from .model import (
+        Action,
+        Entry,
+        Event,
+        Failure,
+        Kind,
+        Outcome,
+        Plan,
+        Report,
+        Sample,
+        Transfer,
+        redact,
+    )
+    from .planning import BUILTIN_MODES, Comparator, CompareMode, KeyFilter, Policy, Reason
+    from .remotes import Remote
+    from .reporting import (
+        check_output_path,
+        human_bytes,
+        human_seconds,
+        report_document,
+        summary_line,
+        write_atomically,
+    )
+    from .safetext import json_text, printable
+    from .sharding import Shard, ShardCounts, plan_shard, run_slice, run_slices, shard_counts
+
+# Each name is imported from its module on first use (PEP 562), so that `import fssync` (which
+# every command and plugin does) costs only what the run then touches: a no-op local sync does
+# not build the data classes of sharding or the S3 layer. tests/test_startup.py checks it.
+_EXPORTS: dict[str, str] = {
+    name: module
+    for module, names in {
+        "auth": "CredentialProvider Credentials StaticAuth resolve_static",
+        "config": "Config Layer Setting",
+        "errors": "AuthError ExitCode FatalError FssyncError LocationError UnreachableError UsageError",
+        "executors": "BatchResult Executor Sealed ShardedExecutor ShardJob TransferJob batches release_run run_batch",
+        "hooks": "hookimpl",
+        "location": "Capabilities Location",
+        "model": "Action Entry Event Failure Kind Outcome Plan Report Sample Transfer redact",
+        "planning": "BUILTIN_MODES Comparator CompareMode KeyFilter Policy Reason",
+        "remotes": "Remote",
+        "reporting": "check_output_path human_bytes human_seconds report_document summary_line write_atomically",
+        "safetext": "json_text printable",
+        "sharding": "Shard ShardCounts plan_shard run_slice run_slices shard_counts",
+    }.items()
+    for name in names.split()
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # the next lookup is a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})
+
 
 from ._version import __version__ as __version__  # re-exported: the one version
-from .auth import CredentialProvider, Credentials, StaticAuth, resolve_static
-from .config import Config, Layer, Setting
-from .errors import (
-    AuthError,
-    ExitCode,
-    FatalError,
-    FssyncError,
-    LocationError,
-    UnreachableError,
-    UsageError,
-)
-from .executors import (
-    BatchResult,
-    Executor,
-    Sealed,
-    ShardedExecutor,
-    ShardJob,
-    TransferJob,
-    batches,
-    release_run,
-    run_batch,
-)
-from .hooks import hookimpl
-from .location import Capabilities, Location
-from .model import (
-    Action,
-    Entry,
-    Event,
-    Failure,
-    Kind,
-    Outcome,
-    Plan,
-    Report,
-    Sample,
-    Transfer,
-    redact,
-)
-from .planning import BUILTIN_MODES, Comparator, CompareMode, KeyFilter, Policy, Reason
-from .remotes import Remote
-from .reporting import (
-    check_output_path,
-    human_bytes,
-    human_seconds,
-    report_document,
-    summary_line,
-    write_atomically,
-)
-from .safetext import json_text, printable
-from .sharding import Shard, ShardCounts, plan_shard, run_slice, run_slices, shard_counts
 
 __all__ = [
     "BUILTIN_MODES",

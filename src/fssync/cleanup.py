@@ -37,14 +37,8 @@ DEFAULT_AGE = "24h"
 ROUNDS = 100  # a listing shows up to 1,000 uploads; aborted ones make room for the next
 
 
-def add_parser(sub: Any, hooks: Hooks) -> None:
-    p = sub.add_parser(
-        "cleanup",
-        help="abort incomplete multipart uploads under an S3 prefix that no run will finish",
-        description="Abort the incomplete multipart uploads under URL that are older than "
-        "--older-than and that this machine's journal does not know (those, the next sync "
-        "resumes or aborts). Incomplete uploads are billed until they are aborted.",
-    )
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The command's own arguments (the CLI adds the config option and plugins' options)."""
     p.add_argument("url", metavar="URL", help="s3://bucket/prefix or a remote NAME:prefix")
     p.add_argument(
         "--older-than",
@@ -57,10 +51,6 @@ def add_parser(sub: Any, hooks: Hooks) -> None:
         "-n", "--dry-run", action="store_true", help="list what would be aborted, abort nothing"
     )
     p.add_argument("--json", action="store_true", help="one JSON object per line")
-    from .options import add_config_option
-
-    add_config_option(p)
-    hooks.add_options(p, "cleanup")  # type: ignore[attr-defined]
 
 
 @attrs.frozen

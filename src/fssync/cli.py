@@ -14,7 +14,57 @@ from .options import Parser, add_config_option, add_sync_options
 COMMANDS = ("sync", "bisync", "check", "ls", "credentials", "plugins", "backends", "demo")
 
 
-def build_parser(hooks: object | None = None) -> Parser:
+# Each built-in command: its help line (the list of commands) and its description (its --help).
+_HELP: dict[str, tuple[str, str | None]] = {
+    "sync": (
+        "make DST hold what SRC holds",
+        "Make DST hold what SRC holds. Deletes only with --delete.",
+    ),
+    "bisync": (
+        "two-way sync: carry creations, edits and deletions both ways between A and B",
+        "Two-way sync between A and B (any two backends): each side's changes "
+        "since the last run (kept in a state file) are carried to the other; a path changed "
+        "on both sides is a conflict (--conflict). The first run merges and never deletes.",
+    ),
+    "check": (
+        "compare SRC and DST; exit 1 when they differ",
+        "Compare without transferring. Exit code 1 when they differ.",
+    ),
+    "ls": (
+        "list a location",
+        "List a location: size, modification time (UTC) and name. The time is the "
+        "file's own mtime where known: a local file's; an object's as synced (fssync's record of "
+        "synced objects, else the object's metadata, read for up to 1000 objects), else when "
+        "it was uploaded. --json gives both: mtime and modified.",
+    ),
+    "credentials": (
+        "print temporary credentials from STS for other tools (prints secrets)",
+        "Fetch temporary credentials with the STS settings (--role-arn, --sts ...) "
+        "and print them as shell exports, or with --json in the credential_process format. "
+        "This is the one command that prints secrets, because you ask it to.",
+    ),
+    "cleanup": (
+        "abort incomplete multipart uploads under an S3 prefix that no run will finish",
+        "Abort the incomplete multipart uploads under URL that are older than "
+        "--older-than and that this machine's journal does not know (those, the next sync "
+        "resumes or aborts). Incomplete uploads are billed until they are aborted.",
+    ),
+    "plugins": ("the loaded plugins and the hooks each implements", None),
+    "backends": (
+        "the backends fssync knows: URL form, extra to install, what each keeps",
+        "Each backend's URL form, the extra that installs its client, whether it "
+        "keeps modification times and how precisely, the hashes its listing carries, how "
+        "comparison works there and the server it is tested against.",
+    ),
+    "demo": ("the whole job on an embedded local S3 server", None),
+}
+
+
+def build_parser(hooks: object | None = None, *, command: str | None = None) -> Parser:
+    """The parser of every command; with `command`, only that one's options are built (the
+    others keep their name and help line, for the list of commands and its errors): a run
+    parses one command, and asking every plugin for every command's options would be a good
+    part of its start-up."""
     from .hooks.manager import make_hooks
 
     hooks = hooks or make_hooks()
@@ -24,83 +74,70 @@ def build_parser(hooks: object | None = None) -> Parser:
     )
     _global_flags(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
-    p = sub.add_parser(
-        "sync",
-        help="make DST hold what SRC holds",
-        description="Make DST hold what SRC holds. Deletes only with --delete.",
-    )
-    add_sync_options(p, hooks, command="sync")  # type: ignore[arg-type]
-    p = sub.add_parser(
-        "bisync",
-        help="two-way sync: carry creations, edits and deletions both ways between A and B",
-        description="Two-way sync between A and B (any two backends): each side's changes "
-        "since the last run (kept in a state file) are carried to the other; a path changed "
-        "on both sides is a conflict (--conflict). The first run merges and never deletes.",
-    )
-    add_sync_options(p, hooks, command="bisync")  # type: ignore[arg-type]
-    p = sub.add_parser(
-        "check",
-        help="compare SRC and DST; exit 1 when they differ",
-        description="Compare without transferring. Exit code 1 when they differ.",
-    )
-    add_sync_options(p, hooks, command="check")  # type: ignore[arg-type]
-    p = sub.add_parser(
-        "ls",
-        help="list a location",
-        description="List a location: size, modification time (UTC) and name. The time is the "
-        "file's own mtime where known: a local file's; an object's as synced (fssync's record of "
-        "synced objects, else the object's metadata, read for up to 1000 objects), else when "
-        "it was uploaded. --json gives both: mtime and modified.",
-    )
-    p.add_argument("url", metavar="URL")
-    p.add_argument(
-        "-r", "--recursive", action="store_true", help="list every file below (default: one level)"
-    )
-    p.add_argument("--json", action="store_true", help="one JSON object per line")
-    add_config_option(p)
-    hooks.add_options(p, "ls")  # type: ignore[attr-defined]
-    p = sub.add_parser(
-        "credentials",
-        help="print temporary credentials from STS for other tools (prints secrets)",
-        description="Fetch temporary credentials with the STS settings (--role-arn, --sts ...) "
-        "and print them as shell exports, or with --json in the credential_process format. "
-        "This is the one command that prints secrets, because you ask it to.",
-    )
-    p.add_argument(
-        "location",
-        metavar="LOCATION",
-        nargs="?",
-        help="a remote (NAME:) or s3:// URL whose settings to use (default: the options only)",
-    )
-    p.add_argument(
-        "--json", action="store_true", help="one JSON object, as a credential_process prints"
-    )
-    add_config_option(p)
-    hooks.add_options(p, "credentials")  # type: ignore[attr-defined]
-    from .cleanup import add_parser as add_cleanup
-
-    add_cleanup(sub, hooks)  # type: ignore[arg-type]
-    p = sub.add_parser("plugins", help="the loaded plugins and the hooks each implements")
-    p.add_argument("--json", action="store_true")
-    p = sub.add_parser(
-        "backends",
-        help="the backends fssync knows: URL form, extra to install, what each keeps",
-        description="Each backend's URL form, the extra that installs its client, whether it "
-        "keeps modification times and how precisely, the hashes its listing carries, how "
-        "comparison works there and the server it is tested against.",
-    )
-    p.add_argument("--json", action="store_true")
-    p = sub.add_parser("demo", help="the whole job on an embedded local S3 server")
-    p.add_argument("--keep", metavar="DIR", help="keep the demo's local folder here")
+    built = []
+    for name, (help_line, description) in _HELP.items():
+        p = sub.add_parser(name, help=help_line, description=description)
+        if command is None or command == name:
+            _add_options(name, p, hooks)
+            built.append(name)
     hooks.add_commands(sub)  # type: ignore[attr-defined]
+    built += [name for name in sub.choices if name not in _HELP]
     from .helptext import add_examples
 
-    add_examples(sub.choices)
-    for command in sub.choices.values():
-        if "-" in command.prefix_chars:  # a command may read its words itself (s3sync)
-            _global_flags(command, in_command=True)  # 'fssync sync ... --debug' works too
+    chosen = {name: sub.choices[name] for name in built}
+    add_examples(chosen)
+    for each in chosen.values():
+        if "-" in each.prefix_chars:  # a command may read its words itself (s3sync)
+            _global_flags(each, in_command=True)  # 'fssync sync ... --debug' works too
     parser.set_defaults(_hooks=hooks)
     return parser
+
+
+def _add_options(command: str, p: Parser, hooks: object) -> None:
+    """The arguments and options of one built-in command, plugins' options included."""
+    if command in ("sync", "bisync", "check"):
+        add_sync_options(p, hooks, command=command)  # type: ignore[arg-type]
+        return
+    if command == "ls":
+        p.add_argument("url", metavar="URL")
+        p.add_argument(
+            "-r",
+            "--recursive",
+            action="store_true",
+            help="list every file below (default: one level)",
+        )
+        p.add_argument("--json", action="store_true", help="one JSON object per line")
+    elif command == "credentials":
+        p.add_argument(
+            "location",
+            metavar="LOCATION",
+            nargs="?",
+            help="a remote (NAME:) or s3:// URL whose settings to use (default: the options only)",
+        )
+        p.add_argument(
+            "--json", action="store_true", help="one JSON object, as a credential_process prints"
+        )
+    elif command == "cleanup":
+        from .cleanup import add_arguments
+
+        add_arguments(p)
+    elif command in ("plugins", "backends"):
+        p.add_argument("--json", action="store_true")
+        return
+    elif command == "demo":
+        p.add_argument("--keep", metavar="DIR", help="keep the demo's local folder here")
+        return
+    add_config_option(p)
+    hooks.add_options(p, command)  # type: ignore[attr-defined]
+
+
+def _command_word(argv: Sequence[str]) -> str | None:
+    """The built-in command `argv` names, when its only words before it are global flags."""
+    for word in argv:
+        if word in ("--debug", "--version", "-h", "--help"):
+            continue
+        return word if word in _HELP else None
+    return None
 
 
 def _global_flags(parser: argparse.ArgumentParser, *, in_command: bool = False) -> None:
@@ -160,7 +197,7 @@ def _guarded_main(argv: list[str]) -> int:
 def _main(argv: list[str]) -> int:
     if not argv:
         argv = ["--help"]
-    parser = build_parser()
+    parser = build_parser(command=_command_word(argv))
     try:
         ns = parser.parse_args(argv)
     except SystemExit as exc:  # --help and --version

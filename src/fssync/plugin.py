@@ -20,51 +20,93 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from . import *  # noqa: F403 - the public API is part of the plugin API
 from . import __all__ as _public
-from .secrets import redact_options, register, scrub
-from .stores import (
-    Features,
-    Listing,
-    ListingProgress,
-    Operations,
-    RangeIgnored,
-    RangeSink,
-    Reader,
-    S3ObjectStore,
-    S3Transport,
-    Stalled,
-    Store,
-    httplog,
-    known_md5,
-    resume,
-    s3meta,
-    s3objects,
-    s3pages,
-    source_mtime_ns,
-    unconfirmed_put,
-    unsafe_reason,
-)
-from .stores.features import S3 as S3_OPERATIONS
-from .units import checked, converted, parse_age, parse_duration, parse_size
 
 if TYPE_CHECKING:
+    from . import *  # noqa: F403 - the public API is part of the plugin API
     from .integrity import ChecksumMismatch, IntegrityError, mismatch
     from .leftovers import abort_twins
+    from .secrets import redact_options, register, scrub
+    from .stores import (
+        Features,
+        Listing,
+        ListingProgress,
+        Operations,
+        RangeIgnored,
+        RangeSink,
+        Reader,
+        S3ObjectStore,
+        S3Transport,
+        Stalled,
+        Store,
+        httplog,
+        known_md5,
+        resume,
+        s3meta,
+        s3objects,
+        s3pages,
+        source_mtime_ns,
+        unconfirmed_put,
+        unsafe_reason,
+    )
+    from .stores.features import S3 as S3_OPERATIONS
     from .stores.keys import EXPIRED_CODES, KeySource
+    from .units import checked, converted, parse_age, parse_duration, parse_size
 
-# Loaded on first use, as `fssync.stores` does: they bring the state file's SQLite.
-_LATER = frozenset(
-    {"ChecksumMismatch", "IntegrityError", "mismatch", "abort_twins", "KeySource", "EXPIRED_CODES"}
-)
+# Loaded on first use, as `fssync` itself does: a plugin that registers a secret does not load
+# the S3 layer, and a local run does not build its data classes.
+_FROM = {
+    "secrets": ("redact_options", "register", "scrub"),
+    "units": ("checked", "converted", "parse_age", "parse_duration", "parse_size"),
+    "stores": [
+        "Features",
+        "Listing",
+        "ListingProgress",
+        "Operations",
+        "RangeIgnored",
+        "RangeSink",
+        "Reader",
+        "S3ObjectStore",
+        "S3Transport",
+        "Stalled",
+        "Store",
+        "httplog",
+        "known_md5",
+        "resume",
+        "s3meta",
+        "s3objects",
+        "s3pages",
+        "source_mtime_ns",
+        "unconfirmed_put",
+        "unsafe_reason",
+        "ChecksumMismatch",
+        "IntegrityError",
+        "mismatch",
+        "abort_twins",
+        "KeySource",
+        "EXPIRED_CODES",
+    ],
+}
+_EXPORTS = {name: module for module, names in _FROM.items() for name in names}
 
 
 def __getattr__(name: str) -> Any:
-    if name not in _LATER:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from . import stores
+    import importlib
 
-    return getattr(stores, name)
+    if name == "S3_OPERATIONS":
+        value = importlib.import_module(".stores.features", __package__).S3
+    elif name in _EXPORTS:
+        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __package__), name)
+    elif name in _public:
+        value = getattr(importlib.import_module(__package__), name)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
 
 
 __all__ = [

@@ -18,8 +18,6 @@ import os
 
 from fssync import Config, Executor, UsageError, hookimpl
 
-from .executor import DaskExecutor
-
 NAME = "dask"
 BATCH = 1000
 LIST_ON = ("workers", "driver")
@@ -107,6 +105,8 @@ def fssync_executor(config: Config) -> Executor | None:
         return None
     scheduler = config.get("scheduler")
     workers = int(config.get("workers") or 0) or (None if scheduler else os.cpu_count() or 1)
+    from .executor import DaskExecutor  # here: a run without --executor dask needs none of it
+
     return DaskExecutor(
         scheduler=str(scheduler) if scheduler else None,
         workers=workers,

@@ -5,6 +5,9 @@ of fssync's start-up, and the answer only changes when a package is installed, u
 removed. Each of those adds, removes or rewrites a ``*.dist-info`` (or ``*.egg-info``) folder on
 ``sys.path``, so the answer is cached in the state folder under a fingerprint of those folders
 (names and modification times): listing a few folders is cheap, and any change is a miss.
+The file keeps the answers of the last few fingerprints: ``python -m fssync``, the ``fssync``
+script and ``python -c`` each put another folder first on ``sys.path``, and one answer alone
+would be thrown away each time a user or a script switched between them.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-VERSION = 1
+VERSION = 2
+KEEP = 8  # fingerprints remembered
 
 
 def _fingerprint() -> list[Any]:
@@ -51,23 +55,27 @@ def entry_points(group: str) -> list[tuple[str, str]]:
     """(name, value) of every entry point in `group`, as importlib.metadata lists them."""
     key = json.loads(json.dumps([VERSION, group, _fingerprint()]))  # as it reads back
     cache = _cache_file()
+    known: list[Any] = []
     try:
         data = json.loads(cache.read_text(encoding="utf-8"))
-        if data.get("key") == key:
-            return [(str(name), str(value)) for name, value in data["entry_points"]]
+        known = [pair for pair in data["answers"] if isinstance(pair, list) and len(pair) == 2]
+        for seen, found in known:
+            if seen == key:
+                return [(str(name), str(value)) for name, value in found]
     except (OSError, ValueError, KeyError, TypeError):
         pass
     import importlib.metadata
 
-    found = [(ep.name, ep.value) for ep in importlib.metadata.entry_points(group=group)]
+    answer = [(ep.name, ep.value) for ep in importlib.metadata.entry_points(group=group)]
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
         temp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
-        temp.write_text(json.dumps({"key": key, "entry_points": found}), encoding="utf-8")
+        answers = [[key, answer], *known][:KEEP]
+        temp.write_text(json.dumps({"answers": answers}), encoding="utf-8")
         os.replace(temp, cache)
     except OSError:
         pass  # a cache that cannot be written is only slower
-    return found
+    return answer
 
 
 def load(value: str) -> Any:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from argparse import ArgumentParser
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -95,6 +94,8 @@ def check_pending(pm: pluggy.PluginManager) -> None:
             ),
             "?",
         )
+        import difflib  # only for this message
+
         known = [n for n in vars(specs) if n.startswith(f"{PROJECT}_")]
         close = difflib.get_close_matches(name, known, n=1)
         hint = f" (did you mean {close[0]}?)" if close else ""

@@ -14,7 +14,6 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..location import Location, unsafe_reason
-from . import resume, s3meta, s3objects, s3pages
 from .base import (
     Listing,
     ListingProgress,
@@ -25,21 +24,22 @@ from .base import (
     known_md5,
     source_mtime_ns,
 )
-from .confirm import unconfirmed_put
 from .features import Features, Operations
-from .s3objects import S3ObjectStore, S3Transport
-from .stall import Stalled
 
 if TYPE_CHECKING:
     from ..auth import CredentialProvider, Credentials
     from ..integrity import ChecksumMismatch, IntegrityError, mismatch
     from ..leftovers import abort_twins
+    from . import resume, s3meta, s3objects, s3pages
+    from .confirm import unconfirmed_put
     from .keys import EXPIRED_CODES, KeySource
+    from .s3objects import S3ObjectStore, S3Transport
+    from .stall import Stalled
 
 # What a store plugin needs besides the base classes: the errors that make a transfer retried
-# (raise them when the store saved other bytes than were sent), and the clean-up of a twin
-# multipart upload left by a create request whose reply was lost. Loaded on first use: those
-# modules import this package.
+# (raise them when the store saved other bytes than were sent), the clean-up of a twin
+# multipart upload left by a create request whose reply was lost, and the S3 layer. Loaded on
+# first use: some of those modules import this package, and a run without S3 needs none of them.
 _LATER = {
     "ChecksumMismatch": "integrity",
     "IntegrityError": "integrity",
@@ -47,15 +47,22 @@ _LATER = {
     "abort_twins": "leftovers",
     "KeySource": "stores.keys",
     "EXPIRED_CODES": "stores.keys",
+    "S3ObjectStore": "stores.s3objects",
+    "S3Transport": "stores.s3objects",
+    "Stalled": "stores.stall",
+    "unconfirmed_put": "stores.confirm",
 }
+_MODULES = frozenset({"httplog", "resume", "s3meta", "s3objects", "s3pages"})
 
 
 def __getattr__(name: str) -> Any:
+    import importlib
+
+    if name in _MODULES:
+        return importlib.import_module(f"{__name__}.{name}")
     module = _LATER.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
     return getattr(importlib.import_module(f"fssync.{module}"), name)
 
 
