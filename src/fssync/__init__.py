@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from ._version import __version__ as __version__  # re-exported: the one version
+
 if TYPE_CHECKING:
     from .auth import CredentialProvider, Credentials, StaticAuth, resolve_static
     from .config import Config, Layer, Setting
@@ -101,8 +103,6 @@ def __getattr__(name: str) -> Any:
 def __dir__() -> list[str]:
     return sorted({*globals(), *_EXPORTS})
 
-
-from ._version import __version__ as __version__  # re-exported: the one version
 
 __all__ = [
     "BUILTIN_MODES",
