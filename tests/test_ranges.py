@@ -15,10 +15,13 @@ import pytest
 
 import fssync
 from fssync.integrity import PartHasher, RangeParts
+from fssync.retrying import RetryPolicy
 from fssync.stores import Reader, local
 from fssync.stores.base import RANGE_STEP
 from fssync_s3_fast.resolve import resolve
 from fssync_s3_fast.store import PIECE, FastS3Store
+
+NO_WAIT = RetryPolicy(low_level_sleep=0.0)
 
 
 class Flaky(Reader):
@@ -53,14 +56,13 @@ class Flaky(Reader):
 def _download(reader: Reader, size: int, path: str) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
-        asyncio.run(local._write_ranges(fd, reader, size))
+        asyncio.run(local._write_ranges(fd, reader, size, NO_WAIT))
     finally:
         os.close(fd)
 
 
 def test_a_range_cut_short_is_resumed_where_it_stopped(tmp_path, monkeypatch):
     monkeypatch.setattr(local, "RANGE_SIZE", 1 << 20)
-    monkeypatch.setattr(local, "RANGE_RETRY_SLEEP", 0.0)
     data = os.urandom((4 << 20) + 123)
     reader = Flaky(data, cut=300_000)
     _download(reader, len(data), str(tmp_path / "f"))
@@ -74,7 +76,6 @@ def test_a_range_cut_short_is_resumed_where_it_stopped(tmp_path, monkeypatch):
 
 def test_a_range_that_keeps_failing_fails_the_file(tmp_path, monkeypatch):
     monkeypatch.setattr(local, "RANGE_SIZE", 1 << 20)
-    monkeypatch.setattr(local, "RANGE_RETRY_SLEEP", 0.0)
 
     class Dead(Flaky):
         async def copy_range(self, offset, length, sink):  # type: ignore[no-untyped-def]
@@ -85,7 +86,7 @@ def test_a_range_that_keeps_failing_fails_the_file(tmp_path, monkeypatch):
     with pytest.raises(ExceptionGroup) as info:
         _download(reader, 2 << 20, str(tmp_path / "f"))
     assert info.group_contains(ConnectionResetError)
-    assert len(reader.asked) == 2 * (1 + local.RANGE_RETRIES)  # bounded, then given up
+    assert len(reader.asked) == 2 * NO_WAIT.sends  # bounded by the policy, then given up
 
 
 def test_large_ranges_are_asked_in_bounded_steps_by_default(tmp_path):

@@ -12,7 +12,10 @@ nothing else: every other module of the package is internal and may change in an
   base classes, `Listing`, the declared `Operations` and `Features`, the errors that make a
   transfer retried, and the S3 layer both S3 request paths share: `S3ObjectStore` over an
   `S3Transport` (`s3objects`), and `s3meta`, `s3pages`, `resume`, `httplog`, `unconfirmed_put`,
-  `abort_twins`, `KeySource`.
+  `abort_twins`, `KeySource`;
+- retries: `RetryPolicy`, the run's one retry policy (`RetryPolicy.from_config(config)`), which
+  a store that makes its own requests follows for its request-level retries, and
+  `throttled`, whether an error answer asks to slow down.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import *  # noqa: F403 - the public API is part of the plugin API
 from . import __all__ as _public
+from .retrying import RetryPolicy, throttled
 from .secrets import redact_options, register, scrub
 from .stores import (
     Features,
@@ -79,6 +83,7 @@ __all__ = [
     "RangeIgnored",
     "RangeSink",
     "Reader",
+    "RetryPolicy",
     "S3ObjectStore",
     "S3Transport",
     "S3_OPERATIONS",
@@ -100,6 +105,7 @@ __all__ = [
     "s3pages",
     "scrub",
     "source_mtime_ns",
+    "throttled",
     "unconfirmed_put",
     "unsafe_reason",
 ]

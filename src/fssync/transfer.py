@@ -16,7 +16,7 @@ from .errors import FssyncError
 from .integrity import Verified
 from .model import Action, Entry, Event, Kind, Outcome
 from .planning import MTIME_ONLY, is_reason
-from .retrying import pass_delay, retry_delay
+from .retrying import RetryPolicy
 from .stores import Reader, Store
 from .stores.base import RangeSink
 
@@ -40,9 +40,7 @@ class Abort(Exception):
 @attrs.frozen
 class TransferSettings:
     transfers: int = 16
-    retries: int = 3
-    retry_sleep: float = 0.2
-    passes: int = 1  # extra passes over the files that failed with a retryable error
+    retry: RetryPolicy = RetryPolicy()  # the file-level retries and extra passes used here
     cutoff: Cutoff | None = None  # --max-transfer, --max-duration
     pace: Pace | None = None  # --bwlimit
 
@@ -249,25 +247,25 @@ async def _attempt(
             diag = diagnose(exc, where=action.key)
             if diag.fatal:
                 raise Abort(diag.exception()) from None
-            if diag.changed and attempt < settings.retries:
+            if diag.changed and attempt < settings.retry.retries:
                 fresh = await _fresh(src, action)
                 if fresh is not None:  # copy the new version, whole, in this run
                     action = attrs.evolve(action, src=fresh)
                     diag = attrs.evolve(diag, retryable=True)
-            if not diag.retryable or attempt >= settings.retries:
+            if not diag.retryable or attempt >= settings.retry.retries:
                 left = getattr(exc, "left", None)  # what a destination kept (see ChecksumMismatch)
                 return Outcome(
                     action, ok=False, error=diag.message, retryable=diag.retryable, written=left
                 )
             attempt += 1
-            delay = retry_delay(settings.retry_sleep, attempt)
+            delay = settings.retry.retry_delay(attempt)
             emit(
                 Event(
                     "retry",
                     {
                         "key": action.key,
                         "attempt": attempt,
-                        "of": settings.retries,
+                        "of": settings.retry.retries,
                         "error": diag.message,
                         "delay": round(delay, 3),
                     },
@@ -299,14 +297,15 @@ async def run_transfers(
     keep: Keep | None = None,
 ) -> list[Outcome]:
     """Run copies and updates with at most `settings.transfers` in flight, then run the ones
-    that failed with a retryable error again, up to `settings.passes` more times (a flaky
+    that failed with a retryable error again, up to `settings.retry.passes` more times (a flaky
     stretch of network often outlasts one file's retries). Permanent errors are not retried.
 
     Outcomes are appended to `into` as they happen, so an interrupted run can still report."""
     outcomes: list[Outcome] = [] if into is None else into
     todo = list(actions)
     cutoff = settings.cutoff
-    for number in range(1 + max(0, settings.passes)):
+    passes = settings.retry.passes
+    for number in range(1 + passes):
         if cutoff is not None and cutoff.reached:
             # No later pass: the failures kept for one are final, and reported as such (the
             # run's report counts failures from these events).
@@ -319,10 +318,10 @@ async def run_transfers(
             if not todo:
                 break
             emit(Event("retry_pass", {"pass": number + 1, "files": len(todo)}))
-            await asyncio.sleep(pass_delay(settings.retry_sleep))
+            await asyncio.sleep(settings.retry.pass_delay(number))
             retried = set(map(id, todo))
             outcomes[:] = [o for o in outcomes if id(o.action) not in retried]
-        last = number == settings.passes
+        last = number == passes
         await _pass(src, dst, todo, options_for, emit, settings, outcomes, last=last, keep=keep)
     return outcomes
 

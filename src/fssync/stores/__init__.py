@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from ..auth import CredentialProvider, Credentials
     from ..integrity import ChecksumMismatch, IntegrityError, mismatch
     from ..leftovers import abort_twins
+    from ..retrying import RetryPolicy
     from .keys import EXPIRED_CODES, KeySource
 
 # What a store plugin needs besides the base classes: the errors that make a transfer retried
@@ -97,10 +98,12 @@ async def open_store(
     is_source: bool,
     credentials: CredentialProvider | None = None,
     on_fetch: Callable[[Credentials, str], None] | None = None,
+    retry: RetryPolicy | None = None,
 ) -> Store:
     """Open the built-in backend for a location (heavy client libraries load only when needed).
 
-    `credentials` is a plugin's provider for an S3 location; `on_fetch` hears each fetch.
+    `credentials` is a plugin's provider for an S3 location; `on_fetch` hears each fetch;
+    `retry` is the run's policy (the S3 client's own retries are set from it).
     """
     if location.is_local:
         from .local import LocalStore
@@ -121,6 +124,7 @@ async def open_store(
             transfers=transfers,
             credentials=credentials,
             on_fetch=on_fetch,
+            retry=retry,
         )
     if not is_source and location.capabilities.read_only:
         from ..errors import LocationError

@@ -11,7 +11,7 @@ import attrs
 
 from ..location import Location
 from ..model import Entry
-from ..retrying import RetrySchedule
+from ..retrying import RetryPolicy
 from .features import Features, Operations
 
 if TYPE_CHECKING:
@@ -143,9 +143,10 @@ class Store(abc.ABC):
     # The live fsspec filesystem behind the store, when it has one: what the
     # ``fssync_filesystem_ready`` hook is handed. None for stores that make their own requests.
     fs: Any = None
-    # How a listing that fetches pages retries a wrong or failing one (`fssync.stores.s3pages`):
-    # the engine sets the transfers' schedule, and a function told of each retry.
-    listing_retry: RetrySchedule = RetrySchedule()
+    # The run's retry policy (`fssync.retrying`), set by the engine on every store it opens:
+    # how a listing that fetches pages retries a wrong or failing one (`fssync.stores.s3pages`),
+    # how often a range is fetched again; and a function told of each listing retry.
+    retry: RetryPolicy = RetryPolicy()
     on_listing_retry: Callable[[int, int, int, float, str], None] | None = None
 
     @functools.cached_property

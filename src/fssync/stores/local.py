@@ -13,6 +13,7 @@ from ..errors import LocationError, UnsafeWrite
 from ..leftovers import is_temp, temp_name
 from ..location import Location
 from ..model import Entry
+from ..retrying import RetryPolicy
 from . import features
 from .base import (
     CHUNK,
@@ -30,8 +31,6 @@ RANGE_THRESHOLD = 64 << 20  # download larger files as parallel ranges
 RANGE_SIZE = 8 << 20  # the smallest range, and the unit of larger ones (s3meta.PART_SIZE)
 RANGE_MAX = 64 << 20
 RANGE_PARALLEL = 4
-RANGE_RETRIES = 3  # a range cut short or reset is fetched again before the whole file is
-RANGE_RETRY_SLEEP = 0.1
 
 
 # A new file for exclusive writing; O_BINARY matters on Windows, where a descriptor is in text
@@ -363,7 +362,7 @@ class LocalStore(Store):
                 )
             else:
                 await asyncio.to_thread(os.makedirs, folder, exist_ok=True)
-                await _write_large(temp, reader, entry.size, self.fsync)
+                await _write_large(temp, reader, entry.size, self.fsync, self.retry)
                 await reader.verify(temp)
                 mtime = source_mtime_ns(reader, entry)
                 written = await asyncio.to_thread(_finish, temp, final, mtime, self.fsync)
@@ -607,11 +606,13 @@ def _write_small(
     return len(data)
 
 
-async def _write_large(temp: str, reader: Reader, size: int, sync: bool = False) -> None:
+async def _write_large(
+    temp: str, reader: Reader, size: int, sync: bool = False, retry: RetryPolicy | None = None
+) -> None:
     fd = os.open(temp, CREATE, 0o644)
     try:
         if size >= RANGE_THRESHOLD and reader.ranged:
-            await _write_ranges(fd, reader, size)
+            await _write_ranges(fd, reader, size, retry)
         else:
             while chunk := await reader.read(CHUNK * 8):
                 await asyncio.to_thread(os.write, fd, chunk)
@@ -621,7 +622,9 @@ async def _write_large(temp: str, reader: Reader, size: int, sync: bool = False)
         os.close(fd)
 
 
-async def _write_ranges(fd: int, reader: Reader, size: int) -> None:
+async def _write_ranges(
+    fd: int, reader: Reader, size: int, retry: RetryPolicy | None = None
+) -> None:
     """Fetch ranges concurrently, each written at its offset piece by piece as it arrives.
 
     Memory does not grow with the range size, so ranges can be large (a 256 MiB file comes in
@@ -630,6 +633,7 @@ async def _write_ranges(fd: int, reader: Reader, size: int) -> None:
     of a millisecond, less than the thread hop, and when the disk is the bottleneck the other
     ranges wait in the kernel's socket buffers meanwhile (measured at 256 MiB in 8 MiB ranges:
     0.81-0.91 s, against 1.02-1.10 s with a thread per piece)."""
+    policy = retry or RetryPolicy()
     slots = asyncio.Semaphore(RANGE_PARALLEL)
     # A multiple of RANGE_SIZE (fssync's part size): every range then starts at a part of a
     # multipart upload, whose ETag can be checked part by part as the bytes arrive.
@@ -637,7 +641,7 @@ async def _write_ranges(fd: int, reader: Reader, size: int) -> None:
 
     async def one(offset: int) -> None:
         async with slots:
-            await _copy_range(fd, reader, offset, min(step, size - offset))
+            await _copy_range(fd, reader, offset, min(step, size - offset), policy)
 
     try:
         async with asyncio.TaskGroup() as tg:
@@ -657,14 +661,16 @@ async def _write_whole(fd: int, reader: Reader) -> None:
         at += len(chunk)
 
 
-async def _copy_range(fd: int, reader: Reader, offset: int, length: int) -> None:
-    """One range onto disk. When it fails with a retryable error (a connection reset, a body
-    cut short, a 5xx) the rest of it is fetched again, from the first byte not yet written: a
-    flaky moment costs part of a range, not the whole file. What a range cannot show (a
-    flipped byte) is caught by the check of the whole file before it is committed, and the
-    transfer's own retries then fetch the file again."""
-    import random
-
+async def _copy_range(
+    fd: int, reader: Reader, offset: int, length: int, policy: RetryPolicy
+) -> None:
+    """One range onto disk. When its body breaks off (a connection reset, a body cut short)
+    the rest of it is fetched again, from the first byte not yet written, up to the policy's
+    low-level retries: a flaky moment costs part of a range, not the whole file. An error
+    answer (a 5xx, a 503 SlowDown) was already sent again by the client as often as the policy
+    allows, so it fails the range at once and the transfer's retries take over: a storm costs
+    a range no more requests than any other request. What a range cannot show (a flipped
+    byte) is caught by the check of the whole file before it is committed."""
     from ..diagnose import diagnose
     from ..integrity import ShortRead
 
@@ -690,10 +696,11 @@ async def _copy_range(fd: int, reader: Reader, offset: int, length: int) -> None
             raise  # no range will work: the whole file is read instead (_write_ranges)
         except Exception as exc:  # noqa: BLE001 - classified; the last failure is raised
             diag = diagnose(exc, where=f"range at {offset}")
-            if diag.fatal or not diag.retryable or attempt >= RANGE_RETRIES:
+            answered = isinstance(getattr(exc, "response", None), dict)  # an S3 error answer
+            if diag.fatal or not diag.retryable or answered or attempt >= policy.low_level_retries:
                 raise
             attempt += 1
-            await asyncio.sleep(RANGE_RETRY_SLEEP * 2 ** (attempt - 1) * (0.5 + random.random()))
+            await asyncio.sleep(policy.request_delay(attempt))
 
 
 def _md5_at(fd: int, path: str, size: int) -> str:

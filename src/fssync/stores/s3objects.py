@@ -366,7 +366,7 @@ class S3ObjectStore(Store):
         rejected: list[tuple[str, str]] = []
         cut = len(self.prefix)
         pages = s3pages.Pages(
-            self.location.url, self.bucket, self.prefix, self.listing_retry, self.on_listing_retry
+            self.location.url, self.bucket, self.prefix, self.retry, self.on_listing_retry
         )
 
         async def fetch(token: str | None) -> tuple[Iterable[Listed], s3pages.PageFacts]:
