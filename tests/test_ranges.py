@@ -14,10 +14,12 @@ import os
 import pytest
 
 import fssync
+from fssync import ranges
 from fssync.integrity import PartHasher, RangeParts
 from fssync.retrying import RetryPolicy
 from fssync.stores import Reader, local
 from fssync.stores.base import RANGE_STEP
+from fssync.stores.local import FileWriter
 from fssync_s3_fast.resolve import resolve
 from fssync_s3_fast.store import PIECE, FastS3Store
 
@@ -56,13 +58,13 @@ class Flaky(Reader):
 def _download(reader: Reader, size: int, path: str) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
-        asyncio.run(local._write_ranges(fd, reader, size, NO_WAIT))
+        asyncio.run(ranges.fetch(FileWriter(fd), reader, size, NO_WAIT))
     finally:
         os.close(fd)
 
 
 def test_a_range_cut_short_is_resumed_where_it_stopped(tmp_path, monkeypatch):
-    monkeypatch.setattr(local, "RANGE_SIZE", 1 << 20)
+    monkeypatch.setattr(ranges, "RANGE_SIZE", 1 << 20)
     data = os.urandom((4 << 20) + 123)
     reader = Flaky(data, cut=300_000)
     _download(reader, len(data), str(tmp_path / "f"))
@@ -75,7 +77,7 @@ def test_a_range_cut_short_is_resumed_where_it_stopped(tmp_path, monkeypatch):
 
 
 def test_a_range_that_keeps_failing_fails_the_file(tmp_path, monkeypatch):
-    monkeypatch.setattr(local, "RANGE_SIZE", 1 << 20)
+    monkeypatch.setattr(ranges, "RANGE_SIZE", 1 << 20)
 
     class Dead(Flaky):
         async def copy_range(self, offset, length, sink):  # type: ignore[no-untyped-def]
@@ -183,7 +185,7 @@ def test_a_multipart_download_is_checked_as_it_arrives(
 
     from .helpers import make_tree, s3_opts
 
-    monkeypatch.setattr(local, "RANGE_THRESHOLD", 4 << 20)
+    monkeypatch.setattr(ranges, "RANGE_THRESHOLD", 4 << 20)
     reread: list[str] = []
     real = integrity._etag_file
     monkeypatch.setattr(integrity, "_etag_file", lambda p, s: reread.append(p) or real(p, s))
@@ -225,8 +227,8 @@ def _multipart_source(request, server, tmp_path, monkeypatch):
 
     ep = request.getfixturevalue(server)
     ep = getattr(ep, "endpoint", ep)
-    monkeypatch.setattr(local, "RANGE_THRESHOLD", 4 << 20)
-    monkeypatch.setattr(local, "RANGE_SIZE", 1 << 20)
+    monkeypatch.setattr(ranges, "RANGE_THRESHOLD", 4 << 20)
+    monkeypatch.setattr(ranges, "RANGE_SIZE", 1 << 20)
     name = ep.make_bucket()
     s3 = ep.client()
     (tmp_path / "old.bin").write_bytes(os.urandom(12 << 20))
@@ -304,8 +306,8 @@ def test_ranged_copies_work_where_there_is_no_pread_or_pwrite(tmp_path, monkeypa
     by seeking first."""
     from .helpers import make_tree
 
-    monkeypatch.setattr(local, "RANGE_THRESHOLD", 4 << 20)
-    monkeypatch.setattr(local, "RANGE_SIZE", 1 << 20)
+    monkeypatch.setattr(ranges, "RANGE_THRESHOLD", 4 << 20)
+    monkeypatch.setattr(ranges, "RANGE_SIZE", 1 << 20)
     monkeypatch.setenv("FSSYNC_STATE_DIR", str(tmp_path / "state"))
     data = os.urandom((9 << 20) + 3)
     make_tree(tmp_path / "src", {"big.bin": data, "small.txt": b"line\nline\r\n"})
@@ -326,7 +328,7 @@ def test_a_server_that_ignores_range_costs_one_streamed_get(
     ask again and again (a 100 MiB object: 124 whole-object GETs, then a failure)."""
     from .helpers import make_tree, s3_opts
 
-    monkeypatch.setattr(local, "RANGE_THRESHOLD", 4 << 20)
+    monkeypatch.setattr(ranges, "RANGE_THRESHOLD", 4 << 20)
     monkeypatch.setenv("FSSYNC_STATE_DIR", str(tmp_path / "state"))
     ep = moto.endpoint
     name = ep.make_bucket()
@@ -352,5 +354,5 @@ def test_a_server_that_ignores_range_costs_one_streamed_get(
     assert proxy.stats.applied["ignore-range"] >= 1  # the server did ignore a range
     gets = proxy.stats.methods["GET"]
     # the listing, the ranges in flight when the first whole answer came, one streamed GET
-    assert gets <= 1 + local.RANGE_PARALLEL + 1, gets
+    assert gets <= 1 + ranges.RANGE_PARALLEL + 1, gets
     assert report.retries == 0

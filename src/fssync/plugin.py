@@ -9,8 +9,9 @@ nothing else: every other module of the package is internal and may change in an
 - units: the size and duration parsers the core uses (`parse_size`, `parse_duration`,
   `parse_age`, `checked` to make an argparse type of one);
 - stores, for a plugin that serves a location (``fssync_open_store``): the `Store` and `Reader`
-  base classes, `Listing`, the declared `Operations` and `Features`, the errors that make a
-  transfer retried, and the S3 layer both S3 request paths share: `S3ObjectStore` over an
+  base classes, `Listing`, the declared `Operations` and `Features`, `PositionalWriter` (what
+  ``Store.write_ranged`` hands the ranged download of a store that declares positional
+  writes), the errors that make a transfer retried, and the S3 layer both S3 request paths share: `S3ObjectStore` over an
   `S3Transport` (`s3objects`), and `s3meta`, `s3pages`, `resume`, `httplog`, `unconfirmed_put`,
   `abort_twins`, `KeySource`;
 - retries: `RetryPolicy`, the run's one retry policy (`RetryPolicy.from_config(config)`), which
@@ -31,6 +32,7 @@ from .stores import (
     Listing,
     ListingProgress,
     Operations,
+    PositionalWriter,
     RangeIgnored,
     RangeSink,
     Reader,
@@ -80,6 +82,7 @@ __all__ = [
     "Listing",
     "ListingProgress",
     "Operations",
+    "PositionalWriter",
     "RangeIgnored",
     "RangeSink",
     "Reader",

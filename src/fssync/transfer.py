@@ -10,6 +10,7 @@ from typing import Any
 
 import attrs
 
+from . import ranges
 from .cutoff import Cutoff
 from .diagnose import diagnose
 from .errors import FssyncError
@@ -132,8 +133,11 @@ async def copy_one(
     on_bytes: Callable[[int], None] | None = None,
     pace: Pace | None = None,
     unverified: Callable[[], None] | None = None,
+    retry: RetryPolicy | None = None,
 ) -> Entry:
-    """Server-side copy when the store can, else stream from source to destination.
+    """Server-side copy when the store can, else stream from source to destination: as
+    parallel ranges (`fssync.ranges`, retried on `retry`'s request level) when the file is
+    large, the source reads ranges and the destination takes positional writes.
 
     `unverified` is called when the copy's content could be checked against no hash the
     source states (only its size was)."""
@@ -152,7 +156,11 @@ async def copy_one(
         inner = CountingReader(inner, on_bytes, pace)
     reader = Verified(inner, entry)  # outermost, so the stores' verify() reaches it
     try:
-        written = await dst.write(entry, reader, options)
+        if ranges.wanted(reader, entry.size, dst.features.positional_writes):
+            fill = functools.partial(ranges.fetch, reader=reader, size=entry.size, policy=retry)
+            written = await dst.write_ranged(entry, reader, fill)
+        else:
+            written = await dst.write(entry, reader, options)
     finally:
         await reader.close()
     if reader.unverified and unverified is not None:
@@ -234,6 +242,7 @@ async def _attempt(
                 on_bytes,
                 settings.pace,
                 functools.partial(unchecked.append, True),
+                settings.retry,
             )
             if unchecked:
                 emit(Event("unverified", {"key": action.key, "reason": UNVERIFIED}))

@@ -18,6 +18,7 @@ from . import resume, s3meta, s3objects, s3pages
 from .base import (
     Listing,
     ListingProgress,
+    PositionalWriter,
     RangeIgnored,
     RangeSink,
     Reader,
@@ -66,6 +67,7 @@ __all__ = [
     "Features",
     "Operations",
     "IntegrityError",
+    "PositionalWriter",
     "Listing",
     "ListingProgress",
     "RangeIgnored",

@@ -38,6 +38,20 @@ class RangeIgnored(OSError):
         super().__init__(f"{what}: the server ignored the byte range and sent the whole object")
 
 
+class PositionalWriter(abc.ABC):
+    """A file being written at offsets, in any order: what a store that declares
+    `positional_writes` hands the transfer stage's ranged download. Both methods run on the
+    event loop (a piece is written while it is still in the processor's cache)."""
+
+    @abc.abstractmethod
+    def write_at(self, data: Any, offset: int) -> None:
+        """Put `data` (bytes-like) at `offset`."""
+
+    @abc.abstractmethod
+    def truncate(self) -> None:
+        """Drop everything written so far: the file is written again from its first byte."""
+
+
 @attrs.frozen
 class Listing:
     """One side's files. `rejected` holds keys that may not be used, with the reason (a remote
@@ -185,6 +199,15 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def write(self, entry: Entry, reader: Reader, options: Mapping[str, Any]) -> Entry:
         """Write `entry.key` from `reader`; return what the destination now holds."""
+
+    async def write_ranged(
+        self, entry: Entry, reader: Reader, fill: Callable[[PositionalWriter], Awaitable[None]]
+    ) -> Entry:
+        """Write `entry.key` as `write` does, its content put at its offsets by `fill` (the
+        transfer stage's parallel ranged download, `fssync.ranges`): the store opens the file,
+        awaits `fill(writer)`, then verifies the reader and commits as `write` does. Called
+        only on stores that declare `positional_writes`."""
+        raise NotImplementedError(f"{type(self).__name__} takes no positional writes")
 
     async def copy_within(
         self, source: Store, entry: Entry, options: Mapping[str, Any]

@@ -6,31 +6,29 @@ import asyncio
 import errno
 import os
 import stat
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from ..errors import LocationError, UnsafeWrite
 from ..leftovers import is_temp, temp_name
 from ..location import Location
 from ..model import Entry
-from ..retrying import RetryPolicy
 from . import features
 from .base import (
     CHUNK,
     LISTING_STEP,
     Listing,
     ListingProgress,
-    RangeIgnored,
+    PositionalWriter,
     Reader,
     Store,
     source_mtime_ns,
 )
 
+# Puts a file's content at its offsets (`Store.write_ranged`).
+Fill = Callable[[PositionalWriter], Awaitable[None]]
+
 SMALL = 256 * 1024  # below this, file I/O runs inline: a thread hop costs more than the read
-RANGE_THRESHOLD = 64 << 20  # download larger files as parallel ranges
-RANGE_SIZE = 8 << 20  # the smallest range, and the unit of larger ones (s3meta.PART_SIZE)
-RANGE_MAX = 64 << 20
-RANGE_PARALLEL = 4
 
 
 # A new file for exclusive writing; O_BINARY matters on Windows, where a descriptor is in text
@@ -343,6 +341,14 @@ class LocalStore(Store):
         return await asyncio.to_thread(LocalReader, path, entry)
 
     async def write(self, entry: Entry, reader: Reader, options: Mapping[str, Any]) -> Entry:
+        return await self._write(entry, reader, None)
+
+    async def write_ranged(self, entry: Entry, reader: Reader, fill: Fill) -> Entry:
+        """A large file put at its offsets by `fill` (the transfer stage's ranged download)
+        into a temporary file, then checked and renamed into place as `write` does."""
+        return await self._write(entry, reader, fill)
+
+    async def _write(self, entry: Entry, reader: Reader, fill: Fill | None) -> Entry:
         final = self.location.path(entry.key)
         folder = os.path.dirname(final)
         if self.links == "store" and entry.key.endswith(LINK_SUFFIX):
@@ -350,7 +356,7 @@ class LocalStore(Store):
         self._guard(folder)
         temp = os.path.join(folder, temp_name(os.path.basename(final)))
         try:
-            if entry.size <= SMALL:
+            if entry.size <= SMALL and fill is None:
                 data = await reader.read(-1)
                 await reader.verify(None)  # read whole and in one go: nothing on disk to hash
                 # After reading: a remote reader learns the stored mtime from its first response.
@@ -362,7 +368,7 @@ class LocalStore(Store):
                 )
             else:
                 await asyncio.to_thread(os.makedirs, folder, exist_ok=True)
-                await _write_large(temp, reader, entry.size, self.fsync, self.retry)
+                await _write_large(temp, reader, self.fsync, fill)
                 await reader.verify(temp)
                 mtime = source_mtime_ns(reader, entry)
                 written = await asyncio.to_thread(_finish, temp, final, mtime, self.fsync)
@@ -606,13 +612,26 @@ def _write_small(
     return len(data)
 
 
+class FileWriter(PositionalWriter):
+    """A temporary file's descriptor, written at offsets (`Store.write_ranged`)."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def write_at(self, data: Any, offset: int) -> None:
+        _write_at(self.fd, data, offset)
+
+    def truncate(self) -> None:
+        os.ftruncate(self.fd, 0)
+
+
 async def _write_large(
-    temp: str, reader: Reader, size: int, sync: bool = False, retry: RetryPolicy | None = None
+    temp: str, reader: Reader, sync: bool = False, fill: Fill | None = None
 ) -> None:
     fd = os.open(temp, CREATE, 0o644)
     try:
-        if size >= RANGE_THRESHOLD and reader.ranged:
-            await _write_ranges(fd, reader, size, retry)
+        if fill is not None:
+            await fill(FileWriter(fd))
         else:
             while chunk := await reader.read(CHUNK * 8):
                 await asyncio.to_thread(os.write, fd, chunk)
@@ -620,87 +639,6 @@ async def _write_large(
             await asyncio.to_thread(os.fsync, fd)
     finally:
         os.close(fd)
-
-
-async def _write_ranges(
-    fd: int, reader: Reader, size: int, retry: RetryPolicy | None = None
-) -> None:
-    """Fetch ranges concurrently, each written at its offset piece by piece as it arrives.
-
-    Memory does not grow with the range size, so ranges can be large (a 256 MiB file comes in
-    8 ranges of 32 MiB: fewer requests). Each piece is written on the event loop, not in a
-    worker thread: a piece written while it is still in the processor's cache costs a fraction
-    of a millisecond, less than the thread hop, and when the disk is the bottleneck the other
-    ranges wait in the kernel's socket buffers meanwhile (measured at 256 MiB in 8 MiB ranges:
-    0.81-0.91 s, against 1.02-1.10 s with a thread per piece)."""
-    policy = retry or RetryPolicy()
-    slots = asyncio.Semaphore(RANGE_PARALLEL)
-    # A multiple of RANGE_SIZE (fssync's part size): every range then starts at a part of a
-    # multipart upload, whose ETag can be checked part by part as the bytes arrive.
-    step = min(RANGE_MAX, max(RANGE_SIZE, size // (2 * RANGE_PARALLEL) // RANGE_SIZE * RANGE_SIZE))
-
-    async def one(offset: int) -> None:
-        async with slots:
-            await _copy_range(fd, reader, offset, min(step, size - offset), policy)
-
-    try:
-        async with asyncio.TaskGroup() as tg:
-            for offset in range(0, size, step):
-                tg.create_task(one(offset))
-    except* RangeIgnored:
-        await _write_whole(fd, reader)  # a server that ignores Range: one streamed GET
-
-
-async def _write_whole(fd: int, reader: Reader) -> None:
-    """The file from its first byte, read in sequence (what a range may have written is
-    overwritten; nothing is kept past the end)."""
-    os.ftruncate(fd, 0)
-    at = 0
-    while chunk := await reader.read(CHUNK * 8):
-        _write_at(fd, chunk, at)
-        at += len(chunk)
-
-
-async def _copy_range(
-    fd: int, reader: Reader, offset: int, length: int, policy: RetryPolicy
-) -> None:
-    """One range onto disk. When its body breaks off (a connection reset, a body cut short)
-    the rest of it is fetched again, from the first byte not yet written, up to the policy's
-    low-level retries: a flaky moment costs part of a range, not the whole file. An error
-    answer (a 5xx, a 503 SlowDown) was already sent again by the client as often as the policy
-    allows, so it fails the range at once and the transfer's retries take over: a storm costs
-    a range no more requests than any other request. What a range cannot show (a flipped
-    byte) is caught by the check of the whole file before it is committed."""
-    from ..diagnose import diagnose
-    from ..integrity import ShortRead
-
-    at, end = offset, offset + length
-
-    async def sink(data: Any, where: int) -> None:
-        nonlocal at
-        if where != at or at + len(data) > end:
-            raise ShortRead(f"a piece for {where} arrived where {at} was expected")
-        _write_at(fd, data, where)  # on the loop: see _write_ranges
-        at += len(data)
-
-    attempt = 0
-    while True:
-        try:
-            await reader.copy_range(at, end - at, sink)
-            if at != end:
-                raise ShortRead(
-                    f"{at - offset} of {length} bytes arrived for the range at {offset}"
-                )
-            return
-        except RangeIgnored:
-            raise  # no range will work: the whole file is read instead (_write_ranges)
-        except Exception as exc:  # noqa: BLE001 - classified; the last failure is raised
-            diag = diagnose(exc, where=f"range at {offset}")
-            answered = isinstance(getattr(exc, "response", None), dict)  # an S3 error answer
-            if diag.fatal or not diag.retryable or answered or attempt >= policy.low_level_retries:
-                raise
-            attempt += 1
-            await asyncio.sleep(policy.request_delay(attempt))
 
 
 def _md5_at(fd: int, path: str, size: int) -> str:
