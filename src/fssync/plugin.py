@@ -9,7 +9,7 @@ nothing else: every other module of the package is internal and may change in an
 - units: the size and duration parsers the core uses (`parse_size`, `parse_duration`,
   `parse_age`, `checked` to make an argparse type of one);
 - stores, for a plugin that serves a location (``fssync_open_store``): the `Store` and `Reader`
-  base classes, `Listing`, the declared `Operations` and `Features`, `PositionalWriter` (what
+  base classes, `Listing`, the declared `Operations` and `Features`, `Stated` (what a reader knows of its file), `PositionalWriter` (what
   ``Store.write_ranged`` hands the ranged download of a store that declares positional
   writes), the errors that make a transfer retried, and the S3 layer both S3 request paths share: `S3ObjectStore` over an
   `S3Transport` (`s3objects`), and `s3meta`, `s3pages`, `resume`, `httplog`, `unconfirmed_put`,
@@ -39,6 +39,7 @@ from .stores import (
     S3ObjectStore,
     S3Transport,
     Stalled,
+    Stated,
     Store,
     httplog,
     known_md5,
@@ -91,6 +92,7 @@ __all__ = [
     "S3Transport",
     "S3_OPERATIONS",
     "Stalled",
+    "Stated",
     "Store",
     "abort_twins",
     "checked",

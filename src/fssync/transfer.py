@@ -19,7 +19,7 @@ from .model import Action, Entry, Event, Kind, Outcome
 from .planning import MTIME_ONLY, is_reason
 from .retrying import RetryPolicy
 from .stores import Reader, Store
-from .stores.base import RangeSink
+from .stores.base import RangeSink, Stated
 
 Emit = Callable[[Event], None]
 UNVERIFIED = "not verified: the source states no MD5 for it (checked by size only)"
@@ -61,34 +61,16 @@ class CountingReader(Reader):
         self._pace = pace
         self._done = 0
         self.ranged = inner.ranged
+        self.cheap_ranges = inner.cheap_ranges
 
+    # The file's facts are the inner reader's, which an S3 reader learns from its first GET.
     @property
-    def size(self) -> int:  # type: ignore[override]
-        return self._inner.size
+    def stated(self) -> Stated:
+        return self._inner.stated
 
-    @property
-    def mtime(self) -> float | None:  # type: ignore[override]
-        return self._inner.mtime  # an S3 reader learns it from its first GET
-
-    @property
-    def mtime_ns(self) -> int | None:  # type: ignore[override]
-        return self._inner.mtime_ns
-
-    @property
-    def etag(self) -> str | None:  # type: ignore[override]
-        return self._inner.etag
-
-    @property
-    def expected_md5(self) -> str | None:  # type: ignore[override]
-        return self._inner.expected_md5  # learned from the source's reply, for verification
-
-    @property
-    def expected_parts(self) -> tuple[int, str] | None:  # type: ignore[override]
-        return self._inner.expected_parts
-
-    @property
-    def cheap_ranges(self) -> bool:  # type: ignore[override]
-        return self._inner.cheap_ranges
+    @stated.setter
+    def stated(self, value: Stated) -> None:
+        self._inner.stated = value
 
     async def verify(self, written: str | None = None) -> None:
         await self._inner.verify(written)

@@ -67,21 +67,88 @@ class Listing:
     leftovers: tuple[str, ...] = ()
 
 
-class Reader(abc.ABC):
-    """A source file opened for sequential reading."""
+@attrs.frozen
+class Stated:
+    """What a reader knows of the file it reads, as one value: a reader sets it when it is
+    opened (or, for an object, from the first reply, before any byte is handed on) and never
+    changes it while the content is read; a wrapper forwards this one value."""
 
-    size: int
+    size: int = 0
     mtime: float | None = None
     # The same mtime in exact nanoseconds, when the reader knows it so (a local file's
     # st_mtime_ns, an object's stored mtime): what writers store, as `source_mtime_ns` gives it.
     mtime_ns: int | None = None
     etag: str | None = None
-    ranged: bool = False  # read_range works
     expected_md5: str | None = None  # the MD5 the source states for the content, when it does
     expected_parts: tuple[int, str] | None = None  # (part size, multipart ETag) likewise
+
+
+class Reader(abc.ABC):
+    """A source file opened for sequential reading."""
+
+    ranged: bool = False  # read_range works
     # read_range is as cheap as read (a local file, no request per call): a writer may read a
     # range twice, e.g. once to hash a part and once to send it, instead of holding it in memory.
     cheap_ranges: bool = False
+    _stated: Stated = Stated()
+
+    @property
+    def stated(self) -> Stated:
+        """What the reader knows of the file (size, mtime, ETag, the hashes the source states)."""
+        return self._stated
+
+    @stated.setter
+    def stated(self, value: Stated) -> None:
+        self._stated = value
+
+    # Each fact read on its own, for the writers; a reader sets them before the content is read.
+    @property
+    def size(self) -> int:
+        return self.stated.size
+
+    @size.setter
+    def size(self, value: int) -> None:
+        self.stated = attrs.evolve(self.stated, size=value)
+
+    @property
+    def mtime(self) -> float | None:
+        return self.stated.mtime
+
+    @mtime.setter
+    def mtime(self, value: float | None) -> None:
+        self.stated = attrs.evolve(self.stated, mtime=value)
+
+    @property
+    def mtime_ns(self) -> int | None:
+        return self.stated.mtime_ns
+
+    @mtime_ns.setter
+    def mtime_ns(self, value: int | None) -> None:
+        self.stated = attrs.evolve(self.stated, mtime_ns=value)
+
+    @property
+    def etag(self) -> str | None:
+        return self.stated.etag
+
+    @etag.setter
+    def etag(self, value: str | None) -> None:
+        self.stated = attrs.evolve(self.stated, etag=value)
+
+    @property
+    def expected_md5(self) -> str | None:
+        return self.stated.expected_md5
+
+    @expected_md5.setter
+    def expected_md5(self, value: str | None) -> None:
+        self.stated = attrs.evolve(self.stated, expected_md5=value)
+
+    @property
+    def expected_parts(self) -> tuple[int, str] | None:
+        return self.stated.expected_parts
+
+    @expected_parts.setter
+    def expected_parts(self, value: tuple[int, str] | None) -> None:
+        self.stated = attrs.evolve(self.stated, expected_parts=value)
 
     @abc.abstractmethod
     async def read(self, n: int = -1) -> bytes:
