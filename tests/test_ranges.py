@@ -14,6 +14,8 @@ import os
 import pytest
 
 import fssync
+import fssync.location
+import fssync.plugin
 from fssync import ranges
 from fssync.integrity import PartHasher, RangeParts
 from fssync.retrying import RetryPolicy
@@ -356,3 +358,77 @@ def test_a_server_that_ignores_range_costs_one_streamed_get(
     # the listing, the ranges in flight when the first whole answer came, one streamed GET
     assert gets <= 1 + ranges.RANGE_PARALLEL + 1, gets
     assert report.retries == 0
+
+
+# ------------------------------------------------------- the transfer stage runs the ranges
+
+
+class Memory(fssync.plugin.PositionalWriter):
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    def write_at(self, data, offset: int) -> None:  # type: ignore[no-untyped-def]
+        end = offset + len(data)
+        if len(self.data) < end:
+            self.data.extend(bytes(end - len(self.data)))
+        self.data[offset:end] = data
+
+    def truncate(self) -> None:
+        self.data.clear()
+
+
+class Positional(fssync.plugin.Store):
+    """A destination that only opens, fills and commits: it declares positional writes and
+    knows nothing of ranges, which the transfer stage fetches for it."""
+
+    operations = fssync.plugin.Operations(positional_writes=True)
+
+    def __init__(self, location: fssync.Location) -> None:
+        self.location = location
+        self.files: dict[str, bytes] = {}
+
+    async def scan(self, progress=None):  # type: ignore[no-untyped-def]
+        raise AssertionError("not listed here")
+
+    async def open(self, entry):  # type: ignore[no-untyped-def]
+        raise AssertionError("not a source")
+
+    async def delete(self, keys):  # type: ignore[no-untyped-def]
+        return []
+
+    async def write(self, entry, reader, options):  # type: ignore[no-untyped-def]
+        raise AssertionError("a large ranged file goes through write_ranged")
+
+    async def write_ranged(self, entry, reader, fill):  # type: ignore[no-untyped-def]
+        writer = Memory()
+        await fill(writer)
+        await reader.verify(None)
+        self.files[entry.key] = bytes(writer.data)
+        return entry
+
+
+def test_a_large_download_is_fetched_as_ranges_by_the_transfer_stage(tmp_path, monkeypatch):
+    from fssync.model import Action, Kind
+    from fssync.stores.local import LocalStore
+    from fssync.transfer import copy_one
+
+    monkeypatch.setattr(ranges, "RANGE_THRESHOLD", 4 << 20)
+    monkeypatch.setattr(ranges, "RANGE_SIZE", 1 << 20)
+    data = os.urandom((6 << 20) + 5)
+    (tmp_path / "s").mkdir()
+    (tmp_path / "s" / "big.bin").write_bytes(data)
+    src = LocalStore(fssync.location.parse(str(tmp_path / "s")), is_source=True)
+    dst = Positional(fssync.location.parse("memory://x"))
+    entry = fssync.Entry(key="big.bin", size=len(data))
+    asked: list[tuple[int, int]] = []
+    real = local.LocalReader.read_range
+
+    async def noted(self, offset, length):  # type: ignore[no-untyped-def]
+        asked.append((offset, length))
+        return await real(self, offset, length)
+
+    monkeypatch.setattr(local.LocalReader, "read_range", noted)
+    action = Action(Kind.COPY, "big.bin", entry, None, "new file")
+    asyncio.run(copy_one(src, dst, action, {}, retry=NO_WAIT))
+    assert dst.files["big.bin"] == data
+    assert sorted(o for o, _ in asked) == [n << 20 for n in range(7)]  # 1 MiB ranges, once each
