@@ -21,6 +21,7 @@ from .base import (
     ListingProgress,
     PositionalWriter,
     Reader,
+    Stated,
     Store,
     source_mtime_ns,
 )
@@ -135,9 +136,8 @@ class LinkReader(Reader):
 
     def __init__(self, path: str) -> None:
         self._data = os.fsencode(os.readlink(path))
-        self.size = len(self._data)
-        self.mtime_ns = os.lstat(path).st_mtime_ns
-        self.mtime = self.mtime_ns / 1e9
+        ns = os.lstat(path).st_mtime_ns
+        self.stated = Stated(size=len(self._data), mtime=ns / 1e9, mtime_ns=ns)
 
     async def read(self, n: int = -1) -> bytes:
         data, self._data = (self._data, b"") if n < 0 else (self._data[:n], self._data[n:])
@@ -151,9 +151,8 @@ class LocalReader(Reader):
     def __init__(self, path: str, entry: Entry) -> None:
         self._f = open(path, "rb")  # noqa: SIM115 - closed by close()
         st = os.fstat(self._f.fileno())
-        self.size = st.st_size
-        self.mtime_ns = st.st_mtime_ns
-        self.mtime = st.st_mtime_ns / 1e9
+        ns = st.st_mtime_ns
+        self.stated = Stated(size=st.st_size, mtime=ns / 1e9, mtime_ns=ns)
         self._path = path
         self._stamp = _stamp(st)
 
