@@ -61,6 +61,9 @@ def test_a_folder_called_s3_is_still_reachable(src, tmp_path, monkeypatch):
         (["--retries", "-5"], "must be 0 or more"),
         (["--retry-passes", "-1"], "must be 0 or more"),
         (["--retries-sleep", "-1"], "must be 0 or more seconds"),
+        (["--low-level-retries", "-1"], "must be 0 or more"),
+        (["--low-level-retries-sleep", "soon"], "is not a number of seconds"),
+        (["--retries-max-sleep", "inf"], "must be 0 or more seconds"),
         (["--lock-wait", "nan"], "must be 0 or more seconds"),
     ],
 )

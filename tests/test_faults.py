@@ -305,10 +305,10 @@ def test_ranged_download_through_faults_lands_whole(moto, fault_proxy, tmp_path,
     """A large file comes down as parallel ranges, each received straight into its buffer on
     the fast path; a range cut short, reset or flipped is fetched again and nothing torn is
     renamed into place."""
-    from fssync.stores import local
+    from fssync import ranges
 
-    monkeypatch.setattr(local, "RANGE_THRESHOLD", 4 << 20)
-    monkeypatch.setattr(local, "RANGE_SIZE", 1 << 20)
+    monkeypatch.setattr(ranges, "RANGE_THRESHOLD", 4 << 20)
+    monkeypatch.setattr(ranges, "RANGE_SIZE", 1 << 20)
     ep = moto.endpoint
     name = ep.make_bucket()
     data = os.urandom((6 << 20) + 777)

@@ -131,16 +131,11 @@ class OnlyOurRetries:
         return None
 
 
-def test_a_listing_outlasts_a_slowdown_storm_as_long_as_transfers_do(
-    synced, fault_proxy, monkeypatch
-):
+def test_a_listing_outlasts_a_slowdown_storm_as_long_as_transfers_do(synced, fault_proxy):
     """The listing is tried as often as a transfer: (1 + --retries) x (1 + --retry-passes) = 8
     times with the defaults. A storm of SlowDown over its first 6 tries is outlasted (it used
     to give up after 4: the listing had a shorter budget than the transfers). The fast client's
-    waits between its own 5 tries are cut short here; they are tested on their own."""
-    import fssync_plugins.s3_fast.client as fast_client
-
-    monkeypatch.setattr(fast_client, "throttle_delay", lambda attempt: 0.001)
+    sends of each request (1 + --low-level-retries) wait a few milliseconds here."""
     ep, name, dst = synced
     (dst / "extra.txt").write_bytes(b"not in the source")
     per_try = 5 if os.environ.get("FSSYNC_S3_BACKEND") == "fast" else 1
@@ -152,6 +147,7 @@ def test_a_listing_outlasts_a_slowdown_storm_as_long_as_transfers_do(
         delete=True,
         plugins=[OnlyOurRetries()],
         retries_sleep=0.01,
+        low_level_retries_sleep=0.0001,
         endpoint_url=proxy.url,
         access_key_id=ep.access_key,
         secret_access_key=ep.secret_key,

@@ -14,11 +14,18 @@ import os
 import pytest
 
 import fssync
+import fssync.location
+import fssync.plugin
+from fssync import ranges
 from fssync.integrity import PartHasher, RangeParts
+from fssync.retrying import RetryPolicy
 from fssync.stores import Reader, local
 from fssync.stores.base import RANGE_STEP
+from fssync.stores.local import FileWriter
 from fssync_plugins.s3_fast.resolve import resolve
 from fssync_plugins.s3_fast.store import PIECE, FastS3Store
+
+NO_WAIT = RetryPolicy(low_level_sleep=0.0)
 
 
 class Flaky(Reader):
@@ -53,14 +60,13 @@ class Flaky(Reader):
 def _download(reader: Reader, size: int, path: str) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
-        asyncio.run(local._write_ranges(fd, reader, size))
+        asyncio.run(ranges.fetch(FileWriter(fd), reader, size, NO_WAIT))
     finally:
         os.close(fd)
 
 
 def test_a_range_cut_short_is_resumed_where_it_stopped(tmp_path, monkeypatch):
-    monkeypatch.setattr(local, "RANGE_SIZE", 1 << 20)
-    monkeypatch.setattr(local, "RANGE_RETRY_SLEEP", 0.0)
+    monkeypatch.setattr(ranges, "RANGE_SIZE", 1 << 20)
     data = os.urandom((4 << 20) + 123)
     reader = Flaky(data, cut=300_000)
     _download(reader, len(data), str(tmp_path / "f"))
@@ -73,8 +79,7 @@ def test_a_range_cut_short_is_resumed_where_it_stopped(tmp_path, monkeypatch):
 
 
 def test_a_range_that_keeps_failing_fails_the_file(tmp_path, monkeypatch):
-    monkeypatch.setattr(local, "RANGE_SIZE", 1 << 20)
-    monkeypatch.setattr(local, "RANGE_RETRY_SLEEP", 0.0)
+    monkeypatch.setattr(ranges, "RANGE_SIZE", 1 << 20)
 
     class Dead(Flaky):
         async def copy_range(self, offset, length, sink):  # type: ignore[no-untyped-def]
@@ -85,7 +90,7 @@ def test_a_range_that_keeps_failing_fails_the_file(tmp_path, monkeypatch):
     with pytest.raises(ExceptionGroup) as info:
         _download(reader, 2 << 20, str(tmp_path / "f"))
     assert info.group_contains(ConnectionResetError)
-    assert len(reader.asked) == 2 * (1 + local.RANGE_RETRIES)  # bounded, then given up
+    assert len(reader.asked) == 2 * NO_WAIT.sends  # bounded by the policy, then given up
 
 
 def test_large_ranges_are_asked_in_bounded_steps_by_default(tmp_path):
@@ -182,7 +187,7 @@ def test_a_multipart_download_is_checked_as_it_arrives(
 
     from .helpers import make_tree, s3_opts
 
-    monkeypatch.setattr(local, "RANGE_THRESHOLD", 4 << 20)
+    monkeypatch.setattr(ranges, "RANGE_THRESHOLD", 4 << 20)
     reread: list[str] = []
     real = integrity._etag_file
     monkeypatch.setattr(integrity, "_etag_file", lambda p, s: reread.append(p) or real(p, s))
@@ -224,8 +229,8 @@ def _multipart_source(request, server, tmp_path, monkeypatch):
 
     ep = request.getfixturevalue(server)
     ep = getattr(ep, "endpoint", ep)
-    monkeypatch.setattr(local, "RANGE_THRESHOLD", 4 << 20)
-    monkeypatch.setattr(local, "RANGE_SIZE", 1 << 20)
+    monkeypatch.setattr(ranges, "RANGE_THRESHOLD", 4 << 20)
+    monkeypatch.setattr(ranges, "RANGE_SIZE", 1 << 20)
     name = ep.make_bucket()
     s3 = ep.client()
     (tmp_path / "old.bin").write_bytes(os.urandom(12 << 20))
@@ -303,8 +308,8 @@ def test_ranged_copies_work_where_there_is_no_pread_or_pwrite(tmp_path, monkeypa
     by seeking first."""
     from .helpers import make_tree
 
-    monkeypatch.setattr(local, "RANGE_THRESHOLD", 4 << 20)
-    monkeypatch.setattr(local, "RANGE_SIZE", 1 << 20)
+    monkeypatch.setattr(ranges, "RANGE_THRESHOLD", 4 << 20)
+    monkeypatch.setattr(ranges, "RANGE_SIZE", 1 << 20)
     monkeypatch.setenv("FSSYNC_STATE_DIR", str(tmp_path / "state"))
     data = os.urandom((9 << 20) + 3)
     make_tree(tmp_path / "src", {"big.bin": data, "small.txt": b"line\nline\r\n"})
@@ -325,7 +330,7 @@ def test_a_server_that_ignores_range_costs_one_streamed_get(
     ask again and again (a 100 MiB object: 124 whole-object GETs, then a failure)."""
     from .helpers import make_tree, s3_opts
 
-    monkeypatch.setattr(local, "RANGE_THRESHOLD", 4 << 20)
+    monkeypatch.setattr(ranges, "RANGE_THRESHOLD", 4 << 20)
     monkeypatch.setenv("FSSYNC_STATE_DIR", str(tmp_path / "state"))
     ep = moto.endpoint
     name = ep.make_bucket()
@@ -351,5 +356,79 @@ def test_a_server_that_ignores_range_costs_one_streamed_get(
     assert proxy.stats.applied["ignore-range"] >= 1  # the server did ignore a range
     gets = proxy.stats.methods["GET"]
     # the listing, the ranges in flight when the first whole answer came, one streamed GET
-    assert gets <= 1 + local.RANGE_PARALLEL + 1, gets
+    assert gets <= 1 + ranges.RANGE_PARALLEL + 1, gets
     assert report.retries == 0
+
+
+# ------------------------------------------------------- the transfer stage runs the ranges
+
+
+class Memory(fssync.plugin.PositionalWriter):
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    def write_at(self, data, offset: int) -> None:  # type: ignore[no-untyped-def]
+        end = offset + len(data)
+        if len(self.data) < end:
+            self.data.extend(bytes(end - len(self.data)))
+        self.data[offset:end] = data
+
+    def truncate(self) -> None:
+        self.data.clear()
+
+
+class Positional(fssync.plugin.Store):
+    """A destination that only opens, fills and commits: it declares positional writes and
+    knows nothing of ranges, which the transfer stage fetches for it."""
+
+    operations = fssync.plugin.Operations(positional_writes=True)
+
+    def __init__(self, location: fssync.Location) -> None:
+        self.location = location
+        self.files: dict[str, bytes] = {}
+
+    async def scan(self, progress=None):  # type: ignore[no-untyped-def]
+        raise AssertionError("not listed here")
+
+    async def open(self, entry):  # type: ignore[no-untyped-def]
+        raise AssertionError("not a source")
+
+    async def delete(self, keys):  # type: ignore[no-untyped-def]
+        return []
+
+    async def write(self, entry, reader, options):  # type: ignore[no-untyped-def]
+        raise AssertionError("a large ranged file goes through write_ranged")
+
+    async def write_ranged(self, entry, reader, fill):  # type: ignore[no-untyped-def]
+        writer = Memory()
+        await fill(writer)
+        await reader.verify(None)
+        self.files[entry.key] = bytes(writer.data)
+        return entry
+
+
+def test_a_large_download_is_fetched_as_ranges_by_the_transfer_stage(tmp_path, monkeypatch):
+    from fssync.model import Action, Kind
+    from fssync.stores.local import LocalStore
+    from fssync.transfer import copy_one
+
+    monkeypatch.setattr(ranges, "RANGE_THRESHOLD", 4 << 20)
+    monkeypatch.setattr(ranges, "RANGE_SIZE", 1 << 20)
+    data = os.urandom((6 << 20) + 5)
+    (tmp_path / "s").mkdir()
+    (tmp_path / "s" / "big.bin").write_bytes(data)
+    src = LocalStore(fssync.location.parse(str(tmp_path / "s")), is_source=True)
+    dst = Positional(fssync.location.parse("memory://x"))
+    entry = fssync.Entry(key="big.bin", size=len(data))
+    asked: list[tuple[int, int]] = []
+    real = local.LocalReader.read_range
+
+    async def noted(self, offset, length):  # type: ignore[no-untyped-def]
+        asked.append((offset, length))
+        return await real(self, offset, length)
+
+    monkeypatch.setattr(local.LocalReader, "read_range", noted)
+    action = Action(Kind.COPY, "big.bin", entry, None, "new file")
+    asyncio.run(copy_one(src, dst, action, {}, retry=NO_WAIT))
+    assert dst.files["big.bin"] == data
+    assert sorted(o for o, _ in asked) == [n << 20 for n in range(7)]  # 1 MiB ranges, once each

@@ -13,8 +13,8 @@ import datetime as dt
 import os
 import subprocess
 import sys
-import time
 
+import attrs
 import pytest
 from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 
 import fssync
 from fssync.cli import main
+from fssync.retrying import RetryPolicy
 from fssync.stores import Reader
 from fssync.testing.servers import S3Endpoint
 from fssync_plugins.s3_fast import client as fast_client
@@ -425,20 +426,18 @@ def test_failed_multipart_upload_is_aborted(bucket, tmp_path, cheap_ranges):
     assert ep.client().list_objects_v2(Bucket=name).get("KeyCount", 0) == 0
 
 
-def test_retry_budget_is_bounded(monkeypatch):
-    """Connection failures are retried a bounded number of times, then raised."""
-    monkeypatch.setattr(fast_client, "_backoff", lambda attempt: asyncio.sleep(0))
+def test_retry_budget_is_bounded():
+    """Connection failures are sent again as often as the policy says, then raised."""
     settings = resolve(
         {"endpoint_url": "http://127.0.0.1:9", "key": "AKIA", "secret": "s" * 20}, {}
     )
+    policy = RetryPolicy(low_level_retries=3, low_level_sleep=0.0)
     client = fast_client.S3Client(
-        settings.endpoint, "us-east-1", settings.credentials, connections=2
+        settings.endpoint, "us-east-1", settings.credentials, connections=2, retry=policy
     )
-    started = time.monotonic()
     with pytest.raises(OSError):
         asyncio.run(client.list_page("b", "", None))
-    assert client.requests == fast_client.MAX_ATTEMPTS
-    assert time.monotonic() - started < 60
+    assert client.requests == policy.sends == 4
 
 
 # --- listing parser ------------------------------------------------------------------------------
@@ -648,27 +647,32 @@ def test_parts_from_a_file_are_read_once_unless_the_etag_cannot_vouch(moto, tmp_
         assert len(with_md5) == 3  # every part ended up sent with its Content-MD5
 
 
-def test_a_request_to_slow_down_waits_as_botocore_does(moto, fault_proxy, monkeypatch):
-    """SlowDown (503) is retried after botocore's standard waits (up to 1, 2, 4 ... s), as the
-    s3fs path does; a 500 after the client's own short ones. Waits of milliseconds could not
-    outlast a throttling storm of a few seconds."""
-    waits: list[tuple[str, int]] = []
+@attrs.frozen
+class Recording(RetryPolicy):
+    """The policy's waits, noted and cut to nothing."""
 
-    async def throttled(attempt):
-        waits.append(("throttled", attempt))
+    seen: list[tuple[str, int]] = attrs.field(factory=list, eq=False)
 
-    async def short(attempt):
-        waits.append(("short", attempt))
+    def request_delay(self, attempt: int, *, slow_down: bool = False) -> float:
+        self.seen.append(("throttled" if slow_down else "short", attempt))
+        return 0.0
 
-    monkeypatch.setattr(fast_client, "_throttled_backoff", throttled)
-    monkeypatch.setattr(fast_client, "_backoff", short)
+
+def test_a_request_to_slow_down_waits_as_botocore_does(moto, fault_proxy):
+    """SlowDown (503) is retried after the policy's longer waits (from 1 s by default, as
+    botocore's standard mode on the s3fs path), a 500 after the short ones. Waits of
+    milliseconds could not outlast a throttling storm of a few seconds."""
+    policy = Recording()
+    waits = policy.seen
     ep = moto.endpoint
     name = ep.make_bucket()
     proxy = fault_proxy(ep, schedule={1: "503", 2: "503", 3: "500"})
     settings = resolve(
         {"endpoint_url": proxy.url, "key": ep.access_key, "secret": ep.secret_key}, {}
     )
-    client = fast_client.S3Client(settings.endpoint, ep.region, settings.credentials, connections=2)
+    client = fast_client.S3Client(
+        settings.endpoint, ep.region, settings.credentials, connections=2, retry=policy
+    )
 
     async def scenario():
         try:
@@ -678,5 +682,7 @@ def test_a_request_to_slow_down_waits_as_botocore_does(moto, fault_proxy, monkey
 
     assert asyncio.run(scenario()).objects == []
     assert waits == [("throttled", 1), ("throttled", 2), ("short", 3)]
-    delays = [fast_client.throttle_delay(n) for n in (1, 2, 3, 4, 9) for _ in range(50)]
-    assert all(0 <= d <= 20 for d in delays) and max(delays) > 4  # up to 2**(n-1), capped at 20
+    default = RetryPolicy()
+    slow = [default.request_delay(n, slow_down=True) for n in (1, 2, 3, 9) for _ in range(20)]
+    assert all(0.5 <= d <= 20 for d in slow) and max(slow) > 10  # 1 s doubled, capped at 20
+    assert all(0.025 <= default.request_delay(1) <= 0.05 for _ in range(20))

@@ -281,3 +281,54 @@ def test_server_side_steps_keep_what_they_must(transport, bucket):
     assert moved is not None and moved.key == "b.txt"
     assert failed == []
     assert s3.list_objects_v2(Bucket=name).get("KeyCount", 0) == 0
+
+
+# ------------------------------------------------------------ a reader's facts stay fixed
+
+
+class _Body:
+    def __init__(self, reply: dict[str, Any], data: bytes) -> None:
+        self.reply, self.status, self._data = reply, 206, data
+        self.remaining = len(data)
+
+    async def read(self, n: int = -1) -> bytes:
+        data, self._data = self._data, b""
+        return data
+
+    def close(self) -> None:
+        pass
+
+
+class _Replies:
+    """A transport whose ranged answers state other metadata each time."""
+
+    reads_into = False
+
+    def __init__(self) -> None:
+        self.number = 0
+
+    async def get(self, bucket, key, byte_range=None, if_match=None):  # type: ignore[no-untyped-def]
+        self.number += 1
+        md5 = f"{self.number:032x}"
+        meta = {"mtime": str(1_700_000_000 + self.number), "md5": md5}
+        return _Body({"Metadata": meta, "ETag": '"e"'}, b"x" * (byte_range[1] - byte_range[0] + 1))
+
+
+def test_a_reader_takes_its_facts_from_the_first_reply_and_keeps_them():
+    """A ranged download's later replies do not rewrite the reader's mtime or expected MD5
+    while it is read: the facts are set once, before any byte is handed on."""
+
+    class Store:
+        ranges_ignored = False
+        bucket = "b"
+        transport = _Replies()
+
+    reader = s3objects.S3Reader(Store(), "k", Entry("k", 8, etag="e"))  # type: ignore[arg-type]
+    first = reader.stated
+    assert (first.size, first.etag, first.expected_md5) == (8, "e", None)
+    asyncio.run(reader.read_range(0, 4))
+    learned = reader.stated
+    assert learned.mtime == 1_700_000_001 and learned.expected_md5 == f"{1:032x}"
+    assert learned.size == 8  # a range's length is not the file's size
+    asyncio.run(reader.read_range(4, 4))
+    assert reader.stated is learned  # the second reply changed nothing

@@ -257,10 +257,10 @@ def test_endpoint_and_keys_from_the_environment_only(s3_env, tree, capsys):
 
 
 def test_large_download_uses_parallel_ranges(bucket, tmp_path, monkeypatch):
-    from fssync.stores import local
+    from fssync import ranges
 
-    monkeypatch.setattr(local, "RANGE_THRESHOLD", 4 << 20)
-    monkeypatch.setattr(local, "RANGE_SIZE", 1 << 20)
+    monkeypatch.setattr(ranges, "RANGE_THRESHOLD", 4 << 20)
+    monkeypatch.setattr(ranges, "RANGE_SIZE", 1 << 20)
     ep, name = bucket
     data = os.urandom((6 << 20) + 12345)
     ep.client().put_object(

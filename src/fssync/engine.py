@@ -39,7 +39,7 @@ from .planning import (
 )
 from .remotes import Remote, load_remotes
 from .reporting import Tally
-from .retrying import RetrySchedule
+from .retrying import RetryPolicy
 from .secrets import scrub
 from .state import StateStore, enrich
 from .stores import Listing, Store, open_store
@@ -95,7 +95,9 @@ async def open_location(
     is_source: bool,
     emit: Callable[[Event], None] | None = None,
 ) -> Store:
-    """Open a location's store with the plugins' storage options and credentials."""
+    """Open a location's store with the plugins' storage options and credentials, and hand
+    it the run's retry policy (a plugin's store builds the same one from `config`)."""
+    retry = RetryPolicy.from_config(config)
     options = hooks.storage_options(location, config)
     provider = hooks.credential_provider(location, config) if location.is_s3 else None
 
@@ -122,6 +124,7 @@ async def open_location(
             keys = KeySource(provider, fetched) if provider is not None else None
             plugin_store = hooks.open_store(location, options, config, adjusters, keys)
             if plugin_store is not None:
+                plugin_store.retry = retry
                 return plugin_store  # type: ignore[no-any-return]
         store = await open_store(
             location,
@@ -130,11 +133,13 @@ async def open_location(
             is_source=is_source,
             credentials=provider,
             on_fetch=fetched,
+            retry=retry,
         )
     except FssyncError:
         raise
     except Exception as exc:  # noqa: BLE001
         raise diagnose(exc, where=location.url, listing=True).exception() from None
+    store.retry = retry
     if store.fs is not None:
         try:
             hooks.filesystem_ready(location, store.fs, config)
@@ -233,16 +238,17 @@ class Run:
         def progress(files: int) -> None:
             self.emit(Event("listing_progress", {"url": url, "files": files}))
 
-        schedule = self._retry_schedule()
+        policy = self._retry_policy()
 
         def retried(page: int, attempt: int, of: int, delay: float, error: str) -> None:
             fields = {"key": url, "page": page, "attempt": attempt, "of": of}
             self.emit(Event("retry", {**fields, "delay": round(delay, 3), "error": error}))
 
-        # A store that lists page by page retries a wrong or failing page itself, on the
-        # transfers' schedule; any other listing is retried whole on the same schedule.
-        store.listing_retry, store.on_listing_retry = schedule, retried
-        waits = schedule.waits()
+        # A store that lists page by page retries a wrong or failing page itself, as often as
+        # a file is tried (the store holds the run's policy); any other listing is retried
+        # whole on the same waits.
+        store.on_listing_retry = retried
+        waits = policy.waits()
         attempt = 0
         while True:
             try:
@@ -258,7 +264,7 @@ class Run:
                 if delay is None or unreachable or transient.fatal or not transient.retryable:
                     raise diagnose(exc, where=url, listing=True).exception() from None
                 attempt += 1
-                fields = {"key": url, "attempt": attempt, "of": schedule.tries - 1}
+                fields = {"key": url, "attempt": attempt, "of": policy.tries - 1}
                 self.emit(
                     Event("retry", {**fields, "delay": round(delay, 3), "error": transient.message})
                 )
@@ -591,13 +597,9 @@ class Run:
                 "delete every file at the destination; pass --allow-empty-source if you mean it"
             )
 
-    def _retry_schedule(self) -> RetrySchedule:
-        """How long a failing request is tried: the same for transfers and listings."""
-        return RetrySchedule(
-            retries=int(self.config.get("retries", 3)),
-            sleep=float(self.config.get("retries_sleep", 0.2)),
-            passes=int(self.config.get("retry_passes", 1)),
-        )
+    def _retry_policy(self) -> RetryPolicy:
+        """How long a failing request, file or listing page is tried (one value per run)."""
+        return RetryPolicy.from_config(self.config)
 
     async def write_here(
         self, actions: list[Action], src_store: Store, dst_store: Store
@@ -617,12 +619,9 @@ class Run:
     async def _write(
         self, actions: list[Action], src_store: Store, dst_store: Store, keep: Keep | None
     ) -> list[Outcome]:
-        schedule = self._retry_schedule()
         settings = TransferSettings(
             transfers=self.config.transfers,
-            retries=schedule.retries,
-            retry_sleep=schedule.sleep,
-            passes=schedule.passes,
+            retry=self._retry_policy(),
             cutoff=self.cutoff,
             pace=self._pace(src_store, dst_store),
         )

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .model import Entry
-from .stores.base import RangeSink, Reader
+from .stores.base import RangeSink, Reader, Stated
 
 HASH_INLINE = 1 << 20  # below this a chunk is hashed on the event loop; above, in a thread
 
@@ -173,71 +173,17 @@ class Verified(Reader):
         # could be checked with (another tool's multipart object without an MD5): its bytes
         # were checked by their count only.
         self.unverified = False
+        self.ranged = inner.ranged
+        self.cheap_ranges = inner.cheap_ranges
 
-    # The writers read these after (or while) reading: they come from the inner reader.
-    @property  # type: ignore[override]
-    def size(self) -> int:
-        return self.inner.size
+    # The writers read the file's facts after (or while) reading: the inner reader's.
+    @property
+    def stated(self) -> Stated:
+        return self.inner.stated
 
-    @size.setter
-    def size(self, value: int) -> None:
-        self.inner.size = value
-
-    @property  # type: ignore[override]
-    def mtime(self) -> float | None:
-        return self.inner.mtime
-
-    @mtime.setter
-    def mtime(self, value: float | None) -> None:
-        self.inner.mtime = value
-
-    @property  # type: ignore[override]
-    def mtime_ns(self) -> int | None:
-        return self.inner.mtime_ns
-
-    @mtime_ns.setter
-    def mtime_ns(self, value: int | None) -> None:
-        self.inner.mtime_ns = value
-
-    @property  # type: ignore[override]
-    def etag(self) -> str | None:
-        return self.inner.etag
-
-    @etag.setter
-    def etag(self, value: str | None) -> None:
-        self.inner.etag = value
-
-    @property  # type: ignore[override]
-    def ranged(self) -> bool:
-        return self.inner.ranged
-
-    @ranged.setter
-    def ranged(self, value: bool) -> None:
-        self.inner.ranged = value
-
-    @property  # type: ignore[override]
-    def expected_md5(self) -> str | None:
-        return self.inner.expected_md5
-
-    @expected_md5.setter
-    def expected_md5(self, value: str | None) -> None:
-        self.inner.expected_md5 = value
-
-    @property  # type: ignore[override]
-    def expected_parts(self) -> tuple[int, str] | None:
-        return self.inner.expected_parts
-
-    @expected_parts.setter
-    def expected_parts(self, value: tuple[int, str] | None) -> None:
-        self.inner.expected_parts = value
-
-    @property  # type: ignore[override]
-    def cheap_ranges(self) -> bool:
-        return self.inner.cheap_ranges
-
-    @cheap_ranges.setter
-    def cheap_ranges(self, value: bool) -> None:
-        self.inner.cheap_ranges = value
+    @stated.setter
+    def stated(self, value: Stated) -> None:
+        self.inner.stated = value
 
     def _by_parts(self) -> tuple[int, str] | None:
         """The stated part size and multipart ETag, when the copy is checked by them: they fit

@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from .model import Event
+from .retrying import RetryPolicy
 from .state import StateStore
 
 if TYPE_CHECKING:
@@ -280,9 +281,9 @@ async def abort_twins(store: Any, bucket: str, key: str, keep: str, since: float
     acted), the client's retry creates a second upload and the first one's id is never seen.
     Called when the create needed retries, this finds and aborts such twins."""
     aborted = 0
-    for found, upload_id, initiated in await _call(store.list_uploads, bucket, key):
+    for found, upload_id, initiated in await _call(store.retry, store.list_uploads, bucket, key):
         if found == key and upload_id != keep and _since(initiated, since):
-            await _call(store.abort_upload, bucket, key, upload_id)
+            await _call(store.retry, store.abort_upload, bucket, key, upload_id)
             aborted += 1
     return aborted
 
@@ -295,15 +296,16 @@ def error_code(exc: BaseException) -> str | None:
     return None
 
 
-async def _call(method: Callable[..., Awaitable[Any]], *args: Any) -> Any:
-    """A clean-up call, tried a few times: it runs on the same flaky network as the transfers."""
-    for attempt in range(4):
+async def _call(retry: RetryPolicy, method: Callable[..., Awaitable[Any]], *args: Any) -> Any:
+    """A clean-up call, tried as often as a file (`retry`, the store's policy): it runs on the
+    same flaky network as the transfers."""
+    for attempt in range(1 + retry.retries):
         try:
             return await method(*args)
         except Exception as exc:  # noqa: BLE001
-            if error_code(exc) in ("NoSuchUpload", "NoSuchKey") or attempt == 3:
+            if error_code(exc) in ("NoSuchUpload", "NoSuchKey") or attempt == retry.retries:
                 raise
-            await asyncio.sleep(0.05 * 2**attempt)
+            await asyncio.sleep(retry.retry_delay(attempt + 1))
     raise AssertionError("unreachable")
 
 
@@ -317,12 +319,12 @@ async def abort_orphans(store: Any, journal: UploadJournal, *, mine: bool = Fals
     for row, bucket, key, upload_id, started in await asyncio.to_thread(journal.orphans, mine=mine):
         ids = [upload_id] if upload_id else []
         if not upload_id:
-            for found, uid, initiated in await _call(store.list_uploads, bucket, key):
+            for found, uid, initiated in await _call(store.retry, store.list_uploads, bucket, key):
                 if found == key and _since(initiated, started):
                     ids.append(uid)
         for uid in ids:
             try:
-                await _call(store.abort_upload, bucket, key, uid)
+                await _call(store.retry, store.abort_upload, bucket, key, uid)
                 aborted += 1
             except Exception as exc:  # noqa: BLE001 - already gone is as good as aborted
                 if error_code(exc) != "NoSuchUpload":
@@ -338,10 +340,10 @@ async def abort_since(store: Any, bucket: str, prefix: str, since: float) -> int
     """Abort the multipart uploads under `prefix` started since `since`: what workers of this
     run that died left (their journals are on their own machines); count them."""
     aborted = 0
-    for key, upload_id, initiated in await _call(store.list_uploads, bucket, prefix):
+    for key, upload_id, initiated in await _call(store.retry, store.list_uploads, bucket, prefix):
         if _since(initiated, since):
             try:
-                await _call(store.abort_upload, bucket, key, upload_id)
+                await _call(store.retry, store.abort_upload, bucket, key, upload_id)
                 aborted += 1
             except Exception as exc:  # noqa: BLE001 - already gone is as good as aborted
                 if error_code(exc) != "NoSuchUpload":

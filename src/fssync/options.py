@@ -264,11 +264,28 @@ def add_sync_options(parser: argparse.ArgumentParser, hooks: Hooks, *, command: 
             help="files transferred at once (default 16)",
         )
         run.add_argument(
+            "--low-level-retries",
+            type=non_negative_int,
+            default=4,
+            metavar="N",
+            help="times the S3 client sends one request again after a transient error "
+            "(5xx, 429, SlowDown, a reset connection) before the file's transfer fails "
+            "(default 4)",
+        )
+        run.add_argument(
+            "--low-level-retries-sleep",
+            type=non_negative_seconds,
+            default=0.05,
+            metavar="SECONDS",
+            help="first wait before a request is sent again, doubled each time; 20 times "
+            "longer when the store asked to slow down (default 0.05)",
+        )
+        run.add_argument(
             "--retries",
             type=non_negative_int,
             default=3,
             metavar="N",
-            help="retries of a failing transfer or listing page (default 3)",
+            help="retries of a failing transfer or listing page, each from the start (default 3)",
         )
         run.add_argument(
             "--retries-sleep",
@@ -276,6 +293,13 @@ def add_sync_options(parser: argparse.ArgumentParser, hooks: Hooks, *, command: 
             default=0.2,
             metavar="SECONDS",
             help="first retry delay, doubled each time (default 0.2)",
+        )
+        run.add_argument(
+            "--retries-max-sleep",
+            type=non_negative_seconds,
+            default=20.0,
+            metavar="SECONDS",
+            help="the longest wait between two tries, at any level (default 20)",
         )
         run.add_argument(
             "--retry-passes",

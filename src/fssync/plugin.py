@@ -10,10 +10,14 @@ nothing else: every other module of the package is internal and may change in an
   `parse_age`), and argparse types made of any parser that raises ValueError: `checked`
   keeps the option's text, `converted` gives the parsed value;
 - stores, for a plugin that serves a location (``fssync_open_store``): the `Store` and `Reader`
-  base classes, `Listing`, the declared `Operations` and `Features`, the errors that make a
-  transfer retried, and the S3 layer both S3 request paths share: `S3ObjectStore` over an
+  base classes, `Listing`, the declared `Operations` and `Features`, `Stated` (what a reader knows of its file), `PositionalWriter` (what
+  ``Store.write_ranged`` hands the ranged download of a store that declares positional
+  writes), the errors that make a transfer retried, and the S3 layer both S3 request paths share: `S3ObjectStore` over an
   `S3Transport` (`s3objects`), and `s3meta`, `s3pages`, `resume`, `httplog`, `unconfirmed_put`,
-  `abort_twins`, `KeySource`.
+  `abort_twins`, `KeySource`;
+- retries: `RetryPolicy`, the run's one retry policy (`RetryPolicy.from_config(config)`), which
+  a store that makes its own requests follows for its request-level retries, and
+  `throttled`, whether an error answer asks to slow down.
 """
 
 from __future__ import annotations
@@ -26,18 +30,21 @@ if TYPE_CHECKING:
     from . import *  # noqa: F403 - the public API is part of the plugin API
     from .integrity import ChecksumMismatch, IntegrityError, mismatch
     from .leftovers import abort_twins
+    from .retrying import RetryPolicy, throttled
     from .secrets import redact_options, register, scrub
     from .stores import (
         Features,
         Listing,
         ListingProgress,
         Operations,
+        PositionalWriter,
         RangeIgnored,
         RangeSink,
         Reader,
         S3ObjectStore,
         S3Transport,
         Stalled,
+        Stated,
         Store,
         httplog,
         known_md5,
@@ -57,18 +64,21 @@ if TYPE_CHECKING:
 # the S3 layer, and a local run does not build its data classes.
 _FROM = {
     "secrets": ("redact_options", "register", "scrub"),
+    "retrying": ("RetryPolicy", "throttled"),
     "units": ("checked", "converted", "parse_age", "parse_duration", "parse_size"),
     "stores": [
         "Features",
         "Listing",
         "ListingProgress",
         "Operations",
+        "PositionalWriter",
         "RangeIgnored",
         "RangeSink",
         "Reader",
         "S3ObjectStore",
         "S3Transport",
         "Stalled",
+        "Stated",
         "Store",
         "httplog",
         "known_md5",
@@ -119,13 +129,16 @@ __all__ = [
     "Listing",
     "ListingProgress",
     "Operations",
+    "PositionalWriter",
     "RangeIgnored",
     "RangeSink",
     "Reader",
+    "RetryPolicy",
     "S3ObjectStore",
     "S3Transport",
     "S3_OPERATIONS",
     "Stalled",
+    "Stated",
     "Store",
     "abort_twins",
     "checked",
@@ -144,6 +157,7 @@ __all__ = [
     "s3pages",
     "scrub",
     "source_mtime_ns",
+    "throttled",
     "unconfirmed_put",
     "unsafe_reason",
 ]

@@ -10,15 +10,16 @@ from typing import Any
 
 import attrs
 
+from . import ranges
 from .cutoff import Cutoff
 from .diagnose import diagnose
 from .errors import FssyncError
 from .integrity import Verified
 from .model import Action, Entry, Event, Kind, Outcome
 from .planning import MTIME_ONLY, is_reason
-from .retrying import pass_delay, retry_delay
+from .retrying import RetryPolicy
 from .stores import Reader, Store
-from .stores.base import RangeSink
+from .stores.base import RangeSink, Stated
 
 Emit = Callable[[Event], None]
 UNVERIFIED = "not verified: the source states no MD5 for it (checked by size only)"
@@ -40,9 +41,7 @@ class Abort(Exception):
 @attrs.frozen
 class TransferSettings:
     transfers: int = 16
-    retries: int = 3
-    retry_sleep: float = 0.2
-    passes: int = 1  # extra passes over the files that failed with a retryable error
+    retry: RetryPolicy = RetryPolicy()  # the file-level retries and extra passes used here
     cutoff: Cutoff | None = None  # --max-transfer, --max-duration
     pace: Pace | None = None  # --bwlimit
 
@@ -62,34 +61,16 @@ class CountingReader(Reader):
         self._pace = pace
         self._done = 0
         self.ranged = inner.ranged
+        self.cheap_ranges = inner.cheap_ranges
 
+    # The file's facts are the inner reader's, which an S3 reader learns from its first GET.
     @property
-    def size(self) -> int:  # type: ignore[override]
-        return self._inner.size
+    def stated(self) -> Stated:
+        return self._inner.stated
 
-    @property
-    def mtime(self) -> float | None:  # type: ignore[override]
-        return self._inner.mtime  # an S3 reader learns it from its first GET
-
-    @property
-    def mtime_ns(self) -> int | None:  # type: ignore[override]
-        return self._inner.mtime_ns
-
-    @property
-    def etag(self) -> str | None:  # type: ignore[override]
-        return self._inner.etag
-
-    @property
-    def expected_md5(self) -> str | None:  # type: ignore[override]
-        return self._inner.expected_md5  # learned from the source's reply, for verification
-
-    @property
-    def expected_parts(self) -> tuple[int, str] | None:  # type: ignore[override]
-        return self._inner.expected_parts
-
-    @property
-    def cheap_ranges(self) -> bool:  # type: ignore[override]
-        return self._inner.cheap_ranges
+    @stated.setter
+    def stated(self, value: Stated) -> None:
+        self._inner.stated = value
 
     async def verify(self, written: str | None = None) -> None:
         await self._inner.verify(written)
@@ -134,8 +115,11 @@ async def copy_one(
     on_bytes: Callable[[int], None] | None = None,
     pace: Pace | None = None,
     unverified: Callable[[], None] | None = None,
+    retry: RetryPolicy | None = None,
 ) -> Entry:
-    """Server-side copy when the store can, else stream from source to destination.
+    """Server-side copy when the store can, else stream from source to destination: as
+    parallel ranges (`fssync.ranges`, retried on `retry`'s request level) when the file is
+    large, the source reads ranges and the destination takes positional writes.
 
     `unverified` is called when the copy's content could be checked against no hash the
     source states (only its size was)."""
@@ -154,7 +138,11 @@ async def copy_one(
         inner = CountingReader(inner, on_bytes, pace)
     reader = Verified(inner, entry)  # outermost, so the stores' verify() reaches it
     try:
-        written = await dst.write(entry, reader, options)
+        if ranges.wanted(reader, entry.size, dst.features.positional_writes):
+            fill = functools.partial(ranges.fetch, reader=reader, size=entry.size, policy=retry)
+            written = await dst.write_ranged(entry, reader, fill)
+        else:
+            written = await dst.write(entry, reader, options)
     finally:
         await reader.close()
     if reader.unverified and unverified is not None:
@@ -236,6 +224,7 @@ async def _attempt(
                 on_bytes,
                 settings.pace,
                 functools.partial(unchecked.append, True),
+                settings.retry,
             )
             if unchecked:
                 emit(Event("unverified", {"key": action.key, "reason": UNVERIFIED}))
@@ -249,25 +238,25 @@ async def _attempt(
             diag = diagnose(exc, where=action.key)
             if diag.fatal:
                 raise Abort(diag.exception()) from None
-            if diag.changed and attempt < settings.retries:
+            if diag.changed and attempt < settings.retry.retries:
                 fresh = await _fresh(src, action)
                 if fresh is not None:  # copy the new version, whole, in this run
                     action = attrs.evolve(action, src=fresh)
                     diag = attrs.evolve(diag, retryable=True)
-            if not diag.retryable or attempt >= settings.retries:
+            if not diag.retryable or attempt >= settings.retry.retries:
                 left = getattr(exc, "left", None)  # what a destination kept (see ChecksumMismatch)
                 return Outcome(
                     action, ok=False, error=diag.message, retryable=diag.retryable, written=left
                 )
             attempt += 1
-            delay = retry_delay(settings.retry_sleep, attempt)
+            delay = settings.retry.retry_delay(attempt)
             emit(
                 Event(
                     "retry",
                     {
                         "key": action.key,
                         "attempt": attempt,
-                        "of": settings.retries,
+                        "of": settings.retry.retries,
                         "error": diag.message,
                         "delay": round(delay, 3),
                     },
@@ -299,14 +288,15 @@ async def run_transfers(
     keep: Keep | None = None,
 ) -> list[Outcome]:
     """Run copies and updates with at most `settings.transfers` in flight, then run the ones
-    that failed with a retryable error again, up to `settings.passes` more times (a flaky
+    that failed with a retryable error again, up to `settings.retry.passes` more times (a flaky
     stretch of network often outlasts one file's retries). Permanent errors are not retried.
 
     Outcomes are appended to `into` as they happen, so an interrupted run can still report."""
     outcomes: list[Outcome] = [] if into is None else into
     todo = list(actions)
     cutoff = settings.cutoff
-    for number in range(1 + max(0, settings.passes)):
+    passes = settings.retry.passes
+    for number in range(1 + passes):
         if cutoff is not None and cutoff.reached:
             # No later pass: the failures kept for one are final, and reported as such (the
             # run's report counts failures from these events).
@@ -319,10 +309,10 @@ async def run_transfers(
             if not todo:
                 break
             emit(Event("retry_pass", {"pass": number + 1, "files": len(todo)}))
-            await asyncio.sleep(pass_delay(settings.retry_sleep))
+            await asyncio.sleep(settings.retry.pass_delay(number))
             retried = set(map(id, todo))
             outcomes[:] = [o for o in outcomes if id(o.action) not in retried]
-        last = number == settings.passes
+        last = number == passes
         await _pass(src, dst, todo, options_for, emit, settings, outcomes, last=last, keep=keep)
     return outcomes
 

@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import fssync
-from fssync.plugin import KeySource, Store
+from fssync.plugin import KeySource, RetryPolicy, Store
 
 BACKENDS = ("auto", "fast", "s3fs")
 RUN = logging.getLogger("fssync.run")  # the run's log: its debug lines show with -vv
@@ -96,4 +96,5 @@ def fssync_open_store(
         location.url,
         backend,
     )
-    return FastS3Store(location, settings, transfers=config.transfers)
+    retry = RetryPolicy.from_config(config)  # the run's policy, as the engine builds it
+    return FastS3Store(location, settings, transfers=config.transfers, retry=retry)

@@ -2,10 +2,10 @@
 
 Errors come back as `S3Error`, whose ``response`` has the shape botocore's ``ClientError`` has
 (``Error.Code``, ``Error.Message``, ``ResponseMetadata.HTTPStatusCode``), so fssync's diagnosis
-treats both back ends alike. Transient failures (connection errors, 5xx, throttling) are retried
-with jittered exponential backoff: within milliseconds for a failed connection or a 5xx, and for
-a request to slow down (SlowDown, 503, 429) with the waits of botocore's "standard" retry mode,
-which the s3fs path uses (up to 1, 2, 4, 8 s), so a throttling storm is waited out, not fed.
+treats both back ends alike. Transient failures (connection errors, 5xx, throttling) are sent
+again as the run's `RetryPolicy` says, the same count and waits as the s3fs path: waits of
+milliseconds for a failed connection or a 5xx, twenty times longer for a request to slow down
+(SlowDown, 503, 429), so a throttling storm is waited out, not fed.
 """
 
 from __future__ import annotations
@@ -13,18 +13,16 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-import random
 import time
 from collections.abc import Iterable, Mapping
 from typing import Protocol
 
-from fssync.plugin import EXPIRED_CODES, httplog, s3pages
+from fssync.plugin import EXPIRED_CODES, RetryPolicy, httplog, s3pages, throttled
 
 from . import xmlparse
 from .http import READ_TIMEOUT, Body, Pool, Response, host_header, split_url
 from .sigv4 import EMPTY_SHA256, UNSIGNED_PAYLOAD, Signer, canonical_query, uri_encode
 
-MAX_ATTEMPTS = 5  # like botocore's standard retry mode, which fssync's s3fs path configures
 _RETRY_CODES = frozenset(
     {"SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout", "Throttling",
      "ThrottlingException", "BadDigest"}
@@ -78,8 +76,10 @@ class S3Client:
         operation_headers: Mapping[str, tuple[tuple[str, str], ...]] | None = None,
         timeout: float = READ_TIMEOUT,
         ca_bundle: str | None = None,
+        retry: RetryPolicy | None = None,
     ) -> None:
         self.endpoint = endpoint
+        self.retry = retry or RetryPolicy()  # how often and how long a request is sent again
         self.ca_bundle = ca_bundle  # PEM authorities for https (None: the system's)
         self.timeout = timeout  # stall timeout of every request (see `http.Stalled`)
         scheme, host, port, base = split_url(endpoint)
@@ -159,10 +159,12 @@ class S3Client:
         body: Body = b"",
         stream: bool = False,
         ok: tuple[int, ...] = (200,),
-        attempts: int = MAX_ATTEMPTS,
+        attempts: int | None = None,
     ) -> tuple[Response, bytes]:
-        """Send one signed request, retrying transient failures (up to `attempts` sends);
-        raise `S3Error` on an error."""
+        """Send one signed request, retrying transient failures (up to `attempts` sends, by
+        default the policy's); raise `S3Error` on an error."""
+        if attempts is None:
+            attempts = self.retry.sends
         more = self.operation_headers.get(operation)
         if more:
             headers = {**dict(more), **(headers or {})}
@@ -190,7 +192,7 @@ class S3Client:
                 # a certificate that fails verification will fail again: not sent once more
                 if attempt >= attempts or getattr(exc, "verify_code", None) is not None:
                     raise
-                await _backoff(attempt)
+                await asyncio.sleep(self.retry.request_delay(attempt))
                 continue
             if url:
                 httplog.answered(resp.status, method, url, attempt)
@@ -205,7 +207,8 @@ class S3Client:
                 renewed = True  # refreshed on the next prepare(); sent once more
                 continue
             if attempt < attempts and _retryable(error):
-                await (_throttled_backoff(attempt) if _throttled(error) else _backoff(attempt))
+                slow_down = throttled(error.status, error.code)
+                await asyncio.sleep(self.retry.request_delay(attempt, slow_down=slow_down))
                 continue
             region = resp.headers.get("x-amz-bucket-region")
             if region and region != self.signer.region and not redirected and self.follow_region:
@@ -354,7 +357,7 @@ class S3Client:
         number: int,
         data: Body,
         md5: bytes | None,
-        attempts: int = MAX_ATTEMPTS,
+        attempts: int | None = None,
     ) -> Mapping[str, str]:
         """Send one part, with its Content-MD5 when it is known before sending; the answer's
         headers (its ETag is compared with the MD5 by the caller)."""
@@ -467,24 +470,3 @@ _REASONS = {
 
 def _retryable(error: S3Error) -> bool:
     return error.code in _RETRY_CODES or error.status >= 500 or error.status == 429
-
-
-async def _backoff(attempt: int) -> None:
-    await asyncio.sleep(min(20.0, 0.05 * 2**attempt) * random.random())
-
-
-_THROTTLED = frozenset({"SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded"})
-
-
-def _throttled(error: S3Error) -> bool:
-    """The store asked to slow down: waits of milliseconds would only ask again too soon."""
-    return error.code in _THROTTLED or error.status in (429, 503)
-
-
-def throttle_delay(attempt: int) -> float:
-    """botocore's standard back-off, which the s3fs path uses: up to 1, 2, 4, 8 ... 20 s."""
-    return min(20.0, 2.0 ** (attempt - 1)) * random.random()
-
-
-async def _throttled_backoff(attempt: int) -> None:
-    await asyncio.sleep(throttle_delay(attempt))

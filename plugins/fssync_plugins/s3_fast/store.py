@@ -5,7 +5,7 @@ included) is `fssync.stores.s3objects`, shared with the s3fs path; `transport` i
 from __future__ import annotations
 
 import fssync
-from fssync.plugin import S3ObjectStore, s3objects
+from fssync.plugin import RetryPolicy, S3ObjectStore, s3objects
 
 from .client import S3Client
 from .resolve import Settings, bucket_is_virtual
@@ -19,8 +19,16 @@ class FastS3Store(S3ObjectStore):
 
     backend = "fast"
 
-    def __init__(self, location: fssync.Location, settings: Settings, *, transfers: int) -> None:
+    def __init__(
+        self,
+        location: fssync.Location,
+        settings: Settings,
+        *,
+        transfers: int,
+        retry: RetryPolicy | None = None,
+    ) -> None:
         self.location = location
+        self.retry = retry or RetryPolicy()
         self.settings = settings
         self.identity = settings.identity
         self.bucket, _, prefix = location.root.partition("/")
@@ -38,6 +46,7 @@ class FastS3Store(S3ObjectStore):
             operation_headers=settings.operation_headers,
             timeout=settings.stall_timeout,
             ca_bundle=settings.ca_bundle,
+            retry=self.retry,
         )
         self._fast = FastTransport(self.client, settings)
         self.use_transport(self._fast)

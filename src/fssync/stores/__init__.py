@@ -17,9 +17,11 @@ from ..location import Location, unsafe_reason
 from .base import (
     Listing,
     ListingProgress,
+    PositionalWriter,
     RangeIgnored,
     RangeSink,
     Reader,
+    Stated,
     Store,
     known_md5,
     source_mtime_ns,
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
     from ..auth import CredentialProvider, Credentials
     from ..integrity import ChecksumMismatch, IntegrityError, mismatch
     from ..leftovers import abort_twins
+    from ..retrying import RetryPolicy
     from . import resume, s3meta, s3objects, s3pages
     from .confirm import unconfirmed_put
     from .keys import EXPIRED_CODES, KeySource
@@ -72,6 +75,7 @@ __all__ = [
     "Features",
     "Operations",
     "IntegrityError",
+    "PositionalWriter",
     "Listing",
     "ListingProgress",
     "RangeIgnored",
@@ -80,6 +84,7 @@ __all__ = [
     "S3ObjectStore",
     "S3Transport",
     "Stalled",
+    "Stated",
     "Store",
     "KeySource",
     "abort_twins",
@@ -104,10 +109,12 @@ async def open_store(
     is_source: bool,
     credentials: CredentialProvider | None = None,
     on_fetch: Callable[[Credentials, str], None] | None = None,
+    retry: RetryPolicy | None = None,
 ) -> Store:
     """Open the built-in backend for a location (heavy client libraries load only when needed).
 
-    `credentials` is a plugin's provider for an S3 location; `on_fetch` hears each fetch.
+    `credentials` is a plugin's provider for an S3 location; `on_fetch` hears each fetch;
+    `retry` is the run's policy (the S3 client's own retries are set from it).
     """
     if location.is_local:
         from .local import LocalStore
@@ -128,6 +135,7 @@ async def open_store(
             transfers=transfers,
             credentials=credentials,
             on_fetch=on_fetch,
+            retry=retry,
         )
     if not is_source and location.capabilities.read_only:
         from ..errors import LocationError

@@ -11,7 +11,7 @@ import attrs
 
 from ..location import Location
 from ..model import Entry
-from ..retrying import RetrySchedule
+from ..retrying import RetryPolicy
 from .features import Features, Operations
 
 if TYPE_CHECKING:
@@ -38,6 +38,20 @@ class RangeIgnored(OSError):
         super().__init__(f"{what}: the server ignored the byte range and sent the whole object")
 
 
+class PositionalWriter(abc.ABC):
+    """A file being written at offsets, in any order: what a store that declares
+    `positional_writes` hands the transfer stage's ranged download. Both methods run on the
+    event loop (a piece is written while it is still in the processor's cache)."""
+
+    @abc.abstractmethod
+    def write_at(self, data: Any, offset: int) -> None:
+        """Put `data` (bytes-like) at `offset`."""
+
+    @abc.abstractmethod
+    def truncate(self) -> None:
+        """Drop everything written so far: the file is written again from its first byte."""
+
+
 @attrs.frozen
 class Listing:
     """One side's files. `rejected` holds keys that may not be used, with the reason (a remote
@@ -53,21 +67,95 @@ class Listing:
     leftovers: tuple[str, ...] = ()
 
 
-class Reader(abc.ABC):
-    """A source file opened for sequential reading."""
+@attrs.frozen
+class Stated:
+    """What a reader knows of the file it reads, as one value: a reader sets it when it is
+    opened (or, for an object, from the first reply, before any byte is handed on) and never
+    changes it while the content is read; a wrapper forwards this one value."""
 
-    size: int
+    size: int = 0
     mtime: float | None = None
     # The same mtime in exact nanoseconds, when the reader knows it so (a local file's
     # st_mtime_ns, an object's stored mtime): what writers store, as `source_mtime_ns` gives it.
     mtime_ns: int | None = None
     etag: str | None = None
-    ranged: bool = False  # read_range works
     expected_md5: str | None = None  # the MD5 the source states for the content, when it does
     expected_parts: tuple[int, str] | None = None  # (part size, multipart ETag) likewise
+
+
+class Reader(abc.ABC):
+    """A source file opened for sequential reading."""
+
+    ranged: bool = False  # read_range works
     # read_range is as cheap as read (a local file, no request per call): a writer may read a
     # range twice, e.g. once to hash a part and once to send it, instead of holding it in memory.
     cheap_ranges: bool = False
+    _stated: Stated = Stated()
+
+    @property
+    def stated(self) -> Stated:
+        """What the reader knows of the file (size, mtime, ETag, the hashes the source states)."""
+        return self._stated
+
+    @stated.setter
+    def stated(self, value: Stated) -> None:
+        self._stated = value
+
+    # Each fact read on its own, for the writers; a reader sets them before the content is read.
+    # (A new Stated by position: attrs.evolve costs several microseconds, paid per file.)
+    @property
+    def size(self) -> int:
+        return self.stated.size
+
+    @size.setter
+    def size(self, value: int) -> None:
+        s = self.stated
+        self.stated = Stated(value, s.mtime, s.mtime_ns, s.etag, s.expected_md5, s.expected_parts)
+
+    @property
+    def mtime(self) -> float | None:
+        return self.stated.mtime
+
+    @mtime.setter
+    def mtime(self, value: float | None) -> None:
+        s = self.stated
+        self.stated = Stated(s.size, value, s.mtime_ns, s.etag, s.expected_md5, s.expected_parts)
+
+    @property
+    def mtime_ns(self) -> int | None:
+        return self.stated.mtime_ns
+
+    @mtime_ns.setter
+    def mtime_ns(self, value: int | None) -> None:
+        s = self.stated
+        self.stated = Stated(s.size, s.mtime, value, s.etag, s.expected_md5, s.expected_parts)
+
+    @property
+    def etag(self) -> str | None:
+        return self.stated.etag
+
+    @etag.setter
+    def etag(self, value: str | None) -> None:
+        s = self.stated
+        self.stated = Stated(s.size, s.mtime, s.mtime_ns, value, s.expected_md5, s.expected_parts)
+
+    @property
+    def expected_md5(self) -> str | None:
+        return self.stated.expected_md5
+
+    @expected_md5.setter
+    def expected_md5(self, value: str | None) -> None:
+        s = self.stated
+        self.stated = Stated(s.size, s.mtime, s.mtime_ns, s.etag, value, s.expected_parts)
+
+    @property
+    def expected_parts(self) -> tuple[int, str] | None:
+        return self.stated.expected_parts
+
+    @expected_parts.setter
+    def expected_parts(self, value: tuple[int, str] | None) -> None:
+        s = self.stated
+        self.stated = Stated(s.size, s.mtime, s.mtime_ns, s.etag, s.expected_md5, value)
 
     @abc.abstractmethod
     async def read(self, n: int = -1) -> bytes:
@@ -143,9 +231,10 @@ class Store(abc.ABC):
     # The live fsspec filesystem behind the store, when it has one: what the
     # ``fssync_filesystem_ready`` hook is handed. None for stores that make their own requests.
     fs: Any = None
-    # How a listing that fetches pages retries a wrong or failing one (`fssync.stores.s3pages`):
-    # the engine sets the transfers' schedule, and a function told of each retry.
-    listing_retry: RetrySchedule = RetrySchedule()
+    # The run's retry policy (`fssync.retrying`), set by the engine on every store it opens:
+    # how a listing that fetches pages retries a wrong or failing one (`fssync.stores.s3pages`),
+    # how often a range is fetched again; and a function told of each listing retry.
+    retry: RetryPolicy = RetryPolicy()
     on_listing_retry: Callable[[int, int, int, float, str], None] | None = None
 
     @functools.cached_property
@@ -207,6 +296,15 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def write(self, entry: Entry, reader: Reader, options: Mapping[str, Any]) -> Entry:
         """Write `entry.key` from `reader`; return what the destination now holds."""
+
+    async def write_ranged(
+        self, entry: Entry, reader: Reader, fill: Callable[[PositionalWriter], Awaitable[None]]
+    ) -> Entry:
+        """Write `entry.key` as `write` does, its content put at its offsets by `fill` (the
+        transfer stage's parallel ranged download, `fssync.ranges`): the store opens the file,
+        awaits `fill(writer)`, then verifies the reader and commits as `write` does. Called
+        only on stores that declare `positional_writes`."""
+        raise NotImplementedError(f"{type(self).__name__} takes no positional writes")
 
     async def copy_within(
         self, source: Store, entry: Entry, options: Mapping[str, Any]

@@ -21,7 +21,8 @@ class Operations:
     `head`: `Store.head` reads one object's metadata (the mtime and MD5 sync tools keep there).
     `server_copy`: `Store.copy_within` copies without the bytes passing through fssync.
     `server_move`: `Store.move` renames within the store.
-    `positional_writes`: a download may write ranges of one file at their offsets, in parallel.
+    `positional_writes`: `Store.write_ranged` takes a file written at offsets, in any order (the
+    transfer stage then downloads a large file as parallel ranges, `fssync.ranges`).
     `ranged_reads`: its readers answer `Reader.read_range`.
     `multipart_journal`: it makes multipart uploads and records them in the journal fssync
     gives it (`Store.journal`), and answers `list_uploads` and `abort_upload`.

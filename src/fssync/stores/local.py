@@ -8,7 +8,7 @@ import errno
 import functools
 import os
 import stat
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from ..errors import LocationError, UnsafeWrite
@@ -21,19 +21,17 @@ from .base import (
     LISTING_STEP,
     Listing,
     ListingProgress,
-    RangeIgnored,
+    PositionalWriter,
     Reader,
+    Stated,
     Store,
     source_mtime_ns,
 )
 
+# Puts a file's content at its offsets (`Store.write_ranged`).
+Fill = Callable[[PositionalWriter], Awaitable[None]]
+
 SMALL = 256 * 1024  # below this, file I/O runs inline: a thread hop costs more than the read
-RANGE_THRESHOLD = 64 << 20  # download larger files as parallel ranges
-RANGE_SIZE = 8 << 20  # the smallest range, and the unit of larger ones (s3meta.PART_SIZE)
-RANGE_MAX = 64 << 20
-RANGE_PARALLEL = 4
-RANGE_RETRIES = 3  # a range cut short or reset is fetched again before the whole file is
-RANGE_RETRY_SLEEP = 0.1
 
 
 # A new file for exclusive writing; O_BINARY matters on Windows, where a descriptor is in text
@@ -140,9 +138,8 @@ class LinkReader(Reader):
 
     def __init__(self, path: str) -> None:
         self._data = os.fsencode(os.readlink(path))
-        self.size = len(self._data)
-        self.mtime_ns = os.lstat(path).st_mtime_ns
-        self.mtime = self.mtime_ns / 1e9
+        ns = os.lstat(path).st_mtime_ns
+        self.stated = Stated(size=len(self._data), mtime=ns / 1e9, mtime_ns=ns)
 
     async def read(self, n: int = -1) -> bytes:
         data, self._data = (self._data, b"") if n < 0 else (self._data[:n], self._data[n:])
@@ -156,9 +153,8 @@ class LocalReader(Reader):
     def __init__(self, path: str, entry: Entry) -> None:
         self._f = open(path, "rb")  # noqa: SIM115 - closed by close()
         st = os.fstat(self._f.fileno())
-        self.size = st.st_size
-        self.mtime_ns = st.st_mtime_ns
-        self.mtime = st.st_mtime_ns / 1e9
+        ns = st.st_mtime_ns
+        self.stated = Stated(size=st.st_size, mtime=ns / 1e9, mtime_ns=ns)
         self._path = path
         self._stamp = _stamp(st)
 
@@ -370,6 +366,14 @@ class LocalStore(Store):
         return await asyncio.to_thread(LocalReader, path, entry)
 
     async def write(self, entry: Entry, reader: Reader, options: Mapping[str, Any]) -> Entry:
+        return await self._write(entry, reader, None)
+
+    async def write_ranged(self, entry: Entry, reader: Reader, fill: Fill) -> Entry:
+        """A large file put at its offsets by `fill` (the transfer stage's ranged download)
+        into a temporary file, then checked and renamed into place as `write` does."""
+        return await self._write(entry, reader, fill)
+
+    async def _write(self, entry: Entry, reader: Reader, fill: Fill | None) -> Entry:
         final = self.location.path(entry.key)
         folder = os.path.dirname(final)
         if self.links == "store" and entry.key.endswith(LINK_SUFFIX):
@@ -377,7 +381,7 @@ class LocalStore(Store):
         self._guard(folder)
         temp = os.path.join(folder, temp_name(os.path.basename(final)))
         try:
-            if entry.size <= SMALL:
+            if entry.size <= SMALL and fill is None:
                 data = await reader.read(-1)
                 await reader.verify(None)  # read whole and in one go: nothing on disk to hash
                 # After reading: a remote reader learns the stored mtime from its first response.
@@ -389,7 +393,7 @@ class LocalStore(Store):
                 )
             else:
                 await asyncio.to_thread(os.makedirs, folder, exist_ok=True)
-                await _write_large(temp, reader, entry.size, self.fsync)
+                await _write_large(temp, reader, self.fsync, fill)
                 await reader.verify(temp)
                 mtime = source_mtime_ns(reader, entry)
                 written = await asyncio.to_thread(_finish, temp, final, mtime, self.fsync)
@@ -633,11 +637,26 @@ def _write_small(
     return len(data)
 
 
-async def _write_large(temp: str, reader: Reader, size: int, sync: bool = False) -> None:
+class FileWriter(PositionalWriter):
+    """A temporary file's descriptor, written at offsets (`Store.write_ranged`)."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def write_at(self, data: Any, offset: int) -> None:
+        _write_at(self.fd, data, offset)
+
+    def truncate(self) -> None:
+        os.ftruncate(self.fd, 0)
+
+
+async def _write_large(
+    temp: str, reader: Reader, sync: bool = False, fill: Fill | None = None
+) -> None:
     fd = os.open(temp, CREATE, 0o644)
     try:
-        if size >= RANGE_THRESHOLD and reader.ranged:
-            await _write_ranges(fd, reader, size)
+        if fill is not None:
+            await fill(FileWriter(fd))
         else:
             while chunk := await reader.read(CHUNK * 8):
                 await asyncio.to_thread(os.write, fd, chunk)
@@ -645,81 +664,6 @@ async def _write_large(temp: str, reader: Reader, size: int, sync: bool = False)
             await asyncio.to_thread(os.fsync, fd)
     finally:
         os.close(fd)
-
-
-async def _write_ranges(fd: int, reader: Reader, size: int) -> None:
-    """Fetch ranges concurrently, each written at its offset piece by piece as it arrives.
-
-    Memory does not grow with the range size, so ranges can be large (a 256 MiB file comes in
-    8 ranges of 32 MiB: fewer requests). Each piece is written on the event loop, not in a
-    worker thread: a piece written while it is still in the processor's cache costs a fraction
-    of a millisecond, less than the thread hop, and when the disk is the bottleneck the other
-    ranges wait in the kernel's socket buffers meanwhile (measured at 256 MiB in 8 MiB ranges:
-    0.81-0.91 s, against 1.02-1.10 s with a thread per piece)."""
-    slots = asyncio.Semaphore(RANGE_PARALLEL)
-    # A multiple of RANGE_SIZE (fssync's part size): every range then starts at a part of a
-    # multipart upload, whose ETag can be checked part by part as the bytes arrive.
-    step = min(RANGE_MAX, max(RANGE_SIZE, size // (2 * RANGE_PARALLEL) // RANGE_SIZE * RANGE_SIZE))
-
-    async def one(offset: int) -> None:
-        async with slots:
-            await _copy_range(fd, reader, offset, min(step, size - offset))
-
-    try:
-        async with asyncio.TaskGroup() as tg:
-            for offset in range(0, size, step):
-                tg.create_task(one(offset))
-    except* RangeIgnored:
-        await _write_whole(fd, reader)  # a server that ignores Range: one streamed GET
-
-
-async def _write_whole(fd: int, reader: Reader) -> None:
-    """The file from its first byte, read in sequence (what a range may have written is
-    overwritten; nothing is kept past the end)."""
-    os.ftruncate(fd, 0)
-    at = 0
-    while chunk := await reader.read(CHUNK * 8):
-        _write_at(fd, chunk, at)
-        at += len(chunk)
-
-
-async def _copy_range(fd: int, reader: Reader, offset: int, length: int) -> None:
-    """One range onto disk. When it fails with a retryable error (a connection reset, a body
-    cut short, a 5xx) the rest of it is fetched again, from the first byte not yet written: a
-    flaky moment costs part of a range, not the whole file. What a range cannot show (a
-    flipped byte) is caught by the check of the whole file before it is committed, and the
-    transfer's own retries then fetch the file again."""
-    import random
-
-    from ..diagnose import diagnose
-    from ..integrity import ShortRead
-
-    at, end = offset, offset + length
-
-    async def sink(data: Any, where: int) -> None:
-        nonlocal at
-        if where != at or at + len(data) > end:
-            raise ShortRead(f"a piece for {where} arrived where {at} was expected")
-        _write_at(fd, data, where)  # on the loop: see _write_ranges
-        at += len(data)
-
-    attempt = 0
-    while True:
-        try:
-            await reader.copy_range(at, end - at, sink)
-            if at != end:
-                raise ShortRead(
-                    f"{at - offset} of {length} bytes arrived for the range at {offset}"
-                )
-            return
-        except RangeIgnored:
-            raise  # no range will work: the whole file is read instead (_write_ranges)
-        except Exception as exc:  # noqa: BLE001 - classified; the last failure is raised
-            diag = diagnose(exc, where=f"range at {offset}")
-            if diag.fatal or not diag.retryable or attempt >= RANGE_RETRIES:
-                raise
-            attempt += 1
-            await asyncio.sleep(RANGE_RETRY_SLEEP * 2 ** (attempt - 1) * (0.5 + random.random()))
 
 
 def _md5_at(fd: int, path: str, size: int) -> str:

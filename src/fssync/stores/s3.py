@@ -18,6 +18,7 @@ from ..auth import CredentialProvider
 from ..diagnose import bad_certificate
 from ..errors import UsageError
 from ..location import Location
+from ..retrying import RetryPolicy, throttled
 from ..secrets import register
 from . import httplog, s3pages
 from .renewal import EXPIRED_CODES, OnFetch, Renewal
@@ -39,10 +40,6 @@ from .stall import WATCH_ABOVE, ProgressBody, Stalled, watched
 def _split(path: str) -> tuple[str, str]:
     bucket, _, key = path.partition("/")
     return bucket, key
-
-
-# Sends of one PUT or part that stalled (see `stall`) before the file's transfer fails.
-SEND_TRIES = 3
 
 
 class BotocoreBody:
@@ -79,18 +76,24 @@ class BotocoreBody:
 
 class BotocoreTransport:
     """`s3objects.S3Transport` over the aiobotocore client s3fs set up: botocore retries
-    transient errors, and `call` sends a request refused for expired credentials once more
-    after a refresh."""
+    transient errors (as often and with the waits the run's `RetryPolicy` says), `send` sends a
+    stalled body again as often, and `call` sends a request refused for expired credentials
+    once more after a refresh."""
 
     sends_slices = False  # botocore takes bytes: parts are read into buffers
     reads_into = False  # ranges come back whole from each ranged GET
 
     def __init__(
-        self, client: Any, renewal: Renewal | None = None, stall_timeout: float = STALL_TIMEOUT
+        self,
+        client: Any,
+        renewal: Renewal | None = None,
+        stall_timeout: float = STALL_TIMEOUT,
+        retry: RetryPolicy | None = None,
     ) -> None:
         self.client = client
         self.renewal = renewal
         self.stall_timeout = stall_timeout
+        self.retry = retry or RetryPolicy()
 
     async def call(self, method: str, **kwargs: Any) -> Any:
         """Call the client directly: botocore retries transient errors, `diagnose` explains
@@ -114,14 +117,15 @@ class BotocoreTransport:
         has no timeout while a body goes out (see `fssync.stores.stall`)."""
         if len(data) <= WATCH_ABOVE:
             return await self.call(method, Body=data, **kwargs)
-        for attempt in range(1, SEND_TRIES + 1):
+        sends = self.retry.sends  # a stalled send is a request-level retry
+        for attempt in range(1, sends + 1):
             body = ProgressBody(data)
             try:
                 return await watched(
                     self.call(method, Body=body, **kwargs), body, self.stall_timeout
                 )
             except Stalled:
-                if attempt == SEND_TRIES:
+                if attempt == sends:
                     raise
         raise AssertionError("unreachable")
 
@@ -300,7 +304,12 @@ class S3Store(S3ObjectStore):
     included) in `s3objects`."""
 
     def __init__(
-        self, location: Location, fs: Any, client: Any, renewal: Renewal | None = None
+        self,
+        location: Location,
+        fs: Any,
+        client: Any,
+        renewal: Renewal | None = None,
+        retry: RetryPolicy | None = None,
     ) -> None:
         self.location = location
         self.fs = fs
@@ -310,7 +319,8 @@ class S3Store(S3ObjectStore):
         self.bucket, prefix = _split(location.root)
         self.prefix = prefix + "/" if prefix else ""
         self.parts = PartPlan()
-        self.use_transport(BotocoreTransport(client, renewal))
+        self.retry = retry or RetryPolicy()
+        self.use_transport(BotocoreTransport(client, renewal, retry=self.retry))
 
     @property
     def stall_timeout(self) -> float:
@@ -334,9 +344,11 @@ class S3Store(S3ObjectStore):
         transfers: int,
         credentials: CredentialProvider | None = None,
         on_fetch: OnFetch | None = None,
+        retry: RetryPolicy | None = None,
     ) -> S3Store:
         import s3fs
 
+        policy = retry or RetryPolicy()
         opts = dict(options)
         renewal = None
         if credentials is not None:
@@ -359,7 +371,10 @@ class S3Store(S3ObjectStore):
         every = _token_into_credentials(every, opts)
         config = dict(opts.pop("config_kwargs", {}) or {})
         config.setdefault("max_pool_connections", max(transfers * 2, 10))
-        config.setdefault("retries", {"max_attempts": 5, "mode": "standard"})
+        # botocore retries each request as the run's policy says (`_retry_on_policy`), unless
+        # the storage options set botocore's retries themselves.
+        own_retries = "retries" not in config
+        config.setdefault("retries", {"total_max_attempts": policy.sends, "mode": "standard"})
         config.setdefault("read_timeout", stall)  # aiohttp's sock_read: bytes of the reply
         # fssync validates its own calls and sends Content-MD5 itself: skip botocore's per-request
         # parameter validation and CRC32 computation, which cost CPU on every small object.
@@ -380,11 +395,13 @@ class S3Store(S3ObjectStore):
         _sign_headers(client, every, upload, per_operation)
         s3pages.watch_botocore(client)
         _no_retry_on_bad_certificate(client)
+        if own_retries:
+            _retry_on_policy(client, policy)
         if httplog.enabled():
             httplog.watch_botocore(client)
         if renewal is None and not opts.get("anon") and not opts.get("key"):
             await _register_resolved(fs)
-        store = cls(location, fs, client, renewal)
+        store = cls(location, fs, client, renewal, policy)
         store.parts = parts
         store.stall_timeout = stall
         return store
@@ -471,3 +488,39 @@ def _no_retry_on_bad_certificate(client: Any) -> None:
     client.meta.events.register_first(
         "needs-retry.s3", refuse, unique_id="fssync-no-retry-on-bad-certificate"
     )
+
+
+class _PolicyBackoff:
+    """botocore's back-off interface over the run's `RetryPolicy`: the same waits as the
+    fast client's, longer when the store asked to slow down."""
+
+    def __init__(self, policy: RetryPolicy) -> None:
+        self.policy = policy
+
+    def delay_amount(self, context: Any) -> float:
+        response = getattr(context, "http_response", None)
+        status = int(getattr(response, "status_code", 0) or 0)
+        slow_down = throttled(status, context.get_error_code())
+        return self.policy.request_delay(context.attempt_number, slow_down=slow_down)
+
+
+def _retry_on_policy(client: Any, policy: RetryPolicy) -> None:
+    """botocore's standard retry rules (what is transient, the retry quota) with the policy's
+    sends and waits: its own waits cannot be configured (up to seconds from the first retry),
+    so its handler is replaced by one built from the same parts with the policy's back-off."""
+    from aiobotocore.retries import standard as aio
+    from botocore.retries import quota, standard
+
+    events = client.meta.events
+    events.unregister("needs-retry.s3", unique_id="retry-config-s3")
+    checker = standard.RetryQuotaChecker(quota.RetryQuota())
+    handler = aio.AioRetryHandler(
+        retry_policy=aio.AioRetryPolicy(
+            retry_checker=aio.AioStandardRetryConditions(max_attempts=policy.sends),
+            retry_backoff=_PolicyBackoff(policy),
+        ),
+        retry_event_adapter=standard.RetryEventAdapter(),
+        retry_quota=checker,
+    )
+    events.register("after-call.s3", checker.release_retry_quota, unique_id="fssync-retry-quota")
+    events.register("needs-retry.s3", handler.needs_retry, unique_id="fssync-retry-policy")

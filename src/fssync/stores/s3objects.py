@@ -32,6 +32,7 @@ from .base import (
     RangeIgnored,
     RangeSink,
     Reader,
+    Stated,
     Store,
     known_md5,
     source_mtime_ns,
@@ -243,32 +244,39 @@ class S3Reader(Reader):
     def __init__(self, store: S3ObjectStore, key: str, entry: Entry) -> None:
         self._store, self._key = store, key
         self.ranged = not store.ranges_ignored  # once seen, later files are read whole
-        self.size = entry.size
-        self.etag = entry.etag
-        self.mtime = entry.mtime
+        self.stated = Stated(size=entry.size, mtime=entry.mtime, etag=entry.etag)
+        self._learned = False  # the first reply stated the object's facts
         # One overwritten meanwhile answers 412 instead of lending its bytes to a file that
         # has the old one's others.
         self._listed = f'"{entry.etag}"' if entry.etag else None
         self._body: ObjectBody | None = None
 
-    def _learn(self, reply: Reply) -> None:
-        """Every GET answer carries the object's metadata: take the stored mtime from it, and
-        the MD5 (or multipart ETag) the content must have, which `fssync.integrity` checks."""
+    def _learn(self, reply: Reply, *, whole: bool) -> None:
+        """Every GET answer carries the object's metadata: the first one gives the reader its
+        facts (the stored mtime, the MD5 or multipart ETag the content must have, which
+        `fssync.integrity` checks; a whole answer its size and ETag too), before any byte of
+        it is handed on. Later answers are ranges of the same object (`If-Match`), so the
+        facts never change while the content is read."""
+        if self._learned:
+            return
+        self._learned = True
+        old = self.stated
         mtime_ns = stored_mtime_ns(reply.get("Metadata"))
-        if mtime_ns is not None:
-            self.mtime, self.mtime_ns = mtime_ns / 1e9, mtime_ns
-        self.expected_md5 = stated_md5(reply)
-        self.expected_parts = stated_parts(reply)
+        length = reply.get("ContentLength")
+        self.stated = Stated(
+            size=int(length) if whole and length is not None else old.size,
+            mtime=old.mtime if mtime_ns is None else mtime_ns / 1e9,
+            mtime_ns=old.mtime_ns if mtime_ns is None else mtime_ns,
+            etag=(_etag(reply) or old.etag) if whole else old.etag,
+            expected_md5=stated_md5(reply),
+            expected_parts=stated_parts(reply),
+        )
 
     async def _get(self) -> ObjectBody:
         if self._body is None:
             store = self._store
             self._body = await store.transport.get(store.bucket, self._key)
-            reply = self._body.reply
-            if reply.get("ContentLength") is not None:
-                self.size = int(reply["ContentLength"])
-            self.etag = _etag(reply) or self.etag
-            self._learn(reply)
+            self._learn(self._body.reply, whole=True)
         return self._body
 
     async def content_md5(self) -> str | None:
@@ -287,7 +295,7 @@ class S3Reader(Reader):
             body.close()
             store.ranges_ignored = True
             raise RangeIgnored(self._key)
-        self._learn(body.reply)
+        self._learn(body.reply, whole=False)
         return body
 
     async def read_range(self, offset: int, length: int) -> bytes | bytearray | None:
@@ -410,7 +418,7 @@ class S3ObjectStore(Store):
         rejected: list[tuple[str, str]] = []
         cut = len(self.prefix)
         pages = s3pages.Pages(
-            self.location.url, self.bucket, self.prefix, self.listing_retry, self.on_listing_retry
+            self.location.url, self.bucket, self.prefix, self.retry, self.on_listing_retry
         )
 
         after, upto = self._range if folders is None else (None, None)

@@ -7,7 +7,7 @@ and a listing that ends early makes ``--delete`` remove every file it did not se
 stores therefore check every page here: a page must be a whole ``ListBucketResult`` of the
 bucket and prefix asked for, holding as many keys as its ``KeyCount`` says, with a new token
 whenever ``IsTruncated`` is true. A page that is wrong, or that fails with a transient error,
-is asked for again on the transfers' retry schedule (`fssync.retrying`); when it stays wrong
+is asked for again on the run's retry policy (`fssync.retrying`); when it stays wrong
 the run stops with one line naming the page, before anything is copied or deleted.
 
 Facts are read from the raw bytes with a few scans outside the ``<Contents>`` elements, so the
@@ -26,7 +26,7 @@ from urllib.parse import unquote_plus
 import attrs
 
 from ..errors import FssyncError, ListingError, UnreachableError
-from ..retrying import RetrySchedule
+from ..retrying import RetryPolicy
 
 __all__ = ["PAGE_SIZE", "BadPage", "PageFacts", "Pages", "facts_of"]
 
@@ -169,11 +169,11 @@ class Pages:
         url: str,
         bucket: str,
         prefix: str,
-        schedule: RetrySchedule | None = None,
+        policy: RetryPolicy | None = None,
         on_retry: OnRetry | None = None,
     ) -> None:
         self.url, self.bucket, self.prefix = url, bucket, prefix
-        self.schedule = schedule or RetrySchedule()
+        self.policy = policy or RetryPolicy()
         self.on_retry = on_retry
         self.number = 0  # pages accepted so far
         self.token: str | None = None  # the token that asks for the next page
@@ -217,12 +217,12 @@ class Pages:
 
     async def next(self, fetch: Callable[[str | None], Awaitable[tuple[T, PageFacts]]]) -> T:
         """The next page: `fetch(token)` asks for it and returns (page, facts). A wrong page or
-        a transient error is asked for again on the schedule; then `ListingError`."""
+        a transient error is asked for again on the run's retry policy; then `ListingError`."""
         from ..diagnose import diagnose
 
         number = self.number + 1
-        waits = self.schedule.waits()
-        tries = self.schedule.tries
+        waits = self.policy.waits()
+        tries = self.policy.tries
         started = time.monotonic()
         attempt = 0
         while True:

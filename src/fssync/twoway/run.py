@@ -379,12 +379,11 @@ class Bisync:
     # -- carrying the decisions out ------------------------------------------------------
 
     def _settings(self, frm: str) -> TransferSettings:
-        schedule = self.run._retry_schedule()
+        # one file at a time, in one pass
+        retry = attrs.evolve(self.run._retry_policy(), passes=0)
         return TransferSettings(
             transfers=1,
-            retries=schedule.retries,
-            retry_sleep=schedule.sleep,
-            passes=0,
+            retry=retry,
             cutoff=self.run.cutoff,
             pace=self._pace_for.get(frm),
         )
