@@ -223,8 +223,27 @@ class Store(abc.ABC):
 
     def check_keys(self, keys: Iterable[str]) -> list[tuple[str, str]]:
         """Keys this destination cannot hold as given (names that collide or are too long),
-        with the reason; they are skipped and reported instead of overwriting each other."""
-        return []
+        with the reason; they are skipped and reported instead of overwriting each other.
+        By default from the declared `features`: case sensitivity, name and path limits."""
+        f = self.features
+        if f.case_sensitive and f.name_max is None and f.key_max is None:
+            return []
+        from ..naming import name_problems
+
+        found = name_problems(
+            keys,
+            case_insensitive=not f.case_sensitive,
+            name_max=f.name_max,
+            key_max=f.key_max,
+            prefix=self._key_prefix(),
+        )
+        return sorted(found.items())
+
+    def _key_prefix(self) -> int:
+        """The bytes a key limit counts before a key: the root's path inside the bucket and
+        its slash (an object store's root is ``bucket/prefix``)."""
+        _, _, inside = self.location.root.strip("/").partition("/")
+        return len(inside.encode("utf-8", "surrogateescape")) + 1 if inside else 0
 
     async def set_mtime(self, entry: Entry, mtime_ns: int) -> Entry | None:
         """Give a file whose content is known to be right the source's mtime, without
