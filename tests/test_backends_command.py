@@ -39,4 +39,8 @@ def test_backends_plain_text(capsys):
     out = capsys.readouterr().out
     assert "pip install 'fssync[azure]'" in out
     assert "precision 60 s" in out
-    assert "can: one HEAD per object for its stored metadata, multipart uploads resumed" in out
+    s3 = out[out.index("S3  s3://") :].split("\n")
+    can = next(line for line in s3 if line.strip().startswith("can:"))
+    for words in ("one HEAD per object", "multipart uploads resumed", "created atomically"):
+        assert words in can, can
+    assert "names: case-sensitive; at most 1024 bytes a path" in out

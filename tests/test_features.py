@@ -340,3 +340,48 @@ def test_an_undeclared_server_copy_is_never_called(tmp_path):
     new = E("f.txt", 1, 1_700_000_000.0)
     asyncio.run(copy_one(src, dst, Action(Kind.COPY, "f.txt", new, None, "new"), {}))
     assert calls == [] and (tmp_path / "d" / "f.txt").read_bytes() == b"x"
+
+
+# ------------------------------------------------------------------------------ locks, shards
+
+
+def test_exclusive_create_and_top_are_declared_operations(tmp_path):
+    from fssync.stores.features import BUILTIN
+
+    for ops in (LocalStore.operations, S3_OPERATIONS):
+        assert ops.exclusive_create and ops.top
+    for protocol in ("memory", "sftp", "ftp", "webdav", "gs", "abfs", "http"):
+        assert not BUILTIN[protocol].exclusive_create and not BUILTIN[protocol].top
+    assert not hasattr(Store, "exclusive_create")  # no class attribute left to probe
+
+
+def test_a_lock_and_shards_follow_the_declaration_not_the_methods(tmp_path):
+    """A store that has create_only and top but does not declare them gets no side lock
+    and is refused for a sharded listing with one line; declared, it gets both."""
+    import asyncio
+
+    from fssync.errors import UsageError
+    from fssync.sharding import find_shards
+    from fssync.twoway.lock import LOCK_KEY, SideLocks
+
+    class Undeclared(LocalStore):
+        operations = attrs.evolve(LocalStore.operations, exclusive_create=False, top=False)
+
+    make_tree(tmp_path / "u", {"a/x": b"1"})
+    make_tree(tmp_path / "d", {"a/x": b"1"})
+    quiet = Undeclared(parse(str(tmp_path / "u")), is_source=False)
+    declared = LocalStore(parse(str(tmp_path / "d")), is_source=False)
+
+    async def lock_both() -> list[Store]:
+        locks = SideLocks(lambda event: None)
+        await locks.acquire([quiet, declared])
+        held = list(locks.held)
+        await locks.release()
+        return held
+
+    assert asyncio.run(lock_both()) == [declared]
+    assert not (tmp_path / "u" / LOCK_KEY).exists()
+    with pytest.raises(UsageError, match="cannot be listed in shards"):
+        asyncio.run(find_shards(quiet, declared))
+    shards = asyncio.run(find_shards(declared, declared))
+    assert [s.prefix for s in shards][1:] == ["a/"]

@@ -94,15 +94,14 @@ class ShardPlan:
 async def find_shards(src: Store, dst: Store) -> tuple[Shard, ...]:
     """The root files' shard and one per folder under either root (a folder only at the
     destination holds deletions), from one cheap look at each root."""
-    tops = await asyncio.gather(src.top(), dst.top())
-    sides: list[set[str]] = []
-    for store, top in zip((src, dst), tops, strict=True):
-        if top is None:
+    for store in (src, dst):
+        if not store.features.top:
             raise UsageError(
                 f"{store.location.url}: this kind of location cannot be listed in shards; "
                 "sharded runs take local folders and S3 (or add --list-on driver)"
             )
-        sides.append(set(top[0]))
+    tops = await asyncio.gather(src.top(), dst.top())
+    sides = [set(top[0]) for top in tops]
     on_src, on_dst = sides
     folders = sorted(on_src | on_dst)
     return (Shard(ROOT_FILES), *(Shard(f, f in on_src, f in on_dst) for f in folders))
@@ -327,8 +326,7 @@ async def _list_shard(run: Run, store: Store, shard: Shard, is_source: bool) -> 
     if not (shard.src if is_source else shard.dst):
         return Listing(entries={}, exists=False)  # only on the other side: all new, or all gone
     if shard.prefix == ROOT_FILES:
-        top = await store.top()
-        assert top is not None  # the driver found the shards with it
+        top = await store.top()  # the driver found the shards with it: declared
         return top[1]
     where = store.location
     sub = attrs.evolve(

@@ -172,11 +172,12 @@ class Store(abc.ABC):
     async def scan(self, progress: ListingProgress | None = None) -> Listing:
         """List every file under the root; call `progress` now and then on long listings."""
 
-    async def top(self) -> tuple[tuple[str, ...], Listing] | None:
+    async def top(self) -> tuple[tuple[str, ...], Listing]:
         """The folders right under the root (names ending in ``/``) and a listing of the files
         there, from one folder read or delimiter listing: how a run is cut in shards that
-        workers list each on their own (`fssync.sharding`). None: this store cannot."""
-        return None
+        workers list each on their own (`fssync.sharding`); only stores that declare `top`
+        are asked."""
+        raise NotImplementedError
 
     @abc.abstractmethod
     async def open(self, entry: Entry) -> Reader: ...
@@ -250,13 +251,11 @@ class Store(abc.ABC):
         rewriting its content; None when this store cannot (the file is then copied)."""
         return None
 
-    # Whether `create_only` is atomic here (O_EXCL on a local disk, a conditional PUT on S3):
-    # the two-way sync's lock on a side needs it; a store without it gets no lock file.
-    exclusive_create = False
-
     async def create_only(self, key: str, data: bytes) -> bool:
         """Write the small file `key` only if nothing is there: True when written, False when
-        something was. Atomic against every other client (stores with `exclusive_create`)."""
+        something was. Atomic against every other client (O_EXCL on a local disk, a
+        conditional PUT on S3); only stores that declare `exclusive_create` are asked: the
+        two-way sync's lock on a side needs it, and a store without it gets no lock file."""
         raise NotImplementedError
 
     async def replace_small(self, key: str, data: bytes) -> None:

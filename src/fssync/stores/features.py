@@ -31,6 +31,11 @@ class Operations:
     waits whole in memory or in a spool file on this machine before it is sent.
     `recursive_listing`: one request (or one paged series of them) lists the whole tree, with
     no request per folder.
+    `exclusive_create`: `Store.create_only` writes a small file only if nothing is there,
+    atomically against every other client (O_EXCL, a conditional PUT), and `replace_small` and
+    `read_small` work: what the two-way sync's lock on a side needs.
+    `top`: `Store.top` reads the folders right under the root and the files beside them in one
+    folder read or delimiter listing: how a run is cut in shards (`fssync.sharding`).
     """
 
     head: bool = False
@@ -43,6 +48,8 @@ class Operations:
     stat: bool = False
     streaming_writes: bool = False
     recursive_listing: bool = False
+    exclusive_create: bool = False
+    top: bool = False
 
 
 @attrs.frozen
@@ -60,6 +67,8 @@ class Features:
     stat: bool
     streaming_writes: bool
     recursive_listing: bool
+    exclusive_create: bool
+    top: bool
     keeps_mtime: bool  # fssync can store a file's mtime there
     mtime_window: float  # seconds below which two kept mtimes count as equal
     stamp_window: float  # precision of the store's own write time
@@ -94,6 +103,8 @@ LOCAL = Operations(
     ranged_reads=True,
     set_mtime=True,
     streaming_writes=True,
+    exclusive_create=True,
+    top=True,
 )
 S3 = Operations(
     head=True,
@@ -105,6 +116,8 @@ S3 = Operations(
     stat=True,
     streaming_writes=True,
     recursive_listing=True,
+    exclusive_create=True,
+    top=True,
 )
 # fsspec's memory store: a copy is a copy in this process's memory, the whole tree is one dict.
 MEMORY = Operations(server_copy=True, server_move=True, recursive_listing=True)
@@ -160,4 +173,6 @@ WORDS = {
     "stat": "one file read again as it is now",
     "streaming_writes": "uploads streamed in bounded memory",
     "recursive_listing": "the whole tree listed without a request per folder",
+    "exclusive_create": "a lock file created atomically (bisync's side lock)",
+    "top": "a run cut in shards by its top folders",
 }

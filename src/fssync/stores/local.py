@@ -258,7 +258,7 @@ class LocalStore(Store):
     async def scan(self, progress: ListingProgress | None = None) -> Listing:
         return await self._scan(progress, None)
 
-    async def top(self) -> tuple[tuple[str, ...], Listing] | None:
+    async def top(self) -> tuple[tuple[str, ...], Listing]:
         folders: list[str] = []
         listing = await self._scan(None, folders)
         return tuple(sorted(folders)), listing
@@ -373,8 +373,6 @@ class LocalStore(Store):
             raise
         when = None if mtime is None else mtime / 1e9
         return Entry(key=entry.key, size=written, mtime=when, stamp=when)
-
-    exclusive_create = True
 
     async def create_only(self, key: str, data: bytes) -> bool:
         path = self.location.path(key)
