@@ -5,6 +5,7 @@ WebDAV, GCS and Azure Blob, with each backend's login and network failures."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ import pytest
 from fssync.testing.conformance import StoreConformance, Target
 from fssync.testing.servers import free_ports
 
-from .backend_fixtures import Place, make_place
+from .backend_fixtures import Place, denied_place, make_place
 from .helpers import s3_args, s3_opts
 
 
@@ -72,13 +73,19 @@ def _variant(place: Place, folder: Path, name: str, old: str, new: str) -> list[
     return [place.url(), str(folder / "never"), "--config", str(path)]
 
 
-def _target(place: Place, failures: dict[str, list[str]]) -> Target:
+def _target(
+    place: Place,
+    failures: dict[str, list[str]],
+    denied: tuple[list[str], Callable[[], dict[str, bytes]]] | None = None,
+) -> Target:
     return Target(
         url=place.url(),
         options={"config": str(place.config)},
         args=["--config", str(place.config)],
         failures=failures,
         seed=place.seed if place.disk is not None else None,
+        denied=denied[0] if denied else (),
+        denied_holds=denied[1] if denied else None,
     )
 
 
@@ -108,6 +115,7 @@ class TestSftp(StoreConformance):
                 ),
                 "unreachable host": _unreachable(place, tmp_path, login.port),
             },
+            denied_place(request, "sftp", tmp_path),
         )
 
 
@@ -124,6 +132,7 @@ class TestFtp(StoreConformance):
                 ),
                 "unreachable host": _unreachable(place, tmp_path, login.port),
             },
+            denied_place(request, "ftp", tmp_path),
         )
 
 
@@ -139,6 +148,7 @@ class TestWebdav(StoreConformance):
                     place, tmp_path, "badpw", login.password, "not-the-password"
                 )
             },
+            denied_place(request, "webdav", tmp_path),
         )
 
 

@@ -30,7 +30,7 @@ import pytest
 
 import fssync
 
-__all__ = ["StoreConformance", "Target"]
+__all__ = ["DENIED_FILES", "StoreConformance", "Target"]
 
 # Names stores get wrong: spaces, both Unicode normal forms of one word, URL syntax, dots.
 ODD_NAMES = (
@@ -46,6 +46,8 @@ ODD_NAMES = (
 )
 # Exit codes a failure to reach or use a store may have (docs/reference/exit-codes.md).
 DOCUMENTED = (2, 3, 4)
+# What a place that refuses writes holds before the permission test (`Target.denied`).
+DENIED_FILES = {"keep.txt": b"kept", "old/gone.txt": b"not deleted"}
 
 
 @attrs.frozen
@@ -67,6 +69,11 @@ class Target:
     # Puts files straight into the store (its server's folder, a bulk API), so the listing
     # test need not upload thousands of files one by one; None: fssync uploads them.
     seed: Callable[[Mapping[str, bytes]], None] | None = None
+    # A place on the same store whose server refuses this login every write and delete,
+    # holding `DENIED_FILES`: its CLI arguments (a URL and options), and how to read what it
+    # holds without fssync. Empty: the server here has no such place (the test says so).
+    denied: Sequence[str] = ()
+    denied_holds: Callable[[], Mapping[str, bytes]] | None = None
 
     def caps(self) -> tuple[bool, frozenset[str]]:
         from ..location import parse
@@ -465,6 +472,32 @@ class StoreConformance:
         if features.ranged_reads:
             want = [data[:10], data[1 << 20 : (1 << 20) + 4096], data[-7:]]
             assert [bytes(g or b"") for g in got] == want
+
+    def test_permission_denied_is_one_line_and_deletes_nothing(
+        self, store_target: Target, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ):
+        """A sync with --delete into a place whose server refuses writes: each refused file
+        is one line naming the permission problem (and the held deletions one more), the
+        exit code is the documented one for failed files (3), no traceback, and the place
+        holds what it held: nothing written, nothing deleted."""
+        from ..cli import main
+
+        if not store_target.denied or store_target.denied_holds is None:
+            pytest.skip("no place on this server refuses writes to this login")
+        assert dict(store_target.denied_holds()) == DENIED_FILES
+        src = tmp_path / "conf-src"
+        _write(src, {"keep.txt": b"changed!", "new.txt": b"new"})
+        code = main(["sync", str(src), *store_target.denied, "--delete", "-q"])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code == 3, (code, err)
+        assert not any("Traceback" in line for line in err), err
+        refused = sorted(line for line in err if line.startswith("! "))
+        assert [line.split(":")[0] for line in refused] == ["! keep.txt", "! new.txt"], err
+        assert all("permission denied" in line for line in refused), err
+        assert [line for line in err if not line.startswith("! ")] == [
+            "fssync: not deleting 1 file(s): some transfers failed"
+        ], err
+        assert dict(store_target.denied_holds()) == DENIED_FILES  # nothing written or deleted
 
     def test_errors_are_one_line_with_a_documented_code(
         self, store_target: Target, tmp_path: Path, capsys: pytest.CaptureFixture[str]
