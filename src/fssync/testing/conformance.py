@@ -166,7 +166,7 @@ class StoreConformance:
     """The contract. Subclass it and provide the ``store_target`` fixture."""
 
     LARGE = int(os.environ.get("FSSYNC_CONF_LARGE", 64 << 20))
-    MANY = 2000
+    MANY = int(os.environ.get("FSSYNC_CONF_MANY", 2000))
     # The most Python memory (tracemalloc's peak) a transfer of LARGE may hold: under the file's
     # size, so a store that holds a whole file fails. Stores stream in pieces of up to 8 MiB,
     # several at once, hence a file this large.
