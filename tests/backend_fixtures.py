@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import attrs
@@ -75,6 +75,13 @@ def sftp_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SftpServer
 @pytest.fixture(scope="session")
 def ftp_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FtpServer]:
     with FtpServer(tmp_path_factory.mktemp("ftp")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def ftp_readonly_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FtpServer]:
+    """pyftpdlib whose one user may only read (550 to every write, delete and rename)."""
+    with FtpServer(tmp_path_factory.mktemp("ftp-ro"), write=False) as server:
         yield server
 
 
@@ -210,3 +217,64 @@ def place_files(place: Place, config: Path) -> dict[str, bytes]:
         return out
 
     return asyncio.run(read())
+
+
+def _read_disk(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def denied_place(
+    request: pytest.FixtureRequest, kind: str, folder: Path
+) -> tuple[list[str], Callable[[], dict[str, bytes]]]:
+    """A place on backend `kind` whose server refuses this login every write and delete,
+    holding `DENIED_FILES`: the CLI arguments that name it, and a reader of its disk."""
+    from fssync.testing.backend_servers import DENIED
+    from fssync.testing.conformance import DENIED_FILES
+
+    unique = uuid.uuid4().hex[:10]
+    if kind == "sftp":
+        server: SftpServer = request.getfixturevalue("sftp_server")
+        login = server.login
+        disk = server.root / unique / DENIED
+        table: dict[str, object] = {
+            "type": "sftp",
+            "root": f"/{unique}/{DENIED}",
+            "host": login.host,
+            "port": login.port,
+            "username": login.user,
+            "password": login.password,
+            "known-hosts": str(login.known_hosts),
+        }
+    elif kind == "ftp":
+        ftp: FtpServer = request.getfixturevalue("ftp_readonly_server")
+        login = ftp.login
+        disk = ftp.root / unique
+        table = {
+            "type": "ftp",
+            "root": f"/{unique}",
+            "host": login.host,
+            "port": login.port,
+            "username": login.user,
+            "password": login.password,
+        }
+    elif kind == "webdav":
+        dav: WebdavServer = request.getfixturevalue("webdav_server")
+        login = dav.login
+        disk = dav.denied_root / unique
+        table = {
+            "type": "webdav",
+            "root": f"{DENIED}/{unique}",
+            "endpoint-url": f"http://{login.address}",
+            "username": login.user,
+            "password": login.password,
+        }
+    else:
+        raise ValueError(kind)
+    for key, data in DENIED_FILES.items():
+        path = disk.joinpath(*key.split("/"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    name = f"denied-{kind}-{unique}"
+    config = folder / f"{name}.toml"
+    config.write_text(_toml(name, table))
+    return [f"{name}:", "--config", str(config)], lambda: _read_disk(disk)

@@ -187,6 +187,7 @@ def receiver() -> Iterator[Receiver]:
 
 from .backend_fixtures import (  # noqa: E402,F401 - session fixtures of the other backends
     azurite,
+    ftp_readonly_server,
     ftp_server,
     gcs_server,
     http_server,

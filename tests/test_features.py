@@ -61,11 +61,12 @@ def test_s3_stores_share_one_declaration_and_the_s3_capabilities():
 
 def test_other_fsspec_backends_take_their_precision_and_hashes_from_the_table():
     store = FsspecStore(parse("memory://x"), fs=object())
-    assert builtin_operations("memory") is FsspecStore.operations
+    assert builtin_operations("memory") is store.operations  # the backend's, not the class's
+    assert builtin_operations("no-such-kind") is FsspecStore.operations
     assert store.features.head is False and store.features.server_move is True
-    gcs = Features.of(FsspecStore.operations, capabilities_of("gs"))
+    gcs = Features.of(builtin_operations("gs"), capabilities_of("gs"))
     # GCS keeps the source's mtime in object metadata, as S3 does
-    assert gcs.hashes == {"md5", "crc32c"} and gcs.keeps_mtime is True
+    assert gcs.hashes == {"md5"} and gcs.keeps_mtime is True
 
 
 def test_a_plugin_store_declares_nothing_by_default_and_features_are_frozen(tmp_path):
@@ -266,3 +267,121 @@ def test_a_builtin_mode_returns_only_the_reasons_it_declares(name):
             assert got is None or (isinstance(got, Reason) and got in mode.reasons), (s, d, got)
             seen.add(got)
     assert seen - {None} <= mode.reasons
+
+
+# ------------------------------------------------------------------------------ per backend
+
+
+@pytest.mark.parametrize(
+    "url", ["memory://x", "ftp://h/x", "webdav://h/x", "sftp://h/x", "gs://b/x", "az://c/x"]
+)
+def test_each_fsspec_backend_declares_its_own_operations(url):
+    from fssync.stores.features import BUILTIN
+
+    location = parse(url)
+    store = FsspecStore(location, fs=object())
+    assert store.operations is BUILTIN[location.protocol]
+    f = store.features
+    assert f.case_sensitive is location.capabilities.case_sensitive
+    assert (f.name_max, f.key_max) == (
+        location.capabilities.name_max,
+        location.capabilities.key_max,
+    )
+
+
+def test_what_is_declared_per_backend():
+    from fssync.stores.features import BUILTIN
+
+    def ops(protocol):
+        return {k for k, v in attrs.asdict(BUILTIN[protocol]).items() if v}
+
+    assert "server_copy" not in ops("ftp") and "server_copy" in ops("webdav")
+    assert {"server_copy", "recursive_listing", "ranged_reads"} <= ops("gs") == ops("abfs")
+    assert "streaming_writes" not in ops("webdav")  # webdav4 spools an upload first
+    assert ops("http") == ops("zip") == set()
+    assert capabilities_of("s3").key_max == capabilities_of("gs").key_max == 1024
+    assert capabilities_of("sftp").name_max == 255 and capabilities_of("memory").name_max is None
+
+
+def test_declared_name_rules_refuse_keys_before_anything_is_sent():
+    """check_keys comes from the declaration: a case-insensitive store refuses a pair that
+    folds together; a key limit counts the root's path inside the bucket."""
+    folding = attrs.evolve(
+        parse("memory://x"), capabilities=fssync.Capabilities(False, case_sensitive=False)
+    )
+    store = FsspecStore(folding, fs=object())
+    found = dict(store.check_keys(["A.txt", "a.txt", "b.txt"]))
+    assert set(found) == {"A.txt", "a.txt"} and "case-insensitive store" in found["a.txt"]
+    bucket = FsspecStore(parse("gs://bucket/pre"), fs=object())  # the key counts "pre/"
+    assert bucket._key_prefix() == 4
+    assert bucket.check_keys(["k" * 200 + "/" + "k" * 819]) == []  # 1,020 + 4 bytes
+    (too_long,) = bucket.check_keys(["k" * 200 + "/" + "k" * 820])
+    assert "longer than the 1024 bytes" in too_long[1]
+
+
+def test_an_undeclared_server_copy_is_never_called(tmp_path):
+    """A store that can copy on the server but does not declare it gets the bytes sent."""
+    import asyncio
+
+    from fssync.model import Action
+    from fssync.transfer import copy_one
+
+    calls = []
+
+    class Quiet(LocalStore):
+        async def copy_within(self, source, entry, options):
+            calls.append(entry.key)
+            return entry
+
+    make_tree(tmp_path / "s", {"f.txt": b"x"})
+    src = LocalStore(parse(str(tmp_path / "s")), is_source=True)
+    dst = Quiet(parse(str(tmp_path / "d")), is_source=False)
+    assert not dst.features.server_copy
+    new = E("f.txt", 1, 1_700_000_000.0)
+    asyncio.run(copy_one(src, dst, Action(Kind.COPY, "f.txt", new, None, "new"), {}))
+    assert calls == [] and (tmp_path / "d" / "f.txt").read_bytes() == b"x"
+
+
+# ------------------------------------------------------------------------------ locks, shards
+
+
+def test_exclusive_create_and_top_are_declared_operations(tmp_path):
+    from fssync.stores.features import BUILTIN
+
+    for ops in (LocalStore.operations, S3_OPERATIONS):
+        assert ops.exclusive_create and ops.top
+    for protocol in ("memory", "sftp", "ftp", "webdav", "gs", "abfs", "http"):
+        assert not BUILTIN[protocol].exclusive_create and not BUILTIN[protocol].top
+    assert not hasattr(Store, "exclusive_create")  # no class attribute left to probe
+
+
+def test_a_lock_and_shards_follow_the_declaration_not_the_methods(tmp_path):
+    """A store that has create_only and top but does not declare them gets no side lock
+    and is refused for a sharded listing with one line; declared, it gets both."""
+    import asyncio
+
+    from fssync.errors import UsageError
+    from fssync.sharding import find_shards
+    from fssync.twoway.lock import LOCK_KEY, SideLocks
+
+    class Undeclared(LocalStore):
+        operations = attrs.evolve(LocalStore.operations, exclusive_create=False, top=False)
+
+    make_tree(tmp_path / "u", {"a/x": b"1"})
+    make_tree(tmp_path / "d", {"a/x": b"1"})
+    quiet = Undeclared(parse(str(tmp_path / "u")), is_source=False)
+    declared = LocalStore(parse(str(tmp_path / "d")), is_source=False)
+
+    async def lock_both() -> list[Store]:
+        locks = SideLocks(lambda event: None)
+        await locks.acquire([quiet, declared])
+        held = list(locks.held)
+        await locks.release()
+        return held
+
+    assert asyncio.run(lock_both()) == [declared]
+    assert not (tmp_path / "u" / LOCK_KEY).exists()
+    with pytest.raises(UsageError, match="cannot be listed in shards"):
+        asyncio.run(find_shards(quiet, declared))
+    shards = asyncio.run(find_shards(declared, declared))
+    assert [s.prefix for s in shards][1:] == ["a/"]

@@ -291,12 +291,15 @@ def table() -> list[dict[str, Any]]:
                 "keeps_mtime": caps.keeps_mtime,
                 "precision": caps.mtime_window if caps.keeps_mtime else caps.stamp_window,
                 "hashes": sorted(caps.hashes),
+                "case_sensitive": caps.case_sensitive,
+                "name_max": caps.name_max,
+                "key_max": caps.key_max,
                 "read_only": caps.read_only,
                 "compare": _how(caps),
                 "operations": sorted(
                     name
                     for name, on in attrs.asdict(builtin_operations(row.protocols[0])).items()
-                    if on and not (caps.read_only and name == "server_move")
+                    if on
                 ),
                 "tested_with": row.tested_with,
             }

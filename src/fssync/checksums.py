@@ -115,6 +115,8 @@ async def add_hashes(
         """Other filesystems have no hash in their listing: read what must be compared."""
         store, mine, theirs = stores[name], sides[name], sides[other]
         need = [k for k in keys if mine[k].md5 is None and theirs[k].md5 is not None]
+        # --track-renames candidates too: without their hash no rename is ever paired there
+        need += [k for k in lonely[name] if mine[k].md5 is None]
 
         async def one(k: str) -> None:
             async with slots:

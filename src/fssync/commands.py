@@ -8,6 +8,7 @@ import datetime as dt
 import json
 import shlex
 import types
+from collections.abc import Mapping
 from typing import Any
 
 from .config import Config
@@ -239,10 +240,21 @@ def backends(ns: argparse.Namespace) -> int:
         print(f"    install: {extra}")
         print(f"    mtime: {kept}, precision {row['precision']:g} s; hashes listed: {hashes}")
         print(f"    compare: {row['compare']}" + ("; read-only" if row["read_only"] else ""))
+        print(f"    names: {_names(row)}")
         if row["operations"]:
             print("    can: " + ", ".join(WORDS[name] for name in row["operations"]))
         print(f"    tested against: {row['tested_with']}")
     return 0
+
+
+def _names(row: Mapping[str, Any]) -> str:
+    limits = [
+        f"{row[name]} bytes a {what}"
+        for name, what in (("name_max", "name"), ("key_max", "path"))
+        if row[name] is not None
+    ]
+    case = "case-sensitive" if row["case_sensitive"] else "case-insensitive"
+    return case + ("; at most " + ", ".join(limits) if limits else "; no length limit known")
 
 
 # What check calls each kind of difference: its list option and its words.

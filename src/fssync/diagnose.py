@@ -74,6 +74,23 @@ def first_line(exc: BaseException) -> str:
     return scrub(text[0] if text else type(exc).__name__)
 
 
+def _refused(exc: BaseException) -> str | None:
+    """What a server said when it refused this login an operation it may not do: a WebDAV or
+    HTTP server's 403, an FTP server's 550 for missing privileges."""
+    for e in _chain(exc):
+        name = type(e).__name__
+        response = getattr(e, "response", None)
+        status = getattr(e, "status_code", None) or getattr(response, "status_code", None)
+        if name in ("HTTPStatusError", "HTTPError") and status == 403:
+            return "the server answered 403 Forbidden"
+        text = str(e)
+        if name == "error_perm" and text.startswith("550"):
+            lowered = text.lower()
+            if "privilege" in lowered or "permission" in lowered:
+                return f"the FTP server answered {first_line(e)}"
+    return None
+
+
 def diagnose(exc: BaseException, *, where: str, listing: bool = False) -> Diagnosis:
     """Classify an exception raised while working on `where` (a URL or key)."""
     while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
@@ -204,6 +221,9 @@ def diagnose(exc: BaseException, *, where: str, listing: bool = False) -> Diagno
         return Diagnosis(f"{where}: {first_line(exc)}", False, FatalError, None, False)
     if isinstance(exc, PermissionError):
         return Diagnosis(f"{where}: permission denied", listing, AuthError, None, False)
+    refused = _refused(exc)
+    if refused is not None:
+        return Diagnosis(f"{where}: permission denied ({refused})", listing, AuthError, None, False)
     if isinstance(exc, FileNotFoundError):
         return Diagnosis(f"{where}: not found", listing, FatalError, None, False)
     if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Mapping
 
 import attrs
@@ -36,8 +37,14 @@ class Capabilities:
     equal. `keeps_mtime` says whether fssync can store a file's mtime there (local: utime; S3:
     object metadata). `stamp_window` is the precision of the store's own write time (FTP lists
     minutes, zip keeps two seconds): planning never compares more finely than the coarser side.
-    `hashes` names the content hashes its listing carries ("md5", "crc32c"), which ``-c`` can
-    use without reading a byte; `read_only` stores are sources only.
+    `hashes` names the content hashes its listing carries that fssync compares ("md5", "etag"),
+    which ``-c`` can use without reading a byte; `read_only` stores are sources only.
+
+    Names: `case_sensitive` is False where ``A.txt`` and ``a.txt`` name one file; `name_max`
+    is the most UTF-8 bytes one name between slashes may have (a folder tree's limit), and
+    `key_max` the most a whole path in the store may have, root included (an object store's
+    key limit); None where fssync knows no limit. Keys beyond them are skipped and reported
+    before anything is sent (`Store.check_keys`), never sent to fail one by one.
     """
 
     keeps_mtime: bool
@@ -46,35 +53,59 @@ class Capabilities:
     listing_has_mtime: bool = True
     hashes: frozenset[str] = frozenset()
     read_only: bool = False
+    case_sensitive: bool = True
+    name_max: int | None = None
+    key_max: int | None = None
 
+
+# A folder tree's name limit (Linux, macOS and Windows filesystems; the servers' disks), and an
+# object store's key limit (S3, GCS and Azure Blob all allow 1,024 bytes).
+NAME_MAX = 255
+KEY_MAX = 1024
+# The local disk folds case on macOS and Windows by default (a folder's own setting may differ:
+# the local store looks, see `LocalStore.check_keys`).
+_LOCAL_CASE = sys.platform not in ("darwin", "win32")
 
 _CAPS = {
-    "file": Capabilities(keeps_mtime=True, mtime_window=0.001, stamp_window=0.001),
+    "file": Capabilities(
+        keeps_mtime=True,
+        mtime_window=0.001,
+        stamp_window=0.001,
+        case_sensitive=_LOCAL_CASE,
+        name_max=NAME_MAX,
+    ),
     "s3": Capabilities(
         keeps_mtime=True,
         mtime_window=0.001,
         stamp_window=1.0,
         listing_has_mtime=False,
         hashes=frozenset({"md5", "etag"}),  # a single-part ETag is the MD5
+        key_max=KEY_MAX,
     ),
     "memory": Capabilities(keeps_mtime=False, stamp_window=0.001),
     # GCS and Azure keep the source's mtime in each object's metadata (`mtime`, as on S3), which
     # their listings carry; their own listed time is the write time (1 ms, 1 s).
     "abfs": Capabilities(
-        keeps_mtime=True, mtime_window=0.001, stamp_window=1.0, hashes=frozenset({"md5"})
+        keeps_mtime=True,
+        mtime_window=0.001,
+        stamp_window=1.0,
+        hashes=frozenset({"md5"}),
+        key_max=KEY_MAX,
     ),
     "gs": Capabilities(
         keeps_mtime=True,
         mtime_window=0.001,
         stamp_window=0.001,
-        hashes=frozenset({"md5", "crc32c"}),
+        # its listing also carries a CRC32C, which fssync does not compare: the MD5 is enough
+        hashes=frozenset({"md5"}),
+        key_max=KEY_MAX,
     ),
     # SFTP (version 3) keeps a file's mtime in whole seconds: fssync sets it on every upload.
-    "sftp": Capabilities(keeps_mtime=True, mtime_window=1.0, stamp_window=1.0),
+    "sftp": Capabilities(keeps_mtime=True, mtime_window=1.0, stamp_window=1.0, name_max=NAME_MAX),
     # The write time each server lists, at the precision its protocol has; none of these lets
     # fsspec set a file's modification time, so a re-run compares against when it was written.
-    "ftp": Capabilities(keeps_mtime=False, stamp_window=60.0),  # LIST shows minutes
-    "webdav": Capabilities(keeps_mtime=False, stamp_window=1.0),  # HTTP dates: seconds
+    "ftp": Capabilities(keeps_mtime=False, stamp_window=60.0, name_max=NAME_MAX),  # LIST: minutes
+    "webdav": Capabilities(keeps_mtime=False, stamp_window=1.0, name_max=NAME_MAX),  # HTTP dates
     "http": Capabilities(keeps_mtime=False, stamp_window=1.0, read_only=True),
     "zip": Capabilities(keeps_mtime=False, stamp_window=2.0, read_only=True),  # DOS times
     "tar": Capabilities(keeps_mtime=False, stamp_window=1.0, read_only=True),

@@ -247,6 +247,7 @@ class Outcome:
     written: Entry | None = None
     retryable: bool = False  # a failure that another pass may cure (not a permanent error)
     touched: bool = False  # only the mtime was set: the content was proven equal already
+    server_side: bool = False  # the store copied or moved it: no byte passed through fssync
 
 
 @attrs.frozen

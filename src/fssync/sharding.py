@@ -116,6 +116,12 @@ async def find_shards(src: Store, dst: Store) -> tuple[Shard, ...]:
     """The root files' shard and one per folder under either root (a folder only at the
     destination holds deletions), from one cheap look at each root; or, when a root is flat
     (an S3 prefix of many keys and few folders), key ranges sampled from it."""
+    for store in (src, dst):
+        if not store.features.top:
+            raise UsageError(
+                f"{store.location.url}: this kind of location cannot be listed in shards; "
+                "sharded runs take local folders and S3 (or add --list-on driver)"
+            )
     glances = await asyncio.gather(src.glance(GLANCE), dst.glance(GLANCE))
     for store, glance in zip((src, dst), glances, strict=True):
         if glance is not None and glance[1] and len(glance[0]) < FEW_FOLDERS:
@@ -123,14 +129,7 @@ async def find_shards(src: Store, dst: Store) -> tuple[Shard, ...]:
             if cuts:
                 return key_ranges(cuts)
     tops = await asyncio.gather(src.top(), dst.top())
-    sides: list[set[str]] = []
-    for store, top in zip((src, dst), tops, strict=True):
-        if top is None:
-            raise UsageError(
-                f"{store.location.url}: this kind of location cannot be listed in shards; "
-                "sharded runs take local folders and S3 (or add --list-on driver)"
-            )
-        sides.append(set(top[0]))
+    sides = [set(top[0]) for top in tops]
     on_src, on_dst = sides
     folders = sorted(on_src | on_dst)
     return (Shard(ROOT_FILES), *(Shard(f, f in on_src, f in on_dst) for f in folders))
@@ -379,8 +378,7 @@ async def _list_shard(run: Run, store: Store, shard: Shard, is_source: bool) -> 
             raise UsageError(f"{store.location.url}: this store cannot list a key range")
         return await run._list(ranged)
     if shard.prefix == ROOT_FILES:
-        top = await store.top()
-        assert top is not None  # the driver found the shards with it
+        top = await store.top()  # the driver found the shards with it: declared
         return top[1]
     where = store.location
     sub = attrs.evolve(

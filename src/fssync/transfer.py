@@ -116,13 +116,15 @@ async def copy_one(
     pace: Pace | None = None,
     unverified: Callable[[], None] | None = None,
     retry: RetryPolicy | None = None,
+    streamed: Callable[[], None] | None = None,
 ) -> Entry:
     """Server-side copy when the store can, else stream from source to destination: as
     parallel ranges (`fssync.ranges`, retried on `retry`'s request level) when the file is
     large, the source reads ranges and the destination takes positional writes.
 
     `unverified` is called when the copy's content could be checked against no hash the
-    source states (only its size was)."""
+    source states (only its size was); `streamed` when the content passes through fssync
+    (not called for a server-side move or copy)."""
     entry = action.src
     assert entry is not None
     if action.kind is Kind.MOVE and action.dst is not None and dst.features.server_move:
@@ -133,6 +135,8 @@ async def copy_one(
         written = await dst.copy_within(src, entry, options)
         if written is not None:
             return written
+    if streamed is not None:
+        streamed()
     inner = await src.open(entry)
     if on_bytes is not None:
         inner = CountingReader(inner, on_bytes, pace)
@@ -216,6 +220,7 @@ async def _attempt(
                 kept = True
                 emit(Event("backup", {"key": action.key, "to": to}))
             unchecked: list[bool] = []
+            through: list[bool] = []
             written = await copy_one(
                 src,
                 dst,
@@ -225,13 +230,14 @@ async def _attempt(
                 settings.pace,
                 functools.partial(unchecked.append, True),
                 settings.retry,
+                functools.partial(through.append, True),
             )
             if unchecked:
                 emit(Event("unverified", {"key": action.key, "reason": UNVERIFIED}))
             moved = 0 if action.kind is Kind.MOVE else written.size  # a move sends no content
             if cutoff is not None:
                 cutoff.add(moved - sent)  # the last read is not reported as progress
-            return Outcome(action, ok=True, bytes=moved, written=written)
+            return Outcome(action, ok=True, bytes=moved, written=written, server_side=not through)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - every failure is diagnosed and recorded
@@ -349,11 +355,10 @@ async def _pass(
             if outcome.ok and outcome.touched:
                 emit(Event("mtime", {"key": action.key, "reason": action.reason}))
             elif outcome.ok:
-                emit(
-                    Event(
-                        kind, {"key": action.key, "bytes": outcome.bytes, "reason": action.reason}
-                    )
-                )
+                fields = {"key": action.key, "bytes": outcome.bytes, "reason": action.reason}
+                if outcome.server_side:
+                    fields["server_side"] = True  # the store copied or moved it itself
+                emit(Event(kind, fields))
             elif last or not outcome.retryable:
                 emit(_failed_event(action, outcome.error))
 

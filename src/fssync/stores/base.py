@@ -261,11 +261,12 @@ class Store(abc.ABC):
     async def scan(self, progress: ListingProgress | None = None) -> Listing:
         """List every file under the root; call `progress` now and then on long listings."""
 
-    async def top(self) -> tuple[tuple[str, ...], Listing] | None:
+    async def top(self) -> tuple[tuple[str, ...], Listing]:
         """The folders right under the root (names ending in ``/``) and a listing of the files
         there, from one folder read or delimiter listing: how a run is cut in shards that
-        workers list each on their own (`fssync.sharding`). None: this store cannot."""
-        return None
+        workers list each on their own (`fssync.sharding`); only stores that declare `top`
+        are asked."""
+        raise NotImplementedError
 
     def below(self, location: Location) -> Store | None:
         """This store seen from a folder under its root (`location`), over this store's own
@@ -344,21 +345,38 @@ class Store(abc.ABC):
 
     def check_keys(self, keys: Iterable[str]) -> list[tuple[str, str]]:
         """Keys this destination cannot hold as given (names that collide or are too long),
-        with the reason; they are skipped and reported instead of overwriting each other."""
-        return []
+        with the reason; they are skipped and reported instead of overwriting each other.
+        By default from the declared `features`: case sensitivity, name and path limits."""
+        f = self.features
+        if f.case_sensitive and f.name_max is None and f.key_max is None:
+            return []
+        from ..naming import name_problems
+
+        found = name_problems(
+            keys,
+            case_insensitive=not f.case_sensitive,
+            name_max=f.name_max,
+            key_max=f.key_max,
+            prefix=self._key_prefix(),
+        )
+        return sorted(found.items())
+
+    def _key_prefix(self) -> int:
+        """The bytes a key limit counts before a key: the root's path inside the bucket and
+        its slash (an object store's root is ``bucket/prefix``)."""
+        _, _, inside = self.location.root.strip("/").partition("/")
+        return len(inside.encode("utf-8", "surrogateescape")) + 1 if inside else 0
 
     async def set_mtime(self, entry: Entry, mtime_ns: int) -> Entry | None:
         """Give a file whose content is known to be right the source's mtime, without
         rewriting its content; None when this store cannot (the file is then copied)."""
         return None
 
-    # Whether `create_only` is atomic here (O_EXCL on a local disk, a conditional PUT on S3):
-    # the two-way sync's lock on a side needs it; a store without it gets no lock file.
-    exclusive_create = False
-
     async def create_only(self, key: str, data: bytes) -> bool:
         """Write the small file `key` only if nothing is there: True when written, False when
-        something was. Atomic against every other client (stores with `exclusive_create`)."""
+        something was. Atomic against every other client (O_EXCL on a local disk, a
+        conditional PUT on S3); only stores that declare `exclusive_create` are asked: the
+        two-way sync's lock on a side needs it, and a store without it gets no lock file."""
         raise NotImplementedError
 
     async def replace_small(self, key: str, data: bytes) -> None:

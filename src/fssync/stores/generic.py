@@ -59,7 +59,11 @@ def _md5(info: Mapping[str, Any]) -> str | None:
         except ValueError:
             return None
     settings = info.get("content_settings")
-    digest = settings.get("content_md5") if isinstance(settings, Mapping) else None
+    # adlfs lists the SDK's ContentSettings (attributes, not a Mapping), or a plain dict
+    if isinstance(settings, Mapping):
+        digest = settings.get("content_md5")
+    else:
+        digest = getattr(settings, "content_md5", None)
     if isinstance(digest, bytes | bytearray) and len(digest) == 16:
         return bytes(digest).hex()
     return None
@@ -220,6 +224,13 @@ def _remove_quietly(fs: Any, path: str) -> None:
         pass
 
 
+def server_of(protocol: str, options: Mapping[str, Any]) -> tuple[str, str]:
+    """Which server a filesystem's options reach (host, port, user, endpoint, account), for
+    telling whether two locations are on the same one: a server-side copy needs that. Held in
+    memory only, never printed (the options may hold secrets)."""
+    return protocol, repr(sorted((k, repr(v)) for k, v in options.items()))
+
+
 class FsspecStore(Store):
     operations = features.FSSPEC
 
@@ -230,10 +241,15 @@ class FsspecStore(Store):
         make: Callable[[], Any] | None = None,
         *,
         is_source: bool = False,
+        server: tuple[str, str] | None = None,
     ) -> None:
         self.location = location
         self.is_source = is_source
         self.fs = fs
+        # What this backend's store declares (`features.BUILTIN`); the transfers ask for an
+        # operation only when it is declared.
+        self.operations = features.builtin_operations(location.protocol)
+        self._server = server  # None: unknown, so never taken for another store's server
         self.identity = f"{location.protocol}|{id(fs)}"
         self._pool = _Pool(fs, make, POOL_SIZE) if make is not None else None
         self._members: dict[str, str] = {}  # archive keys listed under another name (./a)
@@ -269,7 +285,8 @@ class FsspecStore(Store):
 
         fs = await asyncio.to_thread(make)
         pool = make if location.protocol in SINGLE_CONNECTION else None
-        return cls(location, fs, pool, is_source=is_source)
+        server = server_of(location.protocol, merged)
+        return cls(location, fs, pool, is_source=is_source, server=server)
 
     async def scan(self, progress: ListingProgress | None = None) -> Listing:
         async with self._lease() as fs:
@@ -456,11 +473,14 @@ class FsspecStore(Store):
 
     @staticmethod
     def _make_folder(fs: Any, parent: str) -> None:
+        import ftplib
+
         try:
             fs.makedirs(parent, exist_ok=True)
-        except OSError:
+        except (OSError, ftplib.Error):
             # Another connection made a folder of the same chain between our check and our
-            # MKD (FTP answers 550): fine when the folder is there now.
+            # MKD (FTP answers 550, which ftplib raises as its own error, not an OSError):
+            # fine when the folder is there now.
             fs.invalidate_cache()
             if not fs.isdir(parent):
                 fs.makedirs(parent, exist_ok=True)
@@ -487,11 +507,50 @@ class FsspecStore(Store):
         for start in range(0, len(view), SLICE):
             f.write(view[start : start + SLICE])
 
+    def same_server(self, source: Store) -> bool:
+        """Whether `source` is a location on this store's server, reached the same way."""
+        return (
+            isinstance(source, FsspecStore)
+            and self._server is not None
+            and source._server == self._server
+        )
+
+    def _header_safe(self, *keys: str) -> bool:
+        """Whether WebDAV's COPY and MOVE can name these keys: their Destination header is
+        decoded before it is parsed by some servers (wsgidav), which cut a name at '?' or '#'.
+        Such files are sent through fssync instead."""
+        if self.location.protocol != "webdav":
+            return True
+        return not any("?" in k or "#" in k for k in keys)
+
+    async def copy_within(
+        self, source: Store, entry: Entry, options: Mapping[str, Any]
+    ) -> Entry | None:
+        """The server copies the file (WebDAV's COPY, memory's own copy): its bytes never
+        pass through fssync. None for another server, or a name COPY cannot carry."""
+        if not self.same_server(source) or not self._header_safe(entry.key):
+            return None
+        assert isinstance(source, FsspecStore)
+        path, frm = self._path(entry.key), source._path(entry.key)
+        async with self._lease() as fs:
+            await asyncio.to_thread(self._parent, fs, path)
+            if self.location.protocol == "webdav":
+                await asyncio.to_thread(fs.client.copy, frm, path, overwrite=True)
+            else:
+                await asyncio.to_thread(fs.cp_file, frm, path)
+        return Entry(key=entry.key, size=entry.size, mtime=None, stamp=None, md5=entry.md5)
+
     async def move(self, old: Entry, key: str) -> Entry | None:
+        if not self._header_safe(old.key, key):
+            return None
         path = self._path(key)
         async with self._lease() as fs:
             await asyncio.to_thread(self._parent, fs, path)
-            await asyncio.to_thread(fs.mv, self._path(old.key), path)
+            if self.location.protocol == "webdav":
+                # one MOVE (webdav4's own mv copies, then deletes)
+                await asyncio.to_thread(fs.client.move, self._path(old.key), path, overwrite=True)
+            else:
+                await asyncio.to_thread(fs.mv, self._path(old.key), path)
         return Entry(key=key, size=old.size, md5=old.md5)
 
     async def delete(self, keys: list[str]) -> list[tuple[str, str]]:

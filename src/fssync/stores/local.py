@@ -273,7 +273,7 @@ class LocalStore(Store):
         view._range = (after, upto)
         return view
 
-    async def top(self) -> tuple[tuple[str, ...], Listing] | None:
+    async def top(self) -> tuple[tuple[str, ...], Listing]:
         folders: list[str] = []
         listing = await self._scan(None, folders)
         return tuple(sorted(folders)), listing
@@ -403,8 +403,6 @@ class LocalStore(Store):
             raise
         when = None if mtime is None else mtime / 1e9
         return Entry(key=entry.key, size=written, mtime=when, stamp=when)
-
-    exclusive_create = True
 
     async def create_only(self, key: str, data: bytes) -> bool:
         path = self.location.path(key)

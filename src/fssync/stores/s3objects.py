@@ -405,7 +405,7 @@ class S3ObjectStore(Store):
         cut = len(self.prefix)
         return next((full[cut:] for full, _, _, _ in rows), None)
 
-    async def top(self) -> tuple[tuple[str, ...], Listing] | None:
+    async def top(self) -> tuple[tuple[str, ...], Listing]:
         """One delimiter listing: the folders right under the prefix (``name/``), and the
         objects beside them; how a distributed run finds its shards."""
         folders: list[str] = []
@@ -468,9 +468,7 @@ class S3ObjectStore(Store):
         stamp = modified.timestamp() if modified else None
         return Entry(key, int(reply.get("ContentLength") or 0), None, stamp, _etag(reply) or None)
 
-    # -- small files created atomically (the two-way sync's lock) ----------------------------
-
-    exclusive_create = True
+    # -- small files created atomically (the two-way sync's lock; `exclusive_create`) ---------
 
     async def create_only(self, key: str, data: bytes) -> bool:
         """A PUT with ``If-None-Match: *``: the server refuses it (412) when the key exists."""

@@ -17,11 +17,13 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager, suppress
 from typing import Any
 
+import attrs
+
 from ..integrity import ShortRead
 from ..leftovers import temp_name
 from ..model import Entry
 from .asyncfs import PARALLEL, AsyncFsspecStore, forget_finalizers
-from .base import Listing, ListingProgress, RangeSink, Reader, source_mtime_ns
+from .base import Listing, ListingProgress, RangeSink, Reader, Store, source_mtime_ns
 
 # What one read or write call asks asyncssh for: it splits the call into requests in flight
 # at once and holds their packets meanwhile, so the call's size bounds memory (a 256 MiB file:
@@ -104,6 +106,14 @@ class SftpStore(AsyncFsspecStore):
         super().__init__(*args, **kwargs)
         self._made: set[str] = set()  # folders known to be there (one round trip each saved)
 
+    async def negotiate(self) -> None:
+        """Declare server-side copy only when the server offers SFTP's copy-data extension
+        (it says so when the session starts): elsewhere a copy goes through fssync."""
+        async with self._channel(".") as ch:
+            offered = bool(ch.supports_remote_copy)
+        if self.operations.server_copy and not offered:
+            self.operations = attrs.evolve(self.operations, server_copy=False)
+
     async def _folder(self, ch: Any, folder: str) -> None:
         if folder and folder not in self._made:
             await ch.makedirs(folder, exist_ok=True)
@@ -144,17 +154,17 @@ class SftpStore(AsyncFsspecStore):
                 if name.filename in (".", ".."):
                     continue
                 path = posixpath.join(folder, name.filename)
-                attrs = name.attrs
-                if stat.S_ISLNK(attrs.permissions or 0):
+                info = name.attrs
+                if stat.S_ISLNK(info.permissions or 0):
                     async with self._channel(path) as ch:
                         try:
-                            attrs = await ch.stat(path)
+                            info = await ch.stat(path)
                         except FileNotFoundError:
                             continue  # a dangling link
-                if stat.S_ISDIR(attrs.permissions or 0):
+                if stat.S_ISDIR(info.permissions or 0):
                     subs.append(walk(path))
-                elif stat.S_ISREG(attrs.permissions or 0):
-                    found[path] = {"size": attrs.size, "mtime": attrs.mtime, "type": "file"}
+                elif stat.S_ISREG(info.permissions or 0):
+                    found[path] = {"size": info.size, "mtime": info.mtime, "type": "file"}
             if progress is not None and subs:
                 progress(len(found))
             await asyncio.gather(*subs)
@@ -173,7 +183,39 @@ class SftpStore(AsyncFsspecStore):
         except BaseException as exc:
             await lease.__aexit__(type(exc), exc, exc.__traceback__)
             raise
-        return SftpReader(f, lease, entry)
+        reader = SftpReader(f, lease, entry)
+        reader.ranged = self.features.ranged_reads
+        return reader
+
+    async def copy_within(
+        self, source: Store, entry: Entry, options: Mapping[str, Any]
+    ) -> Entry | None:
+        """copy-data: the server copies the file into a temporary name beside the final one,
+        which then gets the mtime, the size check and the rename an upload gets."""
+        if not self.same_server(source):
+            return None
+        assert isinstance(source, SftpStore)
+        path, frm = self._path(entry.key), source._path(entry.key)
+        folder, name = posixpath.split(path)
+        temp = posixpath.join(folder, temp_name(name))
+        mtime_ns = None if entry.mtime is None else round(entry.mtime * 1e9)
+        async with self._channel(path) as ch:
+            await self._folder(ch, folder)
+            try:
+                async with ch.open(frm, "rb") as f, ch.open(temp, "wb") as g:
+                    await ch.remote_copy(f, g)
+                if mtime_ns is not None:
+                    await ch.utime(temp, ns=(mtime_ns, mtime_ns))
+                there = await ch.stat(temp)
+                if there.size != entry.size:
+                    raise ShortRead(f"{path}: the server holds {there.size} of {entry.size} bytes")
+                await ch.posix_rename(temp, path)
+            except BaseException:
+                with suppress(Exception):
+                    await asyncio.shield(ch.remove(temp))
+                raise
+        mtime = None if mtime_ns is None else mtime_ns // 1_000_000_000
+        return Entry(key=entry.key, size=entry.size, mtime=mtime, stamp=mtime, md5=entry.md5)
 
     async def write(self, entry: Entry, reader: Reader, options: Mapping[str, Any]) -> Entry:
         path = self._path(entry.key)

@@ -22,6 +22,7 @@ from .servers import LOCALHOST, ServerStartError, _Server, _wait_until_ready, fr
 __all__ = [
     "AZURITE_ACCOUNT",
     "AZURITE_KEY",
+    "DENIED",
     "AzuriteServer",
     "FtpServer",
     "GcsServer",
@@ -117,8 +118,15 @@ class _Simple(_Server):
         self._login = None
 
 
+# A folder of that name, anywhere under a server's root, refuses every write (SFTP), or the
+# WebDAV share of that name is read-only: where the conformance suite checks "permission
+# denied" (chmod denies nothing to tests that run as root).
+DENIED = "fssync-denied"
+
+
 class SftpServer(_Simple):
-    """asyncssh serving `root` to one user: password or key login (see `sftp_server`)."""
+    """asyncssh serving `root` to one user: password or key login (see `sftp_server`); every
+    write inside a folder named `DENIED` is refused with SFTP's permission denied."""
 
     name = "sftp"
 
@@ -147,6 +155,7 @@ class SftpServer(_Simple):
             f"--user={self.user}",
             f"--password={self.password}",
             f"--authorized-keys={authorized}",
+            f"--refuse={DENIED}",
         ]
 
     def make_login(self, port: int) -> Login:
@@ -161,9 +170,14 @@ class SftpServer(_Simple):
 
 
 class FtpServer(_Simple):
-    """pyftpdlib with one user who may write."""
+    """pyftpdlib with one user who may write, or (``write=False``) who may only read: its
+    server answers 550 to every upload, delete and rename."""
 
     name = "ftp"
+
+    def __init__(self, workdir: Path, *, write: bool = True, **kwargs: Any) -> None:
+        super().__init__(workdir, **kwargs)
+        self.write = write
 
     def argv(self, port: int) -> list[str]:
         return [
@@ -172,7 +186,7 @@ class FtpServer(_Simple):
             "pyftpdlib",
             f"--interface={LOCALHOST}",
             f"--port={port}",
-            "--write",
+            *(["--write"] if self.write else []),
             f"--directory={self.root}",
             f"--username={self.user}",
             f"--password={self.password}",
@@ -180,15 +194,24 @@ class FtpServer(_Simple):
 
 
 class WebdavServer(_Simple):
-    """wsgidav serving `root` to one user (HTTP basic over loopback)."""
+    """wsgidav serving `root` to one user (HTTP basic over loopback), and `denied_root` as
+    the read-only share ``/DENIED`` (403 to every write)."""
 
     name = "webdav"
 
+    @property
+    def denied_root(self) -> Path:
+        return self.workdir / DENIED
+
     def argv(self, port: int) -> list[str]:
+        self.denied_root.mkdir(exist_ok=True)
         config = {
             "host": LOCALHOST,
             "port": port,
-            "provider_mapping": {"/": str(self.root)},
+            "provider_mapping": {
+                "/": str(self.root),
+                f"/{DENIED}": {"root": str(self.denied_root), "readonly": True},
+            },
             "http_authenticator": {"accept_basic": True, "accept_digest": False},
             "simple_dc": {"user_mapping": {"*": {self.user: {"password": self.password}}}},
             "verbose": 1,

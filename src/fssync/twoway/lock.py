@@ -103,7 +103,7 @@ class SideLocks:
     async def acquire(self, stores: list[Store]) -> None:
         try:
             for store in stores:
-                if store.exclusive_create:
+                if store.features.exclusive_create:
                     await self._take(store)
                     self.held.append(store)
         except BaseException:
