@@ -190,12 +190,13 @@ def test_bidirectional_runs_a_two_way_sync(role, moto, folder, capsys):
     assert first not in there and {"new-local.txt", "new-s3.txt"} <= set(there)
 
 
-def test_bidirectional_refuses_a_speed_limit(role, folder, capsys):
+def test_bidirectional_keeps_its_speed_limit(role, folder, capsys):
+    """bisync has --bwlimit, so a two-way job's -TransferSpeedLimitKBps maps onto it."""
     creds, bucket = role
     words = job(creds, bucket, folder, "-SyncDirection", "Bidirectional")
-    code = s3sync(*words, "-TransferSpeedLimitKBps", "100")
-    err = capsys.readouterr().err
-    assert code == 2 and "-TransferSpeedLimitKBps" in err
+    assert s3sync(*words, "-TransferSpeedLimitKBps", "100", "--explain") == 0
+    line = capsys.readouterr().out
+    assert "fssync bisync " in line and "--bwlimit 100k" in line
 
 
 # ----------------------------------------------------------------------------- compare modes

@@ -94,11 +94,6 @@ def translate(v: Mapping[str, object]) -> Native:
 
     direction = v["SyncDirection"]
     both = direction == "Bidirectional"
-    if both and v["TransferSpeedLimitKBps"]:
-        raise fssync.UsageError(
-            "-TransferSpeedLimitKBps is not available with -SyncDirection Bidirectional "
-            "(fssync bisync has no --bwlimit yet): drop it for two-way jobs"
-        )
     if v["IgnoreSSLCertificateErrors"]:
         raise fssync.UsageError(
             "-IgnoreSSLCertificateErrors true is not available: fssync always checks "
