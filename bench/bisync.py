@@ -220,7 +220,7 @@ def _state_memory(side: Side, ep: Any) -> None:
     what loading the whole state at once would take, for comparison."""
     import gc
 
-    from fssync.location import parse
+    from fssync.settings.location import parse
     from fssync.twoway.state import PairState
 
     folder = side.conf / "state"

@@ -22,10 +22,9 @@ import tracemalloc
 from collections.abc import Callable
 from typing import Any
 
-from fssync.location import Capabilities
-from fssync.model import Entry, Plan
-from fssync.planning import Policy, build_plan, compare_size_mtime
-from fssync.state import enrich
+from fssync.model import Capabilities, Entry, Plan
+from fssync.planning.decide import Policy, build_plan, compare_size_mtime
+from fssync.state.db import enrich
 
 
 def listings(n: int, changed: float, seed: int = 7) -> tuple[dict[str, Entry], dict[str, Entry]]:

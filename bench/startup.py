@@ -45,12 +45,12 @@ LAYERS = {
     "+ asyncio": "import asyncio",
     "+ attrs, pluggy": "import asyncio, attrs, pluggy",
     "+ the other libraries": LIBRARIES,
-    "+ fssync's modules": f"{LIBRARIES}; import fssync.cli, fssync.engine, fssync.stores.local",
-    "+ its plugins": f"{LIBRARIES}; import fssync.cli, fssync.engine, fssync.stores.local; "
+    "+ fssync's modules": f"{LIBRARIES}; import fssync.cli.main, fssync.engine, fssync.stores.local",
+    "+ its plugins": f"{LIBRARIES}; import fssync.cli.main, fssync.engine, fssync.stores.local; "
     "from fssync.hooks.manager import make_hooks; h = make_hooks()",
-    "+ the sync parser": f"{LIBRARIES}; import fssync.cli, fssync.engine, fssync.stores.local; "
+    "+ the sync parser": f"{LIBRARIES}; import fssync.cli.main, fssync.engine, fssync.stores.local; "
     "from fssync.hooks.manager import make_hooks; h = make_hooks(); "
-    "fssync.cli.build_parser(h, command='sync')",
+    "fssync.cli.main.build_parser(h, command='sync')",
 }
 
 

@@ -30,7 +30,7 @@ def checkout_hooks():  # type: ignore[no-untyped-def]
 
 def render_cli() -> str:
     os.environ["COLUMNS"] = "100"
-    from fssync.cli import build_parser
+    from fssync.cli.main import build_parser
 
     parser = build_parser(checkout_hooks())
     parts = [

@@ -195,11 +195,11 @@ def place_files(place: Place, config: Path) -> dict[str, bytes]:
     """What a place holds now, read back through fsspec with the remote's own settings."""
     import asyncio
 
-    from fssync.config import Config
     from fssync.hooks.manager import make_hooks
-    from fssync.location import parse
-    from fssync.options import plugin_option_names
-    from fssync.remotes import load_remotes
+    from fssync.settings.config import Config
+    from fssync.settings.location import parse
+    from fssync.settings.options import plugin_option_names
+    from fssync.settings.remotes import load_remotes
     from fssync.stores.generic import FsspecStore
 
     hooks = make_hooks()

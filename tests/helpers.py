@@ -45,7 +45,7 @@ def imported_after(args: list[str], env: dict[str, str], modules: Iterable[str])
     code = (
         "import sys, json\n"
         "before = set(sys.modules)\n"
-        "from fssync.cli import main\n"
+        "from fssync.cli.main import main\n"
         f"code = main({args!r})\n"
         f"print(json.dumps([m for m in {list(modules)!r} if m in sys.modules and m not in before]))\n"
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 import fssync
-from fssync.cli import main
+from fssync.cli.main import main
 from fssync.hooks.manager import registered
 
 from .helpers import make_tree, read_tree

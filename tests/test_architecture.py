@@ -43,13 +43,20 @@ def _top_level(tree: ast.Module) -> list[ast.AST]:
     return out
 
 
-def modules_of(path: Path, *, on_import: bool = False, package: str | None = None) -> set[str]:
+def modules_of(
+    path: Path, *, on_import: bool = False, package: str | None = None, runtime: bool = False
+) -> set[str]:
     """Every module a file imports, by its full dotted name, in every form: ``import a.b``,
     ``from a import b`` (both ``a`` and ``a.b``: b may be a module), relative imports resolved
     against the file's package, ``importlib.import_module("a.b")`` and ``__import__("a")``
     with a literal name, and ``fssync.x.y`` reached as attributes of an imported ``fssync``.
-    With `on_import`, only the import statements that run when the module is imported."""
+    With `on_import`, only the import statements that run when the module is imported; with
+    `runtime`, every import but those under ``if TYPE_CHECKING`` (types only)."""
     tree = ast.parse(path.read_text())
+    if runtime:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+                node.body = []
     package_parts = (package or _package_of(path)).split(".")
     names: set[str] = set()
     nodes = _top_level(tree) if on_import else ast.walk(tree)
@@ -87,8 +94,8 @@ def fssync_modules_of(
         parts = name.split(".")
         if parts[0] != "fssync":
             continue
-        # The longest prefix that is a module of the package: `fssync.stores.s3meta.PART`
-        # reaches fssync.stores.s3meta; `fssync.Entry` reaches only fssync.
+        # The longest prefix that is a module of the package: `fssync.stores.s3.meta.PART`
+        # reaches fssync.stores.s3.meta; `fssync.Entry` reaches only fssync.
         for n in range(len(parts), 0, -1):
             candidate = SRC.parent.joinpath(*parts[:n])
             if candidate.with_suffix(".py").is_file() or (candidate / "__init__.py").is_file():
@@ -97,8 +104,110 @@ def fssync_modules_of(
     return out
 
 
-@pytest.mark.parametrize("module", ["model", "bulk", "planning", "config", "errors", "naming"])
-def test_pure_stages_import_no_io_or_plugin_libraries(module):
+# What a pure stage may not reach: the standard library's and the backends' I/O, the event
+# loop, and the plugin machinery (a pure stage is handed what plugins decide).
+IO = frozenset(
+    {
+        "os",
+        "io",
+        "sys",
+        "asyncio",
+        "sqlite3",
+        "socket",
+        "ssl",
+        "select",
+        "selectors",
+        "signal",
+        "subprocess",
+        "threading",
+        "concurrent",
+        "multiprocessing",
+        "shutil",
+        "tempfile",
+        "pathlib",
+        "glob",
+        "http",
+        "urllib",
+        "ftplib",
+        "smtplib",
+        "fsspec",
+        "s3fs",
+        "botocore",
+        "aiobotocore",
+        "aiohttp",
+        "pluggy",
+    }
+)
+# The pure stages: every module of fssync.planning, and the values every stage shares.
+PURE = sorted(
+    {"fssync.model", "fssync.errors"}
+    | {
+        "fssync.planning" + ("" if p.stem == "__init__" else f".{p.stem}")
+        for p in (SRC / "planning").glob("*.py")
+    }
+)
+
+
+def _file_of(name: str, src: Path = SRC) -> Path:
+    path = src.parent.joinpath(*name.split("."))
+    return path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+
+
+def io_reached(start: str, src: Path = SRC) -> dict[str, set[str]]:
+    """Transitively, from `start`: each fssync module it reaches that imports something in
+    `IO`, with what. Empty for a pure module."""
+    found: dict[str, set[str]] = {}
+    seen, todo = set(), [start]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        path = _file_of(name, src)
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        modules = modules_of(path, package=package, runtime=True)
+        bad = {m for m in modules if m.split(".")[0] in IO}
+        if bad:
+            found[name] = bad
+        for m in modules:
+            parts = m.split(".")
+            if parts[0] != "fssync":
+                continue
+            for n in range(len(parts), 0, -1):
+                candidate = src.parent.joinpath(*parts[:n])
+                if candidate.with_suffix(".py").is_file() or (candidate / "__init__.py").is_file():
+                    todo.append(".".join(parts[:n]))
+                    break
+    return found
+
+
+@pytest.mark.parametrize("module", PURE)
+def test_pure_stages_stay_pure_through_what_they_import(module):
+    """Transitively: a pure stage, and every fssync module it reaches, imports no I/O."""
+    assert not io_reached(module), f"{module} reaches I/O: {io_reached(module)}"
+
+
+def test_the_purity_check_sees_an_import_reached_through_another_module(tmp_path):
+    """`import os` in a planning module, or in a module a planning module imports (in a
+    function too), fails the check above."""
+    src = tmp_path / "fssync"
+    (src / "planning").mkdir(parents=True)
+    (src / "__init__.py").write_text("")
+    (src / "planning" / "__init__.py").write_text("")
+    (src / "planning" / "rules.py").write_text("from fssync import helper\n")
+    (src / "helper.py").write_text("def f():\n    import os\n")
+    (src / "typed.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import os\n"
+    )
+    assert io_reached("fssync.planning.rules", src) == {"fssync.helper": {"os"}}
+    assert io_reached("fssync.typed", src) == {}
+    (src / "planning" / "rules.py").write_text("import os.path\n")
+    assert io_reached("fssync.planning.rules", src) == {"fssync.planning.rules": {"os.path"}}
+
+
+@pytest.mark.parametrize("module", ["settings/config", "content/metadata"])
+def test_rules_modules_import_no_store_or_plugin_libraries(module):
+    """Rules that read settings or metadata load no backend and no plugin machinery."""
     assert not imports_of(SRC / f"{module}.py") & {
         "fsspec",
         "s3fs",
@@ -115,22 +224,14 @@ def test_only_stores_touch_s3fs():
         assert "s3fs" not in imports_of(path), path
 
 
-@pytest.mark.parametrize("module", ["model", "bulk", "planning", "naming"])
-def test_pure_stages_stay_pure_through_what_they_import(module):
-    """Transitively: what a pure stage imports of fssync is pure too."""
-    seen, todo = set(), [f"fssync.{module}"]
-    while todo:
-        name = todo.pop()
-        if name in seen:
-            continue
-        seen.add(name)
-        path = SRC.parent.joinpath(*name.split("."))
-        path = path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
-        loaded = {n.split(".")[0] for n in modules_of(path, on_import=True)}
-        assert not loaded & {"fsspec", "s3fs", "pluggy", "botocore", "aiobotocore"}, (
-            f"{module} reaches {name}, which imports I/O or plugin libraries"
-        )
-        todo.extend(fssync_modules_of(path, on_import=True) - {"fssync"})
+def test_one_module_opens_the_state_file():
+    """`state/db.py` owns the one-way state SQLite file; bisync's own lives in twoway/."""
+    opened = {
+        path.relative_to(SRC).as_posix()
+        for path in SRC.rglob("*.py")
+        if "sqlite3.connect(" in path.read_text()
+    }
+    assert opened == {"state/db.py", "twoway/state.py"}
 
 
 def declared_entry_points() -> dict[str, str]:
@@ -196,17 +297,17 @@ def test_the_import_reader_sees_every_form(tmp_path):
     """The check above is only as good as its reader: each form of import is seen."""
     sample = tmp_path / "sample.py"  # as if it were plugins/fssync_plugins/compare/sample.py
     sample.write_text(
-        "import fssync.leftovers\n"
+        "import fssync.state.leftovers\n"
         "from fssync import state\n"
-        "from fssync.stores import s3meta\n"
+        "from fssync.stores.s3 import meta\n"
         "from .. import s3\n"
         "from . import rules\n"
         "import fssync_plugins.s3_fast.http\n"
         "import importlib\n"
         "importlib.import_module('fssync.engine')\n"
-        "__import__('fssync.cli')\n"
+        "__import__('fssync.cli.main')\n"
         "import fssync\n"
-        "fssync.integrity.Verified\n"
+        "fssync.content.integrity.Verified\n"
         "fssync.Entry\n"
     )
     found = fssync_modules_of(sample, package="fssync_plugins.compare")
@@ -214,13 +315,14 @@ def test_the_import_reader_sees_every_form(tmp_path):
     assert others == {"fssync_plugins", "fssync_plugins.s3", "fssync_plugins.s3_fast.http"}
     assert found == {
         "fssync",
-        "fssync.leftovers",
+        "fssync.state.leftovers",
         "fssync.state",
-        "fssync.stores",
-        "fssync.stores.s3meta",
+        "fssync.stores.s3",
+        "fssync.stores.s3.meta",
         "fssync.engine",
-        "fssync.cli",
-        "fssync.integrity",
+        "fssync.cli.main",
+        "fssync.content",
+        "fssync.content.integrity",
     }
 
 

@@ -12,12 +12,12 @@ import pytest
 
 import fssync
 import fssync.engine
-from fssync.config import Config
 from fssync.hooks.manager import make_hooks
-from fssync.location import parse
 from fssync.model import Entry
-from fssync.options import plugin_option_names
-from fssync.remotes import load_remotes
+from fssync.settings.config import Config
+from fssync.settings.location import parse
+from fssync.settings.options import plugin_option_names
+from fssync.settings.remotes import load_remotes
 from fssync.stores import Reader, Store, open_store
 from fssync.stores.asyncfs import AsyncFsspecStore
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from fssync.cli import main
+from fssync.cli.main import main
 from fssync.testing.proxy import S3Proxy
 from fssync.testing.servers import MotoAuth, S3Endpoint
 

@@ -11,7 +11,7 @@ import attrs
 import pytest
 
 import fssync
-from fssync.cli import main
+from fssync.cli.main import main
 from fssync.testing.proxy import Recorded, Reply, S3Proxy, expired_token, s3_error
 from fssync.testing.servers import MotoAuth, S3Endpoint
 from fssync_plugins import auth_sts

@@ -21,7 +21,7 @@ class Block(MetaPathFinder):
         return None
 
 sys.meta_path.insert(0, Block())
-from fssync.cli import main
+from fssync.cli.main import main
 sys.exit(main({argv!r}))
 """
 

@@ -6,8 +6,8 @@ import json
 
 import attrs
 
-from fssync.cli import main
-from fssync.location import parse
+from fssync.cli.main import main
+from fssync.settings.location import parse
 
 
 def test_backends_table_is_the_declared_capabilities(capsys):

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 import fssync
-from fssync.backup import backup_key, is_backup_name
-from fssync.cli import main
+from fssync.cli.main import main
+from fssync.transfer.backup import backup_key, is_backup_name
 
 from .helpers import make_tree, read_tree, s3_args, s3_opts
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 import fssync
-from fssync.cli import main
+from fssync.cli.main import main
 from fssync.testing.servers import S3Endpoint
 
 from .helpers import s3_args, s3_opts
@@ -329,9 +329,9 @@ def test_a_path_changed_during_the_run_is_left_for_the_next(pair):
 
 
 def test_two_runs_of_the_same_pair_exclude_each_other(pair, capsys):
-    from fssync.config import Config
-    from fssync.location import parse
-    from fssync.locks import pair_lock
+    from fssync.settings.config import Config
+    from fssync.settings.location import parse
+    from fssync.state.locks import pair_lock
 
     synced(pair, {"f": b"1"})
     a, b = parse(pair.a.url).url, parse(pair.b.url).url

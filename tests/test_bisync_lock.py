@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import fssync
-from fssync.cli import main
+from fssync.cli.main import main
 from fssync.twoway.lock import LOCK_KEY, STALE_SECONDS, Holder, stale
 
 from .helpers import read_tree, s3_args, s3_opts
@@ -182,8 +182,8 @@ def test_stale_rule():
 
 
 def test_the_s3_conditional_put_refuses_a_second_create(seaweed):
-    from fssync.location import parse
-    from fssync.stores.s3 import S3Store
+    from fssync.settings.location import parse
+    from fssync.stores.s3.s3fs_path import S3Store
 
     bucket = seaweed.make_bucket()
     opts = {

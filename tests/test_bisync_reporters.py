@@ -9,7 +9,7 @@ import os
 import jsonschema
 import pytest
 
-from fssync.cli import main
+from fssync.cli.main import main
 
 from .test_report_file import SCHEMA
 

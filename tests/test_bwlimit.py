@@ -11,8 +11,8 @@ import os
 
 import pytest
 
-from fssync.bandwidth import Rate, Throttle, parse_bwlimit
-from fssync.cli import main
+from fssync.cli.main import main
+from fssync.transfer.bandwidth import Rate, Throttle, parse_bwlimit
 
 from .helpers import make_tree, read_tree, s3_args
 

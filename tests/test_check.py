@@ -10,7 +10,7 @@ import os
 import pytest
 
 import fssync
-from fssync.cli import main
+from fssync.cli.main import main
 from fssync.hooks.manager import registered
 
 from .helpers import make_tree
@@ -139,7 +139,7 @@ def test_a_list_file_that_cannot_be_written_is_a_usage_error(sides, tmp_path, ca
 
 
 def _options_of(command: str) -> set[str]:
-    from fssync.cli import build_parser
+    from fssync.cli.main import build_parser
 
     sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     return {o for a in sub.choices[command]._actions for o in a.option_strings}

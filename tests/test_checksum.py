@@ -10,9 +10,9 @@ import pytest
 
 import fssync
 from fssync import Entry, Policy
-from fssync.hashing import candidate_part_sizes, hash_file, multipart_etag, parts_of
-from fssync.metadata import read
-from fssync.planning import compare_checksum
+from fssync.content.hashing import candidate_part_sizes, hash_file, multipart_etag, parts_of
+from fssync.content.metadata import read
+from fssync.planning.decide import compare_checksum
 
 from .helpers import make_tree, read_tree
 from .helpers import s3_opts as opts
@@ -135,7 +135,7 @@ def test_checksum_rerun_reads_nothing_thanks_to_the_cache(tmp_path):
 
 
 def test_cli_checksum_flag(tmp_path, capsys):
-    from fssync.cli import main
+    from fssync.cli.main import main
 
     make_tree(tmp_path / "s", {"a": b"x"})
     make_tree(tmp_path / "d", {"a": b"y"})

@@ -10,13 +10,13 @@ import os
 
 import pytest
 
-from fssync.cli import main
+from fssync.cli.main import main
 from fssync.engine import open_location
 from fssync.hooks.manager import make_hooks
-from fssync.leftovers import UploadJournal
-from fssync.location import parse
-from fssync.options import config_from_api
-from fssync.state import StateStore
+from fssync.settings.location import parse
+from fssync.settings.options import config_from_api
+from fssync.state.db import StateStore
+from fssync.state.leftovers import UploadJournal
 
 from .helpers import s3_args, s3_opts
 

@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 
 import fssync
-from fssync.cli import main
-from fssync.config import Config
+from fssync.cli.main import main
 from fssync.hooks.manager import make_hooks
-from fssync.location import parse
-from fssync.options import config_from_api, plugin_option_names
-from fssync.remotes import load_remotes
+from fssync.settings.config import Config
+from fssync.settings.location import parse
+from fssync.settings.options import config_from_api, plugin_option_names
+from fssync.settings.remotes import load_remotes
 from fssync.testing.servers import MotoAuth
 
 from .helpers import make_tree

@@ -10,7 +10,7 @@ import re
 import pytest
 
 from fssync import json_text, printable
-from fssync.cli import main
+from fssync.cli.main import main
 
 from .helpers import make_tree
 from .helpers import s3_args as cli_opts

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from fssync.credential_loop import runs_fssync
+from fssync.settings.credential_loop import runs_fssync
 from fssync.testing.servers import MotoAuth
 
 from .helpers import make_tree

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 import fssync
-from fssync.cli import main
-from fssync.executors import Sealed
+from fssync.cli.main import main
+from fssync.execute.executors import Sealed
 from fssync.hooks.manager import registered
 from fssync.model import Event
 from fssync.testing.servers import S3Endpoint
@@ -210,7 +210,7 @@ def test_a_plugin_on_the_workers_sees_each_shards_plan(cluster, tmp_path, monkey
 def test_a_flat_prefix_is_listed_in_key_ranges_on_the_workers(cluster, seaweed, monkeypatch):
     """S3 -> S3 from a prefix with no folders: the driver cuts key ranges (StartAfter), each
     worker lists its range on both sides, and a --delete run then deletes across ranges."""
-    from fssync import sharding
+    from fssync.execute import sharding
 
     monkeypatch.setattr(sharding, "GLANCE", 50)  # the driver's look: else 1,000 keys
     bucket = seaweed.make_bucket()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fssync.cli import main
+from fssync.cli.main import main
 
 
 def test_demo_end_to_end(tmp_path, capsys, monkeypatch):

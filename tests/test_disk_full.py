@@ -34,7 +34,7 @@ def guarded(real):
     return write
 
 os.write, os.pwrite = guarded(os.write), guarded(os.pwrite)
-from fssync.cli import main
+from fssync.cli.main import main
 sys.exit(main(sys.argv[3:]))
 """
 

@@ -17,7 +17,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 import fssync
-from fssync.cli import main
+from fssync.cli.main import main
 from fssync.testing.servers import free_ports
 
 from .helpers import make_tree

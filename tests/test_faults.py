@@ -275,7 +275,7 @@ def test_a_second_pass_saves_files_whose_retries_ran_out(moto, fault_proxy, tmp_
 
 
 def test_the_cli_exits_3_and_lists_each_failure(moto, fault_proxy, tmp_path, capsys):
-    from fssync.cli import main
+    from fssync.cli.main import main
 
     ep = moto.endpoint
     name = ep.make_bucket()
@@ -305,7 +305,7 @@ def test_ranged_download_through_faults_lands_whole(moto, fault_proxy, tmp_path,
     """A large file comes down as parallel ranges, each received straight into its buffer on
     the fast path; a range cut short, reset or flipped is fetched again and nothing torn is
     renamed into place."""
-    from fssync import ranges
+    from fssync.transfer import ranges
 
     monkeypatch.setattr(ranges, "RANGE_THRESHOLD", 4 << 20)
     monkeypatch.setattr(ranges, "RANGE_SIZE", 1 << 20)
@@ -381,7 +381,7 @@ def test_a_stalled_download_is_fetched_again(moto, fault_proxy, tmp_path):
 
 
 def test_a_bad_stall_timeout_is_refused(moto, tmp_path):
-    from fssync.cli import main
+    from fssync.cli.main import main
 
     ep = moto.endpoint
     for bad in ("0", "-1", "nan", "soon"):
@@ -506,7 +506,7 @@ def test_the_content_md5_probe_tells_servers_that_check_it(request, s3_backend, 
 
             store: object = FastS3Store(location, resolve(options, {}), transfers=2)
         else:
-            from fssync.stores.s3 import S3Store
+            from fssync.stores.s3.s3fs_path import S3Store
 
             store = await S3Store.connect(location, options, transfers=2)
         try:

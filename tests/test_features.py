@@ -11,8 +11,7 @@ import pytest
 
 import fssync
 from fssync import Entry, Kind, Policy
-from fssync.location import capabilities_of, parse
-from fssync.planning import (
+from fssync.planning.decide import (
     BUILTIN_MODES,
     NEEDS_METADATA,
     CompareMode,
@@ -22,6 +21,7 @@ from fssync.planning import (
     is_reason,
 )
 from fssync.plugin import S3_OPERATIONS, Features, Operations, Store
+from fssync.settings.location import capabilities_of, parse
 from fssync.stores.features import builtin_operations
 from fssync.stores.generic import FsspecStore
 from fssync.stores.local import LocalStore
@@ -49,7 +49,7 @@ def test_local_store_declares_what_it_does(tmp_path):
 
 
 def test_s3_stores_share_one_declaration_and_the_s3_capabilities():
-    from fssync.stores.s3 import S3Store
+    from fssync.stores.s3.s3fs_path import S3Store
     from fssync_plugins.s3_fast.store import FastS3Store
 
     assert S3Store.operations is FastS3Store.operations is S3_OPERATIONS
@@ -218,7 +218,7 @@ def test_an_undeclared_operation_is_never_called(tmp_path):
     import asyncio
 
     from fssync.model import Action
-    from fssync.transfer import copy_one
+    from fssync.transfer.actions import copy_one
 
     calls = []
 
@@ -324,7 +324,7 @@ def test_an_undeclared_server_copy_is_never_called(tmp_path):
     import asyncio
 
     from fssync.model import Action
-    from fssync.transfer import copy_one
+    from fssync.transfer.actions import copy_one
 
     calls = []
 
@@ -361,7 +361,7 @@ def test_a_lock_and_shards_follow_the_declaration_not_the_methods(tmp_path):
     import asyncio
 
     from fssync.errors import UsageError
-    from fssync.sharding import find_shards
+    from fssync.execute.sharding import find_shards
     from fssync.twoway.lock import LOCK_KEY, SideLocks
 
     class Undeclared(LocalStore):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import fssync
-from fssync.cli import main
+from fssync.cli.main import main
 from fssync_plugins.filter_rules.rules import RuleError, RuleSet, folders_marked
 from fssync_plugins.filter_rules.units import parse_age, parse_size
 

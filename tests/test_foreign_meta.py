@@ -92,7 +92,7 @@ def test_multipart_upload_states_its_md5_as_rclone_does(bucket, tmp_path):
 
 def test_large_multipart_states_its_md5_only_when_already_known(bucket, tmp_path, monkeypatch):
     """Above the first-pass limit the MD5 is written when a checksum run has it, only."""
-    from fssync.stores import s3meta
+    from fssync.stores.s3 import meta as s3meta
 
     monkeypatch.setattr(s3meta, "FIRST_PASS_MD5", 1 << 20)
     ep, name = bucket
@@ -161,7 +161,7 @@ def test_foreign_multipart_download_is_checked_by_its_stated_md5(
 
 
 def test_multipart_download_without_a_stated_hash_is_reported_unverified(bucket, tmp_path, capsys):
-    from fssync.cli import main
+    from fssync.cli.main import main
 
     from .helpers import s3_args
 
@@ -196,7 +196,7 @@ TOOL_PARTS = {
 @pytest.mark.parametrize("size_parts", [(1, 1), (3, 2), (4, 3), (41, 40), (1000, 999)])
 @pytest.mark.parametrize("tool", sorted(TOOL_PARTS))
 def test_candidate_part_sizes_hold_every_tool_default(tool, size_parts):
-    from fssync.hashing import MAX_CANDIDATES, candidate_part_sizes
+    from fssync.content.hashing import MAX_CANDIDATES, candidate_part_sizes
 
     part = TOOL_PARTS[tool]
     n, whole = size_parts
@@ -281,7 +281,7 @@ def test_folder_downloaded_by_another_tool_gets_its_mtimes_set_not_downloaded(
     """aws/s5cmd/s3cmd downloads give files the download time: with fssync's state present the
     mtimes differ, the content is proven equal (MD5 against the ETag), and only the mtime is
     set."""
-    from fssync.cli import main
+    from fssync.cli.main import main
 
     from .helpers import s3_args
 

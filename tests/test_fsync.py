@@ -29,7 +29,7 @@ def replace(a, b, **kw):
     return real_replace(a, b, **kw)
 
 os.fsync, os.replace = fsync, replace
-from fssync.cli import main
+from fssync.cli.main import main
 code = main(sys.argv[2:])
 with open(sys.argv[1], "w") as f:
     json.dump(log, f)

@@ -9,8 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fssync.errors import FssyncError, LocationError
-from fssync.location import parse, unsafe_reason
-from fssync.planning import parse_max_delete
+from fssync.planning.decide import parse_max_delete
+from fssync.settings.location import parse, unsafe_reason
 from fssync_plugins.filter_rules.rules import RuleError, RuleSet, compile_rule, glob_to_regex
 from fssync_plugins.filter_rules.units import parse_age, parse_size
 
@@ -148,7 +148,7 @@ FLAGS = [
     )
 )
 def test_the_cli_never_shows_a_traceback(args, tmp_path, capsys, monkeypatch):
-    from fssync.cli import main
+    from fssync.cli.main import main
 
     monkeypatch.setenv("FSSYNC_STATE_DIR", str(tmp_path / "state"))
     (tmp_path / "src").mkdir(exist_ok=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 import fssync
-from fssync.cli import main
+from fssync.cli.main import main
 from fssync.testing.servers import MotoAuth
 
 from .helpers import make_tree, s3_args, s3_opts

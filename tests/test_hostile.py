@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import fssync
-from fssync.cli import main
+from fssync.cli.main import main
 from fssync.testing.servers import S3Endpoint
 
 from .helpers import make_tree, read_tree

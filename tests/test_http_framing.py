@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from fssync.cli import main
+from fssync.cli.main import main
 from fssync_plugins.s3_fast import http
 from fssync_plugins.s3_fast.http import Pool, ProtocolError, UnsafeHeader
 

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from fssync.cli import main
+from fssync.cli.main import main
 from fssync.testing.servers import MotoAuth
 
 from .helpers import make_tree, s3_args

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 import fssync
-from fssync.cli import main
-from fssync.cutoff import Cutoff, Limits
+from fssync.cli.main import main
+from fssync.transfer.cutoff import Cutoff, Limits
 
 from .helpers import make_tree, read_tree, s3_args, s3_opts
 

@@ -16,8 +16,8 @@ import os
 import pytest
 
 import fssync
-from fssync.cli import main
-from fssync.stores import s3pages
+from fssync.cli.main import main
+from fssync.stores.s3 import pages as s3pages
 
 from .helpers import make_tree, read_tree, s3_args
 

@@ -16,15 +16,15 @@ from pathlib import Path
 import pytest
 
 import fssync
-from fssync import location as loc
-from fssync.cli import main
-from fssync.config import Config
-from fssync.integrity import ChecksumMismatch, ShortRead, SourceChanged, Verified
-from fssync.leftovers import TEMP_MARK, remove_stale
-from fssync.locks import LockedError, destination_lock
+from fssync.cli.main import main
+from fssync.content.integrity import ChecksumMismatch, ShortRead, SourceChanged, Verified
 from fssync.model import Entry
+from fssync.settings import location as loc
+from fssync.settings.config import Config
+from fssync.state.leftovers import TEMP_MARK, remove_stale
+from fssync.state.locks import LockedError, destination_lock
 from fssync.stores.local import LocalReader
-from fssync.stores.s3meta import COPY_LIMIT, MAX_PARTS, part_size_for
+from fssync.stores.s3.meta import COPY_LIMIT, MAX_PARTS, part_size_for
 
 from .helpers import make_tree, read_tree
 
@@ -325,7 +325,7 @@ def test_temp_files_of_dead_runs_are_removed_and_live_ones_kept(tmp_path, capsys
     for p in dst.rglob(f"*{TEMP_MARK}*"):
         os.utime(p, (old, old))
     # ctime cannot be set back; check the age rule on the function with a moved clock instead
-    from fssync import leftovers
+    from fssync.state import leftovers
 
     paths = [str(p) for p in dst.rglob(f"*{TEMP_MARK}*")]
     assert remove_stale(paths) == []
@@ -420,7 +420,7 @@ def test_part_planning_for_sizes_up_to_5_tib(size):
 
 
 def test_objects_over_5_gib_are_not_copied_server_side_in_one_call():
-    from fssync.stores.s3 import S3Store
+    from fssync.stores.s3.s3fs_path import S3Store
 
     store = S3Store.__new__(S3Store)
     store.identity = "s3|x"
@@ -432,7 +432,7 @@ def test_objects_over_5_gib_are_not_copied_server_side_in_one_call():
 def test_part_hasher_matches_the_multipart_etag_rule(size):
     import hashlib
 
-    from fssync.integrity import PartHasher
+    from fssync.content.integrity import PartHasher
 
     data = os.urandom(size)
     part = 8 << 20

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fssync import LocationError
-from fssync.location import parse, unsafe_reason
+from fssync.settings.location import parse, unsafe_reason
 
 
 @pytest.mark.parametrize(

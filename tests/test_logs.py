@@ -10,7 +10,7 @@ import fsspec
 import pytest
 
 import fssync
-from fssync.cli import main
+from fssync.cli.main import main
 
 from .helpers import make_tree, s3_args
 from .test_reporting import FlakyFS

@@ -8,7 +8,7 @@ import socket
 
 import pytest
 
-from fssync.cli import main
+from fssync.cli.main import main
 from fssync.testing.servers import MotoAuth, S3Endpoint
 
 from .helpers import make_tree
@@ -156,7 +156,7 @@ def test_debug_goes_before_or_after_the_command(argv, src, tmp_path, capsys):
 
 
 def test_debug_after_the_command_really_debugs(tmp_path):
-    from fssync.cli import build_parser
+    from fssync.cli.main import build_parser
 
     parser = build_parser()
     assert parser.parse_args(["sync", "a", "b", "--debug"]).debug is True

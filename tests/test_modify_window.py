@@ -8,7 +8,7 @@ import os
 import pytest
 
 import fssync
-from fssync.cli import main
+from fssync.cli.main import main
 
 from .helpers import make_tree, s3_args, s3_opts
 

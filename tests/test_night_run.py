@@ -10,7 +10,7 @@ import re
 import jsonschema
 import pytest
 
-from fssync.cli import main
+from fssync.cli.main import main
 
 from .helpers import make_tree
 from .test_email import attachment

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import fssync
-from fssync.cli import main
+from fssync.cli.main import main
 from fssync.testing.servers import MotoAuth
 
 from .helpers import make_tree, s3_args, s3_opts

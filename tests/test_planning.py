@@ -6,8 +6,8 @@ import attrs
 import pytest
 
 from fssync import BUILTIN_MODES, Capabilities, Entry, Kind, Policy
-from fssync.location import parse
-from fssync.planning import NO_MTIME, build_plan, compare_size_mtime
+from fssync.planning.decide import NO_MTIME, build_plan, compare_size_mtime
+from fssync.settings.location import parse
 
 LOCAL = Capabilities(keeps_mtime=True, mtime_window=0.001, stamp_window=0.001)
 S3 = Capabilities(keeps_mtime=True, mtime_window=0.001, stamp_window=1.0, listing_has_mtime=False)
@@ -206,6 +206,6 @@ def test_plans_with_the_same_actions_are_equal_however_their_skips_are_held():
     ],
 )
 def test_max_delete(deletes, files, limit, over):
-    from fssync.planning import deletes_over_limit
+    from fssync.planning.decide import deletes_over_limit
 
     assert (deletes_over_limit(deletes, files, limit) is not None) is over

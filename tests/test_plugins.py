@@ -86,7 +86,7 @@ def test_unknown_api_option_is_a_usage_error(tmp_path):
 
 
 def test_plugins_command_lists_every_plugin_with_its_distribution_and_hooks(capsys):
-    from fssync.cli import main
+    from fssync.cli.main import main
     from fssync.hooks.manager import registered
 
     folders = {
@@ -144,7 +144,7 @@ class OptionalExtra:
 
 
 def test_a_misspelled_hook_is_a_clear_error_at_start_up(tmp_path, capsys):
-    from fssync.cli import main
+    from fssync.cli.main import main
     from fssync.hooks.manager import registered
 
     make_tree(tmp_path / "s", {"a.txt": b"a"})

@@ -15,7 +15,7 @@ import pytest
 from rich.console import Console
 
 import fssync
-from fssync.cli import main
+from fssync.cli.main import main
 from fssync.hooks.manager import make_hooks
 from fssync.testing import capture_events
 from fssync_plugins.report_progress import ProgressDisplay, wanted

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import fssync
 from fssync import Entry, Kind, Policy
-from fssync.planning import build_plan, compare_size_mtime, deletes_over_limit
+from fssync.planning.decide import build_plan, compare_size_mtime, deletes_over_limit
 from fssync_plugins.filter_rules.rules import RuleSet
 
 from .helpers import make_tree, read_tree

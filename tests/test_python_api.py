@@ -120,7 +120,7 @@ def test_links_true_stores_links(src, tmp_path):
 )
 def test_keywords_mean_what_the_flags_mean(options, name, value):
     from fssync.hooks.manager import make_hooks
-    from fssync.options import config_from_api
+    from fssync.settings.options import config_from_api
 
     config = config_from_api(make_hooks(), "sync", "a", "b", options)
     assert config.options[name] == value

@@ -14,14 +14,14 @@ import os
 import pytest
 
 import fssync
-import fssync.location
 import fssync.plugin
-from fssync import ranges
-from fssync.integrity import PartHasher, RangeParts
-from fssync.retrying import RetryPolicy
+import fssync.settings.location
+from fssync.content.integrity import PartHasher, RangeParts
 from fssync.stores import Reader, local
 from fssync.stores.base import RANGE_STEP
 from fssync.stores.local import FileWriter
+from fssync.transfer import ranges
+from fssync.transfer.retrying import RetryPolicy
 from fssync_plugins.s3_fast.resolve import resolve
 from fssync_plugins.s3_fast.store import PIECE, FastS3Store
 
@@ -183,7 +183,7 @@ def test_a_multipart_download_is_checked_as_it_arrives(
     """An object fssync uploaded in parts comes down in part-aligned ranges whose ETag is
     checked from the bytes as they pass, not read back from disk; a flipped byte in one range
     is still caught, and the file fetched again."""
-    from fssync import integrity
+    from fssync.content import integrity
 
     from .helpers import make_tree, s3_opts
 
@@ -213,7 +213,7 @@ def test_a_multipart_download_is_checked_as_it_arrives(
 def test_stated_parts_that_cannot_describe_the_object_are_not_used():
     """Part metadata rewritten by another tool, or hostile (a 1-byte part size would make a
     hasher per byte), is ignored rather than trusted."""
-    from fssync.integrity import _fits
+    from fssync.content.integrity import _fits
 
     assert _fits((8 << 20, "ab-3"), (17 << 20) + 3)
     assert _fits((8 << 20, "ab-1"), 0)  # an empty object uploaded in one part
@@ -410,15 +410,15 @@ class Positional(fssync.plugin.Store):
 def test_a_large_download_is_fetched_as_ranges_by_the_transfer_stage(tmp_path, monkeypatch):
     from fssync.model import Action, Kind
     from fssync.stores.local import LocalStore
-    from fssync.transfer import copy_one
+    from fssync.transfer.actions import copy_one
 
     monkeypatch.setattr(ranges, "RANGE_THRESHOLD", 4 << 20)
     monkeypatch.setattr(ranges, "RANGE_SIZE", 1 << 20)
     data = os.urandom((6 << 20) + 5)
     (tmp_path / "s").mkdir()
     (tmp_path / "s" / "big.bin").write_bytes(data)
-    src = LocalStore(fssync.location.parse(str(tmp_path / "s")), is_source=True)
-    dst = Positional(fssync.location.parse("memory://x"))
+    src = LocalStore(fssync.settings.location.parse(str(tmp_path / "s")), is_source=True)
+    dst = Positional(fssync.settings.location.parse("memory://x"))
     entry = fssync.Entry(key="big.bin", size=len(data))
     asked: list[tuple[int, int]] = []
     real = local.LocalReader.read_range

@@ -11,7 +11,7 @@ import jsonschema
 import pytest
 
 import fssync
-from fssync.cli import main
+from fssync.cli.main import main
 
 from .helpers import make_tree
 from .test_reporting import FlakyFS

@@ -12,7 +12,7 @@ import fsspec
 import pytest
 
 import fssync
-from fssync.cli import main
+from fssync.cli.main import main
 
 from .test_reporting import FlakyFS
 

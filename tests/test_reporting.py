@@ -12,9 +12,9 @@ import pytest
 from fsspec.implementations.memory import MemoryFileSystem
 
 import fssync
-from fssync.cli import main
-from fssync.reporting import TIMELINE_POINTS, Tally
-from fssync.secrets import redact_options, register
+from fssync.cli.main import main
+from fssync.report.tally import TIMELINE_POINTS, Tally
+from fssync.settings.secrets import redact_options, register
 from fssync.testing import Captured, capture_events
 
 from .helpers import make_tree
@@ -247,7 +247,7 @@ def test_replay_inside_a_capture_block_records_nothing_twice(tmp_path):
 
 
 def test_a_failure_line_names_its_file_once(tmp_path, capsys):
-    from fssync.cli import main
+    from fssync.cli.main import main
 
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "x").write_bytes(b"a file")

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import pytest
 
-from fssync.cli import main
-from fssync.retrying import RetryPolicy, backoff
+from fssync.cli.main import main
+from fssync.transfer.retrying import RetryPolicy, backoff
 
 from .helpers import make_tree, s3_args
 

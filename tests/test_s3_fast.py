@@ -24,10 +24,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import fssync
-from fssync.cli import main
-from fssync.retrying import RetryPolicy
+from fssync.cli.main import main
 from fssync.stores import Reader
 from fssync.testing.servers import S3Endpoint
+from fssync.transfer.retrying import RetryPolicy
 from fssync_plugins.s3_fast import client as fast_client
 from fssync_plugins.s3_fast.http import Pool
 from fssync_plugins.s3_fast.resolve import CannotServe, Credentials, resolve

@@ -1,4 +1,4 @@
-"""The S3 object rules live once, in `fssync.stores.s3objects`, and hold over both transports.
+"""The S3 object rules live once, in `fssync.stores.s3.objects`, and hold over both transports.
 
 The first test reads the two S3 stores' code: neither defines a write, multipart, verification
 or copy step of its own, so a behaviour change there lands once. The others drive the shared
@@ -21,16 +21,18 @@ from typing import Any
 import pytest
 
 import fssync
-from fssync.leftovers import UploadJournal
-from fssync.location import parse
 from fssync.model import Entry
-from fssync.state import StateStore
-from fssync.stores import Reader, S3ObjectStore, S3Transport, s3meta, s3objects
+from fssync.settings.location import parse
+from fssync.state.db import StateStore
+from fssync.state.leftovers import UploadJournal
+from fssync.stores import Reader, S3ObjectStore, S3Transport
+from fssync.stores.s3 import meta as s3meta
+from fssync.stores.s3 import objects as s3objects
 from fssync.testing.servers import S3Endpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 STORE_MODULES = [
-    ROOT / "src" / "fssync" / "stores" / "s3.py",
+    ROOT / "src" / "fssync" / "stores" / "s3" / "s3fs_path.py",
     ROOT / "plugins" / "fssync_plugins" / "s3_fast" / "store.py",
     ROOT / "plugins" / "fssync_plugins" / "s3_fast" / "transport.py",
 ]
@@ -78,7 +80,7 @@ def names_in(path: Path) -> tuple[set[str], set[str]]:
 
 
 def test_both_s3_stores_write_read_and_verify_through_the_one_layer():
-    from fssync.stores.s3 import S3Store
+    from fssync.stores.s3.s3fs_path import S3Store
     from fssync_plugins.s3_fast.store import FastS3Store
 
     assert {"write", "_multipart", "_send_part", "_checks_content_md5", "_probe_content_md5",
@@ -126,7 +128,7 @@ async def open_store(transport: str, ep: S3Endpoint, root: str) -> S3ObjectStore
         from fssync_plugins.s3_fast.store import FastS3Store
 
         return FastS3Store(location, resolve(options_for(ep), {}), transfers=2)
-    from fssync.stores.s3 import S3Store
+    from fssync.stores.s3.s3fs_path import S3Store
 
     return await S3Store.connect(location, options_for(ep), transfers=2)
 

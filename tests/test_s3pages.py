@@ -7,8 +7,8 @@ import asyncio
 import pytest
 
 from fssync.errors import ListingError
-from fssync.retrying import RetryPolicy
-from fssync.stores.s3pages import BadPage, PageFacts, Pages, facts_of
+from fssync.stores.s3.pages import BadPage, PageFacts, Pages, facts_of
+from fssync.transfer.retrying import RetryPolicy
 
 
 def page(

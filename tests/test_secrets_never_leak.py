@@ -9,7 +9,7 @@ import attrs
 import pytest
 
 import fssync
-from fssync.cli import build_parser, main
+from fssync.cli.main import build_parser, main
 from fssync.testing.proxy import S3Proxy
 from fssync.testing.servers import MotoAuth
 from fssync_plugins import auth_sts

@@ -1,4 +1,4 @@
-"""How a run is cut in shards (`fssync.sharding`), without a cluster: one look at each root,
+"""How a run is cut in shards (`fssync.execute.sharding`), without a cluster: one look at each root,
 folders seen on one side only, S3 delimiter pages, and the options a sharded run refuses."""
 
 from __future__ import annotations
@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from fssync import location as loc
-from fssync.cli import main
+from fssync.cli.main import main
+from fssync.execute.sharding import ROOT_FILES, Shard, find_shards
 from fssync.hooks.manager import registered
-from fssync.sharding import ROOT_FILES, Shard, find_shards
+from fssync.settings import location as loc
 from fssync.stores import open_store
 from fssync_plugins import dask as dask_plugin
 from fssync_plugins.s3_fast.xmlparse import common_prefixes
@@ -91,9 +91,9 @@ def test_a_worker_keeps_a_runs_stores_between_its_tasks_until_released(tmp_path)
     """Tasks of one run in one process share its plugins and open stores (no connection made
     per batch); another run gets its own; releasing the run closes them."""
     from fssync import Config
-    from fssync.executors import Sealed, run_batch
-    from fssync.sharding import Shard, plan_shard, run_slice
-    from fssync.workers import for_run, kept, release
+    from fssync.execute.executors import Sealed, run_batch
+    from fssync.execute.sharding import Shard, plan_shard, run_slice
+    from fssync.execute.workers import for_run, kept, release
 
     make_tree(tmp_path / "src", {"a/x": b"1", "a/y": b"22", "b/z": b"333"})
     config = Config("sync", str(tmp_path / "src"), str(tmp_path / "dst"), {}, {})
@@ -113,7 +113,7 @@ def test_a_worker_keeps_a_runs_stores_between_its_tasks_until_released(tmp_path)
 
 
 def test_between_finds_an_ascii_key_strictly_inside_the_range():
-    from fssync.sharding import TOP, between
+    from fssync.execute.sharding import TOP, between
 
     assert between("a", "c") == "b"
     mid = between("img_00001", "img_99999")
@@ -126,7 +126,7 @@ def test_between_finds_an_ascii_key_strictly_inside_the_range():
 
 
 def test_key_ranges_cover_every_key_once():
-    from fssync.sharding import key_ranges
+    from fssync.execute.sharding import key_ranges
 
     ranges = key_ranges(["b", "d"])
     assert [(r.after, r.upto) for r in ranges] == [(None, "b"), ("b", "d"), ("d", None)]
@@ -141,8 +141,9 @@ def test_a_flat_s3_prefix_is_cut_in_key_ranges_that_list_every_key_once(
     """Few folders and more keys than the driver's one look shows: the driver samples the
     keys with one-key listings (StartAfter) and cuts key ranges; each range lists its keys of
     the whole tree, folders included, and the ranges together list every key once."""
-    from fssync import Config, sharding
+    from fssync import Config
     from fssync.engine import Run
+    from fssync.execute import sharding
     from fssync.hooks.manager import make_hooks
 
     from .helpers import s3_opts

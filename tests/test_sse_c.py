@@ -11,7 +11,7 @@ import botocore.exceptions
 import pytest
 
 import fssync
-from fssync.cli import main
+from fssync.cli.main import main
 
 from .helpers import make_tree, read_tree, s3_args, s3_opts
 

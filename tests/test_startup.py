@@ -23,11 +23,11 @@ HEAVY = (
     "dask",
     "distributed",
     "rich",
-    "fssync.sharding",
-    "fssync.stores.s3objects",
-    "fssync.stores.s3pages",
+    "fssync.execute.sharding",
+    "fssync.stores.s3.objects",
+    "fssync.stores.s3.pages",
     "fssync.twoway",
-    "fssync.cleanup",
+    "fssync.cli.cleanup",
     "fssync_plugins.dask.executor",
 )
 
@@ -83,7 +83,7 @@ def test_the_public_api_loads_each_name_on_first_use():
         "import sys, fssync\n"
         "before = sorted(m for m in sys.modules if m.startswith('fssync.') and m != 'fssync._version')\n"
         "fssync.Entry\n"
-        "print(before, 'fssync.model' in sys.modules, 'fssync.sharding' in sys.modules)\n"
+        "print(before, 'fssync.model' in sys.modules, 'fssync.execute.sharding' in sys.modules)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["[]", "True", "False"]
@@ -92,7 +92,7 @@ def test_the_public_api_loads_each_name_on_first_use():
 def test_a_parser_built_for_one_command_is_that_command_of_the_full_parser():
     """The CLI builds only the named command's options; what that command parses and prints
     must be what the parser of every command gives for it."""
-    from fssync.cli import _HELP, build_parser
+    from fssync.cli.main import _HELP, build_parser
     from fssync.hooks.manager import make_hooks
 
     hooks = make_hooks()

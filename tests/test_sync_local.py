@@ -11,7 +11,7 @@ import pytest
 
 import fssync
 from fssync import Kind
-from fssync.cli import main
+from fssync.cli.main import main
 
 from .helpers import SAMPLE, make_tree, mtimes, read_tree
 

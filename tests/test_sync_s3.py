@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import fssync
-from fssync.cli import main
+from fssync.cli.main import main
 from fssync.testing.servers import S3Endpoint
 
 from .helpers import SAMPLE, make_tree, mtimes, read_tree
@@ -257,7 +257,7 @@ def test_endpoint_and_keys_from_the_environment_only(s3_env, tree, capsys):
 
 
 def test_large_download_uses_parallel_ranges(bucket, tmp_path, monkeypatch):
-    from fssync import ranges
+    from fssync.transfer import ranges
 
     monkeypatch.setattr(ranges, "RANGE_THRESHOLD", 4 << 20)
     monkeypatch.setattr(ranges, "RANGE_SIZE", 1 << 20)

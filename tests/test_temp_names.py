@@ -10,7 +10,7 @@ import sys
 import pytest
 
 import fssync
-from fssync.leftovers import TEMP_MARK, is_temp, owner, temp_name
+from fssync.state.leftovers import TEMP_MARK, is_temp, owner, temp_name
 
 from .helpers import make_tree, read_tree
 from .helpers import s3_opts as opts

@@ -93,7 +93,7 @@ def test_a_bucket_whose_object_became_a_prefix_converges(tmp_path, moto):
 
 
 def test_which_deletions_are_in_the_way():
-    from fssync.planning import in_the_way
+    from fssync.planning.decide import in_the_way
 
     early, folders = in_the_way(
         ["x/y", "a", "q/r/s"], ["x", "a/b", "a/c/d", "q", "q/r", "other", "xx", "ab/c"]

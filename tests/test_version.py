@@ -10,7 +10,7 @@ from pathlib import Path
 
 import fssync
 from fssync import _version
-from fssync.cli import main
+from fssync.cli.main import main
 
 from .helpers import make_tree
 

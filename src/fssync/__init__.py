@@ -13,12 +13,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from ._version import __version__ as __version__  # re-exported: the one version
+from fssync._version import __version__ as __version__  # re-exported: the one version
 
 if TYPE_CHECKING:
-    from .auth import CredentialProvider, Credentials, StaticAuth, resolve_static
-    from .config import Config, Layer, Setting
-    from .errors import (
+    from fssync.errors import (
         AuthError,
         ExitCode,
         FatalError,
@@ -27,7 +25,7 @@ if TYPE_CHECKING:
         UnreachableError,
         UsageError,
     )
-    from .executors import (
+    from fssync.execute.executors import (
         BatchResult,
         Executor,
         Sealed,
@@ -38,10 +36,18 @@ if TYPE_CHECKING:
         release_run,
         run_batch,
     )
-    from .hooks import hookimpl
-    from .location import Capabilities, Location
-    from .model import (
+    from fssync.execute.sharding import (
+        Shard,
+        ShardCounts,
+        plan_shard,
+        run_slice,
+        run_slices,
+        shard_counts,
+    )
+    from fssync.hooks import hookimpl
+    from fssync.model import (
         Action,
+        Capabilities,
         Entry,
         Event,
         Failure,
@@ -53,9 +59,16 @@ if TYPE_CHECKING:
         Transfer,
         redact,
     )
-    from .planning import BUILTIN_MODES, Comparator, CompareMode, KeyFilter, Policy, Reason
-    from .remotes import Remote
-    from .reporting import (
+    from fssync.planning.decide import (
+        BUILTIN_MODES,
+        Comparator,
+        CompareMode,
+        KeyFilter,
+        Policy,
+        Reason,
+    )
+    from fssync.report.safetext import json_text, printable
+    from fssync.report.tally import (
         check_output_path,
         human_bytes,
         human_seconds,
@@ -63,8 +76,10 @@ if TYPE_CHECKING:
         summary_line,
         write_atomically,
     )
-    from .safetext import json_text, printable
-    from .sharding import Shard, ShardCounts, plan_shard, run_slice, run_slices, shard_counts
+    from fssync.settings.auth import CredentialProvider, Credentials, StaticAuth, resolve_static
+    from fssync.settings.config import Config, Layer, Setting
+    from fssync.settings.location import Location
+    from fssync.settings.remotes import Remote
 
 # Each name is imported from its module on first use (PEP 562), so that `import fssync` (which
 # every command and plugin does) costs only what the run then touches: a no-op local sync does
@@ -72,18 +87,18 @@ if TYPE_CHECKING:
 _EXPORTS: dict[str, str] = {
     name: module
     for module, names in {
-        "auth": "CredentialProvider Credentials StaticAuth resolve_static",
-        "config": "Config Layer Setting",
+        "settings.auth": "CredentialProvider Credentials StaticAuth resolve_static",
+        "settings.config": "Config Layer Setting",
         "errors": "AuthError ExitCode FatalError FssyncError LocationError UnreachableError UsageError",
-        "executors": "BatchResult Executor Sealed ShardedExecutor ShardJob TransferJob batches release_run run_batch",
+        "execute.executors": "BatchResult Executor Sealed ShardedExecutor ShardJob TransferJob batches release_run run_batch",
         "hooks": "hookimpl",
-        "location": "Capabilities Location",
-        "model": "Action Entry Event Failure Kind Outcome Plan Report Sample Transfer redact",
-        "planning": "BUILTIN_MODES Comparator CompareMode KeyFilter Policy Reason",
-        "remotes": "Remote",
-        "reporting": "check_output_path human_bytes human_seconds report_document summary_line write_atomically",
-        "safetext": "json_text printable",
-        "sharding": "Shard ShardCounts plan_shard run_slice run_slices shard_counts",
+        "settings.location": "Location",
+        "model": "Capabilities Action Entry Event Failure Kind Outcome Plan Report Sample Transfer redact",
+        "planning.decide": "BUILTIN_MODES Comparator CompareMode KeyFilter Policy Reason",
+        "settings.remotes": "Remote",
+        "report.tally": "check_output_path human_bytes human_seconds report_document summary_line write_atomically",
+        "report.safetext": "json_text printable",
+        "execute.sharding": "Shard ShardCounts plan_shard run_slice run_slices shard_counts",
     }.items()
     for name in names.split()
 }
@@ -171,7 +186,7 @@ __all__ = [
 
 
 def _hooks(plugins: Iterable[object]) -> Any:
-    from .hooks.manager import make_hooks
+    from fssync.hooks.manager import make_hooks
 
     return make_hooks(plugins=plugins)
 
@@ -185,8 +200,8 @@ def sync(src: str, dst: str, *, plugins: Iterable[object] = (), **options: Any) 
     `plugins` are extra plugin objects registered for this call only. See
     docs/reference/python-api.md.
     """
-    from .engine import run_sync
-    from .options import config_from_api
+    from fssync.engine import run_sync
+    from fssync.settings.options import config_from_api
 
     hooks = _hooks(plugins)
     return run_sync(config_from_api(hooks, "sync", src, dst, options), hooks)
@@ -197,8 +212,8 @@ def bisync(a: str, b: str, *, plugins: Iterable[object] = (), **options: Any) ->
     the other; keywords are ``fssync bisync``'s flags (``conflict="newer"``,
     ``max_delete="10%"``, ``check_access=True``, ``state_dir=...``). Conflicts are named in
     ``report.conflicts``. See docs/how-to/bisync.md."""
-    from .options import config_from_api
-    from .twoway.run import check_policies, run_bisync
+    from fssync.settings.options import config_from_api
+    from fssync.twoway.run import check_policies, run_bisync
 
     hooks = _hooks(plugins)
     config = config_from_api(hooks, "bisync", a, b, options)
@@ -208,8 +223,8 @@ def bisync(a: str, b: str, *, plugins: Iterable[object] = (), **options: Any) ->
 
 def plan(src: str, dst: str, *, plugins: Iterable[object] = (), **options: Any) -> Plan:
     """The plan `sync` would carry out, without running it."""
-    from .engine import make_plan
-    from .options import config_from_api
+    from fssync.engine import make_plan
+    from fssync.settings.options import config_from_api
 
     hooks = _hooks(plugins)
     return make_plan(config_from_api(hooks, "sync", src, dst, options), hooks)
@@ -217,8 +232,8 @@ def plan(src: str, dst: str, *, plugins: Iterable[object] = (), **options: Any) 
 
 def check(src: str, dst: str, *, plugins: Iterable[object] = (), **options: Any) -> Plan:
     """Compare the two sides; the plan's non-skip actions are the differences."""
-    from .engine import make_plan
-    from .options import config_from_api
+    from fssync.engine import make_plan
+    from fssync.settings.options import config_from_api
 
     hooks = _hooks(plugins)
     return make_plan(config_from_api(hooks, "check", src, dst, options), hooks)

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import attrs
 
-from .errors import (
+from fssync.errors import (
     AuthError,
     FatalError,
     FssyncError,
@@ -16,7 +16,7 @@ from .errors import (
     UnsafeWrite,
     UsageError,
 )
-from .secrets import scrub
+from fssync.settings.secrets import scrub
 
 _AUTH = {
     "InvalidAccessKeyId": "the store does not know this access key id; check --access-key-id, "

@@ -13,18 +13,12 @@ from typing import Any
 
 import attrs
 
-from . import backup, leftovers
-from . import location as loc
-from .auth import Credentials
-from .config import Config
-from .cutoff import Cutoff, Limits
-from .diagnose import diagnose
-from .errors import ExitCode, FssyncError, UnreachableError, UsageError
-from .executors import IN_PROCESS, Executor, InProcess, ShardedExecutor, TransferJob
-from .hooks.manager import Hooks
-from .model import Action, Entry, Event, Failure, Kind, Outcome, Plan, Report
-from .options import check_combinations, plugin_option_names
-from .planning import (
+from fssync.diagnose import diagnose
+from fssync.errors import ExitCode, FssyncError, UnreachableError, UsageError
+from fssync.execute.executors import IN_PROCESS, Executor, InProcess, ShardedExecutor, TransferJob
+from fssync.hooks.manager import Hooks
+from fssync.model import Action, Entry, Event, Failure, Kind, Outcome, Plan, Report
+from fssync.planning.decide import (
     MTIME_ONLY,
     NEEDS_METADATA,
     KeyFilter,
@@ -37,14 +31,21 @@ from .planning import (
     is_reason,
     pair_renames,
 )
-from .remotes import Remote, load_remotes
-from .reporting import Tally
-from .retrying import RetryPolicy
-from .secrets import scrub
-from .state import StateStore, enrich
-from .stores import Listing, Store, open_store
-from .stores.keys import KeySource
-from .transfer import Abort, Keep, TransferSettings, run_deletes, run_transfers
+from fssync.report.tally import Tally
+from fssync.settings import location as loc
+from fssync.settings.auth import Credentials
+from fssync.settings.config import Config
+from fssync.settings.options import check_combinations, plugin_option_names
+from fssync.settings.remotes import Remote, load_remotes
+from fssync.settings.secrets import scrub
+from fssync.state import leftovers
+from fssync.state.db import StateStore, enrich
+from fssync.stores import Listing, Store, open_store
+from fssync.stores.s3.keys import KeySource
+from fssync.transfer import backup
+from fssync.transfer.actions import Abort, Keep, TransferSettings, run_deletes, run_transfers
+from fssync.transfer.cutoff import Cutoff, Limits
+from fssync.transfer.retrying import RetryPolicy
 
 
 def _refuse(problems: dict[str, str], accept: KeyFilter | None) -> KeyFilter:
@@ -284,8 +285,8 @@ class Run:
     async def _hash(
         self, src_store: Store, dst_store: Store, src: Listing, dst: Listing, renames: bool
     ) -> tuple[Listing, Listing]:
-        from .checksums import add_hashes
-        from .state import HashCache
+        from fssync.content.checksums import add_hashes
+        from fssync.state.db import HashCache
 
         cache = HashCache(self.state) if self.state is not None else None
         s, d, stats = await add_hashes(
@@ -304,7 +305,7 @@ class Run:
         remembered by ETag, so the next run asks again only for objects that changed."""
         if self.config.compare not in ("size-mtime", "update"):
             return src, dst
-        from .metadata import read as read_metadata
+        from fssync.content.metadata import read as read_metadata
 
         sides = {"src": (src_store, src, dst), "dst": (dst_store, dst, src)}
         slots = asyncio.Semaphore(max(8, self.config.transfers))
@@ -374,8 +375,8 @@ class Run:
         ]
         if not todo:
             return plan
-        from .integrity import UNTRUSTED_MTIME
-        from .metadata import read as read_metadata
+        from fssync.content.integrity import UNTRUSTED_MTIME
+        from fssync.content.metadata import read as read_metadata
 
         compare = self.hooks.compare_mode(self.config.compare).function
         policy = self._policy()
@@ -442,8 +443,8 @@ class Run:
         ]
         if not todo:
             return plan
-        from .checksums import add_hashes
-        from .state import HashCache
+        from fssync.content.checksums import add_hashes
+        from fssync.state.db import HashCache
 
         cache = HashCache(self.state) if self.state is not None else None
         src_in = {a.key: a.src for a in todo if a.src is not None}
@@ -535,7 +536,7 @@ class Run:
         await executor.start()
         try:
             if isinstance(executor, ShardedExecutor) and executor.sharded:
-                from .sharding import run_sharded  # the workers list and plan too
+                from fssync.execute.sharding import run_sharded  # the workers list and plan too
 
                 return await run_sharded(self, executor)
             return await self._execute(executor)
@@ -630,7 +631,7 @@ class Run:
         def options_for(action: Action) -> dict[str, Any]:
             options = self.hooks.transfer_options(action, dst_loc, self.config)
             if dst_loc.is_s3 and options:
-                from .stores.s3meta import options_problem
+                from fssync.stores.s3.meta import options_problem
 
                 problem = options_problem(options, f"{action.key}: transfer option")
                 if problem:  # never sent: it would end a header early (header injection)
@@ -688,7 +689,7 @@ class Run:
     def _pace(self, src: Store, dst: Store) -> Callable[[int], Any] | None:
         """The --bwlimit budget: bytes written to a remote are up, bytes read from one down
         (both for remote to remote); a local-to-local run counts as up."""
-        from .bandwidth import Throttle
+        from fssync.transfer.bandwidth import Throttle
 
         def changed(rate: Any, slot: Any) -> None:
             self.emit(Event("bwlimit", {"rate": rate.describe(), "from": slot.minute}))
@@ -817,7 +818,7 @@ def _window(text: object) -> float:
     """--modify-window as seconds (0 when not given)."""
     if text in (None, ""):
         return 0.0
-    from .units import parse_duration
+    from fssync.settings.units import parse_duration
 
     try:
         return parse_duration(str(text))
@@ -852,7 +853,7 @@ def run_sync(config: Config, hooks: Hooks) -> Report:
     `error` says why, so a night run that could not finish still leaves its record. A local
     destination is locked for the run.
     """
-    from .locks import destination_lock
+    from fssync.state.locks import destination_lock
 
     check_combinations(config)
     hooks.configure(config)
@@ -914,7 +915,7 @@ def _stop_reason(exc: BaseException) -> tuple[str, int]:
         return str(exc), int(exc.exit_code)
     if isinstance(exc, KeyboardInterrupt):
         return "interrupted", int(ExitCode.INTERRUPTED)
-    from .diagnose import first_line
+    from fssync.diagnose import first_line
 
     return f"unexpected error: {type(exc).__name__}: {first_line(exc)}", int(ExitCode.FATAL)
 
@@ -946,7 +947,7 @@ def _run_loop(fn: Callable[[], Any], config: Config) -> Any:
     raised. A second Ctrl-C exits at once (code 130); the next run cleans what that leaves."""
     import concurrent.futures
 
-    from .interrupts import install
+    from fssync.execute.interrupts import install
 
     result: list[Any] = []
 

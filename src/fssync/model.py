@@ -15,13 +15,42 @@ from typing import Any
 
 import attrs
 
-from .bulk import collector_paused
-from .errors import ExitCode
+from fssync.errors import ExitCode
+from fssync.planning.bulk import collector_paused
 
 
 class Side(enum.Enum):
     SRC = "src"
     DST = "dst"
+
+
+@attrs.frozen
+class Capabilities:
+    """What a backend can remember and how precisely, so `decide` can compare fairly.
+
+    `mtime_window` is the difference in seconds below which two modification times count as
+    equal. `keeps_mtime` says whether fssync can store a file's mtime there (local: utime; S3:
+    object metadata). `stamp_window` is the precision of the store's own write time (FTP lists
+    minutes, zip keeps two seconds): planning never compares more finely than the coarser side.
+    `hashes` names the content hashes its listing carries that fssync compares ("md5", "etag"),
+    which ``-c`` can use without reading a byte; `read_only` stores are sources only.
+
+    Names: `case_sensitive` is False where ``A.txt`` and ``a.txt`` name one file; `name_max`
+    is the most UTF-8 bytes one name between slashes may have (a folder tree's limit), and
+    `key_max` the most a whole path in the store may have, root included (an object store's
+    key limit); None where fssync knows no limit. Keys beyond them are skipped and reported
+    before anything is sent (`Store.check_keys`), never sent to fail one by one.
+    """
+
+    keeps_mtime: bool
+    mtime_window: float = 0.001
+    stamp_window: float = 1.0
+    listing_has_mtime: bool = True
+    hashes: frozenset[str] = frozenset()
+    read_only: bool = False
+    case_sensitive: bool = True
+    name_max: int | None = None
+    key_max: int | None = None
 
 
 @attrs.frozen(slots=True)

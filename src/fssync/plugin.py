@@ -24,15 +24,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from . import __all__ as _public
+from fssync import __all__ as _public
 
 if TYPE_CHECKING:
-    from . import *  # noqa: F403 - the public API is part of the plugin API
-    from .integrity import ChecksumMismatch, IntegrityError, mismatch
-    from .leftovers import abort_twins
-    from .retrying import RetryPolicy, throttled
-    from .secrets import redact_options, register, scrub
-    from .stores import (
+    from fssync import *  # noqa: F403 - the public API is part of the plugin API
+    from fssync.content.integrity import ChecksumMismatch, IntegrityError, mismatch
+    from fssync.settings.secrets import redact_options, register, scrub
+    from fssync.settings.units import checked, converted, parse_age, parse_duration, parse_size
+    from fssync.state.leftovers import abort_twins
+    from fssync.stores import (
         Features,
         Listing,
         ListingProgress,
@@ -56,16 +56,16 @@ if TYPE_CHECKING:
         unconfirmed_put,
         unsafe_reason,
     )
-    from .stores.features import S3 as S3_OPERATIONS
-    from .stores.keys import EXPIRED_CODES, KeySource
-    from .units import checked, converted, parse_age, parse_duration, parse_size
+    from fssync.stores.features import S3 as S3_OPERATIONS
+    from fssync.stores.s3.keys import EXPIRED_CODES, KeySource
+    from fssync.transfer.retrying import RetryPolicy, throttled
 
 # Loaded on first use, as `fssync` itself does: a plugin that registers a secret does not load
 # the S3 layer, and a local run does not build its data classes.
 _FROM = {
-    "secrets": ("redact_options", "register", "scrub"),
-    "retrying": ("RetryPolicy", "throttled"),
-    "units": ("checked", "converted", "parse_age", "parse_duration", "parse_size"),
+    "settings.secrets": ("redact_options", "register", "scrub"),
+    "transfer.retrying": ("RetryPolicy", "throttled"),
+    "settings.units": ("checked", "converted", "parse_age", "parse_duration", "parse_size"),
     "stores": [
         "Features",
         "Listing",

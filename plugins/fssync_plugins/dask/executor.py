@@ -261,7 +261,7 @@ class DaskExecutor:
 
     def _seal(self, config: Any) -> Sealed:
         """The run's config sealed once: every task of the run carries the same key, under
-        which each worker keeps the run's plugins and open stores (`fssync.workers`)."""
+        which each worker keeps the run's plugins and open stores (`fssync.execute.workers`)."""
         if self._sealed is None or self._sealed.open() is not config:
             self._sealed = Sealed(config)
             self._keys.append(self._sealed.key)

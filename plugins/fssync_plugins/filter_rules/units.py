@@ -1,4 +1,4 @@
-"""The filter rules' human units come from fssync.units, the same parsers the core uses."""
+"""The filter rules' human units come from fssync.settings.units, the same parsers the core uses."""
 
 from fssync.plugin import parse_age, parse_duration, parse_size
 

@@ -125,7 +125,7 @@ class RunLog:
         if self.handlers:
             self._saved = (ROOT.level, ROOT.propagate, HTTP.level)
             ROOT.setLevel(min(h.level for h in self.handlers))
-            # The stores log each HTTP request on fssync.http (fssync.stores.httplog): shown
+            # The stores log each HTTP request on fssync.http (fssync.stores.s3.httplog): shown
             # at -vvv only, though -vv lets the other debug lines through.
             HTTP.setLevel(logging.DEBUG if self.verbose >= 3 else logging.INFO)
             if config.get("console"):

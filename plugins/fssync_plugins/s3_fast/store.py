@@ -1,6 +1,6 @@
 """The fast S3 store: the same objects, metadata and behaviour as fssync's s3fs store, with the
 requests made by `client` instead of botocore. What is done with objects (the listing
-included) is `fssync.stores.s3objects`, shared with the s3fs path; `transport` is the adapter."""
+included) is `fssync.stores.s3.objects`, shared with the s3fs path; `transport` is the adapter."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`fssync.stores.s3objects.S3Transport` over `client.S3Client`: the fast path's adapter.
+"""`fssync.stores.s3.objects.S3Transport` over `client.S3Client`: the fast path's adapter.
 
 The object rules (writes, multipart, verification, metadata) are fssync's, shared with the s3fs
 path; this module only turns their requests into `S3Client` calls: botocore's parameter names

@@ -28,7 +28,7 @@ class Page:
         self.objects = objects
         self.truncated = truncated
         self.next_token = next_token
-        self.facts = facts  # what fssync.stores.s3pages checks, set by the client
+        self.facts = facts  # what fssync.stores.s3.pages checks, set by the client
         self.prefixes: list[str] = []  # CommonPrefixes of a delimiter listing (`common_prefixes`)
 
 

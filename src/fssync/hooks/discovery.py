@@ -46,7 +46,7 @@ def _fingerprint() -> list[Any]:
 
 
 def _cache_file() -> Path:
-    from ..state import default_path
+    from fssync.state.db import default_path
 
     return default_path().with_name("entry-points.json")
 

@@ -10,18 +10,18 @@ from typing import TYPE_CHECKING, Any
 
 import pluggy
 
-from ..auth import CredentialProvider
-from ..config import Config
-from ..errors import UsageError
-from ..executors import Executor
-from ..location import Location
-from ..model import Action, Entry, Event, Plan, Report
-from ..planning import CompareMode, KeyFilter
-from . import PROJECT, discovery, specs
-from .probe import FilesystemProbe
+from fssync.errors import UsageError
+from fssync.execute.executors import Executor
+from fssync.hooks import PROJECT, discovery, specs
+from fssync.hooks.probe import FilesystemProbe
+from fssync.model import Action, Entry, Event, Plan, Report
+from fssync.planning.decide import CompareMode, KeyFilter
+from fssync.settings.auth import CredentialProvider
+from fssync.settings.config import Config
+from fssync.settings.location import Location
 
 if TYPE_CHECKING:
-    from ..stores.keys import KeySource
+    from fssync.stores.s3.keys import KeySource
 
 # Plugins every manager made in this context registers too (see `registered`).
 _AMBIENT: ContextVar[tuple[object, ...]] = ContextVar("fssync_ambient_plugins", default=())
@@ -30,7 +30,7 @@ _AMBIENT: ContextVar[tuple[object, ...]] = ContextVar("fssync_ambient_plugins", 
 @contextmanager
 def registered(*plugins: object) -> Iterator[None]:
     """Register `plugins` in every run started inside the block, from Python or from
-    ``fssync.cli.main``: how test helpers such as ``fssync.testing.capture_events`` reach runs
+    ``fssync.cli.main.main``: how test helpers such as ``fssync.testing.capture_events`` reach runs
     they do not start themselves."""
     token = _AMBIENT.set((*_AMBIENT.get(), *plugins))
     try:
@@ -66,7 +66,7 @@ def make_hooks(
                 raise UsageError(f"plugin {name!r} ({value}) failed to load: {exc}") from None
             pm.register(plugin, name=name)
             loaded.add(name)
-    from ..executors import BuiltinExecutor
+    from fssync.execute.executors import BuiltinExecutor
 
     pm.register(BuiltinExecutor(), name="fssync_in_process")  # the default --executor
     for plugin in (*(_AMBIENT.get() if ambient else ()), *plugins):
@@ -254,7 +254,7 @@ class Hooks:
         if found is not None and not isinstance(found, Executor):
             raise UsageError(
                 f"a plugin returned {type(found).__name__} from fssync_executor; expected an "
-                "object with name, start, transfer and close (fssync.executors.Executor)"
+                "object with name, start, transfer and close (fssync.execute.executors.Executor)"
             )
         return found  # type: ignore[no-any-return]
 

@@ -17,17 +17,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import hookspec
+from fssync.hooks import hookspec
 
 if TYPE_CHECKING:
-    from ..auth import CredentialProvider
-    from ..config import Config
-    from ..executors import Executor
-    from ..location import Location
-    from ..model import Action, Entry, Event, Plan, Report
-    from ..planning import Comparator, CompareMode, KeyFilter
-    from ..stores import Store
-    from ..stores.keys import KeySource
+    from fssync.execute.executors import Executor
+    from fssync.model import Action, Entry, Event, Plan, Report
+    from fssync.planning.decide import Comparator, CompareMode, KeyFilter
+    from fssync.settings.auth import CredentialProvider
+    from fssync.settings.config import Config
+    from fssync.settings.location import Location
+    from fssync.stores import Store
+    from fssync.stores.s3.keys import KeySource
 
 #: Hooks that may still change in a minor release, with why; the others are stable.
 PROVISIONAL: Mapping[str, str] = {
@@ -282,7 +282,7 @@ def fssync_transfer_options(
 def fssync_executor(config: Config) -> Executor | None:
     """Return who runs this run's copies and updates: an object with ``name``, ``async
     start()``, ``async transfer(job) -> list[Outcome]`` and ``async close()``
-    (``fssync.executors.Executor``). Stops at first non-None result; answer only when
+    (``fssync.execute.executors.Executor``). Stops at first non-None result; answer only when
     ``config.get("executor")`` names yours. The built-in answers for ``in-process`` (the
     default) and runs them in this process.
 
@@ -290,11 +290,11 @@ def fssync_executor(config: Config) -> Executor | None:
     the empty-source rule, an incomplete listing) before calling ``transfer``, and deletes only
     after all transfers succeeded. ``start`` is called before the source is listed (raise
     ``fssync.FatalError`` if the cluster is unreachable: one line, exit code 4), ``transfer``
-    once per round with a ``fssync.executors.TransferJob`` (``actions``, ``config``, ``emit``,
+    once per round with a ``fssync.execute.executors.TransferJob`` (``actions``, ``config``, ``emit``,
     ``here``), and ``close`` at the end, also after a failure. Return one outcome per action and
     pass every event a worker made to ``job.emit``, so reporters see what a local run shows.
-    ``fssync.executors.Sealed`` carries the config to another process without showing its
-    secrets, and ``fssync.executors.run_batch(sealed, actions)`` transfers a batch there. A
+    ``fssync.execute.executors.Sealed`` carries the config to another process without showing its
+    secrets, and ``fssync.execute.executors.run_batch(sealed, actions)`` transfers a batch there. A
     minimal executor that runs each round in this process::
 
         class Here:
@@ -308,7 +308,7 @@ def fssync_executor(config: Config) -> Executor | None:
             return Here() if config.get("executor") == "here" else None
 
     An executor that also implements ``fssync.ShardedExecutor`` and sets ``sharded`` lists and
-    plans on its workers too, so that no machine holds the whole listing (``fssync.sharding``):
+    plans on its workers too, so that no machine holds the whole listing (``fssync.execute.sharding``):
     the engine cuts the run in shards (one per folder under the roots, from one look at each,
     or key ranges of a flat S3 root) and calls ``plan(job)``, which runs
     ``fssync.plan_shard(sealed, shard)`` on each, keeps each plan where it was made and hands

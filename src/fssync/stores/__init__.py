@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..location import Location, unsafe_reason
-from .base import (
+from fssync.settings.location import Location, unsafe_reason
+from fssync.stores.base import (
     Listing,
     ListingProgress,
     PositionalWriter,
@@ -26,43 +26,53 @@ from .base import (
     known_md5,
     source_mtime_ns,
 )
-from .features import Features, Operations
+from fssync.stores.features import Features, Operations
 
 if TYPE_CHECKING:
-    from ..auth import CredentialProvider, Credentials
-    from ..integrity import ChecksumMismatch, IntegrityError, mismatch
-    from ..leftovers import abort_twins
-    from ..retrying import RetryPolicy
-    from . import resume, s3meta, s3objects, s3pages
-    from .confirm import unconfirmed_put
-    from .keys import EXPIRED_CODES, KeySource
-    from .s3objects import S3ObjectStore, S3Transport
-    from .stall import Stalled
+    from fssync.content.integrity import ChecksumMismatch, IntegrityError, mismatch
+    from fssync.settings.auth import CredentialProvider, Credentials
+    from fssync.state.leftovers import abort_twins
+    from fssync.stores.s3 import meta as s3meta
+    from fssync.stores.s3 import objects as s3objects
+    from fssync.stores.s3 import pages as s3pages
+    from fssync.stores.s3 import resume
+    from fssync.stores.s3.confirm import unconfirmed_put
+    from fssync.stores.s3.keys import EXPIRED_CODES, KeySource
+    from fssync.stores.s3.objects import S3ObjectStore, S3Transport
+    from fssync.stores.s3.stall import Stalled
+    from fssync.transfer.retrying import RetryPolicy
 
 # What a store plugin needs besides the base classes: the errors that make a transfer retried
 # (raise them when the store saved other bytes than were sent), the clean-up of a twin
 # multipart upload left by a create request whose reply was lost, and the S3 layer. Loaded on
 # first use: some of those modules import this package, and a run without S3 needs none of them.
 _LATER = {
-    "ChecksumMismatch": "integrity",
-    "IntegrityError": "integrity",
-    "mismatch": "integrity",
-    "abort_twins": "leftovers",
-    "KeySource": "stores.keys",
-    "EXPIRED_CODES": "stores.keys",
-    "S3ObjectStore": "stores.s3objects",
-    "S3Transport": "stores.s3objects",
-    "Stalled": "stores.stall",
-    "unconfirmed_put": "stores.confirm",
+    "ChecksumMismatch": "content.integrity",
+    "IntegrityError": "content.integrity",
+    "mismatch": "content.integrity",
+    "abort_twins": "state.leftovers",
+    "KeySource": "stores.s3.keys",
+    "EXPIRED_CODES": "stores.s3.keys",
+    "S3ObjectStore": "stores.s3.objects",
+    "S3Transport": "stores.s3.objects",
+    "Stalled": "stores.s3.stall",
+    "unconfirmed_put": "stores.s3.confirm",
 }
-_MODULES = frozenset({"httplog", "resume", "s3meta", "s3objects", "s3pages"})
+# The S3 layer's modules, by the names plugins know them by (`fssync.plugin.s3meta`, ...).
+_MODULES = {
+    "httplog": "httplog",
+    "resume": "resume",
+    "s3meta": "meta",
+    "s3objects": "objects",
+    "s3pages": "pages",
+}
 
 
 def __getattr__(name: str) -> Any:
     import importlib
 
     if name in _MODULES:
-        return importlib.import_module(f"{__name__}.{name}")
+        return importlib.import_module(f"{__name__}.s3.{_MODULES[name]}")
     module = _LATER.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -117,7 +127,7 @@ async def open_store(
     `retry` is the run's policy (the S3 client's own retries are set from it).
     """
     if location.is_local:
-        from .local import LocalStore
+        from fssync.stores.local import LocalStore
 
         return LocalStore(
             location,
@@ -127,7 +137,7 @@ async def open_store(
             fsync=bool(storage_options.get("fsync", False)),
         )
     if location.is_s3:
-        from .s3 import S3Store
+        from fssync.stores.s3.s3fs_path import S3Store
 
         return await S3Store.connect(
             location,
@@ -138,15 +148,15 @@ async def open_store(
             retry=retry,
         )
     if not is_source and location.capabilities.read_only:
-        from ..errors import LocationError
+        from fssync.errors import LocationError
 
         raise LocationError(
             f"{location.url}: {location.protocol} locations are read-only here; use it as a source"
         )
-    from .asyncfs import ASYNC, AsyncFsspecStore
+    from fssync.stores.asyncfs import ASYNC, AsyncFsspecStore
 
     if location.protocol in ASYNC:
         return await AsyncFsspecStore.connect(location, storage_options, is_source=is_source)
-    from .generic import FsspecStore
+    from fssync.stores.generic import FsspecStore
 
     return await FsspecStore.connect(location, storage_options, is_source=is_source)

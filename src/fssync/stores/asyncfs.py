@@ -19,14 +19,14 @@ from typing import Any
 
 import attrs
 
-from .. import location as loc
-from ..errors import LocationError, MissingBucketError
-from ..leftovers import is_temp
-from ..location import Location
-from ..model import Entry
-from .base import Listing, ListingProgress, RangeSink, Reader, Store, source_mtime_ns
-from .generic import BUCKETS, SMALL, FsspecStore, entry_from_info, server_of
-from .s3meta import stored_mtime_ns
+from fssync.errors import LocationError, MissingBucketError
+from fssync.model import Entry
+from fssync.settings import location as loc
+from fssync.settings.location import Location
+from fssync.state.leftovers import is_temp
+from fssync.stores.base import Listing, ListingProgress, RangeSink, Reader, Store, source_mtime_ns
+from fssync.stores.generic import BUCKETS, SMALL, FsspecStore, entry_from_info, server_of
+from fssync.stores.s3.meta import stored_mtime_ns
 
 # Protocols whose fsspec class is an AsyncFileSystem fssync drives on its loop.
 ASYNC = frozenset({"sftp", "gs", "abfs", "http"})
@@ -122,7 +122,7 @@ class AsyncFsspecStore(FsspecStore):
     ) -> FsspecStore:
         import fsspec
 
-        from ..backends import storage_options
+        from fssync.settings.backends import storage_options
 
         given = storage_options(location.protocol, location.url, location.remote, os.environ)
         loop = asyncio.get_running_loop()
@@ -134,7 +134,7 @@ class AsyncFsspecStore(FsspecStore):
             # which hands the coroutine to `loop` and waits for it. Their blocking methods are
             # never called afterwards (on the loop they would wait for themselves).
             if location.protocol == "sftp":
-                from .sftp import on_loop
+                from fssync.stores.sftp import on_loop
 
                 return on_loop(loop, merged)
             return fsspec.filesystem(
@@ -144,7 +144,7 @@ class AsyncFsspecStore(FsspecStore):
         fs = await asyncio.to_thread(make)
         server = server_of(location.protocol, merged)
         if location.protocol == "sftp":
-            from .sftp import SftpStore
+            from fssync.stores.sftp import SftpStore
 
             store = SftpStore(location, fs, is_source=is_source, server=server)
             await store.negotiate()
@@ -250,7 +250,7 @@ class AsyncFsspecStore(FsspecStore):
         return reader
 
     async def write(self, entry: Entry, reader: Reader, options: Mapping[str, Any]) -> Entry:
-        from .asyncput import put
+        from fssync.stores.asyncput import put
 
         path = self._path(entry.key)
         mtime_ns = source_mtime_ns(reader, entry)

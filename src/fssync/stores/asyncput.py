@@ -15,9 +15,9 @@ import hashlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-from ..integrity import ChecksumMismatch
-from .base import Reader
-from .generic import SMALL
+from fssync.content.integrity import ChecksumMismatch
+from fssync.stores.base import Reader
+from fssync.stores.generic import SMALL
 
 PIECE = 4 << 20  # an upload sends pieces of this size (GCS wants multiples of 256 KiB)
 
@@ -27,7 +27,7 @@ async def put(
 ) -> tuple[int, str]:
     """Write `reader` to `path`, with the source's mtime in the object's metadata (``mtime``,
     seconds since the epoch, as S3 objects keep it); return the size and hex MD5 written."""
-    from .s3meta import MTIME_KEY, format_mtime_ns
+    from fssync.stores.s3.meta import MTIME_KEY, format_mtime_ns
 
     meta = {MTIME_KEY: format_mtime_ns(mtime_ns)} if mtime_ns is not None else {}
     if protocol == "gs":

@@ -9,13 +9,13 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ..location import Location
-from ..model import Entry
-from ..retrying import RetryPolicy
-from .features import Features, Operations
+from fssync.model import Entry
+from fssync.settings.location import Location
+from fssync.stores.features import Features, Operations
+from fssync.transfer.retrying import RetryPolicy
 
 if TYPE_CHECKING:
-    from ..leftovers import UploadJournal
+    from fssync.state.leftovers import UploadJournal
 
 CHUNK = 1 << 20  # streaming read size
 RANGE_STEP = 8 << 20  # the most Reader.copy_range's default asks read_range for at once
@@ -58,7 +58,7 @@ class Listing:
     store rejects only keys unsafe to write, `unsafe_reason`: the engine counts a source's as
     failures; a local folder rejects links and special files it skips by choice); `errors`
     holds folders that could not be read (a partial listing forbids deletions); `leftovers`
-    holds temporary files of earlier runs (see `fssync.leftovers`)."""
+    holds temporary files of earlier runs (see `fssync.state.leftovers`)."""
 
     entries: Mapping[str, Entry]
     rejected: tuple[tuple[str, str], ...] = ()
@@ -192,7 +192,7 @@ class Reader(abc.ABC):
         pass
 
     async def verify(self, written: str | None = None) -> None:  # noqa: B027 - optional
-        """Raise `fssync.integrity.IntegrityError` when what was read cannot be trusted (the
+        """Raise `fssync.content.integrity.IntegrityError` when what was read cannot be trusted (the
         source changed while it was read). Writers call it before they commit."""
 
 
@@ -224,15 +224,15 @@ class Store(abc.ABC):
     # read `features`, which adds what the location's backend keeps. Declare it, never leave
     # a caller to guess: an operation not declared is never called.
     operations: Operations = Operations()
-    # A store that declares `multipart_journal` is given a `fssync.leftovers.UploadJournal`
+    # A store that declares `multipart_journal` is given a `fssync.state.leftovers.UploadJournal`
     # here to record each upload in (``begin``, ``created``, ``end``); fssync cleans what killed
     # runs left through ``list_uploads`` and ``abort_upload`` below.
     journal: UploadJournal | None = None
     # The live fsspec filesystem behind the store, when it has one: what the
     # ``fssync_filesystem_ready`` hook is handed. None for stores that make their own requests.
     fs: Any = None
-    # The run's retry policy (`fssync.retrying`), set by the engine on every store it opens:
-    # how a listing that fetches pages retries a wrong or failing one (`fssync.stores.s3pages`),
+    # The run's retry policy (`fssync.transfer.retrying`), set by the engine on every store it opens:
+    # how a listing that fetches pages retries a wrong or failing one (`fssync.stores.s3.pages`),
     # how often a range is fetched again; and a function told of each listing retry.
     retry: RetryPolicy = RetryPolicy()
     on_listing_retry: Callable[[int, int, int, float, str], None] | None = None
@@ -264,7 +264,7 @@ class Store(abc.ABC):
     async def top(self) -> tuple[tuple[str, ...], Listing]:
         """The folders right under the root (names ending in ``/``) and a listing of the files
         there, from one folder read or delimiter listing: how a run is cut in shards that
-        workers list each on their own (`fssync.sharding`); only stores that declare `top`
+        workers list each on their own (`fssync.execute.sharding`); only stores that declare `top`
         are asked."""
         raise NotImplementedError
 
@@ -302,7 +302,7 @@ class Store(abc.ABC):
         self, entry: Entry, reader: Reader, fill: Callable[[PositionalWriter], Awaitable[None]]
     ) -> Entry:
         """Write `entry.key` as `write` does, its content put at its offsets by `fill` (the
-        transfer stage's parallel ranged download, `fssync.ranges`): the store opens the file,
+        transfer stage's parallel ranged download, `fssync.transfer.ranges`): the store opens the file,
         awaits `fill(writer)`, then verifies the reader and commits as `write` does. Called
         only on stores that declare `positional_writes`."""
         raise NotImplementedError(f"{type(self).__name__} takes no positional writes")
@@ -350,7 +350,7 @@ class Store(abc.ABC):
         f = self.features
         if f.case_sensitive and f.name_max is None and f.key_max is None:
             return []
-        from ..naming import name_problems
+        from fssync.planning.naming import name_problems
 
         found = name_problems(
             keys,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import attrs
 
-from ..location import Capabilities
+from fssync.model import Capabilities
 
 
 @attrs.frozen
@@ -22,7 +22,7 @@ class Operations:
     `server_copy`: `Store.copy_within` copies without the bytes passing through fssync.
     `server_move`: `Store.move` renames within the store.
     `positional_writes`: `Store.write_ranged` takes a file written at offsets, in any order (the
-    transfer stage then downloads a large file as parallel ranges, `fssync.ranges`).
+    transfer stage then downloads a large file as parallel ranges, `fssync.transfer.ranges`).
     `ranged_reads`: its readers answer `Reader.read_range`.
     `multipart_journal`: it makes multipart uploads and records them in the journal fssync
     gives it (`Store.journal`), and answers `list_uploads` and `abort_upload`.
@@ -36,7 +36,7 @@ class Operations:
     atomically against every other client (O_EXCL, a conditional PUT), and `replace_small` and
     `read_small` work: what the two-way sync's lock on a side needs.
     `top`: `Store.top` reads the folders right under the root and the files beside them in one
-    folder read or delimiter listing: how a run is cut in shards (`fssync.sharding`).
+    folder read or delimiter listing: how a run is cut in shards (`fssync.execute.sharding`).
     """
 
     head: bool = False

@@ -13,13 +13,13 @@ from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import quote, unquote
 
-from .. import location as loc
-from ..errors import LocationError, MissingBucketError
-from ..leftovers import is_temp, temp_name
-from ..location import Location
-from ..model import Entry
-from . import features
-from .base import Listing, ListingProgress, Reader, Store
+from fssync.errors import LocationError, MissingBucketError
+from fssync.model import Entry
+from fssync.settings import location as loc
+from fssync.settings.location import Location
+from fssync.state.leftovers import is_temp, temp_name
+from fssync.stores import features
+from fssync.stores.base import Listing, ListingProgress, Reader, Store
 
 SMALL = 8 << 20  # read whole and written in one request up to this size
 CHUNK = 8 << 20  # larger files stream in pieces of this size (a progress event each)
@@ -275,7 +275,7 @@ class FsspecStore(Store):
     ) -> FsspecStore:
         import fsspec
 
-        from ..backends import storage_options
+        from fssync.settings.backends import storage_options
 
         given = storage_options(location.protocol, location.url, location.remote, os.environ)
         merged = {**given, **options}
@@ -440,7 +440,7 @@ class FsspecStore(Store):
     def _check_size(fs: Any, temp: str, size: int) -> None:
         held = fs.info(temp).get("size")
         if held is not None and int(held) != size:
-            from ..integrity import ShortRead
+            from fssync.content.integrity import ShortRead
 
             raise ShortRead(f"the server holds {held} of the {size} bytes sent")
 

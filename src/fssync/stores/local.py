@@ -11,12 +11,12 @@ import stat
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
-from ..errors import LocationError, UnsafeWrite
-from ..leftovers import is_temp, temp_name
-from ..location import Location
-from ..model import Entry
-from . import features
-from .base import (
+from fssync.errors import LocationError, UnsafeWrite
+from fssync.model import Entry
+from fssync.settings.location import Location
+from fssync.state.leftovers import is_temp, temp_name
+from fssync.stores import features
+from fssync.stores.base import (
     CHUNK,
     LISTING_STEP,
     Listing,
@@ -174,7 +174,7 @@ class LocalReader(Reader):
     async def content_md5(self) -> str | None:
         """A first pass over the file, for files up to FIRST_PASS_MD5 bytes (see s3meta);
         verify() then checks that the file did not change before the upload finished."""
-        from .s3meta import FIRST_PASS_MD5
+        from fssync.stores.s3.meta import FIRST_PASS_MD5
 
         if self.size > FIRST_PASS_MD5:
             return None
@@ -184,7 +184,7 @@ class LocalReader(Reader):
         """A file written to while it was read would be stored torn: compare size, mtime and
         ctime (a writer can put the mtime back, never the ctime); the transfer then reads it
         again."""
-        from ..integrity import SourceChanged
+        from fssync.content.integrity import SourceChanged
 
         st = os.fstat(self._f.fileno())
         if _stamp(st) != self._stamp:
@@ -320,7 +320,7 @@ class LocalStore(Store):
         )
 
     def check_keys(self, keys: Iterable[str]) -> list[tuple[str, str]]:
-        from ..naming import local_problems
+        from fssync.planning.naming import local_problems
 
         insensitive, normalising = self._traits()
         found = local_problems(keys, case_insensitive=insensitive, normalising=normalising)

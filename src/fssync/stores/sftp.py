@@ -19,11 +19,11 @@ from typing import Any
 
 import attrs
 
-from ..integrity import ShortRead
-from ..leftovers import temp_name
-from ..model import Entry
-from .asyncfs import PARALLEL, AsyncFsspecStore, forget_finalizers
-from .base import Listing, ListingProgress, RangeSink, Reader, Store, source_mtime_ns
+from fssync.content.integrity import ShortRead
+from fssync.model import Entry
+from fssync.state.leftovers import temp_name
+from fssync.stores.asyncfs import PARALLEL, AsyncFsspecStore, forget_finalizers
+from fssync.stores.base import Listing, ListingProgress, RangeSink, Reader, Store, source_mtime_ns
 
 # What one read or write call asks asyncssh for: it splits the call into requests in flight
 # at once and holds their packets meanwhile, so the call's size bounds memory (a 256 MiB file:

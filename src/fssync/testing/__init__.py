@@ -3,6 +3,6 @@
 The S3 test servers live in `fssync.testing.servers` (they need boto3 and moto or SeaweedFS).
 """
 
-from .events import Captured, capture_events
+from fssync.testing.events import Captured, capture_events
 
 __all__ = ["Captured", "capture_events"]

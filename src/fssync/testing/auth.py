@@ -29,13 +29,13 @@ from typing import Any
 
 import pytest
 
-from ..auth import CredentialProvider, Credentials
-from ..config import Config
-from ..errors import UsageError
-from ..hooks.manager import Hooks, make_hooks
-from ..location import parse
-from ..options import config_from_api
-from ..secrets import scrub
+from fssync.errors import UsageError
+from fssync.hooks.manager import Hooks, make_hooks
+from fssync.settings.auth import CredentialProvider, Credentials
+from fssync.settings.config import Config
+from fssync.settings.location import parse
+from fssync.settings.options import config_from_api
+from fssync.settings.secrets import scrub
 
 __all__ = ["AuthPluginSuite"]
 
@@ -106,7 +106,7 @@ class AuthPluginSuite:
         assert implemented & {"fssync_storage_options", "fssync_credential_provider"}
 
     def test_options_coexist_with_the_builtins(self, auth_hooks: Hooks) -> None:
-        from ..options import sync_parser
+        from fssync.settings.options import sync_parser
 
         sync_parser(auth_hooks)  # argparse raises on a clashing option
 

@@ -17,7 +17,13 @@ from typing import Any
 
 import attrs
 
-from .servers import LOCALHOST, ServerStartError, _Server, _wait_until_ready, free_ports
+from fssync.testing.servers import (
+    LOCALHOST,
+    ServerStartError,
+    _Server,
+    _wait_until_ready,
+    free_ports,
+)
 
 __all__ = [
     "AZURITE_ACCOUNT",

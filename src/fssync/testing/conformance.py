@@ -56,7 +56,7 @@ class Target:
 
     `options` are keywords of `fssync.sync` (``config=...``, ``endpoint_url=...``); `args` the
     same as command-line arguments. `keeps_mtime` and `hashes` say what the store declares;
-    by default they are read from `fssync.location.parse(url).capabilities`.
+    by default they are read from `fssync.settings.location.parse(url).capabilities`.
     """
 
     url: str
@@ -76,7 +76,7 @@ class Target:
     denied_holds: Callable[[], Mapping[str, bytes]] | None = None
 
     def caps(self) -> tuple[bool, frozenset[str]]:
-        from ..location import parse
+        from fssync.settings.location import parse
 
         if self.keeps_mtime is not None and self.hashes is not None:
             return self.keeps_mtime, self.hashes
@@ -89,10 +89,10 @@ def _remotes(options: Mapping[str, Any]) -> dict[str, Any]:
     config = options.get("config")
     if not config:
         return {}
-    from ..config import Config
-    from ..hooks.manager import make_hooks
-    from ..options import plugin_option_names
-    from ..remotes import load_remotes
+    from fssync.hooks.manager import make_hooks
+    from fssync.settings.config import Config
+    from fssync.settings.options import plugin_option_names
+    from fssync.settings.remotes import load_remotes
 
     cfg = Config(command="sync", src="", dst="", options={"config": str(config)})
     return load_remotes(cfg, plugin_option_names(make_hooks()))
@@ -117,9 +117,9 @@ class _Events:
 
 async def _opened(target: Target, url: str) -> Any:
     """The store fssync opens for `url` as a source, as a run opens it (plugins included)."""
-    from ..engine import Run
-    from ..hooks.manager import make_hooks
-    from ..options import config_from_api
+    from fssync.engine import Run
+    from fssync.hooks.manager import make_hooks
+    from fssync.settings.options import config_from_api
 
     hooks = make_hooks()
     config = config_from_api(hooks, "sync", url, "unused-destination", dict(target.options))
@@ -480,7 +480,7 @@ class StoreConformance:
         is one line naming the permission problem (and the held deletions one more), the
         exit code is the documented one for failed files (3), no traceback, and the place
         holds what it held: nothing written, nothing deleted."""
-        from ..cli import main
+        from fssync.cli.main import main
 
         if not store_target.denied or store_target.denied_holds is None:
             pytest.skip("no place on this server refuses writes to this login")
@@ -502,7 +502,7 @@ class StoreConformance:
     def test_errors_are_one_line_with_a_documented_code(
         self, store_target: Target, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ):
-        from ..cli import main
+        from fssync.cli.main import main
 
         cases = dict(store_target.failures)
         missing = store_target.url.rstrip("/") + "/no-such-folder-here"

@@ -7,7 +7,7 @@
     assert captured.names().count("copy") == 3
     assert captured.report.copied == 3
 
-Every run started inside the block (``fssync.sync``, or ``fssync.cli.main`` in the same thread)
+Every run started inside the block (``fssync.sync``, or ``fssync.cli.main.main`` in the same thread)
 is recorded, without passing a plugin in. `Captured.replay` feeds what was recorded to a
 reporter through the hooks, so a reporter can be tested on a real run's events.
 """
@@ -20,10 +20,10 @@ from typing import Any
 
 import attrs
 
-from ..config import Config
-from ..hooks import hookimpl
-from ..hooks.manager import make_hooks, registered
-from ..model import Event, Report
+from fssync.hooks import hookimpl
+from fssync.hooks.manager import make_hooks, registered
+from fssync.model import Event, Report
+from fssync.settings.config import Config
 
 
 @attrs.define

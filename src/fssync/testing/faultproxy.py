@@ -61,7 +61,7 @@ from typing import IO, Self
 
 import attrs
 
-from .pagefaults import PAGE_FAULTS, is_listing, request_token, rewrite_page
+from fssync.testing.pagefaults import PAGE_FAULTS, is_listing, request_token, rewrite_page
 
 __all__ = ["FAULTS", "PAGE_FAULTS", "TRANSIENT", "WIRE", "FaultProxy", "ProxyStats"]
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import attrs
 
-from ..model import Entry
+from fssync.model import Entry
 
 
 class Change(enum.Enum):

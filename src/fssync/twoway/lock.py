@@ -6,7 +6,7 @@ absent: ``O_EXCL`` on a local disk, a PUT with ``If-None-Match: *`` on S3. It ho
 holder's pid, host, start time and the time it was last refreshed; the holder refreshes it
 every minute. A lock is stale, and taken over, when its holder ran on this host and its
 process is gone, or when it was not refreshed for ten minutes (a machine that crashed or lost
-the network). The state folder's ``flock`` (`fssync.locks.pair_lock`) still guards runs on
+the network). The state folder's ``flock`` (`fssync.state.locks.pair_lock`) still guards runs on
 one machine, and is never stale.
 """
 
@@ -22,9 +22,9 @@ from collections.abc import Callable
 
 import attrs
 
-from ..locks import LockedError
-from ..model import Event
-from ..stores import Store
+from fssync.model import Event
+from fssync.state.locks import LockedError
+from fssync.stores import Store
 
 LOCK_KEY = ".fssync-bisync.lock"
 REFRESH_SECONDS = 60.0

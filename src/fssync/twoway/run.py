@@ -13,19 +13,19 @@ from typing import Any
 
 import attrs
 
-from ..backup import Backups
-from ..config import Config
-from ..engine import Run, _run_loop, _stop_reason
-from ..errors import ExitCode, FatalError, FssyncError, UsageError
-from ..hooks.manager import Hooks
-from ..integrity import Verified
-from ..location import Location
-from ..model import Action, Entry, Event, Failure, Kind, Report
-from ..planning import Policy, deletes_over_limit
-from ..reporting import Tally
-from ..stores import Listing, Store
-from ..transfer import Abort, Keep, TransferSettings, run_deletes, run_transfers
-from .decide import (
+from fssync.content.integrity import Verified
+from fssync.engine import Run, _run_loop, _stop_reason
+from fssync.errors import ExitCode, FatalError, FssyncError, UsageError
+from fssync.hooks.manager import Hooks
+from fssync.model import Action, Entry, Event, Failure, Kind, Report
+from fssync.planning.decide import Policy, deletes_over_limit
+from fssync.report.tally import Tally
+from fssync.settings.config import Config
+from fssync.settings.location import Location
+from fssync.stores import Listing, Store
+from fssync.transfer.actions import Abort, Keep, TransferSettings, run_deletes, run_transfers
+from fssync.transfer.backup import Backups
+from fssync.twoway.decide import (
     Change,
     Decision,
     Op,
@@ -41,8 +41,8 @@ from .decide import (
     resolve,
     resolve_first_run,
 )
-from .lock import LOCK_KEY, SideLocks
-from .state import PairState
+from fssync.twoway.lock import LOCK_KEY, SideLocks
+from fssync.twoway.state import PairState
 
 CHECK_FILE = ".fssync-check"
 # Records of a side whose listing gives no exact mtime are matched by ETag; times from the
@@ -94,7 +94,7 @@ def state_folder(config: Config) -> Path:
     given = config.get("state_dir")
     if given:
         return Path(str(given))
-    from ..state import default_path
+    from fssync.state.db import default_path
 
     return default_path().parent
 
@@ -166,7 +166,7 @@ class Bisync:
     def _paces(self, a_store: Store, b_store: Store) -> dict[str, Any]:
         """--bwlimit: one budget for the run; bytes written to a remote side are up, bytes
         read from one down; between two local folders, up."""
-        from ..bandwidth import Throttle
+        from fssync.transfer.bandwidth import Throttle
 
         def changed(rate: Any, slot: Any) -> None:
             self.emit(Event("bwlimit", {"rate": rate.describe(), "from": slot.minute}))
@@ -199,9 +199,9 @@ class Bisync:
     def _backup_location(self, side: str) -> Location:
         """--backup-dir URL: what is replaced or deleted on A is kept under URL/a, on B under
         URL/b, at the same paths."""
-        from ..location import parse
-        from ..options import plugin_option_names
-        from ..remotes import load_remotes
+        from fssync.settings.location import parse
+        from fssync.settings.options import plugin_option_names
+        from fssync.settings.remotes import load_remotes
 
         base = str(self.config.get("backup_dir")).rstrip("/")
         return parse(f"{base}/{side}", load_remotes(self.config, plugin_option_names(self.hooks)))
@@ -239,7 +239,7 @@ class Bisync:
         suffix, keep_ext = self._suffix()
         excluded: set[str] = set()
         if suffix and self.run.backup_dir is None:
-            from ..backup import is_backup_name
+            from fssync.transfer.backup import is_backup_name
 
             # what --suffix kept beside its file stays on its side, alone and unrecorded
             for listed in (a_files, b_files):
@@ -316,7 +316,7 @@ class Bisync:
             if dd.op is Op.CONFLICT and a_files[k].size == b_files[k].size
         ]
         if doubt:
-            from ..checksums import add_hashes
+            from fssync.content.checksums import add_hashes
 
             ha, hb, _ = await add_hashes(
                 a_store,
@@ -361,7 +361,7 @@ class Bisync:
                 why = f"renamed from {r.old} on {r.side.upper()}"
                 self.emit(Event("would", {**fields, "reason": why}))
             return self._report(dry_run=True)
-        from .. import leftovers
+        from fssync.state import leftovers
 
         # What a killed run left (temporary files, multipart uploads) goes first, on both sides.
         await leftovers.clean(a_store, a.leftovers, self.emit)
@@ -738,7 +738,7 @@ async def _content_md5(store: Store, e: Entry) -> str | None:
     if e.md5:
         return e.md5
     if store.location.is_local:
-        from ..hashing import hash_file
+        from fssync.content.hashing import hash_file
 
         try:
             md5, _ = await asyncio.to_thread(hash_file, store.location.path(e.key))
@@ -773,8 +773,8 @@ async def _copy_as(src: Store, entry: Entry, dst: Store, key: str) -> Entry:
 
 def run_bisync(config: Config, hooks: Hooks) -> Report:
     """One two-way sync, with the pair locked and the reporters told how it ended."""
-    from ..locks import pair_lock
-    from ..options import check_combinations
+    from fssync.settings.options import check_combinations
+    from fssync.state.locks import pair_lock
 
     check_combinations(config)
     hooks.configure(config)
@@ -796,7 +796,7 @@ def run_bisync(config: Config, hooks: Hooks) -> Report:
 
 
 def check_policies(config: Config) -> None:
-    from .decide import CONFLICT_POLICIES, FIRST_RUN_POLICIES
+    from fssync.twoway.decide import CONFLICT_POLICIES, FIRST_RUN_POLICIES
 
     for name, allowed in (("conflict", CONFLICT_POLICIES), ("first_run", FIRST_RUN_POLICIES)):
         value = config.get(name)

@@ -9,8 +9,8 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from ..errors import FatalError
-from .decide import Record
+from fssync.errors import FatalError
+from fssync.twoway.decide import Record
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS bisync_v1 (

@@ -1,0 +1,1 @@
+"""Where the work runs: the executor interface, Dask workers' side, sharding, Ctrl-C."""

@@ -1,0 +1,1 @@
+"""Settings and where they come from: config layers, the option parser, remotes, locations, units, credentials."""

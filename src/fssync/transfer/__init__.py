@@ -1,0 +1,1 @@
+"""Carry out a plan: bounded, retried copies and deletes, ranges, limits, backups."""
