@@ -127,7 +127,7 @@ IO = frozenset(
         "pathlib",
         "glob",
         "http",
-        "urllib",
+        "urllib.request",
         "ftplib",
         "smtplib",
         "fsspec",
@@ -138,9 +138,10 @@ IO = frozenset(
         "pluggy",
     }
 )
-# The pure stages: every module of fssync.planning, and the values every stage shares.
+# The pure stages: every module of fssync.planning, the values every stage shares, and the
+# rules that read hashes and mtimes from S3 object metadata.
 PURE = sorted(
-    {"fssync.model", "fssync.errors"}
+    {"fssync.model", "fssync.errors", "fssync.content.metadata"}
     | {
         "fssync.planning" + ("" if p.stem == "__init__" else f".{p.stem}")
         for p in (SRC / "planning").glob("*.py")
@@ -155,18 +156,29 @@ def _file_of(name: str, src: Path = SRC) -> Path:
 
 def io_reached(start: str, src: Path = SRC) -> dict[str, set[str]]:
     """Transitively, from `start`: each fssync module it reaches that imports something in
-    `IO`, with what. Empty for a pure module."""
+    `IO`, with what. Empty for a pure module. A module imported is read whole (a function's
+    import counts: it may run); the packages above it run only their import-time code first
+    (``fssync``'s `sync` imports the engine, but importing ``fssync`` does not)."""
+
+    def reached(name: str) -> list[tuple[str, bool]]:
+        parts = name.split(".")
+        return [(".".join(parts[:k]), k == len(parts)) for k in range(1, len(parts) + 1)]
+
     found: dict[str, set[str]] = {}
-    seen, todo = set(), [start]
+    seen: set[tuple[str, bool]] = set()
+    todo = reached(start)
     while todo:
-        name = todo.pop()
-        if name in seen:
+        name, whole = todo.pop()
+        if (name, whole) in seen or (name, True) in seen:
             continue
-        seen.add(name)
+        seen.add((name, whole))
         path = _file_of(name, src)
         package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-        modules = modules_of(path, package=package, runtime=True)
-        bad = {m for m in modules if m.split(".")[0] in IO}
+        if whole:
+            modules = modules_of(path, package=package, runtime=True)
+        else:
+            modules = modules_of(path, package=package, on_import=True)
+        bad = {m for m in modules if any(m == x or m.startswith(f"{x}.") for x in IO)}
         if bad:
             found[name] = bad
         for m in modules:
@@ -176,7 +188,7 @@ def io_reached(start: str, src: Path = SRC) -> dict[str, set[str]]:
             for n in range(len(parts), 0, -1):
                 candidate = src.parent.joinpath(*parts[:n])
                 if candidate.with_suffix(".py").is_file() or (candidate / "__init__.py").is_file():
-                    todo.append(".".join(parts[:n]))
+                    todo.extend(reached(".".join(parts[:n])))
                     break
     return found
 

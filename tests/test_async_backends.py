@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import fssync
-import fssync.engine
+import fssync.execute.loop
 from fssync.hooks.manager import make_hooks
 from fssync.model import Entry
 from fssync.settings.config import Config
@@ -57,13 +57,13 @@ def test_async_backends_run_on_the_run_loop(kind, request, tmp_path, monkeypatch
 
     # A whole run (upload, re-run, download) leaves no task of a client behind on its loop.
     left: list[str] = []
-    settle = fssync.engine._settle
+    settle = fssync.execute.loop.settle
 
     def watch(loop: asyncio.AbstractEventLoop, timeout: float) -> None:
         left.extend(repr(t) for t in asyncio.all_tasks(loop) if not t.done())
         settle(loop, timeout)
 
-    monkeypatch.setattr(fssync.engine, "_settle", watch)
+    monkeypatch.setattr(fssync.execute.loop, "settle", watch)
     src = tmp_path / "src"
     make_tree(src, {f"f{i}.txt": b"%d" % i for i in range(30)} | {"big.bin": os.urandom(9 << 20)})
     opts = {"config": str(place.config)}

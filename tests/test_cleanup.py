@@ -11,12 +11,12 @@ import os
 import pytest
 
 from fssync.cli.main import main
-from fssync.engine import open_location
 from fssync.hooks.manager import make_hooks
 from fssync.settings.location import parse
 from fssync.settings.options import config_from_api
 from fssync.state.db import StateStore
 from fssync.state.leftovers import UploadJournal
+from fssync.stores.connect import open_location
 
 from .helpers import s3_args, s3_opts
 

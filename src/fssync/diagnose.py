@@ -3,12 +3,13 @@ go on (a per-file failure) or must stop (credentials, missing bucket, unreachabl
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 import attrs
 
 from fssync.errors import (
     AuthError,
+    ExitCode,
     FatalError,
     FssyncError,
     MissingBucketError,
@@ -286,3 +287,41 @@ def _login_refused(exc: BaseException, names: set[str]) -> str | None:
         if type(e).__name__ in ("HTTPStatusError", "HTTPError") and " 401 " in f" {text} ":
             return "the server refused the login (401); check username and password"
     return None
+
+
+# What the store says when it does not accept credentials, in words about fetched ones.
+_KEYS_REFUSED = {
+    "InvalidAccessKeyId": "the store does not know the access key id they hold",
+    "SignatureDoesNotMatch": "the store rejected the signature made with their secret key",
+    "InvalidToken": "the store rejected their session token",
+    "InvalidClientTokenId": "the store rejected their access key id or session token",
+}
+
+
+def refused_fetched_keys(exc: BaseException, fetched_by: Mapping[str, str]) -> FssyncError | None:
+    """The store refused keys that STS issued: the advice about --access-key-id would mislead,
+    as the user gave none of these keys; say where they came from instead."""
+    if not fetched_by or not isinstance(exc, FssyncError):
+        return None
+    if exc.code not in _KEYS_REFUSED:
+        return None
+    text = str(exc)
+    url = next((u for u in fetched_by if text.startswith(u)), next(iter(fetched_by)))
+    where = text.split(": ", 1)[0]
+    better = type(exc)(
+        f"{where}: the store refused the temporary credentials fetched with "
+        f"{fetched_by[url]}: {_KEYS_REFUSED[exc.code]} ({exc.code}); they may come from an "
+        "STS this store does not trust: check --sts-endpoint-url (or AWS_ENDPOINT_URL_STS) "
+        "against --endpoint-url"
+    )
+    better.code = exc.code
+    return better
+
+
+def stop_reason(exc: BaseException) -> tuple[str, int]:
+    """What a run that stopped early tells its reporters, and its exit code."""
+    if isinstance(exc, FssyncError):
+        return str(exc), int(exc.exit_code)
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted", int(ExitCode.INTERRUPTED)
+    return f"unexpected error: {type(exc).__name__}: {first_line(exc)}", int(ExitCode.FATAL)

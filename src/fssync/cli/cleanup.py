@@ -112,7 +112,7 @@ async def _clean(store: Store, bucket: str, prefix: str, age: float, dry_run: bo
 
 
 def run(ns: argparse.Namespace, hooks: Hooks) -> int:
-    from fssync.engine import open_location
+    from fssync.stores.connect import open_location
 
     options = {k: v for k, v in vars(ns).items() if not k.startswith("_")}
     config = Config(command="cleanup", src=ns.url, options=options)

@@ -66,7 +66,7 @@ async def _stored_mtimes(store: Any, entries: dict[str, Entry], shown: list[str]
 
 
 def ls(ns: argparse.Namespace, hooks: Hooks) -> int:
-    from fssync.engine import open_location
+    from fssync.stores.connect import open_location
 
     options = {k: v for k, v in vars(ns).items() if not k.startswith("_")}
     config = Config(command="ls", src=ns.url, options=options)

@@ -14,7 +14,8 @@ from typing import Any
 
 import attrs
 
-from fssync.content.hashing import candidate_part_sizes, is_md5, local_hashes, parts_of
+from fssync.content.hashing import candidate_part_sizes, local_hashes, parts_of
+from fssync.content.metadata import is_md5
 from fssync.model import Entry
 from fssync.state.db import HashCache
 from fssync.stores import Store

@@ -46,10 +46,6 @@ def parts_of(etag: str | None) -> int | None:
     return int(n) if n.isdigit() and int(n) > 0 else None
 
 
-def is_md5(etag: str | None) -> bool:
-    return bool(etag) and len(etag or "") == 32 and all(c in "0123456789abcdef" for c in etag or "")
-
-
 def _roundness(p: int) -> tuple[int, bool, int]:
     """Sort key: sizes that are multiples of larger round units first (64 MiB before 7 MiB),
     binary before decimal."""

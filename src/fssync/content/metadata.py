@@ -18,8 +18,6 @@ from collections.abc import Mapping
 
 import attrs
 
-from fssync.content.hashing import is_md5
-
 NS = 1_000_000_000
 LIMIT_NS = 1 << 62  # beyond ~146 years from the epoch a stored time is taken as garbage
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -34,6 +32,11 @@ class Found:
     @property
     def mtime(self) -> float | None:
         return None if self.mtime_ns is None else self.mtime_ns / NS
+
+
+def is_md5(etag: str | None) -> bool:
+    """Whether an ETag or a stored value is a plain MD5 in hex (an S3 ETag of one part)."""
+    return bool(etag) and len(etag or "") == 32 and all(c in "0123456789abcdef" for c in etag or "")
 
 
 def seconds_ns(text: str) -> int | None:

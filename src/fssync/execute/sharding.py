@@ -347,8 +347,8 @@ def plan_shard(sealed: Sealed, shard: Shard) -> ShardPlan:
         counts = ShardCounts(shard, events=tuple(events), broken=str(exc), fatal=_fatal(exc))
         return ShardPlan(counts)
     failures = [Failure(k, "list", f"cannot read: {why}") for k, why in (*s.errors, *d.errors)]
-    failures += [Failure(k, "unsafe", f"not copied: {why}") for k, why in run._unsafe]
-    failures += [Failure(k, "conflict", f"not written: {why}") for k, why in run._conflicts]
+    failures += [Failure(k, "unsafe", f"not copied: {why}") for k, why in run.unsafe]
+    failures += [Failure(k, "conflict", f"not written: {why}") for k, why in run.conflicts]
     counts = ShardCounts(
         shard,
         counts=tuple(plan.counts().items()),
@@ -435,13 +435,14 @@ def delete_batch(sealed: Sealed, actions: Sequence[Action]) -> BatchResult:
     as the options say, with the destination this worker keeps for the run."""
     from fssync.execute.workers import WorkerRun, for_run
     from fssync.transfer.actions import run_deletes
+    from fssync.transfer.stage import open_backups
 
     events: list[Event] = []
 
     async def go(kept: WorkerRun) -> list[Outcome]:
         run = kept.run
         _, dst = await kept.stores()
-        backups = await run._backups(dst)
+        backups = await open_backups(run, dst)
         keep = None if backups is None else functools.partial(backups.keep, dst)
         try:
             return await run_deletes(dst, list(actions), run.emit, keep, run.config.transfers)

@@ -16,14 +16,18 @@ import heapq
 import os
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from fssync.errors import UsageError
-from fssync.model import Event, Failure, Report, Sample, Transfer
+from fssync.model import Event, Failure, Outcome, Plan, Report, Sample, Transfer
 from fssync.settings.config import Config
 from fssync.settings.secrets import redact_options, scrub
+
+if TYPE_CHECKING:
+    from fssync.engine import Run
+    from fssync.stores import Listing
 
 SCHEMA = "fssync-report/2"  # 2: counts.renamed
 TIMELINE_POINTS = 120  # at most this many samples: enough for a chart, small for 1M files
@@ -355,3 +359,41 @@ def report_document(report: Report, config: Config) -> dict[str, Any]:
             {"seconds": s.seconds, "bytes": s.bytes, "files": s.files} for s in report.timeline
         ],
     }
+
+
+def run_report(
+    run: Run,
+    plan: Plan,
+    outcomes: list[Outcome],
+    *,
+    dry_run: bool,
+    src: Listing | None = None,
+    dst: Listing | None = None,
+) -> Report:
+    """The run's report: its figures come from the tally of the run's events (see
+    `Tally.report`); `outcomes` only say how much of the plan is left when a limit cut
+    the run."""
+    failures = []
+    if src is not None and dst is not None:
+        for key, reason in (*src.errors, *dst.errors):
+            failures.append(Failure(key, "list", f"cannot read: {reason}"))
+        for key, reason in run.unsafe:
+            failures.append(Failure(scrub(key), "unsafe", f"not copied: {reason}"))
+        for key, reason in run.conflicts:
+            failures.append(Failure(key, "conflict", f"not written: {reason}"))
+    plan_counts = plan.counts()
+    error, abort_code = None, None
+    if run.cutoff is not None and run.cutoff.reached and not dry_run:
+        done = {o.action.key for o in outcomes if o.ok}
+        left = sum(1 for a in plan.transfers if a.key not in done)
+        error, abort_code = run.cutoff.message(left), run.cutoff.exit_code
+        run.emit(Event("cutoff", {"limit": run.cutoff.reached, "message": error}))
+    return run.tally.report(
+        dry_run=dry_run,
+        skipped=plan_counts["skip"],
+        excluded=plan_counts["exclude"],
+        failures=tuple(failures),
+        deletes_held=run.held,
+        error=error,
+        abort_code=abort_code,
+    )

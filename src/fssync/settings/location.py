@@ -10,12 +10,16 @@ import os
 import re
 import sys
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import attrs
 
-from fssync.errors import LocationError
+from fssync.errors import LocationError, UsageError
 from fssync.model import Capabilities
 from fssync.settings.remotes import Remote
+
+if TYPE_CHECKING:
+    from fssync.settings.config import Config
 
 # Protocols fsspec treats as the local disk.
 LOCAL = frozenset({"file", "local"})
@@ -277,3 +281,33 @@ def unsafe_reason(key: str) -> str | None:
         # "... " or " ": Windows strips trailing dots and spaces, making such a name "." or ".."
         return "path segment of only dots and spaces"
     return None
+
+
+@attrs.frozen
+class Sides:
+    """A run's two locations."""
+
+    src: Location
+    dst: Location
+
+
+def parse_pair(config: Config, remotes: Mapping[str, Remote] | None = None) -> Sides:
+    """Both locations, named remotes resolved; refuses folders that contain each other."""
+    src = parse(config.src, remotes)
+    dst = parse(config.dst or "", remotes)
+    if config.command == "sync" and dst.protocol in READ_ONLY:
+        raise UsageError(
+            f"destination {dst.url!r} is {dst.protocol}://, a read-only location for fssync: "
+            "sync from it, or to a folder, s3:// or another writable location"
+        )
+    if src.protocol == dst.protocol and _overlaps(src.root, dst.root):
+        raise UsageError(
+            f"source {src.url!r} and destination {dst.url!r} overlap: "
+            "sync between folders that do not contain each other"
+        )
+    return Sides(src, dst)
+
+
+def _overlaps(a: str, b: str) -> bool:
+    a, b = a.rstrip("/") + "/", b.rstrip("/") + "/"
+    return a.startswith(b) or b.startswith(a)

@@ -547,3 +547,13 @@ def _by_value(name: str, value: Any, actions: list[argparse.Action]) -> list[str
             return [_long(action)]
     consts = [repr(a.const) for a in actions if a.const is not None]
     raise UsageError(f"{name}= takes {' or '.join(consts)}")
+
+
+def modify_window(text: object) -> float:
+    """--modify-window as seconds (0 when not given)."""
+    if text in (None, ""):
+        return 0.0
+    try:
+        return parse_duration(str(text))
+    except ValueError as exc:
+        raise UsageError(f"--modify-window: {exc}") from None

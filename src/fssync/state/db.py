@@ -12,9 +12,15 @@ import os
 import sqlite3
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from fssync.model import Entry
+import attrs
+
+from fssync.model import Entry, Kind, Outcome
 from fssync.planning.bulk import collector_paused
+
+if TYPE_CHECKING:
+    from fssync.stores import Store
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS objects_v2 (
@@ -150,3 +156,30 @@ class HashCache:
                 )
         except sqlite3.Error:
             pass
+
+
+def remember(
+    state: StateStore | None, src_store: Store, dst_store: Store, outcomes: list[Outcome]
+) -> None:
+    """After the transfers: the mtimes downloads learned for a source whose listing has none,
+    and what was written to (or deleted from) such a destination, so the next run compares
+    against them."""
+    if state is None:
+        return
+    done = [o for o in outcomes if o.ok and o.written is not None]
+    if not src_store.features.listing_has_mtime:
+        # A download learned each object's mtime from its GET: remember it for the source.
+        learned = [
+            attrs.evolve(o.action.src, mtime=o.written.mtime)
+            for o in done
+            if o.action.src is not None and o.written is not None and o.written.mtime is not None
+        ]
+        state.save(src_store.identity, src_store.location.root, learned)
+    # A failure may say what the destination kept (an object left with other bytes than
+    # were sent): its record makes the next run send the file again.
+    written = [o.written for o in outcomes if o.written is not None]
+    if not dst_store.features.listing_has_mtime:
+        state.save(dst_store.identity, dst_store.location.root, written)
+        gone = [o.action.key for o in outcomes if o.ok and o.action.kind is Kind.DELETE]
+        if gone:
+            state.forget(dst_store.identity, dst_store.location.root, gone)

@@ -14,8 +14,10 @@ from typing import Any
 import attrs
 
 from fssync.content.integrity import Verified
-from fssync.engine import Run, _run_loop, _stop_reason
+from fssync.diagnose import stop_reason
+from fssync.engine import Run
 from fssync.errors import ExitCode, FatalError, FssyncError, UsageError
+from fssync.execute.loop import run_loop
 from fssync.hooks.manager import Hooks
 from fssync.model import Action, Entry, Event, Failure, Kind, Report
 from fssync.planning.decide import Policy, deletes_over_limit
@@ -783,9 +785,9 @@ def run_bisync(config: Config, hooks: Hooks) -> Report:
         try:
             job = Bisync(config, hooks, tally)
             with pair_lock(job.a_loc.url, job.b_loc.url, config, state_folder(config)):
-                report: Report = _run_loop(job.execute, config)
+                report: Report = run_loop(job.execute, config)
         except BaseException as exc:
-            why, code = _stop_reason(exc)
+            why, code = stop_reason(exc)
             try:
                 hooks.run_finished(tally.stopped(why, code, dry_run=config.dry_run), config)
             except Exception:  # noqa: BLE001 - the error that stopped the run matters more

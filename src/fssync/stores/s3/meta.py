@@ -118,8 +118,7 @@ def stated_md5(resp: Mapping[str, Any]) -> str | None:
     single-part ETag (never one of SSE-KMS / SSE-C objects, which is not an MD5), else the MD5
     another tool stated for an object whose ETag is none (rclone's md5chksum, the md5 field of
     s3cmd's s3cmd-attrs): a multipart object is then checked whole, not by its size only."""
-    from fssync.content.hashing import is_md5
-    from fssync.content.metadata import read
+    from fssync.content.metadata import is_md5, read
 
     meta = resp.get("Metadata") or {}
     md5 = meta.get(MD5_KEY, "").lower()
