@@ -10,11 +10,14 @@ from pathlib import Path
 
 import pytest
 
+import fssync
 from fssync.cli.main import main
+from fssync.hooks.manager import registered
+from fssync.plugin import RequestHeaders
 from fssync.testing.proxy import S3Proxy
 from fssync.testing.servers import MotoAuth, S3Endpoint
 
-from .helpers import make_tree, s3_args
+from .helpers import make_tree, read_tree, s3_args, s3_opts
 
 # Each test runs on both S3 request paths: both sign the extra headers into every request.
 pytestmark = pytest.mark.usefixtures("s3_backend")
@@ -266,3 +269,50 @@ def test_token_header_works_with_either_botocore_signer(crt, role_bucket, tree, 
     assert run.returncode == 0, run.stderr
     assert objects(moto.endpoint, bucket) == {f"{crt}/{k}": v for k, v in FILES.items()}
     assert creds.session_token not in run.stdout + run.stderr
+
+
+class TenantHeaders:
+    """A plugin's extra headers, as data: one on every request, one on uploads, one on reads."""
+
+    @fssync.hookimpl
+    def fssync_request_headers(self, location, config):
+        if location.protocol != "s3":
+            return None
+        return RequestHeaders(
+            every=[("x-amz-request-payer", "requester")],
+            uploads=[("x-amz-meta-tenant", "blue")],
+            operations={"GetObject": [("x-amz-expected-bucket-owner", "123456789012")]},
+        )
+
+
+def test_a_plugin_s_request_headers_are_signed_on_either_path(bucket, tree, tmp_path, s3_backend):
+    """``fssync_request_headers`` reaches the fast client and s3fs alike (FSSYNC_S3_BACKEND
+    forces each in turn, and fast never falls back), signed, each on its own requests."""
+    ep, name = bucket
+    plugin = TenantHeaders()
+    with S3Proxy(ep.url) as proxy:
+        opts = s3_opts(ep, endpoint_url=proxy.url)
+        up = fssync.sync(str(tree), f"s3://{name}/t", plugins=[plugin], **opts)
+        down = fssync.sync(f"s3://{name}/t", str(tmp_path / "back"), plugins=[plugin], **opts)
+    assert up.copied == len(FILES) and down.copied == len(FILES)
+    assert read_tree(tmp_path / "back") == FILES
+    for r in proxy.requests:
+        assert r.headers["x-amz-request-payer"] == "requester"
+        assert "x-amz-request-payer" in r.signed_headers
+        assert ("x-amz-meta-tenant" in r.headers) == (r.operation == "PutObject")
+        owner = r.headers.get("x-amz-expected-bucket-owner")
+        assert (owner == "123456789012") == (r.operation == "GetObject"), r.operation
+    assert {"PutObject", "GetObject"} <= {r.operation for r in proxy.requests}
+    head = ep.client().head_object(Bucket=name, Key="t/a.txt")
+    assert head["Metadata"]["tenant"] == "blue"
+
+
+def test_a_header_given_by_a_plugin_and_a_flag_is_refused(tree, capsys):
+    """Which of two values S3 would see depends on the path: neither is picked silently."""
+    with registered(TenantHeaders()):
+        code = main(
+            ["sync", str(tree), "s3://bucket/p", "--header", "X-Amz-Request-Payer:requester"]
+        )
+    err = capsys.readouterr().err
+    assert code == 2 and "x-amz-request-payer is given twice" in err.lower()
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err

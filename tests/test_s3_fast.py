@@ -349,10 +349,15 @@ class HeaderPlugin:
 
 
 class Bystander:
-    """Implements the hook but has nothing to do for these locations."""
+    """Implements the hook but has nothing to do for these locations: it is still called only
+    with real filesystems, never with a stand-in."""
+
+    def __init__(self) -> None:
+        self.given: list[str] = []
 
     @fssync.hookimpl
     def fssync_filesystem_ready(self, location, filesystem, config):
+        self.given.append(type(filesystem).__name__)
         if config.get("no_such_option"):
             filesystem.s3.meta.events.register("before-sign.s3", print)
 
@@ -365,15 +370,19 @@ def test_a_plugin_that_adjusts_the_filesystem_gets_the_s3fs_path(bucket, tmp_pat
         str(tmp_path / "src"), f"s3://{name}/h", plugins=[spy, headers], **opts(ep)
     )
     assert report.copied == 1 and spy.stores == ["s3fs"] and headers.signed >= 1
+    # Implementing the hook is what declares the need: the plugin's code is not run to find out
+    spy, bystander = StoreSpy(), Bystander()
+    fssync.sync(str(tmp_path / "src"), f"s3://{name}/i", plugins=[spy, bystander], **opts(ep))
+    assert spy.stores == ["s3fs"] and bystander.given == ["S3FileSystem"]
     spy = StoreSpy()
-    fssync.sync(str(tmp_path / "src"), f"s3://{name}/i", plugins=[spy, Bystander()], **opts(ep))
+    fssync.sync(str(tmp_path / "src"), f"s3://{name}/j", plugins=[spy], **opts(ep))
     assert spy.stores == ["fast"]
 
 
 def test_forcing_fast_where_it_cannot_serve_is_a_usage_error(bucket, tmp_path, capsys):
     ep, name = bucket
     make_tree(tmp_path / "src", {"a.txt": b"a"})
-    with pytest.raises(fssync.UsageError, match="adjust the s3fs filesystem"):
+    with pytest.raises(fssync.UsageError, match="need the s3fs filesystem"):
         fssync.sync(
             str(tmp_path / "src"),
             f"s3://{name}/h",
@@ -590,30 +599,33 @@ def test_bucket_region_redirect_is_followed_with_a_new_signature():
     assert b"/us-east-1/s3/" in seen[0] and b"/eu-west-1/s3/" in seen[1]
 
 
-def test_probe_counts_any_use_of_the_filesystem_including_type_checks():
+def test_the_plugins_that_need_a_filesystem_are_those_that_implement_the_hook():
+    """Declared, not probed: a wrapper or a plugin that keeps the filesystem for later counts
+    as much as one that uses it at once, and no plugin code runs to decide."""
     from fssync.hooks.manager import make_hooks
 
-    class Typed:
+    calls: list[str] = []
+
+    class Wrapper:
+        @fssync.hookimpl(wrapper=True)
+        def fssync_filesystem_ready(self, filesystem):
+            calls.append("wrapper")
+            return (yield)
+
+    class Later:
         @fssync.hookimpl
         def fssync_filesystem_ready(self, location, filesystem, config):
-            if isinstance(filesystem, dict):  # e.g. "only for s3fs filesystems"
-                filesystem["x"] = 1
+            calls.append("later")
 
-    class Reads:
+    class Headers:
         @fssync.hookimpl
-        def fssync_filesystem_ready(self, filesystem):
-            getattr(filesystem, "s3", None)
+        def fssync_request_headers(self, location, config):
+            calls.append("headers")
 
-    class Idle:
-        @fssync.hookimpl
-        def fssync_filesystem_ready(self, location):
-            return None
-
-    location = fssync.Location("s3://b/p", "s3", "b/p", fssync.Capabilities(keeps_mtime=True))
-    config = fssync.Config(command="sync", src="x", dst="s3://b/p")
-    for plugin, used in ((Typed(), True), (Reads(), True), (Idle(), False)):
-        hooks = make_hooks(entry_points=False, plugins=[plugin])
-        assert bool(hooks.filesystem_plugins(location, config)) is used, plugin
+    for plugins, needs in (([Wrapper()], 1), ([Later(), Headers()], 1), ([Headers()], 0)):
+        hooks = make_hooks(entry_points=False, plugins=plugins)
+        assert len(hooks.filesystem_plugins()) == needs, plugins
+    assert calls == []
 
 
 @pytest.mark.parametrize("encryption", [None, "aws:kms", "aws:kms:dsse"])

@@ -15,6 +15,8 @@ nothing else: every other module of the package is internal and may change in an
   writes), the errors that make a transfer retried, and the S3 layer both S3 request paths share: `S3ObjectStore` over an
   `S3Transport` (`s3objects`), and `s3meta`, `s3pages`, `resume`, `httplog`, `unconfirmed_put`,
   `abort_twins`, `KeySource`;
+- headers: `RequestHeaders`, the answer of ``fssync_request_headers`` (extra headers both S3
+  request paths sign into a location's requests);
 - retries: `RetryPolicy`, the run's one retry policy (`RetryPolicy.from_config(config)`), which
   a store that makes its own requests follows for its request-level retries, and
   `throttled`, whether an error answer asks to slow down.
@@ -57,6 +59,7 @@ if TYPE_CHECKING:
         unsafe_reason,
     )
     from fssync.stores.features import S3 as S3_OPERATIONS
+    from fssync.stores.request_headers import RequestHeaders
     from fssync.stores.s3.keys import EXPIRED_CODES, KeySource
     from fssync.transfer.retrying import RetryPolicy, throttled
 
@@ -65,6 +68,7 @@ if TYPE_CHECKING:
 _FROM = {
     "settings.secrets": ("redact_options", "register", "scrub"),
     "transfer.retrying": ("RetryPolicy", "throttled"),
+    "stores.request_headers": ("RequestHeaders",),
     "settings.units": ("checked", "converted", "parse_age", "parse_duration", "parse_size"),
     "stores": [
         "Features",
@@ -132,6 +136,7 @@ __all__ = [
     "PositionalWriter",
     "RangeIgnored",
     "RangeSink",
+    "RequestHeaders",
     "Reader",
     "RetryPolicy",
     "S3ObjectStore",

@@ -1,8 +1,9 @@
 """S3 glue: endpoint and region for S3-compatible stores, extra signed request headers, and
 per-object content types.
 
-Extra headers travel as the storage options ``headers`` and ``upload_headers`` (pairs of name
-and value); every S3 store adds them before signing, so they are part of the SigV4 signature:
+Extra headers are this plugin's ``fssync_request_headers`` answer, which fssync hands every S3
+store as the storage options ``headers`` and ``upload_headers``; each adds them before signing,
+so they are part of the SigV4 signature:
 ``--header "x-amz-security-token:TOKEN"`` with a temporary key id and secret signs exactly like
 ``--session-token TOKEN``.
 """
@@ -17,7 +18,7 @@ from typing import Any
 import attrs
 
 import fssync
-from fssync.plugin import converted, register, s3meta
+from fssync.plugin import RequestHeaders, converted, register, s3meta
 
 from . import objects, parts, sse_c
 
@@ -251,6 +252,19 @@ def fssync_storage_options(
             options["stall_timeout"] = _seconds(stall.value)
         except ValueError as exc:
             raise fssync.UsageError(f"{stall.source}: stall timeout: {exc}") from None
+    plan = parts.plan_for(config, location)
+    if plan is not None:
+        options[s3meta.MULTIPART_OPTION] = plan
+    return options
+
+
+@fssync.hookimpl(trylast=True)
+def fssync_request_headers(
+    location: fssync.Location, config: fssync.Config
+) -> RequestHeaders | None:
+    """--header, --upload-header and the SSE-C keys, as data both S3 request paths sign in."""
+    if location.protocol != "s3":
+        return None
     every, upload = headers_for(config, location)
     token_header = any(h.key == SESSION_TOKEN_HEADER for h in (*every, *upload))
     if token_header and fssync.resolve_static(config, location).session_token:
@@ -258,19 +272,14 @@ def fssync_storage_options(
             "the session token is given twice: use either --session-token (AWS_SESSION_TOKEN) "
             "or --header 'x-amz-security-token:...', not both"
         )
-    # Data, not a client tweak: every S3 store (s3fs or a plugin's) signs them into its requests.
-    if every:
-        options["headers"] = tuple((h.name, h.value) for h in every)
-    if upload:
-        options["upload_headers"] = tuple((h.name, h.value) for h in upload)
-    if config.command in ("sync", "bisync", "check"):
-        per_operation = sse_c.headers_for(config, location)
-        if per_operation:
-            options[s3meta.OPERATION_HEADERS] = per_operation
-    plan = parts.plan_for(config, location)
-    if plan is not None:
-        options[s3meta.MULTIPART_OPTION] = plan
-    return options
+    per_operation = (
+        sse_c.headers_for(config, location) if config.command in ("sync", "bisync", "check") else {}
+    )
+    return RequestHeaders(
+        every=[(h.name, h.value) for h in every],
+        uploads=[(h.name, h.value) for h in upload],
+        operations=per_operation or {},
+    )
 
 
 _OBJECTS = objects.Cache()

@@ -74,7 +74,8 @@ def fssync_open_store(
     try:
         if filesystem_plugins:
             raise CannotServe(
-                f"plugin(s) {', '.join(filesystem_plugins)} adjust the s3fs filesystem"
+                f"plugin(s) {', '.join(filesystem_plugins)} need the s3fs filesystem "
+                "(they implement fssync_filesystem_ready)"
             )
         settings = resolve(storage_options, os.environ, credentials)
     except CannotServe as why:

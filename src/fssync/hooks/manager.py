@@ -13,7 +13,6 @@ import pluggy
 from fssync.errors import UsageError
 from fssync.execute.executors import Executor
 from fssync.hooks import PROJECT, discovery, specs
-from fssync.hooks.probe import FilesystemProbe
 from fssync.model import Action, Entry, Event, Plan, Report
 from fssync.planning.decide import CompareMode, KeyFilter
 from fssync.settings.auth import CredentialProvider
@@ -158,7 +157,13 @@ class Hooks:
         self._h.fssync_configure(config=config)
 
     def storage_options(self, location: Location, config: Config) -> dict[str, Any]:
-        return _merge(self._h.fssync_storage_options(location=location, config=config))
+        """The merged storage options, with every plugin's request headers folded in (the
+        form both S3 request paths read)."""
+        from fssync.stores.request_headers import fold_into
+
+        options = _merge(self._h.fssync_storage_options(location=location, config=config))
+        answers = self._h.fssync_request_headers(location=location, config=config)
+        return fold_into(options, reversed(answers), location.protocol)
 
     def credential_provider(self, location: Location, config: Config) -> CredentialProvider | None:
         provider = self._h.fssync_credential_provider(location=location, config=config)
@@ -172,21 +177,11 @@ class Hooks:
     def filesystem_ready(self, location: Location, filesystem: Any, config: Config) -> None:
         self._h.fssync_filesystem_ready(location=location, filesystem=filesystem, config=config)
 
-    def filesystem_plugins(self, location: Location, config: Config) -> tuple[str, ...]:
-        """Names of the plugins whose fssync_filesystem_ready would use this location's
-        filesystem (each is called once with a `FilesystemProbe`; raising counts as use)."""
-        names: list[str] = []
-        for impl in self._h.fssync_filesystem_ready.get_hookimpls():
-            probe = FilesystemProbe()
-            given = {"location": location, "filesystem": probe, "config": config}
-            try:
-                impl.function(**{name: given[name] for name in impl.argnames})
-            except Exception:  # noqa: BLE001 - it wanted a real filesystem
-                names.append(impl.plugin_name)
-                continue
-            if probe.used:
-                names.append(impl.plugin_name)
-        return tuple(names)
+    def filesystem_plugins(self) -> tuple[str, ...]:
+        """Names of the plugins that implement fssync_filesystem_ready: they need an fsspec
+        filesystem, so no plugin store may serve a location in their place. Declared by
+        implementing the hook, not found by calling it: no plugin code runs to decide."""
+        return tuple(i.plugin_name for i in self._h.fssync_filesystem_ready.get_hookimpls())
 
     def open_store(
         self,

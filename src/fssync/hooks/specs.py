@@ -27,12 +27,12 @@ if TYPE_CHECKING:
     from fssync.settings.config import Config
     from fssync.settings.location import Location
     from fssync.stores import Store
+    from fssync.stores.request_headers import RequestHeaders
     from fssync.stores.s3.keys import KeySource
 
 #: Hooks that may still change in a minor release, with why; the others are stable.
 PROVISIONAL: Mapping[str, str] = {
     "fssync_open_store": "the store interface is being reshaped around declared features",
-    "fssync_filesystem_ready": "tied to s3fs; to be kept for the s3fs path only or retired",
     "fssync_executor": "new with the Dask executor",
     "fssync_resolve_conflict": "new with two-way sync",
 }
@@ -119,6 +119,24 @@ def fssync_storage_options(location: Location, config: Config) -> Mapping[str, A
     """
 
 
+@hookspec
+def fssync_request_headers(location: Location, config: Config) -> RequestHeaders | None:
+    """Return extra headers for a location's requests, as a ``fssync.plugin.RequestHeaders``:
+    on every request (``every``), on the requests that create an object (``uploads``), or on
+    named S3 operations (``operations``, e.g. ``{"GetObject": (...)}``).
+
+    Both S3 request paths sign them into their requests (so ``x-amz-security-token`` works
+    as a session token), whichever path serves the location: this is the hook for headers,
+    where ``fssync_filesystem_ready`` reaches the s3fs path only. All answers are added up; a
+    header name given twice for the same requests stops the run with a usage error, and so do
+    a name or value with a line break or control character (checked when the value is made).
+    Only S3 locations send them: return None for the others.
+
+    :param location: the parsed location (protocol, root).
+    :param config: the options of this run.
+    """
+
+
 @hookspec(firstresult=True)
 def fssync_credential_provider(location: Location, config: Config) -> CredentialProvider | None:
     """Return the provider that fetches, and refreshes, the credentials of an S3 location.
@@ -150,14 +168,18 @@ def fssync_open_store(
 
     A plugin store has no fsspec filesystem, so ``fssync_filesystem_ready`` cannot adjust it: a
     store must return None (or raise ``fssync.UsageError`` if the user demanded it) when
-    `filesystem_plugins` is not empty, unless it honours what those plugins do. Called inside the
-    run's event loop, for remote locations only; keep the call cheap and connect lazily.
+    `filesystem_plugins` is not empty, unless it honours what those plugins do. Extra headers
+    (``fssync_request_headers``) arrive in `storage_options` as ``headers``,
+    ``upload_headers`` and ``operation_headers``: a store must sign them in, or return None.
+    Called inside the run's event loop, for remote locations only; keep the call cheap and
+    connect lazily.
 
     :param location: the parsed location (protocol, root).
-    :param storage_options: the merged result of ``fssync_storage_options`` for it.
+    :param storage_options: the merged result of ``fssync_storage_options`` for it, with the
+        headers of ``fssync_request_headers``.
     :param config: the options of this run.
-    :param filesystem_plugins: names of the plugins whose ``fssync_filesystem_ready`` would adjust
-        this location's fsspec filesystem.
+    :param filesystem_plugins: names of the plugins that implement ``fssync_filesystem_ready``
+        (they need an fsspec filesystem).
     :param credentials: when a plugin fetches the location's credentials
         (``fssync_credential_provider``), a ``fssync.plugin.KeySource`` over its provider, else
         None. Sign each request with ``await credentials.current()`` (fetched and refreshed as
@@ -169,16 +191,17 @@ def fssync_open_store(
 
 @hookspec
 def fssync_filesystem_ready(location: Location, filesystem: Any, config: Config) -> None:
-    """Adjust a live filesystem before it is used, e.g. register request-signing handlers.
+    """Adjust a live fsspec filesystem before it is used: the s3fs path's hook.
 
     For S3 the filesystem is an ``s3fs.S3FileSystem`` whose session is already set up, so
-    ``filesystem.s3.meta.events`` can be used.
+    ``filesystem.s3.meta.events`` can be used. For extra headers use
+    ``fssync_request_headers`` instead, which every request path honours.
 
-    Before a store plugin (``fssync_open_store``) may serve a location, fssync calls each
-    implementation once with a stand-in that records any use: an implementation that reads
-    anything from `filesystem` (or checks its type) counts as adjusting it, and the location
-    is then served through fsspec. So look at `location` and `config` first, and return
-    without touching `filesystem` when there is nothing to do.
+    A store of a plugin (``fssync_open_store``, such as the built-in fast S3 client) has no
+    fsspec filesystem to hand over, so while any registered plugin implements this hook,
+    remote locations are served through fsspec (``fssync_open_store`` is told which plugins,
+    as ``filesystem_plugins``, and the fast client steps aside). Implement it only when a
+    plugin needs botocore's or the filesystem's own objects.
 
     :param location: the location the filesystem serves.
     :param filesystem: the fsspec filesystem instance.

@@ -55,8 +55,8 @@ async def open_location(
     try:
         if not location.is_local:
             # A plugin may serve the location with its own store; it is told which plugins
-            # would adjust the fsspec filesystem it replaces, and which credential provider.
-            adjusters = hooks.filesystem_plugins(location, config)
+            # need the fsspec filesystem it replaces, and which credential provider.
+            adjusters = hooks.filesystem_plugins()
             keys = KeySource(provider, fetched) if provider is not None else None
             plugin_store = hooks.open_store(location, options, config, adjusters, keys)
             if plugin_store is not None:
