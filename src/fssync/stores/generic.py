@@ -20,6 +20,7 @@ from fssync.settings.location import Location
 from fssync.state.leftovers import is_temp, temp_name
 from fssync.stores import features
 from fssync.stores.base import Listing, ListingProgress, Reader, Store
+from fssync.stores.walk import parallel_find
 
 SMALL = 8 << 20  # read whole and written in one request up to this size
 CHUNK = 8 << 20  # larger files stream in pieces of this size (a progress event each)
@@ -189,6 +190,10 @@ class _Pool:
             self._ready.notify()
 
 
+# Servers that answer one folder level per request (WebDAV's PROPFIND, Depth: 1) and whose
+# filesystem takes calls from several threads: their folders are listed several at a time.
+ONE_LEVEL_LISTINGS = frozenset({"webdav"})
+
 # Servers with a rename: an upload goes to a temporary name in the same folder and is renamed
 # over the final name once it is whole and its size checked, so no reader sees half a file.
 RENAMES = frozenset({"ftp", "webdav"})
@@ -298,7 +303,10 @@ class FsspecStore(Store):
             if self.is_source:
                 self._missing_source(fs, root)
             return Listing(entries={}, exists=False)
-        found = fs.find(root, detail=True, withdirs=False)
+        if self.location.protocol in ONE_LEVEL_LISTINGS:
+            found = parallel_find(fs, root)
+        else:
+            found = fs.find(root, detail=True, withdirs=False)
         strip = len(root.rstrip("/")) + 1 if root.strip("/") else len(root)
         exact = (
             self.location.capabilities.listing_has_mtime and self.location.capabilities.keeps_mtime
