@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import fssync
 from fssync.cli.main import main
 from fssync.execute.sharding import ROOT_FILES, Shard, find_shards
 from fssync.hooks.manager import registered
@@ -16,7 +17,7 @@ from fssync.stores import open_store
 from fssync_plugins import dask as dask_plugin
 from fssync_plugins.s3_fast.xmlparse import common_prefixes
 
-from .helpers import make_tree
+from .helpers import make_tree, read_tree
 
 
 def _stores(src: Path, dst: Path):  # type: ignore[no-untyped-def]
@@ -101,7 +102,7 @@ def test_a_worker_keeps_a_runs_stores_between_its_tasks_until_released(tmp_path)
     plans = [plan_shard(sealed, Shard(p, True, False)) for p in ("a/", "b/")]
     stores = for_run(sealed)._pair
     assert stores is not None and sealed.key in kept()
-    results = [run_slice(sealed, p, "transfers", 0, 10) for p in plans]
+    results = [run_slice(sealed, p, "transfers") for p in plans]
     assert sorted(o.action.key for r in results for o in r.outcomes) == ["a/x", "a/y", "b/z"]
     assert for_run(sealed)._pair is stores  # the same stores served every task
     other = Sealed(config)
@@ -177,3 +178,45 @@ def test_a_flat_s3_prefix_is_cut_in_key_ranges_that_list_every_key_once(
             for k in listing.entries
         )
     assert all(not g.entries for g in gone)
+
+
+def test_slices_are_key_ranges_so_a_plan_made_again_is_cut_the_same_way(tmp_path):
+    """A worker lost after it wrote part of a slice makes Dask plan the shard again, against a
+    destination that has changed: slices by position would then skip the plan's last actions;
+    by key range every action left falls in exactly one of the slices the driver approved."""
+    from fssync import Config
+    from fssync.execute.executors import Sealed
+    from fssync.execute.sharding import Shard, _within, plan_shard, run_slices
+    from fssync.execute.workers import release
+
+    files = {f"a/f{n:02}": b"x" * n for n in range(10)}
+    make_tree(tmp_path / "src", files)
+    sealed = Sealed(Config("sync", str(tmp_path / "src"), str(tmp_path / "dst"), {}, {}))
+    shard = Shard("a/", True, False)
+    first = plan_shard(sealed, shard, every=3)
+    spans = first.counts.spans("transfers")
+    assert [size for _, size in spans] == [3, 3, 3, 1]
+    # slices 0 and 1 landed; the worker running slice 2 wrote a/f06, then was lost
+    make_tree(tmp_path / "dst", {k: v for k, v in files.items() if k <= "a/f06"})
+    again = plan_shard(sealed, Shard("a/", True, True), every=3)
+    assert [a.key for a in again.transfers] == ["a/f07", "a/f08", "a/f09"]
+    picked = [[a.key for a in _within(again, "transfers", span)] for span, _ in spans]
+    assert picked == [[], [], ["a/f07", "a/f08"], ["a/f09"]]  # by position: [], [], [], []
+    rest = [span for span, _ in spans[2:]]
+    result = run_slices(sealed, [again, again], rest, "transfers")
+    assert result.fatal is None and len(result.outcomes) == 3
+    assert read_tree(tmp_path / "dst") == files
+    release(sealed.key)
+
+
+def test_a_slice_of_a_plan_that_could_not_be_made_again_stops_the_run():
+    from fssync import Config
+    from fssync.execute.executors import Sealed
+    from fssync.execute.sharding import Shard, ShardCounts, ShardPlan, run_slices
+
+    broken = ShardPlan(ShardCounts(Shard("a/"), broken="cannot list a/: refused"))
+    sealed = Sealed(Config("sync", "x", "y", {}, {}))
+    result = run_slices(sealed, [broken], [(None, None)], "transfers")
+    assert result.fatal is not None and "refused" in result.fatal[1] and result.fatal[2] == 4
+    with pytest.raises(fssync.FssyncError, match="could not be planned again"):
+        result.raise_fatal()

@@ -28,6 +28,62 @@ from fssync import (
 
 _DONE = object()  # the end of a stream of results
 CONNECT_TIMEOUT = 10  # seconds to reach a scheduler before the run stops with exit code 4
+# Planning tasks per worker thread: shards are planned several to a task (a Dask task costs the
+# same for one folder as for ten), with enough tasks left to keep every thread busy.
+PLAN_TASKS_PER_THREAD = 4
+
+
+def plan_group(
+    sealed: Sealed, shards: tuple[Any, ...], every: int, copy: str | None = None
+) -> tuple[Any, ...]:
+    """Plan several shards in one task, cut in slices of `every` actions; their plans stay on
+    the worker, together. Run again because the worker that held them was lost, it answers
+    with their copy (`copy`, kept on another worker) when there is one: plans made again from
+    new listings would not count what the lost worker had written."""
+    if copy is not None:
+        kept = _kept_copy(copy)
+        if kept is not None:
+            return kept
+    return tuple(plan_shard(sealed, shard, every) for shard in shards)
+
+
+def _kept_copy(key: str) -> tuple[Any, ...] | None:
+    """The plans kept under `key` on some worker, or None (the first run: no copy yet)."""
+    from distributed import Future, get_client, secede
+
+    client = get_client()
+    if not client.who_has([key]).get(key):
+        return None
+    secede()  # waiting for the copy holds no worker thread
+    return Future(key, client).result()  # type: ignore[no-any-return]
+
+
+def copy_of(plans: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The same plans under a key of their own, on another worker."""
+    return plans
+
+
+def group_counts(plans: tuple[Any, ...]) -> tuple[ShardCounts, ...]:
+    """The counts of a group's plans alone, sent to the driver while the plans stay."""
+    return tuple(shard_counts(plan) for plan in plans)
+
+
+Pick = tuple[int, int, Any]  # (planning group, shard in it, key span of a slice)
+
+
+def run_picked(
+    sealed: Sealed, groups: list[tuple[Any, ...]], picks: list[Pick], part: str
+) -> BatchResult:
+    """One batch of slices of kept plans."""
+    plans = [groups[g][n] for g, n, _ in picks]
+    return run_slices(sealed, plans, [span for _, _, span in picks], part)
+
+
+def grouped(shards: tuple[Any, ...], threads: int) -> list[tuple[Any, ...]]:
+    """The shards cut, in order, in about `PLAN_TASKS_PER_THREAD` groups per thread."""
+    tasks = max(1, min(len(shards), PLAN_TASKS_PER_THREAD * max(1, threads)))
+    size = -(-len(shards) // tasks)
+    return [shards[i : i + size] for i in range(0, len(shards), size)]
 
 
 class DaskExecutor:
@@ -45,8 +101,10 @@ class DaskExecutor:
         self.sharded = sharded  # the workers list and plan their shards too
         self._cluster: Any = None
         self._client: Any = None
-        self._plans: list[Any] = []  # phase one's futures: each shard's plan, kept on a worker
+        self._plans: list[Any] = []  # phase one's futures: plans of groups of shards, kept
         self._counts: dict[Any, ShardCounts] = {}
+        self._where: dict[Any, tuple[int, int]] = {}  # shard -> (its planning group, place)
+        self._copies: list[Any] = []  # each group's plans kept on a second worker
         self._sealed: Sealed | None = None
         self._keys: list[str] = []  # the runs the workers keep stores for, released at close
         self._run = ""
@@ -166,67 +224,106 @@ class DaskExecutor:
     # ---------------------------------------------------------------- sharded listing
 
     async def plan(self, job: ShardJob) -> None:
-        """Phase one: each shard listed and planned by a worker; the plan stays there (a Dask
-        future the driver holds by name), its counts come back. A worker lost later makes
-        Dask plan that shard again where its batches need it."""
+        """Phase one: the shards listed and planned by the workers, several to a task; the
+        plans stay there (Dask futures the driver holds by name), their counts come back. A
+        worker lost later makes Dask plan that group again where its batches need it."""
         self._sealed = self._seal(job.config)
         self._run = uuid.uuid4().hex[:8]
+        client = self._client
+        threads = sum((await asyncio.to_thread(client.nthreads)).values())
+        groups = grouped(tuple(job.shards), threads)
         self._plans = [
-            self._client.submit(
-                plan_shard, self._sealed, shard, key=f"fssync-{self._run}-plan-{n}", pure=False
+            client.submit(
+                plan_group,
+                self._sealed,
+                group,
+                self.batch,
+                f"fssync-{self._run}-copy-{g}",
+                key=f"fssync-{self._run}-plan-{g}",
+                pure=False,
             )
-            for n, shard in enumerate(job.shards)
+            for g, group in enumerate(groups)
         ]
+        self._where = {
+            shard: (g, n) for g, group in enumerate(groups) for n, shard in enumerate(group)
+        }
         wanted = [
-            self._client.submit(shard_counts, plan, key=f"fssync-{self._run}-counts-{n}")
-            for n, plan in enumerate(self._plans)
+            client.submit(group_counts, plans, key=f"fssync-{self._run}-counts-{g}")
+            for g, plans in enumerate(self._plans)
         ]
         self._counts = {}
 
-        def take(item: Any) -> None:
-            self._counts[item.shard] = item
-            job.take(item)
+        def take(items: tuple[ShardCounts, ...]) -> None:
+            for item in items:
+                self._counts[item.shard] = item
+                job.take(item)
 
         await self._pump(lambda put, stop: self._stream(wanted, put, stop), take)
+        self._copies = await asyncio.to_thread(self._keep_copies)
+
+    def _keep_copies(self) -> list[Any]:
+        """A copy of each group's plans on a worker other than the one that made them, so that
+        losing one worker loses no plan (with one worker there is nowhere else to keep it)."""
+        client = self._client
+        workers = list(client.nthreads())
+        if len(workers) < 2:
+            return []
+        holders = client.who_has(self._plans)
+        copies = []
+        for g, plans in enumerate(self._plans):
+            others = [w for w in workers if w not in set(holders.get(plans.key, ()))]
+            copies.append(
+                client.submit(
+                    copy_of,
+                    plans,
+                    key=f"fssync-{self._run}-copy-{g}",
+                    workers=others or None,
+                    allow_other_workers=not others,
+                    pure=False,
+                )
+            )
+        from distributed import wait
+
+        wait(copies)  # in place before any write starts
+        return copies
 
     async def run(self, job: ShardJob, part: str) -> None:
         """Phase two: the kept plans' transfers or deletions, about `batch` files per task: a
         large shard's cut in slices, small shards' slices packed together (a Dask task costs
         the same for 20 files as for 1,000)."""
-        kind = {"transfers": ("copy", "update", "move"), "deletes": ("delete",)}[part]
-        tasks: list[list[tuple[int, int, int]]] = []
+        tasks: list[list[Pick]] = []
         files = filled = 0
-        for n, shard in enumerate(job.shards):
+        for shard in job.shards:
             counts = self._counts.get(shard)
             if counts is None or counts.broken is not None:
                 continue
-            size = sum(counts.of(k) for k in kind)
-            files += size
-            for start in range(0, size, self.batch):
-                stop = min(size, start + self.batch)
-                if not tasks or filled + stop - start > self.batch:
+            g, n = self._where[shard]
+            for span, size in counts.spans(part):
+                files += size
+                if not tasks or filled + size > self.batch:
                     tasks.append([])
                     filled = 0
-                tasks[-1].append((n, start, stop))
-                filled += stop - start
+                tasks[-1].append((g, n, span))
+                filled += size
         fields = {"name": self.name, "part": part, "tasks": len(tasks), "files": files}
         job.take(BatchResult((), (Event("executor", fields),)))
         plans, sealed, client = self._plans, self._sealed, self._client
 
+        def task(t: int, picks: list[Pick]) -> Any:
+            used = sorted({g for g, _, _ in picks})
+            local = {g: i for i, g in enumerate(used)}
+            return client.submit(
+                run_picked,
+                sealed,
+                [plans[g] for g in used],  # Dask hands the task the kept plans
+                [(local[g], n, span) for g, n, span in picks],
+                part,
+                key=f"fssync-{self._run}-{part}-{t}",
+                pure=False,
+            )
+
         def submit(put: Any, stop: threading.Event) -> None:
-            futures = [
-                client.submit(
-                    run_slices,
-                    sealed,
-                    [plans[n] for n, _, _ in slices],  # Dask hands the task the kept plans
-                    [(start, end) for _, start, end in slices],
-                    part,
-                    key=f"fssync-{self._run}-{part}-{t}",
-                    pure=False,
-                )
-                for t, slices in enumerate(tasks)
-            ]
-            self._stream(futures, put, stop)
+            self._stream([task(t, picks) for t, picks in enumerate(tasks)], put, stop)
 
         await self._pump(submit, job.take)
 
@@ -269,6 +366,7 @@ class DaskExecutor:
 
     async def close(self) -> None:
         self._plans = []
+        self._copies = []
         await asyncio.to_thread(self._disconnect)
 
     def _disconnect(self) -> None:

@@ -11,9 +11,11 @@ implements `fssync.execute.executors.ShardedExecutor`; this module holds what ru
 from __future__ import annotations
 
 import asyncio
+import bisect
 import functools
 import time
 from collections.abc import Sequence
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
 import attrs
@@ -48,6 +50,14 @@ FEW_FOLDERS = 8
 RANGES = 32
 PROBES = 4 * RANGES
 TOP = "\x7f" * 64  # above every ASCII key; keys above it fall in the last range
+
+# Actions a slice of a shard's plan holds (the last slice may hold fewer), unless the executor
+# asks for another size. A slice is a key range, not a position (`ShardCounts.spans`).
+SLICE = 1000
+PARTS = {"transfers": ("copy", "update", "move"), "deletes": ("delete",)}
+Span = tuple[
+    str | None, str | None
+]  # keys from the first (None: from the start) to before the second
 
 
 @attrs.frozen
@@ -90,9 +100,24 @@ class ShardCounts:
     events: tuple[Event, ...] = ()
     broken: str | None = None
     fatal: tuple[str, str, int] | None = None
+    # Per part, the first key of each slice after the first: slices are key ranges, so a plan
+    # made again (its worker was lost, and the destination has changed since) is cut the same
+    # way, and no action falls between two slices or into two.
+    cuts: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    every: int = SLICE  # actions in each slice but the last
 
     def of(self, kind: str) -> int:
         return dict(self.counts).get(kind, 0)
+
+    def spans(self, part: str) -> list[tuple[Span, int]]:
+        """The slices of a part: (key bounds, how many actions the plan held there)."""
+        size = sum(self.of(k) for k in PARTS[part])
+        if not size:
+            return []
+        cuts = dict(self.cuts).get(part, ())
+        bounds: list[str | None] = [None, *cuts, None]
+        sizes = [self.every] * len(cuts) + [size - self.every * len(cuts)]
+        return [((bounds[i], bounds[i + 1]), sizes[i]) for i in range(len(sizes))]
 
 
 @attrs.frozen
@@ -319,11 +344,12 @@ def _fatal(exc: FssyncError) -> tuple[str, str, int] | None:
     return None
 
 
-def plan_shard(sealed: Sealed, shard: Shard) -> ShardPlan:
+def plan_shard(sealed: Sealed, shard: Shard, every: int = SLICE) -> ShardPlan:
     """List one shard on both sides and plan it with the run's own planner (keys, filters and
     rules as in a whole run), over the stores this worker keeps for the run
     (`fssync.execute.workers`), and hand the shard's plan to ``fssync_plan_ready`` here, where it is
-    whole. Called in a worker's thread; runs on the kept run's event loop."""
+    whole; its parts are cut in slices of `every` actions. Called in a worker's thread; runs on
+    the kept run's event loop."""
     from fssync.execute.workers import WorkerRun, for_run
 
     events: list[Event] = []
@@ -349,6 +375,14 @@ def plan_shard(sealed: Sealed, shard: Shard) -> ShardPlan:
     failures = [Failure(k, "list", f"cannot read: {why}") for k, why in (*s.errors, *d.errors)]
     failures += [Failure(k, "unsafe", f"not copied: {why}") for k, why in run.unsafe]
     failures += [Failure(k, "conflict", f"not written: {why}") for k, why in run.conflicts]
+    by_key = attrgetter("key")
+    transfers = tuple(sorted(plan.transfers, key=by_key))  # in key order: slices are key ranges
+    deletes = tuple(sorted(plan.deletes, key=by_key))
+    step = max(1, every)
+    cuts = tuple(
+        (part, tuple(a.key for a in actions[step::step]))
+        for part, actions in (("transfers", transfers), ("deletes", deletes))
+    )
     counts = ShardCounts(
         shard,
         counts=tuple(plan.counts().items()),
@@ -358,8 +392,10 @@ def plan_shard(sealed: Sealed, shard: Shard) -> ShardPlan:
         incomplete=bool(s.errors or d.errors),
         failures=tuple(failures),
         events=tuple(events),
+        cuts=cuts,
+        every=step,
     )
-    return ShardPlan(counts, plan.transfers, plan.deletes)
+    return ShardPlan(counts, transfers, deletes)
 
 
 def shard_counts(plan: ShardPlan) -> ShardCounts:
@@ -408,26 +444,41 @@ def _rekey(listing: Listing, prefix: str, *, local: bool) -> Listing:
     return attrs.evolve(listing, entries=entries, errors=errors, rejected=rejected)
 
 
-def run_slice(sealed: Sealed, plan: ShardPlan, part: str, start: int, stop: int) -> BatchResult:
-    """One batch of a shard's transfers or deletions, on whichever worker Dask chose."""
-    return run_slices(sealed, [plan], [(start, stop)], part)
+def run_slice(sealed: Sealed, plan: ShardPlan, part: str, span: Span = (None, None)) -> BatchResult:
+    """One slice of a shard's transfers or deletions, on whichever worker Dask chose."""
+    return run_slices(sealed, [plan], [span], part)
 
 
 def run_slices(
-    sealed: Sealed, plans: Sequence[ShardPlan], spans: Sequence[tuple[int, int]], part: str
+    sealed: Sealed, plans: Sequence[ShardPlan], spans: Sequence[Span], part: str
 ) -> BatchResult:
-    """One batch made of slices of several shards' transfers or deletions (`spans[i]` of
-    `plans[i]`): small shards share a task."""
+    """One batch made of slices of several shards' transfers or deletions (the actions of
+    `plans[i]` whose keys fall in `spans[i]`, from `ShardCounts.spans`): small shards share a
+    task. A plan made again after its worker was lost, and that could not list its shard this
+    time, stops the run: its slices must not pass for done."""
+    for plan in plans:
+        if plan.counts.broken is not None:
+            message = f"shard {plan.counts.shard.label} could not be planned again: "
+            fatal = ("", message + plan.counts.broken, int(ExitCode.FATAL))
+            return BatchResult((), plan.counts.events, fatal)
     actions = [
-        a
-        for plan, (start, stop) in zip(plans, spans, strict=True)
-        for a in plan.part(part)[start:stop]
+        a for plan, span in zip(plans, spans, strict=True) for a in _within(plan, part, span)
     ]
     if part == "transfers":
         from fssync.execute.executors import run_batch
 
         return run_batch(sealed, actions)
     return delete_batch(sealed, actions)
+
+
+def _within(plan: ShardPlan, part: str, span: Span) -> tuple[Action, ...]:
+    """The actions of a plan's part whose keys fall in `span` (the part is in key order)."""
+    actions = plan.part(part)
+    after, before = span
+    by_key = attrgetter("key")
+    start = 0 if after is None else bisect.bisect_left(actions, after, key=by_key)
+    stop = len(actions) if before is None else bisect.bisect_left(actions, before, key=by_key)
+    return actions[start:stop]
 
 
 def delete_batch(sealed: Sealed, actions: Sequence[Action]) -> BatchResult:

@@ -334,12 +334,15 @@ def fssync_executor(config: Config) -> Executor | None:
     plans on its workers too, so that no machine holds the whole listing (``fssync.execute.sharding``):
     the engine cuts the run in shards (one per folder under the roots, from one look at each,
     or key ranges of a flat S3 root) and calls ``plan(job)``, which runs
-    ``fssync.plan_shard(sealed, shard)`` on each, keeps each plan where it was made and hands
-    ``fssync.shard_counts`` of it to ``job.take``; the engine applies the guards to the sums,
-    then calls ``run(job, "transfers")`` and, when nothing holds them, ``run(job,
+    ``fssync.plan_shard(sealed, shard, every)`` on each, keeps each plan where it was made and
+    hands ``fssync.shard_counts`` of it to ``job.take``; the engine applies the guards to the
+    sums, then calls ``run(job, "transfers")`` and, when nothing holds them, ``run(job,
     "deletes")``, which run batches of ``fssync.run_slices(sealed, plans, spans, part)`` (one
-    shard's: ``fssync.run_slice(sealed, plan, part, start, stop)``) and hand each
-    ``BatchResult`` to ``job.take``. Send every task of a run the same ``Sealed``: workers
+    shard's: ``fssync.run_slice(sealed, plan, part, span)``) and hand each ``BatchResult``
+    to ``job.take``. A span is a key range from ``counts.spans(part)`` (slices of `every`
+    actions), not a position, so a plan made again after its worker was lost is cut the same
+    way; keep a copy of each plan on a second worker if the report must count what the lost
+    worker wrote (the Dask executor does). Send every task of a run the same ``Sealed``: workers
     keep the run's plugins and stores under its key, and ``fssync.release_run(key)`` on each
     worker at the end of the run closes them.
 
