@@ -7,7 +7,6 @@ install is reported as missing; it never stops the benchmark.
 
 from __future__ import annotations
 
-import importlib.metadata
 import subprocess
 import sys
 import sysconfig
@@ -194,28 +193,40 @@ def probe_python_anchor(name: str) -> Installed:
     return Installed(name, argv=(sys.executable, str(BENCH_DIR / script)), version=version)
 
 
-def probe_fssync() -> Installed:
-    """fssync runs from the current interpreter, as a user would run the installed package.
+def probe_fssync(python: str = sys.executable, name: str = "fssync") -> Installed:
+    """fssync runs from an interpreter it is installed in, as a user would run the package:
+    this one by default, or another one holding another checkout (``--fssync-before``).
 
     An installed package comes byte-compiled (pip writes the ``.pyc`` files), but a working tree
     under ``PYTHONDONTWRITEBYTECODE`` would compile every module from source on every run, a
-    cost no user pays; so the project's sources are byte-compiled first.
+    cost no user pays; so the sources that interpreter imports are byte-compiled first.
     """
-    argv = (sys.executable, "-m", "fssync")
-    _byte_compile_project()
+    argv = (python, "-m", "fssync")
     try:
+        where = _run([python, "-c", _COMPILE_AND_LOCATE], timeout=INSTALL_TIMEOUT_S)
         proc = _run([*argv, "sync", "--help"], timeout=VERSION_TIMEOUT_S)
     except (OSError, subprocess.TimeoutExpired) as e:
-        return Installed("fssync", problem=f"does not run: {e}")
-    if proc.returncode != 0:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
-        return Installed("fssync", problem=f"not runnable ({tail[0]}); try `pip install -e .`")
-    try:
-        version = f"fssync {importlib.metadata.version('fssync')}"
-    except importlib.metadata.PackageNotFoundError:
-        version = "fssync (not installed as a distribution)"
+        return Installed(name, problem=f"does not run: {e}")
+    if where.returncode != 0 or proc.returncode != 0:
+        failed = proc if where.returncode == 0 else where
+        tail = (failed.stderr or failed.stdout).strip().splitlines()[-1:] or ["no output"]
+        return Installed(name, problem=f"not runnable ({tail[0]}); try `pip install -e .`")
     quiet = ("--quiet",) if "--quiet" in proc.stdout else ()
-    return Installed("fssync", argv=argv, version=version, quiet=quiet)
+    return Installed(name, argv=argv, version=where.stdout.strip().splitlines()[-1], quiet=quiet)
+
+
+# Run in the interpreter that runs fssync: compile what it imports (the package and its
+# plugins), print the version and where the code comes from, so two checkouts can be told apart.
+_COMPILE_AND_LOCATE = """
+import compileall, importlib.metadata as m, os, fssync, fssync_plugins
+for folder in [*fssync.__path__, *fssync_plugins.__path__]:
+    compileall.compile_dir(folder, quiet=1)
+try:
+    version = m.version("fssync")
+except m.PackageNotFoundError:
+    version = "(not installed as a distribution)"
+print(f"fssync {version} ({os.path.dirname(fssync.__path__[0])})")
+"""
 
 
 def _byte_compile_project() -> None:

@@ -32,7 +32,7 @@ from bench.anchors import (
 from bench.report import fssync_summary, results_table, to_json, write_json
 from bench.scenarios import SCENARIO_IDS, SCENARIOS, Bench, Settings, aggregate
 from bench.server_counts import RequestCounter
-from bench.tools import ALL_TOOLS, ANCHORS, CLIENTS, Client
+from bench.tools import ALL_TOOLS, ANCHORS, CLIENTS, Client, FssyncBefore
 
 WORK_ROOT = BENCH_DIR / ".work"
 ACCESS_KEY = "bench-access-key"
@@ -81,6 +81,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--fssync-transfers", type=int, help="pass --transfers N to fssync (default: its own)"
     )
     p.add_argument(
+        "--fssync-before",
+        metavar="PYTHON",
+        help="also run the fssync installed in this interpreter (another checkout), as row "
+        "fssync-before with fssync's flags: before and after a change in one run",
+    )
+    p.add_argument(
         "--no-install", action="store_true", help="use bench/.venv as it is; install nothing"
     )
     p.add_argument("--keep", action="store_true", help="keep data and server files afterwards")
@@ -89,7 +95,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         value = getattr(ns, flag)
         if value is not None and value < 1:
             p.error(f"--{flag.replace('_', '-')} must be at least 1")
+    if ns.fssync_before is not None and shutil.which(ns.fssync_before) is None:
+        p.error(f"--fssync-before: {ns.fssync_before} is not an executable")
     return ns
+
+
+def tool_names(ns: argparse.Namespace) -> list[str]:
+    """The tools to run, in report order: fssync-before, when asked for, right after fssync."""
+    names = list(ns.tools)
+    if ns.fssync_before is not None:
+        at = names.index("fssync") + 1 if "fssync" in names else 0
+        names.insert(at, FssyncBefore.name)
+    return names
 
 
 def _settings(ns: argparse.Namespace, workdir: Path) -> Settings:
@@ -130,7 +147,9 @@ def _prepare_tools(ns: argparse.Namespace) -> dict[str, Installed]:
             found[name] = probe_python_anchor(name)
     if "fssync" in ns.tools:
         found["fssync"] = probe_fssync()
-    return {t: found[t] for t in ns.tools}
+    if ns.fssync_before is not None:
+        found[FssyncBefore.name] = probe_fssync(ns.fssync_before, FssyncBefore.name)
+    return {t: found[t] for t in tool_names(ns)}
 
 
 def _weed_version() -> str:
@@ -268,10 +287,11 @@ def _main(ns: argparse.Namespace, workdir: Path) -> int:
     settings = _settings(ns, workdir)
     tools = _prepare_tools(ns)
     for name, t in tools.items():
-        log(f"{name:<9} {t.version or 'MISSING: ' + t.problem}")
+        log(f"{name:<13} {t.version or 'MISSING: ' + t.problem}")
     extra = {}
     if ns.fssync_transfers is not None:
-        extra["fssync"] = ["--transfers", str(ns.fssync_transfers)]
+        for name in ("fssync", FssyncBefore.name):
+            extra[name] = ["--transfers", str(ns.fssync_transfers)]
     meta = _meta(settings, tools)
     started = time.monotonic()
     try:
@@ -295,7 +315,7 @@ def _report(bench: Bench, meta: dict[str, Any], tools: dict[str, Installed], out
     print(f"Python itself starts in {meta['machine']['python_start_s']} s here "
           "(`python -c pass`, median of 5): part of every fssync row.\n")  # fmt: skip
     print(results_table(rows, list(tools), titles))
-    summary = fssync_summary(rows)
+    summary = fssync_summary(rows, list(tools))
     if summary:
         print("\n### fssync / best anchor (lower is better)\n")
         print(summary)

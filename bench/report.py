@@ -102,13 +102,14 @@ def results_table(rows: list[Row], tools: list[str], titles: dict[str, str]) -> 
     return _markdown(header, lines) + "\n\n" + legend
 
 
-def fssync_summary(rows: list[Row]) -> str:
-    """fssync against the best anchor of each metric, one line per scenario."""
+def fssync_summary(rows: list[Row], tools: list[str]) -> str:
+    """fssync (and fssync-before, when it ran) against the best anchor of each metric, one line
+    per scenario and fssync row."""
     best = best_anchors(rows)
-    header = ["scenario", "fssync wall", "fssync CPU", "fssync RSS"]
+    header = ["scenario", "tool", "wall", "CPU", "RSS"]
     lines = []
-    for row in _ordered([r for r in rows if r.tool == "fssync"], ["fssync"]):
-        cells = [row.scenario]
+    for row in _ordered([r for r in rows if not r.is_anchor], tools):
+        cells = [row.scenario, row.tool]
         for metric in METRICS:
             r = ratio(row, metric, best)
             b = best.get((row.scenario, metric))

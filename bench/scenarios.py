@@ -226,7 +226,7 @@ class Bench:
         cost = f"{o.run.wall_s:7.2f} s" if o.run else "      -  "
         if o.run is not None and o.run.requests is not None:
             cost += f" {o.run.requests.total:6d} req"
-        self.log(f"  {o.scenario} {o.tool:<9} run {rep + 1}: {cost}  {o.status} {o.detail}")
+        self.log(f"  {o.scenario} {o.tool:<13} run {rep + 1}: {cost}  {o.status} {o.detail}")
 
     def run_one(self, scenario: str, client: Client, rep: int) -> Outcome:
         """One measured run; setup problems and tool failures become rows, never exceptions."""

@@ -209,12 +209,20 @@ class Fssync(Client):
         return cmd + list(self.installed.quiet) + (["--delete"] if delete else [])
 
 
+class FssyncBefore(Fssync):
+    """fssync from another checkout, in the interpreter given by ``--fssync-before``: a second
+    row beside ``fssync``, alternating with it, so a change is measured before and after in
+    one run. Only there when asked for, so it is not among the default tools."""
+
+    name = "fssync-before"
+
+
 def _plain(side: Side) -> str:
     return side.url() if isinstance(side, S3Path) else str(side)
 
 
 CLIENTS: dict[str, type[Client]] = {
-    c.name: c for c in (Fssync, Aws, S5cmd, Rclone, S3cmd, Obstore, BotoCrt)
+    c.name: c for c in (Fssync, FssyncBefore, Aws, S5cmd, Rclone, S3cmd, Obstore, BotoCrt)
 }
-ALL_TOOLS: tuple[str, ...] = tuple(CLIENTS)
+ALL_TOOLS: tuple[str, ...] = tuple(n for n in CLIENTS if n != FssyncBefore.name)
 ANCHORS: tuple[str, ...] = tuple(n for n, c in CLIENTS.items() if c.is_anchor)
