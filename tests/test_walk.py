@@ -66,3 +66,38 @@ def test_one_refused_folder_fails_the_whole_listing(tree):
     tree.fail = "d07/sub"
     with pytest.raises(PermissionError, match="refused"):
         parallel_find(tree, "/root", workers=4)
+
+
+def test_a_webdav_listing_names_the_properties_it_needs_and_answers_as_ls(webdav_server):
+    """Against wsgidav: each folder is one PROPFIND that names four properties (a bodiless
+    one asks for all of them, which costs the server and the client), and the entries are the
+    ones webdav4's own ``ls`` gives."""
+    import fsspec
+
+    from fssync.stores.webdav_list import LISTING_PROPS, lister
+
+    login = webdav_server.login
+    disk = webdav_server.root / "walk-props"
+    for folder in ("a", "b/c"):
+        (disk / folder).mkdir(parents=True)
+        (disk / folder / "f.txt").write_bytes(b"x" * len(folder))
+    fs = fsspec.filesystem(
+        "webdav",
+        base_url=f"http://{login.address}",
+        auth=(login.user, login.password),
+        skip_instance_cache=True,
+    )
+    bodies: list[bytes] = []
+    fs.client.http.event_hooks["request"].append(
+        lambda r: bodies.append(r.read()) if r.method == "PROPFIND" else None
+    )
+    found = parallel_find(fs, "walk-props", ls=lister(fs))
+    assert sorted(found) == ["walk-props/a/f.txt", "walk-props/b/c/f.txt"]
+    assert len(bodies) == 4 and set(bodies) == {LISTING_PROPS.encode()}  # one per folder
+    for folder in ("walk-props", "walk-props/b"):
+        mine = sorted(lister(fs)(folder), key=lambda i: i["name"])
+        theirs = sorted(fs.ls(folder, detail=True), key=lambda i: i["name"])
+        fields = ("name", "type", "size", "modified", "etag")
+        assert [[i.get(k) for k in fields] for i in mine] == [
+            [i.get(k) for k in fields] for i in theirs
+        ]

@@ -191,7 +191,8 @@ class _Pool:
 
 
 # Servers that answer one folder level per request (WebDAV's PROPFIND, Depth: 1) and whose
-# filesystem takes calls from several threads: their folders are listed several at a time.
+# filesystem takes calls from several threads: their folders are listed several at a time,
+# asking for the listing's properties only (`webdav_list`).
 ONE_LEVEL_LISTINGS = frozenset({"webdav"})
 
 # Servers with a rename: an upload goes to a temporary name in the same folder and is renamed
@@ -304,7 +305,9 @@ class FsspecStore(Store):
                 self._missing_source(fs, root)
             return Listing(entries={}, exists=False)
         if self.location.protocol in ONE_LEVEL_LISTINGS:
-            found = parallel_find(fs, root)
+            from fssync.stores.webdav_list import lister
+
+            found = parallel_find(fs, root, ls=lister(fs))
         else:
             found = fs.find(root, detail=True, withdirs=False)
         strip = len(root.rstrip("/")) + 1 if root.strip("/") else len(root)

@@ -9,6 +9,7 @@ listing must never reach the planner, which would take the missing files for del
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
@@ -16,13 +17,20 @@ from typing import Any
 FOLDERS_IN_FLIGHT = 8
 
 
-def parallel_find(fs: Any, root: str, workers: int = FOLDERS_IN_FLIGHT) -> dict[str, dict]:
-    """Every file under `root`, as ``fs.find(root, detail=True)`` answers: path -> info."""
+def parallel_find(
+    fs: Any,
+    root: str,
+    workers: int = FOLDERS_IN_FLIGHT,
+    ls: Callable[..., list[dict]] | None = None,
+) -> dict[str, dict]:
+    """Every file under `root`, as ``fs.find(root, detail=True)`` answers: path -> info.
+    `ls` lists one folder (default: the filesystem's own ``ls``)."""
+    ls = ls or fs.ls
     root = root.rstrip("/") or root
     files: dict[str, dict] = {}
     seen = {fs._strip_protocol(root).rstrip("/")}
     with ThreadPoolExecutor(max(1, workers), thread_name_prefix="fssync-list") as pool:
-        pending: set[Future[list[dict]]] = {pool.submit(fs.ls, root, detail=True)}
+        pending: set[Future[list[dict]]] = {pool.submit(ls, root, detail=True)}
         try:
             while pending:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
@@ -32,7 +40,7 @@ def parallel_find(fs: Any, root: str, workers: int = FOLDERS_IN_FLIGHT) -> dict[
                         if info.get("type") == "directory":
                             if name not in seen:  # a server may list the folder itself
                                 seen.add(name)
-                                pending.add(pool.submit(fs.ls, name, detail=True))
+                                pending.add(pool.submit(ls, name, detail=True))
                         else:
                             files[name] = info
         except BaseException:
