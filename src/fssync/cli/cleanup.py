@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from fssync.diagnose import diagnose
-from fssync.errors import ExitCode, FssyncError, UsageError
+from fssync.errors import ExitCode, UsageError
 from fssync.hooks.manager import Hooks
 from fssync.settings.config import Config
 from fssync.settings.location import parse
@@ -112,7 +112,7 @@ async def _clean(store: Store, bucket: str, prefix: str, age: float, dry_run: bo
 
 
 def run(ns: argparse.Namespace, hooks: Hooks) -> int:
-    from fssync.stores.connect import open_location
+    from fssync.stores.connect import opened
 
     options = {k: v for k, v in vars(ns).items() if not k.startswith("_")}
     config = Config(command="cleanup", src=ns.url, options=options)
@@ -121,8 +121,7 @@ def run(ns: argparse.Namespace, hooks: Hooks) -> int:
     age = parse_duration(str(ns.older_than))
 
     async def go() -> Outcome:
-        store = await open_location(hooks, config, location, transfers=4, is_source=False)
-        try:
+        async with opened(hooks, config, location, is_source=False) as store:
             if not store.features.multipart_journal:
                 raise UsageError(
                     f"cleanup: {location.url!r} has no multipart uploads to clean "
@@ -131,12 +130,6 @@ def run(ns: argparse.Namespace, hooks: Hooks) -> int:
             bucket, _, prefix = location.root.partition("/")
             prefix = prefix.rstrip("/") + "/" if prefix else ""
             return await _clean(store, bucket, prefix, age, ns.dry_run)
-        except FssyncError:
-            raise
-        except Exception as exc:  # noqa: BLE001
-            raise diagnose(exc, where=location.url, listing=True).exception() from None
-        finally:
-            await store.close()
 
     with hooks.session(config):
         out = asyncio.run(go())

@@ -11,8 +11,7 @@ import types
 from collections.abc import Mapping
 from typing import Any
 
-from fssync.diagnose import diagnose
-from fssync.errors import ExitCode, FssyncError, UsageError
+from fssync.errors import ExitCode, UsageError
 from fssync.hooks import PROJECT
 from fssync.hooks.manager import Hooks
 from fssync.model import Capabilities, Entry, Kind, Plan
@@ -66,7 +65,7 @@ async def _stored_mtimes(store: Any, entries: dict[str, Entry], shown: list[str]
 
 
 def ls(ns: argparse.Namespace, hooks: Hooks) -> int:
-    from fssync.stores.connect import open_location
+    from fssync.stores.connect import opened
 
     options = {k: v for k, v in vars(ns).items() if not k.startswith("_")}
     config = Config(command="ls", src=ns.url, options=options)
@@ -74,18 +73,11 @@ def ls(ns: argparse.Namespace, hooks: Hooks) -> int:
     location = parse(ns.url, load_remotes(config, plugin_option_names(hooks)))
 
     async def listing() -> dict[str, Entry]:
-        store = await open_location(hooks, config, location, transfers=4, is_source=True)
-        try:
+        async with opened(hooks, config, location, is_source=True) as store:
             entries = dict((await store.scan()).entries)
             shown = [k for k in entries if ns.recursive or "/" not in k]
             await _stored_mtimes(store, entries, shown)
             return entries
-        except FssyncError:
-            raise
-        except Exception as exc:  # noqa: BLE001
-            raise diagnose(exc, where=location.url, listing=True).exception() from None
-        finally:
-            await store.close()
 
     with hooks.session(config):
         entries = asyncio.run(listing())

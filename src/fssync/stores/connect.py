@@ -5,7 +5,8 @@ credential provider, and the run's retry policy."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 from fssync.diagnose import diagnose
@@ -83,3 +84,21 @@ async def open_location(
             await store.close()
             raise
     return store
+
+
+@asynccontextmanager
+async def opened(
+    hooks: Hooks, config: Config, location: Location, *, is_source: bool, transfers: int = 4
+) -> AsyncIterator[Store]:
+    """A location's store for one command's work (``ls``, ``cleanup``): an error of the store
+    during the work becomes one line, as one while opening it does, and the store is closed
+    after, whatever happened."""
+    store = await open_location(hooks, config, location, transfers=transfers, is_source=is_source)
+    try:
+        yield store
+    except FssyncError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise diagnose(exc, where=location.url, listing=True).exception() from None
+    finally:
+        await store.close()
