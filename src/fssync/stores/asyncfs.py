@@ -30,7 +30,7 @@ from fssync.stores.s3.meta import stored_mtime_ns
 
 # Protocols whose fsspec class is an AsyncFileSystem fssync drives on its loop.
 ASYNC = frozenset({"sftp", "gs", "abfs", "http"})
-PIECE = 4 << 20  # a ranged read fetches at most this much per request (memory per range)
+PIECE = 2 << 20  # a ranged read fetches at most this much per request (memory per range)
 PARALLEL = 8  # deletions and stats in flight at once
 
 
