@@ -225,8 +225,9 @@ class DaskExecutor:
 
     async def plan(self, job: ShardJob) -> None:
         """Phase one: the shards listed and planned by the workers, several to a task; the
-        plans stay there (Dask futures the driver holds by name), their counts come back. A
-        worker lost later makes Dask plan that group again where its batches need it."""
+        plans stay there (Dask futures the driver holds by name), their counts come back, and
+        a copy of each is kept on a second worker. A worker lost later makes Dask run that
+        group's planning task again, which answers with the copy (`plan_group`)."""
         self._sealed = self._seal(job.config)
         self._run = uuid.uuid4().hex[:8]
         client = self._client

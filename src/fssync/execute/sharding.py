@@ -55,9 +55,9 @@ TOP = "\x7f" * 64  # above every ASCII key; keys above it fall in the last range
 # asks for another size. A slice is a key range, not a position (`ShardCounts.spans`).
 SLICE = 1000
 PARTS = {"transfers": ("copy", "update", "move"), "deletes": ("delete",)}
-Span = tuple[
-    str | None, str | None
-]  # keys from the first (None: from the start) to before the second
+# A slice's keys: from the first (None: from the start) up to, not including, the second
+# (None: to the end).
+Span = tuple[str | None, str | None]
 
 
 @attrs.frozen
@@ -474,10 +474,10 @@ def run_slices(
 def _within(plan: ShardPlan, part: str, span: Span) -> tuple[Action, ...]:
     """The actions of a plan's part whose keys fall in `span` (the part is in key order)."""
     actions = plan.part(part)
-    after, before = span
+    first, beyond = span
     by_key = attrgetter("key")
-    start = 0 if after is None else bisect.bisect_left(actions, after, key=by_key)
-    stop = len(actions) if before is None else bisect.bisect_left(actions, before, key=by_key)
+    start = 0 if first is None else bisect.bisect_left(actions, first, key=by_key)
+    stop = len(actions) if beyond is None else bisect.bisect_left(actions, beyond, key=by_key)
     return actions[start:stop]
 
 
