@@ -20,12 +20,12 @@ from fssync.stores.s3.meta import OPERATION_HEADERS, UPLOAD_OPERATIONS, header_p
 Pairs = tuple[tuple[str, str], ...]
 
 
-def _pairs(value: Iterable[tuple[str, str]]) -> Pairs:
-    return tuple((str(name), str(value)) for name, value in value)
+def _pairs(given: Iterable[tuple[str, str]]) -> Pairs:
+    return tuple((str(name), str(value)) for name, value in given)
 
 
-def _operations(value: Mapping[str, Iterable[tuple[str, str]]]) -> Mapping[str, Pairs]:
-    return {str(op): _pairs(pairs) for op, pairs in value.items()}
+def _operations(given: Mapping[str, Iterable[tuple[str, str]]]) -> Mapping[str, Pairs]:
+    return {str(op): _pairs(pairs) for op, pairs in given.items()}
 
 
 def _names(pairs: Pairs) -> str:
