@@ -442,3 +442,41 @@ def test_part_hasher_matches_the_multipart_etag_rule(size):
     for i in range(0, size, 3 << 20):  # chunks that do not line up with the parts
         hasher.update(data[i : i + (3 << 20)])
     assert hasher.etag() == want
+
+
+def test_small_files_leave_the_event_loop_once_writing_them_is_slow():
+    """Written on the loop while a file's create and rename are quick; once their average
+    passes the limit (a network file system), every later write of the run goes to a thread."""
+    from fssync.stores.local import InlineWrites
+
+    quick = InlineWrites(limit=0.001, window=32)
+    for n in range(1000):
+        quick.took(0.0002 if n % 4 else 0.02)  # a stall now and then decides nothing
+    assert quick.inline
+    for _ in range(31):
+        quick.took(0.005)  # a slow file system: decided at the end of a window
+    assert not quick.inline
+    for _ in range(64):
+        quick.took(0.0)
+    assert not quick.inline  # and it stays so for the run
+
+
+def test_small_files_downloaded_inline_and_through_threads_are_the_same(tmp_path, monkeypatch):
+    """Both ways of writing a small file give the same tree, mtimes included."""
+    import fssync
+    from fssync.stores import local
+
+    from .helpers import make_tree, mtimes, read_tree
+
+    files = {f"d{n % 3}/f{n}.txt": b"x" * n for n in range(30)}
+    make_tree(tmp_path / "src", files)
+    always = local.InlineWrites(limit=float("inf"))
+    never = local.InlineWrites(limit=-1.0)
+    never.inline = False
+    for name, policy in (("inline", always), ("threads", never)):
+        monkeypatch.setattr(local, "InlineWrites", lambda policy=policy: policy)
+        report = fssync.sync(str(tmp_path / "src"), str(tmp_path / name))
+        assert report.copied == len(files)
+        assert read_tree(tmp_path / name) == files
+        assert mtimes(tmp_path / name) == mtimes(tmp_path / "src")
+    assert always._recent and not never._recent  # each way was the one taken
