@@ -105,6 +105,7 @@ def test_headers_for_a_location_that_cannot_send_them_are_a_usage_error():
         options(plugin, location=LOCAL)
 
 
-def test_an_answer_of_the_wrong_type_is_a_usage_error():
+@pytest.mark.parametrize("wrong", [{"x-a": "1"}, {}, ()])
+def test_an_answer_of_the_wrong_type_is_a_usage_error(wrong):
     with pytest.raises(fssync.UsageError, match="expected an fssync.plugin.RequestHeaders"):
-        options(Answer({"x-a": "1"}))  # type: ignore[arg-type]
+        options(Answer(wrong))  # type: ignore[arg-type]  (an empty one too: never ignored)

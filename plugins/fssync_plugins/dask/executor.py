@@ -272,7 +272,8 @@ class DaskExecutor:
         holders = client.who_has(self._plans)
         copies = []
         for g, plans in enumerate(self._plans):
-            others = [w for w in workers if w not in set(holders.get(plans.key, ()))]
+            held = set(holders.get(plans.key, ()))
+            others = [w for w in workers if w not in held]
             copies.append(
                 client.submit(
                     copy_of,

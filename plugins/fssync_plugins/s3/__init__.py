@@ -272,13 +272,11 @@ def fssync_request_headers(
             "the session token is given twice: use either --session-token (AWS_SESSION_TOKEN) "
             "or --header 'x-amz-security-token:...', not both"
         )
-    per_operation = (
-        sse_c.headers_for(config, location) if config.command in ("sync", "bisync", "check") else {}
-    )
+    reads_content = config.command in ("sync", "bisync", "check")  # what SSE-C keys go with
     return RequestHeaders(
         every=[(h.name, h.value) for h in every],
         uploads=[(h.name, h.value) for h in upload],
-        operations=per_operation or {},
+        operations=(sse_c.headers_for(config, location) if reads_content else None) or {},
     )
 
 

@@ -163,7 +163,7 @@ class Hooks:
 
         options = _merge(self._h.fssync_storage_options(location=location, config=config))
         answers = self._h.fssync_request_headers(location=location, config=config)
-        return fold_into(options, reversed(answers), location.protocol)
+        return fold_into(options, answers, location.protocol)
 
     def credential_provider(self, location: Location, config: Config) -> CredentialProvider | None:
         provider = self._h.fssync_credential_provider(location=location, config=config)

@@ -190,11 +190,6 @@ class _Pool:
             self._ready.notify()
 
 
-# Servers that answer one folder level per request (WebDAV's PROPFIND, Depth: 1) and whose
-# filesystem takes calls from several threads: their folders are listed several at a time,
-# asking for the listing's properties only (`webdav_list`).
-ONE_LEVEL_LISTINGS = frozenset({"webdav"})
-
 # Servers with a rename: an upload goes to a temporary name in the same folder and is renamed
 # over the final name once it is whole and its size checked, so no reader sees half a file.
 RENAMES = frozenset({"ftp", "webdav"})
@@ -304,7 +299,9 @@ class FsspecStore(Store):
             if self.is_source:
                 self._missing_source(fs, root)
             return Listing(entries={}, exists=False)
-        if self.location.protocol in ONE_LEVEL_LISTINGS:
+        if self.location.protocol == "webdav":
+            # one folder level per PROPFIND: folders listed several at a time, each asking for
+            # the listing's properties only (webdav4's client takes calls from several threads)
             from fssync.stores.webdav_list import lister
 
             found = parallel_find(fs, root, ls=lister(fs))

@@ -43,9 +43,10 @@ class InlineWrites:
     """Whether small files are written on the event loop. Where creating a file is quick (a
     local disk) a worker-thread hop costs more than the write itself: S5's 5,000 downloads of
     4 KiB, alternating, took 4.80 s and 4.62 s of CPU inline (medians of 5) against 6.82 s and
-    7.62 s through threads. Where it is slow (a network file system) the loop must not wait on it: once the
-    median of a window of writes passes `limit`, every later one of the run goes to a thread.
-    A median, so that a disk's occasional stall (writing back its cache) decides nothing."""
+    7.62 s through threads. Where it is slow (a network file system) the loop must not wait on
+    it: once the median of a window of writes passes `limit`, every later one of the run goes
+    to a thread. A median, so that a disk's occasional stall (writing back its cache) decides
+    nothing."""
 
     def __init__(self, limit: float = INLINE_LIMIT, window: int = WINDOW) -> None:
         self.limit = limit

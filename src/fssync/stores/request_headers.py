@@ -71,13 +71,14 @@ def fold_into(
     A header name given twice for the same requests is a usage error: which value S3 would see
     depends on the request path, so neither is picked silently. Only S3 locations send them.
     """
-    given = [a for a in answers if a]
+    given = [a for a in answers if a is not None]
     for answer in given:
         if not isinstance(answer, RequestHeaders):
             raise UsageError(
                 f"a plugin returned {type(answer).__name__} from fssync_request_headers; "
                 "expected an fssync.plugin.RequestHeaders"
             )
+    given = [a for a in given if a]  # an empty answer adds nothing
     if not given:
         return options
     if protocol != "s3":
