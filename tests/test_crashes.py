@@ -66,6 +66,13 @@ def open_uploads(ep: S3Endpoint, name: str) -> list[str]:
     return [u["Key"] for u in ep.client().list_multipart_uploads(Bucket=name).get("Uploads", [])]
 
 
+def until_upload_open(proc: subprocess.Popen[str], ep: S3Endpoint, name: str) -> None:
+    """Wait (10 s at most) until a multipart upload is open in the bucket or the run ended."""
+    deadline = time.monotonic() + 10
+    while not open_uploads(ep, name) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+
+
 def temp_files(root: Path) -> list[Path]:
     return [p for p in root.parent.rglob("*") if ".fssync-tmp-" in p.name]
 
@@ -105,7 +112,11 @@ def test_kill_9_during_upload_then_rerun_converges(moto, tmp_path, monkeypatch):
         files["d0/f00.txt"] = (src / "d0" / "f00.txt").read_bytes()
         proc = start([str(src), url, *s3_args(ep)], state)
         wait_for_starts(proc, starts)
-        time.sleep(pause)
+        if starts == 1:
+            # the first point is meant to land inside a big file: wait until its multipart
+            # upload is open on the server (a fixed pause raced a quick upload on an idle machine)
+            until_upload_open(proc, ep, name)
+        time.sleep(pause if starts != 1 else 0.0)
         proc.kill()
         proc.wait(timeout=30)
         TOTALS["sigkill"] += 1
